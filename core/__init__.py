@@ -1,0 +1,1 @@
+"""The studio's core: jobs, queue, providers and storage. Never imports streamlit."""

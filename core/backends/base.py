@@ -1,0 +1,209 @@
+"""Storage contracts: the job queue/store, the image blob store and accounts (DESIGN.md §6).
+`local` (SQLite + files) and `supabase` implement them; one contract suite tests both."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from core.models import (
+    ApiToken,
+    Job,
+    JobPage,
+    JobQuery,
+    JobStatus,
+    NewJob,
+    QueueDepth,
+    ReviewStatus,
+    Role,
+    User,
+)
+
+
+class JobStore(Protocol):
+    """Job rows. Every state change after `claim` is lease-checked: it applies only while
+    `lease_owner == owner` and the job is `processing`, and returns False otherwise."""
+
+    def create_jobs(
+        self,
+        jobs: list[NewJob],
+        *,
+        rate_limit_per_minute: int,
+        daily_quota: int | None = None,
+    ) -> list[Job]:
+        """Insert one batch atomically, all for the same user. If the batch carries an
+        idempotency key already used by that user, return the existing jobs instead (no
+        insert, no rate-limit charge). Raises RateLimited (with seconds to wait) when the user
+        would exceed `rate_limit_per_minute` jobs created in any 60 s, QuotaExceeded past
+        `daily_quota` jobs since UTC midnight."""
+        ...
+
+    def get_job(self, job_id: str) -> Job | None: ...
+
+    def list_jobs(self, query: JobQuery) -> JobPage:
+        """Keyset pagination on (created_at, id), newest first unless `oldest_first`.
+        `text` is a case-insensitive substring match on the prompt."""
+        ...
+
+    def queue_positions(self, job_ids: list[str]) -> dict[str, int]:
+        """1-based position among runnable queued jobs (claim order) for those still queued."""
+        ...
+
+    def queue_depth(self) -> QueueDepth: ...
+
+    def claim(self, owner: str, lease_seconds: float, concurrency: int) -> Job | None:
+        """Atomically take the oldest runnable job (queued, run_after <= now) unless
+        `concurrency` jobs already hold a live lease (across every process). Sets processing,
+        lease, started_at (first time) and attempts += 1."""
+        ...
+
+    def heartbeat(self, job_ids: list[str], owner: str, lease_seconds: float) -> set[str]:
+        """Extend the leases still held by `owner`; return the ids it still holds."""
+        ...
+
+    def finish(
+        self,
+        job_id: str,
+        owner: str,
+        *,
+        result_path: str,
+        thumb_path: str | None,
+        result_meta: dict[str, Any],
+    ) -> bool: ...
+
+    def fail(self, job_id: str, owner: str, *, error_code: str, error_message: str) -> bool: ...
+
+    def requeue(
+        self,
+        job_id: str,
+        owner: str,
+        *,
+        run_after: datetime,
+        error_code: str,
+        error_message: str,
+    ) -> bool:
+        """Back to queued after a transient error (attempts stay counted)."""
+        ...
+
+    def release(self, job_ids: list[str], owner: str) -> int:
+        """Shutdown: hand unfinished leased jobs back to the queue, refunding the attempt."""
+        ...
+
+    def cancel(self, job_id: str) -> bool:
+        """queued → canceled; False when the job is not queued."""
+        ...
+
+    def delete_jobs(self, job_ids: list[str]) -> int: ...
+
+    def set_review(
+        self,
+        job_ids: list[str],
+        *,
+        status: ReviewStatus,
+        note: str | None,
+        reviewer_id: str,
+    ) -> int: ...
+
+    def purge_candidates(
+        self,
+        *,
+        statuses: tuple[JobStatus, ...],
+        finished_before: datetime,
+        user_id: str | None = None,
+        exclude_review: tuple[ReviewStatus, ...] = (),
+        limit: int = 500,
+    ) -> list[Job]:
+        """Finished jobs (by finished_at, or created_at when never started) old enough to go."""
+        ...
+
+    def try_acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
+        """A named singleton lease (e.g. the sweeper): True if `owner` now holds it."""
+        ...
+
+
+class BlobStore(Protocol):
+    """Image bytes. Paths: `{user_id}/{job_id}.{ext}` and `{user_id}/{job_id}.thumb.webp`.
+    `put` is idempotent (overwrites)."""
+
+    def put(self, path: str, data: bytes, mime: str) -> None: ...
+
+    def get(self, path: str) -> bytes: ...
+
+    def signed_urls(self, paths: list[str], ttl: int) -> dict[str, str]:
+        """One call for a whole page. URLs may be relative (local: served by the app)."""
+        ...
+
+    def delete(self, paths: list[str]) -> list[str]:
+        """Delete objects (missing ones count as deleted); return the paths that failed."""
+        ...
+
+    def size(self, path: str) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """The result of signing in: the user and an opaque, revocable session token for the
+    browser cookie (never a provider secret or refresh token)."""
+
+    user: User
+    session_token: str
+
+
+class Accounts(Protocol):
+    """People, roles, browser sessions and API tokens."""
+
+    def sign_up(self, email: str, password: str, *, admin_emails: frozenset[str]) -> SignedIn:
+        """The first account, or an email in admin_emails, becomes admin. Raises
+        ValidationError (bad email, password < 8 chars) or AccountExists."""
+        ...
+
+    def sign_in(self, email: str, password: str) -> SignedIn:
+        """Raises InvalidCredentials (same for unknown email) or AccountDisabled."""
+        ...
+
+    def resolve_session(self, session_token: str) -> User | None:
+        """The user behind a live session token (None if unknown, revoked or disabled)."""
+        ...
+
+    def sign_out(self, session_token: str) -> None: ...
+
+    def get_user(self, user_id: str) -> User | None: ...
+
+    def list_users(self) -> list[User]: ...
+
+    def set_role(self, user_id: str, role: Role) -> None: ...
+
+    def set_disabled(self, user_id: str, disabled: bool) -> None:
+        """Disabling also revokes the user's sessions and tokens."""
+        ...
+
+    def create_api_token(self, user_id: str, name: str) -> tuple[ApiToken, str]:
+        """Returns the token record and its secret, shown once (stored hashed)."""
+        ...
+
+    def resolve_api_token(self, secret: str) -> User | None:
+        """Records last use; None if unknown, revoked or the user is disabled."""
+        ...
+
+    def list_api_tokens(self, user_id: str) -> list[ApiToken]: ...
+
+    def revoke_api_token(self, user_id: str, token_id: str) -> bool: ...
+
+
+@dataclass
+class Backend:
+    """The three stores of one deployment."""
+
+    name: str
+    jobs: JobStore
+    blobs: BlobStore
+    accounts: Accounts
+
+    def for_user(self, user: User) -> Backend:
+        """Stores acting with the user's own credentials (Supabase: their JWT, so RLS
+        applies). The local backend returns itself."""
+        return self
+
+    def close(self) -> None:
+        """Release connections."""

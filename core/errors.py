@@ -1,0 +1,89 @@
+"""Errors that users and API clients see. Each carries a stable code, a message in plain
+words and the HTTP status the API answers with."""
+
+from __future__ import annotations
+
+
+class StudioError(Exception):
+    """Base of every error shown to a person or an API client."""
+
+    code = "error"
+    http_status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationError(StudioError):
+    """The request is not acceptable (empty prompt, unknown option, out-of-range value...)."""
+
+    code = "validation_error"
+    http_status = 422
+
+
+class ProviderUnavailable(ValidationError):
+    code = "provider_unavailable"
+
+
+class NotFound(StudioError):
+    """No such job, or not one the caller may see (the two are indistinguishable)."""
+
+    code = "not_found"
+    http_status = 404
+
+    def __init__(self, message: str = "No such job.") -> None:
+        super().__init__(message)
+
+
+class Forbidden(StudioError):
+    code = "forbidden"
+    http_status = 403
+
+
+class AuthRequired(StudioError):
+    code = "unauthorized"
+    http_status = 401
+
+
+class InvalidCredentials(AuthRequired):
+    code = "invalid_credentials"
+
+    def __init__(self, message: str = "Wrong email or password.") -> None:
+        super().__init__(message)
+
+
+class AccountExists(ValidationError):
+    code = "account_exists"
+
+
+class AccountDisabled(AuthRequired):
+    code = "account_disabled"
+
+    def __init__(self, message: str = "This account is disabled.") -> None:
+        super().__init__(message)
+
+
+class Conflict(StudioError):
+    """The action does not fit the job's state (e.g. cancel a finished job)."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class RateLimited(StudioError):
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class QuotaExceeded(RateLimited):
+    code = "quota_exceeded"
+
+
+class PayloadTooLarge(StudioError):
+    code = "payload_too_large"
+    http_status = 413

@@ -1,0 +1,171 @@
+"""Plain data types shared by every part of the studio."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class Role(str, enum.Enum):
+    USER = "user"
+    REVIEWER = "reviewer"
+    ADMIN = "admin"
+
+
+class JobStatus(str, enum.Enum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELED)
+
+
+class ReviewStatus(str, enum.Enum):
+    UNREVIEWED = "unreviewed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    FLAGGED = "flagged"
+
+
+class JobKind(str, enum.Enum):
+    GENERATE = "generate"
+    EDIT = "edit"
+
+
+@dataclass(frozen=True)
+class User:
+    """A signed-in person. `access_token` is a backend credential (Supabase JWT), never stored."""
+
+    id: str
+    email: str
+    role: Role = Role.USER
+    disabled: bool = False
+    created_at: datetime | None = None
+    daily_quota: int | None = None
+    access_token: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def is_reviewer(self) -> bool:
+        return self.role in (Role.REVIEWER, Role.ADMIN)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What a person asks for: one image. `params` holds the common parameters
+    (aspect_ratio, quality, image_size, seed, negative_prompt, style, background, output_format)."""
+
+    provider: str
+    model: str
+    prompt: str
+    params: dict[str, Any] = field(default_factory=dict)
+    kind: JobKind = JobKind.GENERATE
+    input_path: str | None = None
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A row about to be inserted (ids and timestamps are chosen by the caller)."""
+
+    id: str
+    user_id: str
+    request: JobRequest
+    batch_id: str
+    max_attempts: int
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One image request and everything that happened to it (DESIGN.md §3)."""
+
+    id: str
+    user_id: str
+    provider: str
+    model: str
+    kind: JobKind
+    prompt: str
+    params: dict[str, Any]
+    status: JobStatus
+    attempts: int
+    max_attempts: int
+    created_at: datetime
+    updated_at: datetime
+    run_after: datetime
+    batch_id: str | None = None
+    input_path: str | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    result_path: str | None = None
+    thumb_path: str | None = None
+    result_meta: dict[str, Any] = field(default_factory=dict)
+    review_status: ReviewStatus = ReviewStatus.UNREVIEWED
+    review_note: str | None = None
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
+    idempotency_key: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def request(self) -> JobRequest:
+        return JobRequest(
+            provider=self.provider,
+            model=self.model,
+            prompt=self.prompt,
+            params=dict(self.params),
+            kind=self.kind,
+            input_path=self.input_path,
+        )
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    """Filters and keyset pagination for listing jobs. `user_id=None` means every user's jobs."""
+
+    user_id: str | None = None
+    statuses: tuple[JobStatus, ...] = ()
+    providers: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    review_statuses: tuple[ReviewStatus, ...] = ()
+    text: str | None = None
+    batch_id: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    oldest_first: bool = False
+    limit: int = 24
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class JobPage:
+    items: list[Job]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    queued: int
+    processing: int
+    oldest_queued_seconds: float | None
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    id: str
+    user_id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+    revoked: bool = False

@@ -1,0 +1,228 @@
+"""The provider contract: model catalogue as data, one request/result shape, and the closed
+set of error kinds the worker branches on (DESIGN.md §5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from core.errors import ValidationError
+
+# Common parameters every adapter maps (providers.md §4). A model lists the values it accepts.
+QUALITY_TIERS = ("draft", "standard", "high", "max")
+SEED_MAX = 2_147_483_647
+NEGATIVE_PROMPT_MAX = 2_000
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a model accepts. An empty tuple / False means the option is not supported."""
+
+    aspect_ratios: tuple[str, ...] = ("1:1",)
+    qualities: tuple[str, ...] = ()
+    image_sizes: tuple[str, ...] = ()
+    styles: tuple[str, ...] = ()
+    backgrounds: tuple[str, ...] = ()
+    output_formats: tuple[str, ...] = ()
+    seed: bool = False
+    negative_prompt: bool = False
+    edit: bool = False
+    max_prompt_chars: int = 4_000
+
+    def supported_params(self) -> set[str]:
+        """Names of the common parameters this model takes."""
+        names = {"aspect_ratio"} if self.aspect_ratios else set()
+        for name, values in (
+            ("quality", self.qualities),
+            ("image_size", self.image_sizes),
+            ("style", self.styles),
+            ("background", self.backgrounds),
+            ("output_format", self.output_formats),
+        ):
+            if values:
+                names.add(name)
+        if self.seed:
+            names.add("seed")
+        if self.negative_prompt:
+            names.add("negative_prompt")
+        return names
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One entry of a provider's catalogue."""
+
+    id: str
+    label: str
+    capabilities: Capabilities
+    default: bool = False
+    retired: str | None = None  # e.g. "retired on 2026-05-12; use gpt-image-2"
+    notes: str = ""
+    price_per_image_usd: float | None = None  # an estimate, see README
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """A validated request handed to an adapter. `params` only holds supported keys."""
+
+    model: str
+    prompt: str
+    params: dict[str, Any] = field(default_factory=dict)
+    user_ref: str | None = None  # a hashed per-user id providers may take for abuse tracking
+    input_image: bytes | None = None  # edit source
+    input_mime: str | None = None
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    """Bytes exactly as the provider returned them, their MIME type, and what we learnt."""
+
+    data: bytes
+    mime: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+# ---- error kinds (closed set; the worker decides retries from the class alone) -------------
+
+
+class ProviderError(Exception):
+    """A provider failure. `message` is in plain words and safe to show to a user."""
+
+    code: ClassVar[str] = "provider_error"
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class Transient(ProviderError):
+    """429 rate limit, 5xx, timeout, connection error: worth retrying later."""
+
+    code = "transient"
+    retryable = True
+
+
+class SafetyBlocked(ProviderError):
+    code = "safety_blocked"
+
+
+class InvalidRequest(ProviderError):
+    code = "invalid_request"
+
+
+class AuthFailed(ProviderError):
+    code = "auth_failed"
+
+
+class QuotaExhausted(ProviderError):
+    code = "quota_exhausted"
+
+
+class ModelUnavailable(ProviderError):
+    code = "model_unavailable"
+
+
+class Provider:
+    """Base of every adapter. Subclasses declare `name`, `label`, `models` and implement
+    `generate` (and `edit` where a model has the `edit` capability)."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    key_setting: ClassVar[str | None] = None  # e.g. "OPENAI_API_KEY"
+    models: ClassVar[tuple[ModelInfo, ...]]
+
+    def __init__(self, *, api_key: str | None = None, default_model: str | None = None) -> None:
+        self.api_key = api_key
+        self._default_model = default_model
+
+    def available(self) -> bool:
+        """True when the provider can be called (its key is configured)."""
+        return self.key_setting is None or bool(self.api_key)
+
+    def unavailable_reason(self) -> str | None:
+        if self.available():
+            return None
+        return f"{self.label} is not configured: set {self.key_setting}."
+
+    def active_models(self) -> list[ModelInfo]:
+        return [m for m in self.models if not m.retired]
+
+    @property
+    def default_model(self) -> ModelInfo:
+        wanted = self._default_model
+        active = self.active_models()
+        for model in active:
+            if model.id == wanted:
+                return model
+        return next((m for m in active if m.default), active[0])
+
+    def model(self, model_id: str) -> ModelInfo:
+        for model in self.models:
+            if model.id == model_id:
+                return model
+        known = ", ".join(m.id for m in self.active_models())
+        raise ValidationError(f"Unknown {self.label} model {model_id!r}. Choose one of: {known}.")
+
+    def validate(self, model_id: str, prompt: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Check a request against the model's capabilities; return the cleaned params.
+        Raises ValidationError with a clear message; never calls the network."""
+        model = self.model(model_id)
+        if model.retired:
+            raise ValidationError(f"{model.id} was {model.retired}.")
+        return validate_params(model, prompt, params)
+
+    def generate(self, req: GenerationRequest) -> GeneratedImage:
+        raise InvalidRequest(f"{self.label} cannot generate images.")
+
+    def edit(self, req: GenerationRequest) -> GeneratedImage:
+        raise InvalidRequest(f"{self.label} cannot edit images.")
+
+
+def validate_params(model: ModelInfo, prompt: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Common validation of prompt and parameters against a model's capabilities."""
+    caps = model.capabilities
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ValidationError("Write a prompt first: it cannot be empty.")
+    if len(prompt) > caps.max_prompt_chars:
+        raise ValidationError(
+            f"The prompt is {len(prompt):,} characters; {model.label} takes at most "
+            f"{caps.max_prompt_chars:,}."
+        )
+    if not isinstance(params, dict):
+        raise ValidationError("Options must be an object of name → value.")
+    supported = caps.supported_params()
+    cleaned: dict[str, Any] = {}
+    for name, value in params.items():
+        if value is None or value == "":
+            continue
+        if name not in supported:
+            raise ValidationError(f"{model.label} does not support the option {name!r}.")
+        if name == "seed":
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SEED_MAX:
+                raise ValidationError(f"seed must be a whole number from 0 to {SEED_MAX}.")
+        elif name == "negative_prompt":
+            if not isinstance(value, str) or len(value) > NEGATIVE_PROMPT_MAX:
+                raise ValidationError(
+                    f"negative_prompt must be text of at most {NEGATIVE_PROMPT_MAX} characters."
+                )
+            value = value.strip()
+            if not value:
+                continue
+        else:
+            allowed = {
+                "aspect_ratio": caps.aspect_ratios,
+                "quality": caps.qualities,
+                "image_size": caps.image_sizes,
+                "style": caps.styles,
+                "background": caps.backgrounds,
+                "output_format": caps.output_formats,
+            }[name]
+            if value not in allowed:
+                raise ValidationError(
+                    f"{name} {value!r} is not available for {model.label}; "
+                    f"choose one of: {', '.join(allowed)}."
+                )
+        cleaned[name] = value
+    return cleaned

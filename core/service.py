@@ -1,0 +1,280 @@
+"""JobService: the only entry point the pages, the REST API and the CLI call. It validates,
+enforces ownership and roles, and talks to the backend stores."""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+
+from core.backends.base import Backend, SignedIn
+from core.errors import (
+    AccountDisabled,
+    AuthRequired,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ProviderUnavailable,
+    ValidationError,
+)
+from core.models import (
+    ApiToken,
+    Job,
+    JobKind,
+    JobPage,
+    JobQuery,
+    JobRequest,
+    JobStatus,
+    NewJob,
+    QueueDepth,
+    User,
+)
+from core.providers.base import Provider
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_COUNT = 4
+MAX_IDEMPOTENCY_KEY = 200
+MAX_PAGE = 100
+
+
+class JobService:
+    """Everything a person or API client can do, with the checks that go with it."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        providers: dict[str, Provider],
+        settings: Settings,
+        *,
+        wake_worker: Callable[[], None] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.providers = providers
+        self.settings = settings
+        self._wake_worker = wake_worker or (lambda: None)
+
+    def set_wake_worker(self, wake: Callable[[], None]) -> None:
+        """Called by the runtime once the local worker exists."""
+        self._wake_worker = wake
+
+    # ---- accounts -------------------------------------------------------------------------
+
+    def sign_up(self, email: str, password: str) -> SignedIn:
+        return self.backend.accounts.sign_up(
+            email, password, admin_emails=self.settings.admin_emails
+        )
+
+    def sign_in(self, email: str, password: str) -> SignedIn:
+        return self.backend.accounts.sign_in(email, password)
+
+    def sign_out(self, session_token: str) -> None:
+        self.backend.accounts.sign_out(session_token)
+
+    def user_for_session(self, session_token: str | None) -> User | None:
+        """The signed-in user behind a browser cookie, or None."""
+        if not session_token:
+            return None
+        return self.backend.accounts.resolve_session(session_token)
+
+    def user_for_api_token(self, secret: str | None) -> User | None:
+        if not secret:
+            return None
+        return self.backend.accounts.resolve_api_token(secret)
+
+    def create_api_token(self, user: User, name: str) -> tuple[ApiToken, str]:
+        self._require_active(user)
+        name = (name or "").strip() or "API token"
+        if len(name) > 100:
+            raise ValidationError("A token name has at most 100 characters.")
+        return self.backend.accounts.create_api_token(user.id, name)
+
+    def list_api_tokens(self, user: User) -> list[ApiToken]:
+        return self.backend.accounts.list_api_tokens(user.id)
+
+    def revoke_api_token(self, user: User, token_id: str) -> None:
+        if not self.backend.accounts.revoke_api_token(user.id, token_id):
+            raise NotFound("No such token.")
+
+    # ---- catalogue ------------------------------------------------------------------------
+
+    def provider(self, name: str) -> Provider:
+        provider = self.providers.get(name) if isinstance(name, str) else None
+        if provider is None:
+            known = ", ".join(sorted(self.providers))
+            raise ValidationError(f"Unknown provider {name!r}. Choose one of: {known}.")
+        return provider
+
+    def validate_request(self, request: JobRequest) -> JobRequest:
+        """Check a request against the provider's catalogue; return it with cleaned params
+        and the default model filled in."""
+        provider = self.provider(request.provider)
+        if not provider.available():
+            raise ProviderUnavailable(provider.unavailable_reason() or "Provider unavailable.")
+        model = request.model or provider.default_model.id
+        params = provider.validate(model, request.prompt, request.params or {})
+        if request.kind is JobKind.EDIT and not provider.model(model).capabilities.edit:
+            raise ValidationError(f"{model} cannot edit images.")
+        return replace(request, model=model, params=params, prompt=request.prompt.strip())
+
+    # ---- jobs -----------------------------------------------------------------------------
+
+    def submit(
+        self,
+        user: User,
+        request: JobRequest,
+        *,
+        count: int = 1,
+        idempotency_key: str | None = None,
+    ) -> list[Job]:
+        """Validate and queue `count` copies of a request as one batch. The same user and
+        idempotency key return the batch created the first time."""
+        self._require_active(user)
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_COUNT:
+            raise ValidationError(f"Choose between 1 and {MAX_COUNT} images.")
+        if idempotency_key is not None and (
+            not idempotency_key.strip() or len(idempotency_key) > MAX_IDEMPOTENCY_KEY
+        ):
+            raise ValidationError(
+                f"An idempotency key is 1 to {MAX_IDEMPOTENCY_KEY} characters long."
+            )
+        request = self.validate_request(request)
+        batch_id = str(uuid.uuid4())
+        new_jobs = [
+            NewJob(
+                id=str(uuid.uuid4()),
+                user_id=user.id,
+                request=request,
+                batch_id=batch_id,
+                max_attempts=self.settings.max_attempts,
+                idempotency_key=idempotency_key,
+            )
+            for _ in range(count)
+        ]
+        quota = user.daily_quota if user.daily_quota is not None else self.settings.daily_quota
+        jobs = self._jobs(user).create_jobs(
+            new_jobs,
+            rate_limit_per_minute=self.settings.rate_limit_per_minute,
+            daily_quota=quota,
+        )
+        self._wake_worker()
+        return jobs
+
+    def get_job(self, user: User, job_id: str) -> Job:
+        """A job the user may see (their own; any for reviewers and admins)."""
+        job = self._jobs(user).get_job(job_id) if _is_uuid(job_id) else None
+        if job is None or (job.user_id != user.id and not user.is_reviewer):
+            raise NotFound()
+        return job
+
+    def list_jobs(self, user: User, query: JobQuery, *, all_users: bool = False) -> JobPage:
+        """The user's own jobs; every user's (or one chosen user's) for reviewers with
+        `all_users`."""
+        if all_users:
+            if not user.is_reviewer:
+                raise Forbidden("Only reviewers and admins can see every user's jobs.")
+        else:
+            query = replace(query, user_id=user.id)
+        query = replace(query, limit=max(1, min(query.limit, MAX_PAGE)))
+        return self._jobs(user).list_jobs(query)
+
+    def queue_positions(self, user: User, job_ids: Iterable[str]) -> dict[str, int]:
+        ids = [i for i in job_ids if _is_uuid(i)]
+        return self._jobs(user).queue_positions(ids) if ids else {}
+
+    def cancel(self, user: User, job_id: str) -> Job:
+        """Cancel a queued job of one's own."""
+        job = self._owned(user, job_id)
+        if job.status is not JobStatus.QUEUED or not self._jobs(user).cancel(job.id):
+            raise Conflict("Only a queued job can be canceled.")
+        return self.get_job(user, job.id)
+
+    def retry(self, user: User, job_id: str) -> Job:
+        """A new job with the same request as a failed or canceled one."""
+        job = self._owned(user, job_id)
+        if job.status not in (JobStatus.FAILED, JobStatus.CANCELED):
+            raise Conflict("Only a failed or canceled job can be retried.")
+        return self.submit(user, job.request)[0]
+
+    def delete(self, user: User, job_id: str) -> None:
+        """Delete one's own job: its stored files first, then the row."""
+        job = self._owned(user, job_id, admin_ok=True)
+        if job.status is JobStatus.PROCESSING:
+            raise Conflict("This job is being generated; wait for it to finish, then delete it.")
+        if job.status is JobStatus.QUEUED:
+            self._jobs(user).cancel(job.id)
+        failed = self.backend.blobs.delete(job_paths(job))
+        if failed:
+            raise Conflict("Could not delete the stored image; try again.")
+        self._jobs(user).delete_jobs([job.id])
+
+    def image_urls(self, user: User, jobs: Iterable[Job], *, thumbs: bool = True) -> dict[str, str]:
+        """Signed URLs (one batch call) for the finished jobs in `jobs`, keyed by job id."""
+        wanted: dict[str, str] = {}
+        for job in jobs:
+            if job.user_id != user.id and not user.is_reviewer:
+                continue
+            path = (job.thumb_path or job.result_path) if thumbs else job.result_path
+            if job.status is JobStatus.DONE and path:
+                wanted[path] = job.id
+        if not wanted:
+            return {}
+        urls = self.backend.blobs.signed_urls(list(wanted), self.settings.signed_url_ttl)
+        return {wanted[path]: url for path, url in urls.items()}
+
+    def image_bytes(self, user: User, job_id: str, *, thumb: bool = False) -> tuple[bytes, str, str]:
+        """(bytes, mime, download file name) of a finished job's image."""
+        job = self.get_job(user, job_id)
+        path = (job.thumb_path if thumb else job.result_path) or job.result_path
+        if job.status is not JobStatus.DONE or not path:
+            raise Conflict("This job has no image yet.")
+        mime = (
+            "image/webp"
+            if path.endswith(".webp")
+            else (job.result_meta.get("mime") or mimetypes.guess_type(path)[0] or "image/png")
+        )
+        return self.backend.blobs.get(path), mime, download_name(job, path)
+
+    def queue_depth(self) -> QueueDepth:
+        return self.backend.jobs.queue_depth()
+
+    # ---- helpers --------------------------------------------------------------------------
+
+    def _jobs(self, user: User):  # noqa: ANN202 - a JobStore scoped to the user
+        return self.backend.for_user(user).jobs
+
+    def _owned(self, user: User, job_id: str, *, admin_ok: bool = False) -> Job:
+        job = self.get_job(user, job_id)
+        if job.user_id != user.id and not (admin_ok and user.is_admin):
+            raise NotFound()
+        return job
+
+    @staticmethod
+    def _require_active(user: User | None) -> None:
+        if user is None:
+            raise AuthRequired("Sign in first.")
+        if user.disabled:
+            raise AccountDisabled()
+
+
+def job_paths(job: Job) -> list[str]:
+    """Every stored object of a job."""
+    return [p for p in (job.result_path, job.thumb_path) if p]
+
+
+def download_name(job: Job, path: str) -> str:
+    ext = path.rsplit(".", 1)[-1] if "." in path else "png"
+    return f"{job.provider}-{job.id[:8]}.{ext}"
+
+
+def _is_uuid(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
