@@ -1,0 +1,94 @@
+"""The process-wide Runtime: settings, backend, providers, JobService and the local worker,
+built once per process (by the app's lifespan, or lazily by the first page that needs it)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from core.backends import open_backend
+from core.backends.base import Backend
+from core.providers import build_providers
+from core.providers.base import Provider
+from core.service import JobService
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    backend: Backend
+    providers: dict[str, Provider]
+    service: JobService
+    worker: object | None = None  # core.worker.Worker once started
+    sweeper: object | None = None  # core.worker.Sweeper once started
+
+    def start(self) -> None:
+        """Start the background worker (and sweeper, where available) if enabled."""
+        if not self.settings.worker_enabled or self.worker is not None:
+            return
+        from core.worker import Worker
+
+        worker = Worker(self.backend, self.providers, self.settings)
+        worker.start()
+        self.worker = worker
+        self.service.set_wake_worker(worker.wake)
+        try:
+            from core.worker import Sweeper
+        except ImportError:  # the sweeper lands with the admin work
+            return
+        sweeper = Sweeper(self.backend, self.settings)
+        sweeper.start()
+        self.sweeper = sweeper
+
+    def stop(self) -> None:
+        """Stop claiming, give running jobs a bounded grace period, release the rest."""
+        if self.sweeper is not None:
+            self.sweeper.stop()  # type: ignore[attr-defined]
+            self.sweeper = None
+        if self.worker is not None:
+            self.worker.stop(self.settings.shutdown_grace_seconds)  # type: ignore[attr-defined]
+            self.worker = None
+        self.backend.close()
+
+
+def build_runtime(settings: Settings | None = None) -> Runtime:
+    """A new Runtime (not started)."""
+    settings = settings or Settings.load()
+    backend = open_backend(settings)
+    providers = build_providers(settings)
+    service = JobService(backend, providers, settings)
+    return Runtime(settings, backend, providers, service)
+
+
+_lock = threading.Lock()
+_current: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    """The process's Runtime, built and started on first use."""
+    global _current
+    with _lock:
+        if _current is None:
+            runtime = build_runtime()
+            runtime.start()
+            _current = runtime
+        return _current
+
+
+def install_runtime(runtime: Runtime) -> None:
+    """Make `runtime` the process's Runtime (the lifespan builds it before any page runs)."""
+    global _current
+    with _lock:
+        _current = runtime
+
+
+def shutdown_runtime() -> None:
+    global _current
+    with _lock:
+        runtime, _current = _current, None
+    if runtime is not None:
+        runtime.stop()
