@@ -1,0 +1,38 @@
+"""The server: Streamlit UI + /api routes + security headers, with a lifespan that builds the
+process-wide runtime once and starts/stops the job worker.
+
+    streamlit run app.py        # or: uvicorn app:app
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import streamlit as st
+from starlette.middleware import Middleware
+
+from core.api import api_routes
+from core.runtime import build_runtime, install_runtime, shutdown_runtime
+from core.security import SecurityHeadersMiddleware
+
+
+@asynccontextmanager
+async def lifespan(app: st.App) -> AsyncIterator[dict]:
+    runtime = build_runtime()
+    runtime.start()
+    install_runtime(runtime)
+    try:
+        yield {"runtime": runtime}
+    finally:
+        # Stopping waits (bounded) for running jobs; keep the event loop free meanwhile.
+        await asyncio.to_thread(shutdown_runtime)
+
+
+app = st.App(
+    "streamlit_app.py",
+    lifespan=lifespan,
+    routes=api_routes(),
+    middleware=[Middleware(SecurityHeadersMiddleware)],
+)
