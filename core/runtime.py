@@ -24,7 +24,7 @@ class Runtime:
     providers: dict[str, Provider]
     service: JobService
     worker: object | None = None  # core.worker.Worker once started
-    sweeper: object | None = None  # core.worker.Sweeper once started
+    sweeper: object | None = None  # core.sweeper.Sweeper once started
 
     def start(self) -> None:
         """Start the background worker (and sweeper, where available) if enabled."""
@@ -37,7 +37,7 @@ class Runtime:
         self.worker = worker
         self.service.set_wake_worker(worker.wake)
         try:
-            from core.worker import Sweeper
+            from core.sweeper import Sweeper
         except ImportError:  # the sweeper lands with the admin work
             return
         sweeper = Sweeper(self.backend, self.settings)
