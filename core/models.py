@@ -8,13 +8,13 @@ from datetime import datetime
 from typing import Any
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     USER = "user"
     REVIEWER = "reviewer"
     ADMIN = "admin"
 
 
-class JobStatus(str, enum.Enum):
+class JobStatus(enum.StrEnum):
     QUEUED = "queued"
     PROCESSING = "processing"
     DONE = "done"
@@ -26,14 +26,14 @@ class JobStatus(str, enum.Enum):
         return self in (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELED)
 
 
-class ReviewStatus(str, enum.Enum):
+class ReviewStatus(enum.StrEnum):
     UNREVIEWED = "unreviewed"
     APPROVED = "approved"
     REJECTED = "rejected"
     FLAGGED = "flagged"
 
 
-class JobKind(str, enum.Enum):
+class JobKind(enum.StrEnum):
     GENERATE = "generate"
     EDIT = "edit"
 

@@ -14,6 +14,8 @@ SECURITY_HEADERS: dict[str, str] = {
 }
 _ENCODED = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in SECURITY_HEADERS.items()]
 _NAMES = {name for name, _ in _ENCODED}
+# Messages that open a response: HTTP, websocket accept, and a websocket refused with HTTP.
+_STARTS = ("http.response.start", "websocket.accept", "websocket.http.response.start")
 
 
 def _with_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
@@ -33,10 +35,7 @@ class SecurityHeadersMiddleware:
             return
 
         async def send_with_headers(message: Message) -> None:
-            if message["type"] in ("http.response.start", "websocket.accept"):
-                message = dict(message)
-                message["headers"] = _with_headers(list(message.get("headers") or []))
-            elif message["type"] == "websocket.http.response.start":
+            if message["type"] in _STARTS:
                 message = dict(message)
                 message["headers"] = _with_headers(list(message.get("headers") or []))
             await send(message)

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from core.backends.base import Backend, SignedIn
+from core.backends.base import Backend, JobStore, SignedIn
 from core.errors import (
     AccountDisabled,
     AuthRequired,
@@ -225,7 +225,9 @@ class JobService:
         urls = self.backend.blobs.signed_urls(list(wanted), self.settings.signed_url_ttl)
         return {wanted[path]: url for path, url in urls.items()}
 
-    def image_bytes(self, user: User, job_id: str, *, thumb: bool = False) -> tuple[bytes, str, str]:
+    def image_bytes(
+        self, user: User, job_id: str, *, thumb: bool = False
+    ) -> tuple[bytes, str, str]:
         """(bytes, mime, download file name) of a finished job's image."""
         job = self.get_job(user, job_id)
         path = (job.thumb_path if thumb else job.result_path) or job.result_path
@@ -243,7 +245,8 @@ class JobService:
 
     # ---- helpers --------------------------------------------------------------------------
 
-    def _jobs(self, user: User):  # noqa: ANN202 - a JobStore scoped to the user
+    def _jobs(self, user: User) -> JobStore:
+        """The job store acting with the user's credentials."""
         return self.backend.for_user(user).jobs
 
     def _owned(self, user: User, job_id: str, *, admin_ok: bool = False) -> Job:
