@@ -1,0 +1,102 @@
+"""Image bytes: decode and verify (what a provider or a person gave us), thumbnails, file
+extensions. Safe download of provider URLs lives here too."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps
+
+from core.errors import ValidationError
+
+# Decompression-bomb guard: a 64-megapixel image is already far beyond any provider output.
+MAX_PIXELS = 64_000_000
+MAX_BYTES = 50 * 1024 * 1024
+THUMB_MAX_SIDE = 384
+
+_MIME_BY_FORMAT = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+}
+_EXT_BY_MIME = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
+
+
+class InvalidImage(ValidationError):
+    """The bytes are not an image we accept (not an image, unsupported format, too large)."""
+
+    code = "invalid_image"
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    width: int
+    height: int
+    mime: str
+    format: str
+
+
+def inspect_image(
+    data: bytes, *, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_BYTES
+) -> ImageInfo:
+    """Check that `data` is a complete PNG, JPEG, WebP or GIF of sane size; raise InvalidImage
+    otherwise. The format comes from the bytes, never from a claimed MIME type."""
+    if not data:
+        raise InvalidImage("The image is empty.")
+    if len(data) > max_bytes:
+        raise InvalidImage(f"The image is larger than {max_bytes // (1024 * 1024)} MB.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                fmt = (img.format or "").upper()
+                width, height = img.size
+                if fmt not in _MIME_BY_FORMAT:
+                    raise InvalidImage(
+                        "Unsupported image format; use PNG, JPEG, WebP or GIF."
+                        if fmt
+                        else "This file is not an image."
+                    )
+                if width < 1 or height < 1 or width * height > max_pixels:
+                    raise InvalidImage(
+                        f"The image is {width}×{height} pixels; at most "
+                        f"{max_pixels // 1_000_000} megapixels are accepted."
+                    )
+                img.verify()
+    except InvalidImage:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InvalidImage("The image has too many pixels.") from exc
+    except Exception as exc:  # Pillow raises many kinds for corrupt data
+        raise InvalidImage("This file is not a readable image.") from exc
+    return ImageInfo(width=width, height=height, mime=_MIME_BY_FORMAT[fmt], format=fmt)
+
+
+def make_thumbnail(data: bytes, max_side: int = THUMB_MAX_SIDE) -> bytes:
+    """A WebP no larger than `max_side` on its long side, EXIF orientation applied."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(io.BytesIO(data)) as img:
+            if img.format == "JPEG":
+                img.draft("RGB", (max_side, max_side))  # decode at reduced scale: much cheaper
+            img.seek(0)
+            thumb = ImageOps.exif_transpose(img)
+            has_alpha = thumb.mode in ("RGBA", "LA", "PA") or (
+                thumb.mode == "P" and "transparency" in thumb.info
+            )
+            thumb = thumb.convert("RGBA" if has_alpha else "RGB")
+            thumb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    thumb.save(out, format="WEBP", quality=80, method=2)
+    return out.getvalue()
+
+
+def extension_for(mime: str) -> str:
+    """The file extension for an accepted image MIME type ('image/jpeg' → 'jpg')."""
+    try:
+        return _EXT_BY_MIME[mime.split(";")[0].strip().lower()]
+    except (KeyError, AttributeError):
+        raise InvalidImage(f"Unsupported image type {mime!r}.") from None
