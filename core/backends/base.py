@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from core.models import (
@@ -191,6 +191,134 @@ class Accounts(Protocol):
     def revoke_api_token(self, user_id: str, token_id: str) -> bool: ...
 
 
+# ---- review and admin tools ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PurgeSummary:
+    """What a purge with given criteria would delete: jobs and their recorded image bytes."""
+
+    jobs: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One recorded purge run (the hourly sweeper, a manual sweep or an admin's purge)."""
+
+    id: str
+    trigger: str  # "schedule" | "manual" | "purge" | "cli"
+    owner: str  # the process that ran it
+    started_at: datetime
+    finished_at: datetime
+    deleted_jobs: int
+    deleted_bytes: int
+    kept_jobs: int  # rows kept because a file delete failed (retried next sweep)
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UserActivity:
+    user_id: str
+    jobs: int
+    last_activity: datetime | None
+
+
+@dataclass(frozen=True)
+class DailyCount:
+    day: date  # UTC day the job was created
+    provider: str
+    jobs: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class FailureCount:
+    provider: str
+    error_code: str
+    jobs: int
+
+
+@dataclass(frozen=True)
+class ProviderLatency:
+    """Processing time (started_at → finished_at) of done jobs."""
+
+    provider: str
+    jobs: int
+    p50_seconds: float
+    p95_seconds: float
+
+
+@dataclass(frozen=True)
+class UserUsage:
+    user_id: str
+    jobs: int
+    done: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class SpendRow:
+    """Done jobs of one (provider, model, user) and the cost recorded in their result_meta
+    (`cost_usd`); `priced` counts the jobs that carried a cost."""
+
+    provider: str
+    model: str
+    user_id: str
+    images: int
+    priced: int
+    recorded_usd: float
+
+
+@dataclass(frozen=True)
+class UsageStats:
+    """Everything the admin page charts, for jobs created since `since`."""
+
+    since: datetime
+    per_day: list[DailyCount]
+    failures: list[FailureCount]
+    latency: list[ProviderLatency]
+    top_users: list[UserUsage]
+    spend: list[SpendRow]
+
+
+class AdminStore(Protocol):
+    """Queries and changes behind the review/admin tools. Callers (JobService, the sweeper)
+    check roles first; implementations act with server credentials."""
+
+    def purge_summary(
+        self,
+        *,
+        statuses: tuple[JobStatus, ...],
+        finished_before: datetime,
+        user_id: str | None = None,
+        exclude_review: tuple[ReviewStatus, ...] = (),
+    ) -> PurgeSummary:
+        """Count and sum `result_meta.bytes` over exactly the jobs `purge_candidates` with the
+        same arguments would return (without a limit)."""
+        ...
+
+    def record_sweep(self, run: SweepRun) -> None: ...
+
+    def list_sweeps(self, limit: int = 20) -> list[SweepRun]:
+        """Most recent first."""
+        ...
+
+    def user_activity(self) -> dict[str, UserActivity]:
+        """Job count and latest job creation per user id (users without jobs are absent)."""
+        ...
+
+    def set_daily_quota(self, user_id: str, quota: int | None) -> None:
+        """None = the global default (DAILY_QUOTA)."""
+        ...
+
+    def cancel_user_jobs(self, user_id: str) -> int:
+        """Cancel every queued job of a user; return how many."""
+        ...
+
+    def usage_stats(self, since: datetime, *, top_users: int = 10) -> UsageStats: ...
+
+
 @dataclass
 class Backend:
     """The three stores of one deployment."""
@@ -199,6 +327,7 @@ class Backend:
     jobs: JobStore
     blobs: BlobStore
     accounts: Accounts
+    admin: AdminStore | None = None  # review/admin queries; None where not implemented
 
     def for_user(self, user: User) -> Backend:
         """Stores acting with the user's own credentials (Supabase: their JWT, so RLS
