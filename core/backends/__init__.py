@@ -1,0 +1,18 @@
+"""Open the deployment's backend: `supabase` when a Supabase URL is set, else `local`."""
+
+from __future__ import annotations
+
+from core.backends.base import Backend
+from core.settings import Settings
+
+
+def open_backend(settings: Settings) -> Backend:
+    """The Backend chosen by `settings` (DESIGN.md §6). The Supabase module is imported only
+    when it is used, so the local default needs none of its dependencies."""
+    if settings.supabase_url:
+        from core.backends.supabase import open_supabase_backend
+
+        return open_supabase_backend(settings)
+    from core.backends.local import open_local_backend
+
+    return open_local_backend(settings)

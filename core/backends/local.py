@@ -1,0 +1,302 @@
+"""The embedded `local` backend: SQLite (WAL) at `DATA_DIR/studio.db` for jobs and accounts,
+files under `DATA_DIR/blobs/` for images. Zero configuration; safe to share between the app's
+threads and several processes (the app and headless workers) on one machine.
+
+Connections are per thread (SQLite connections must not be shared mid-transaction); every write
+that reads before it writes runs in `BEGIN IMMEDIATE`, so it holds the single writer lock for its
+whole check-then-act, across processes too. The schema lives here, versioned with
+`PRAGMA user_version`; each store keeps its own statements together at the top of its module.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from argon2 import PasswordHasher
+
+from core.backends.base import Backend
+from core.settings import Settings
+
+DB_FILE = "studio.db"
+BUSY_TIMEOUT_MS = 10_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Each entry upgrades the schema from version i to i + 1. Never edit a shipped entry; append.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE jobs (
+        id               TEXT PRIMARY KEY,
+        user_id          TEXT NOT NULL,
+        provider         TEXT NOT NULL,
+        model            TEXT NOT NULL,
+        kind             TEXT NOT NULL DEFAULT 'generate'
+                         CHECK (kind IN ('generate', 'edit')),
+        prompt           TEXT NOT NULL,
+        params           TEXT NOT NULL DEFAULT '{}',
+        input_path       TEXT,
+        status           TEXT NOT NULL DEFAULT 'queued'
+                         CHECK (status IN ('queued', 'processing', 'done', 'failed', 'canceled')),
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        max_attempts     INTEGER NOT NULL,
+        run_after        INTEGER NOT NULL,
+        lease_owner      TEXT,
+        lease_expires_at INTEGER,
+        error_code       TEXT,
+        error_message    TEXT,
+        result_path      TEXT,
+        thumb_path       TEXT,
+        result_meta      TEXT NOT NULL DEFAULT '{}',
+        review_status    TEXT NOT NULL DEFAULT 'unreviewed'
+                         CHECK (review_status IN ('unreviewed', 'approved', 'rejected', 'flagged')),
+        review_note      TEXT,
+        reviewed_by      TEXT,
+        reviewed_at      INTEGER,
+        batch_id         TEXT,
+        idempotency_key  TEXT,
+        created_at       INTEGER NOT NULL,
+        started_at       INTEGER,
+        finished_at      INTEGER,
+        updated_at       INTEGER NOT NULL
+    );
+    CREATE INDEX jobs_history ON jobs (user_id, created_at DESC, id DESC);
+    CREATE INDEX jobs_all_history ON jobs (created_at DESC, id DESC);
+    CREATE INDEX jobs_claim ON jobs (status, run_after);
+    CREATE INDEX jobs_leases ON jobs (status, lease_expires_at);
+    CREATE INDEX jobs_sweeper ON jobs (status, finished_at);
+    CREATE INDEX jobs_review ON jobs (review_status, created_at DESC);
+    CREATE INDEX jobs_batch ON jobs (batch_id);
+
+    -- One row per idempotency key: the primary key makes a second batch for a key impossible.
+    CREATE TABLE idempotency_keys (
+        user_id    TEXT NOT NULL,
+        key        TEXT NOT NULL,
+        batch_id   TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (user_id, key)
+    );
+
+    -- Submissions are logged apart from jobs so that deleting jobs frees no rate-limit or
+    -- quota room. Rows older than two days are pruned on the next submission.
+    CREATE TABLE submissions (
+        user_id    TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        count      INTEGER NOT NULL
+    );
+    CREATE INDEX submissions_user ON submissions (user_id, created_at);
+
+    CREATE TABLE leases (
+        name       TEXT PRIMARY KEY,
+        owner      TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+
+    CREATE TABLE users (
+        id            TEXT PRIMARY KEY,
+        email         TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        role          TEXT NOT NULL DEFAULT 'user' CHECK (role IN ('user', 'reviewer', 'admin')),
+        disabled      INTEGER NOT NULL DEFAULT 0,
+        daily_quota   INTEGER,
+        created_at    INTEGER NOT NULL
+    );
+
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE INDEX sessions_user ON sessions (user_id);
+
+    CREATE TABLE api_tokens (
+        id           TEXT PRIMARY KEY,
+        user_id      TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        name         TEXT NOT NULL,
+        token_hash   TEXT NOT NULL UNIQUE,
+        created_at   INTEGER NOT NULL,
+        last_used_at INTEGER,
+        revoked      INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX api_tokens_user ON api_tokens (user_id, created_at);
+
+    CREATE TABLE sign_in_failures (
+        email TEXT NOT NULL,
+        at    INTEGER NOT NULL
+    );
+    CREATE INDEX sign_in_failures_email ON sign_in_failures (email, at);
+    """,
+]
+
+
+# ---- time: stored as integer microseconds since the epoch (UTC), exact and sortable ---------
+
+
+def now_us() -> int:
+    """The current time in microseconds since the epoch."""
+    return time.time_ns() // 1000
+
+
+def to_us(value: datetime) -> int:
+    """A datetime as epoch microseconds (naive datetimes are taken as UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(value: int | None) -> datetime | None:
+    """Epoch microseconds as an aware UTC datetime (None stays None)."""
+    return None if value is None else _EPOCH + timedelta(microseconds=value)
+
+
+def seconds_us(seconds: float) -> int:
+    return round(seconds * 1_000_000)
+
+
+# ---- connections -------------------------------------------------------------------------------
+
+
+class Database:
+    """One SQLite file, one connection per thread, schema migrated on open."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: dict[int, tuple[threading.Thread, sqlite3.Connection]] = {}
+        self._closed = False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._migrate()
+
+    def _connect(self) -> sqlite3.Connection:
+        # Autocommit mode: transactions are opened explicitly (see `write`).
+        conn = sqlite3.connect(
+            self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.create_function("casefold", 1, _casefold, deterministic=True)
+        return conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise RuntimeError("the local backend is closed")
+            conn = self._connect()
+            self._local.conn = conn
+            with self._lock:
+                # Threads come and go (Streamlit sessions): close the connections of dead ones.
+                for ident, (thread, other) in list(self._connections.items()):
+                    if not thread.is_alive():
+                        other.close()
+                        del self._connections[ident]
+                self._connections[threading.get_ident()] = (threading.current_thread(), conn)
+        return conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction holding the database's writer lock from its first statement."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version > len(MIGRATIONS):
+                    raise RuntimeError(
+                        f"{self.path} has schema version {version}, newer than this code "
+                        f"({len(MIGRATIONS)}); upgrade the studio."
+                    )
+                for number in range(version, len(MIGRATIONS)):
+                    for statement in _statements(MIGRATIONS[number]):
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {number + 1}")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        """Close every connection this object opened."""
+        with self._lock:
+            self._closed = True
+            for _thread, conn in self._connections.values():
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (executescript would commit our transaction)."""
+    out, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out
+
+
+def _casefold(value: str | None) -> str | None:
+    return None if value is None else value.casefold()
+
+
+# ---- the backend -------------------------------------------------------------------------------
+
+
+@dataclass
+class LocalBackend(Backend):
+    """The local Backend; `close()` closes its SQLite connections."""
+
+    db: Database | None = field(default=None, repr=False)
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+
+
+def open_local_backend(
+    settings: Settings, *, password_hasher: PasswordHasher | None = None
+) -> LocalBackend:
+    """Open (creating on first use) the local backend under `settings.data_dir`.
+    `password_hasher` lets tests use cheaper argon2 parameters."""
+    from core.backends.local_accounts import LocalAccounts
+    from core.backends.local_blobs import LocalBlobStore, load_secret_key
+    from core.backends.local_jobs import LocalJobStore
+
+    data_dir = Path(settings.data_dir)
+    db = Database(data_dir / DB_FILE)
+    return LocalBackend(
+        name="local",
+        jobs=LocalJobStore(db),
+        blobs=LocalBlobStore(data_dir / "blobs", load_secret_key(settings)),
+        accounts=LocalAccounts(db, password_hasher=password_hasher),
+        db=db,
+    )

@@ -1,0 +1,285 @@
+"""Local accounts: users with argon2 password hashes, browser sessions and API tokens in SQLite.
+Only SHA-256 digests of session and API tokens are stored; the secrets exist in the browser
+cookie or the client alone. Statements are together at the top."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import secrets
+import sqlite3
+import uuid
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from core.backends.base import SignedIn
+from core.backends.local import Database, from_us, now_us, seconds_us
+from core.errors import (
+    AccountDisabled,
+    AccountExists,
+    InvalidCredentials,
+    NotFound,
+    RateLimited,
+    ValidationError,
+)
+from core.models import ApiToken, Role, User
+
+MIN_PASSWORD = 8
+MAX_PASSWORD = 1024
+MAX_EMAIL = 254
+SESSION_SECONDS = 30 * 86_400
+SESSION_REFRESH_SECONDS = 86_400  # slide the expiry at most once a day per session
+MAX_FAILURES = 5
+FAILURE_WINDOW_SECONDS = 15 * 60
+LOCKOUT_SECONDS = 5 * 60
+API_TOKEN_PREFIX = "ist_"
+# The WHATWG form-validation pattern, with at least one dot in the domain.
+EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+
+USER_COLUMNS = "id, email, role, disabled, daily_quota, created_at"
+SQL_COUNT_USERS = "SELECT COUNT(*) FROM users"
+SQL_USER_BY_EMAIL = f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = ?"
+SQL_USER_BY_ID = f"SELECT {USER_COLUMNS} FROM users WHERE id = ?"
+SQL_LIST_USERS = f"SELECT {USER_COLUMNS} FROM users ORDER BY created_at, email"
+SQL_INSERT_USER = (
+    "INSERT INTO users (id, email, password_hash, role, disabled, created_at) "
+    "VALUES (?, ?, ?, ?, 0, ?)"
+)
+SQL_SET_PASSWORD_HASH = "UPDATE users SET password_hash = ? WHERE id = ?"
+SQL_SET_ROLE = "UPDATE users SET role = ? WHERE id = ?"
+SQL_SET_DISABLED = "UPDATE users SET disabled = ? WHERE id = ?"
+SQL_RECENT_FAILURES = "SELECT at FROM sign_in_failures WHERE email = ? AND at > ? ORDER BY at DESC"
+SQL_RECORD_FAILURE = "INSERT INTO sign_in_failures (email, at) VALUES (?, ?)"
+SQL_PRUNE_FAILURES = "DELETE FROM sign_in_failures WHERE email = ? AND at <= ?"
+SQL_CLEAR_FAILURES = "DELETE FROM sign_in_failures WHERE email = ?"
+SQL_INSERT_SESSION = (
+    "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)"
+)
+SQL_SESSION_USER = (
+    f"SELECT s.expires_at AS session_expires_at, "
+    f"{', '.join('u.' + c.strip() for c in USER_COLUMNS.split(','))} "
+    "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?"
+)
+SQL_EXTEND_SESSION = "UPDATE sessions SET expires_at = ? WHERE token_hash = ?"
+SQL_DELETE_SESSION = "DELETE FROM sessions WHERE token_hash = ?"
+SQL_DELETE_USER_SESSIONS = "DELETE FROM sessions WHERE user_id = ?"
+SQL_DELETE_EXPIRED_SESSIONS = "DELETE FROM sessions WHERE user_id = ? AND expires_at <= ?"
+TOKEN_COLUMNS = "id, user_id, name, created_at, last_used_at, revoked"
+SQL_INSERT_TOKEN = (
+    "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)"
+)
+SQL_TOKEN_USER = (
+    f"SELECT t.id AS token_id, t.revoked, "
+    f"{', '.join('u.' + c.strip() for c in USER_COLUMNS.split(','))} "
+    "FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?"
+)
+SQL_TOUCH_TOKEN = "UPDATE api_tokens SET last_used_at = ? WHERE id = ?"
+SQL_LIST_TOKENS = f"SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_id = ? ORDER BY created_at"
+SQL_REVOKE_TOKEN = "UPDATE api_tokens SET revoked = 1 WHERE id = ? AND user_id = ? AND revoked = 0"
+SQL_REVOKE_USER_TOKENS = "UPDATE api_tokens SET revoked = 1 WHERE user_id = ?"
+
+
+class LocalAccounts:
+    """Accounts on SQLite (see core.backends.base.Accounts)."""
+
+    def __init__(self, db: Database, *, password_hasher: PasswordHasher | None = None) -> None:
+        self._db = db
+        self._hasher = password_hasher or PasswordHasher()
+        self._dummy_hash: str | None = None
+
+    # ---- sign up / in / out ----------------------------------------------------------------
+
+    def sign_up(self, email: str, password: str, *, admin_emails: frozenset[str]) -> SignedIn:
+        email = normalize_email(email)
+        if not isinstance(email, str) or not EMAIL_RE.match(email) or len(email) > MAX_EMAIL:
+            raise ValidationError("Enter a valid email address.")
+        check_password(password)
+        password_hash = self._hasher.hash(password)  # slow: outside the write lock
+        admins = {e.strip().lower() for e in admin_emails}
+        with self._db.write() as conn:
+            if conn.execute(SQL_USER_BY_EMAIL, (email,)).fetchone() is not None:
+                raise AccountExists("An account with this email already exists. Sign in instead.")
+            first = conn.execute(SQL_COUNT_USERS).fetchone()[0] == 0
+            role = Role.ADMIN if first or email in admins else Role.USER
+            user_id, now = str(uuid.uuid4()), now_us()
+            conn.execute(SQL_INSERT_USER, (user_id, email, password_hash, role.value, now))
+            token = self._new_session(conn, user_id, now)
+            row = conn.execute(SQL_USER_BY_ID, (user_id,)).fetchone()
+        return SignedIn(user=_user(row), session_token=token)
+
+    def sign_in(self, email: str, password: str) -> SignedIn:
+        email = normalize_email(email)
+        now = now_us()
+        self._check_lockout(email, now)
+        row = self._db.conn.execute(SQL_USER_BY_EMAIL, (email,)).fetchone() if email else None
+        password_ok = False
+        if isinstance(password, str) and len(password) <= MAX_PASSWORD:
+            # Unknown emails cost one hash too, so timing does not reveal who has an account.
+            stored = row["password_hash"] if row is not None else self._dummy()
+            try:
+                password_ok = self._hasher.verify(stored, password) and row is not None
+            except (VerificationError, InvalidHashError):
+                password_ok = False
+        if not password_ok:
+            self._record_failure(email, now)
+            raise InvalidCredentials()
+        if row["disabled"]:
+            raise AccountDisabled()
+        with self._db.write() as conn:
+            conn.execute(SQL_CLEAR_FAILURES, (email,))
+            if self._hasher.check_needs_rehash(row["password_hash"]):
+                conn.execute(SQL_SET_PASSWORD_HASH, (self._hasher.hash(password), row["id"]))
+            conn.execute(SQL_DELETE_EXPIRED_SESSIONS, (row["id"], now))
+            token = self._new_session(conn, row["id"], now)
+        return SignedIn(user=_user(row), session_token=token)
+
+    def resolve_session(self, session_token: str) -> User | None:
+        if not isinstance(session_token, str) or not session_token:
+            return None
+        token_hash = _digest(session_token)
+        row = self._db.conn.execute(SQL_SESSION_USER, (token_hash,)).fetchone()
+        now = now_us()
+        if row is None or row["session_expires_at"] <= now or row["disabled"]:
+            return None
+        if row["session_expires_at"] - now < seconds_us(SESSION_SECONDS - SESSION_REFRESH_SECONDS):
+            self._db.conn.execute(
+                SQL_EXTEND_SESSION, (now + seconds_us(SESSION_SECONDS), token_hash)
+            )
+        return _user(row)
+
+    def sign_out(self, session_token: str) -> None:
+        if isinstance(session_token, str) and session_token:
+            self._db.conn.execute(SQL_DELETE_SESSION, (_digest(session_token),))
+
+    # ---- users -----------------------------------------------------------------------------
+
+    def get_user(self, user_id: str) -> User | None:
+        row = self._db.conn.execute(SQL_USER_BY_ID, (user_id,)).fetchone()
+        return None if row is None else _user(row)
+
+    def find_user_by_email(self, email: str) -> User | None:
+        row = self._db.conn.execute(SQL_USER_BY_EMAIL, (normalize_email(email),)).fetchone()
+        return None if row is None else _user(row)
+
+    def list_users(self) -> list[User]:
+        return [_user(r) for r in self._db.conn.execute(SQL_LIST_USERS).fetchall()]
+
+    def set_role(self, user_id: str, role: Role) -> None:
+        role = Role(role)
+        if self._db.conn.execute(SQL_SET_ROLE, (role.value, user_id)).rowcount != 1:
+            raise NotFound("No such user.")
+
+    def set_disabled(self, user_id: str, disabled: bool) -> None:
+        with self._db.write() as conn:
+            if conn.execute(SQL_SET_DISABLED, (int(bool(disabled)), user_id)).rowcount != 1:
+                raise NotFound("No such user.")
+            if disabled:
+                conn.execute(SQL_DELETE_USER_SESSIONS, (user_id,))
+                conn.execute(SQL_REVOKE_USER_TOKENS, (user_id,))
+
+    # ---- API tokens ------------------------------------------------------------------------
+
+    def create_api_token(self, user_id: str, name: str) -> tuple[ApiToken, str]:
+        secret = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token_id, now = str(uuid.uuid4()), now_us()
+        with self._db.write() as conn:
+            user = conn.execute(SQL_USER_BY_ID, (user_id,)).fetchone()
+            if user is None:
+                raise NotFound("No such user.")
+            if user["disabled"]:
+                raise AccountDisabled()
+            conn.execute(SQL_INSERT_TOKEN, (token_id, user_id, name, _digest(secret), now))
+        token = ApiToken(id=token_id, user_id=user_id, name=name, created_at=from_us(now))
+        return token, secret
+
+    def resolve_api_token(self, secret: str) -> User | None:
+        if not isinstance(secret, str) or not secret.startswith(API_TOKEN_PREFIX):
+            return None
+        row = self._db.conn.execute(SQL_TOKEN_USER, (_digest(secret),)).fetchone()
+        if row is None or row["revoked"] or row["disabled"]:
+            return None
+        self._db.conn.execute(SQL_TOUCH_TOKEN, (now_us(), row["token_id"]))
+        return _user(row)
+
+    def list_api_tokens(self, user_id: str) -> list[ApiToken]:
+        rows = self._db.conn.execute(SQL_LIST_TOKENS, (user_id,)).fetchall()
+        return [
+            ApiToken(
+                id=r["id"],
+                user_id=r["user_id"],
+                name=r["name"],
+                created_at=from_us(r["created_at"]),
+                last_used_at=from_us(r["last_used_at"]),
+                revoked=bool(r["revoked"]),
+            )
+            for r in rows
+        ]
+
+    def revoke_api_token(self, user_id: str, token_id: str) -> bool:
+        return self._db.conn.execute(SQL_REVOKE_TOKEN, (token_id, user_id)).rowcount == 1
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def _new_session(self, conn: sqlite3.Connection, user_id: str, now: int) -> str:
+        token = secrets.token_urlsafe(32)
+        expires = now + seconds_us(SESSION_SECONDS)
+        conn.execute(SQL_INSERT_SESSION, (_digest(token), user_id, now, expires))
+        return token
+
+    def _check_lockout(self, email: str, now: int) -> None:
+        since = now - seconds_us(FAILURE_WINDOW_SECONDS)
+        recent = self._db.conn.execute(SQL_RECENT_FAILURES, (email, since)).fetchall()
+        if len(recent) < MAX_FAILURES:
+            return
+        until = recent[0]["at"] + seconds_us(LOCKOUT_SECONDS)
+        if until > now:
+            wait = max(1, math.ceil((until - now) / 1_000_000))
+            minutes = max(1, math.ceil(wait / 60))
+            raise RateLimited(
+                f"Too many failed sign-ins for this email. Try again in {minutes} min.",
+                retry_after=wait,
+            )
+
+    def _record_failure(self, email: str, now: int) -> None:
+        with self._db.write() as conn:
+            conn.execute(SQL_PRUNE_FAILURES, (email, now - seconds_us(FAILURE_WINDOW_SECONDS)))
+            conn.execute(SQL_RECORD_FAILURE, (email, now))
+
+    def _dummy(self) -> str:
+        if self._dummy_hash is None:
+            self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+        return self._dummy_hash
+
+
+def normalize_email(email: str) -> str:
+    """Emails compare trimmed and lower-cased."""
+    return email.strip().lower() if isinstance(email, str) else ""
+
+
+def check_password(password: str) -> None:
+    """Raise ValidationError unless the password has 8 to 1024 characters."""
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise ValidationError(f"A password has at least {MIN_PASSWORD} characters.")
+    if len(password) > MAX_PASSWORD:
+        raise ValidationError(f"A password has at most {MAX_PASSWORD} characters.")
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _user(row: sqlite3.Row) -> User:
+    return User(
+        id=row["id"],
+        email=row["email"],
+        role=Role(row["role"]),
+        disabled=bool(row["disabled"]),
+        created_at=from_us(row["created_at"]),
+        daily_quota=row["daily_quota"],
+    )

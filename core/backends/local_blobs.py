@@ -1,0 +1,160 @@
+"""The local BlobStore: image files under `DATA_DIR/blobs/<path>`, written atomically.
+
+Signed URLs are relative — `/api/files/<path>?exp=<unix seconds>&sig=<hex>` — with
+`sig = HMAC-SHA256(key, f"{path}:{exp}")`. The key is `SECRET_KEY` when set, else a random key
+created once in `DATA_DIR/secret.key` (mode 0600) and shared by every process on that directory.
+
+The app's file route checks a request with the store's `verify_signed_path`, then serves
+`get(path)`:
+
+    blobs = runtime.backend.blobs          # a LocalBlobStore when the backend is local
+    if not blobs.verify_signed_path(path, request.query_params.get("exp"),
+                                    request.query_params.get("sig")):
+        return 403
+    data = blobs.get(path)                 # raises NotFound when the file is gone
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import os
+import secrets
+import stat
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+from core.errors import NotFound
+from core.settings import Settings
+
+SECRET_KEY_FILE = "secret.key"
+URL_PREFIX = "/api/files/"
+MAX_PATH_LENGTH = 1024
+
+
+class LocalBlobStore:
+    """BlobStore on the local file system (see core.backends.base.BlobStore)."""
+
+    def __init__(self, root: Path, key: bytes) -> None:
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._key = key
+
+    def put(self, path: str, data: bytes, mime: str) -> None:
+        """Write `data` at `path`, replacing any previous object in one atomic step."""
+        target = self._file(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(bytes(data))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def get(self, path: str) -> bytes:
+        """The object's bytes; NotFound when there is none."""
+        try:
+            return self._file(path).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise NotFound("The stored image is missing.") from None
+
+    def size(self, path: str) -> int | None:
+        """The object's size in bytes, or None when there is none."""
+        try:
+            info = self._file(path).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+    def delete(self, paths: list[str]) -> list[str]:
+        """Delete objects (missing ones count as deleted); return the paths that failed."""
+        files = [(path, self._file(path)) for path in paths]  # validate all before deleting any
+        failed: list[str] = []
+        for path, file in files:
+            try:
+                file.unlink(missing_ok=True)
+            except OSError:
+                failed.append(path)
+        return failed
+
+    def signed_urls(self, paths: list[str], ttl: int) -> dict[str, str]:
+        """Relative URLs served by the app's `/api/files/` route, valid for `ttl` seconds."""
+        exp = int(time.time()) + max(1, int(ttl))
+        urls: dict[str, str] = {}
+        for path in paths:
+            check_path(path)
+            sig = self._sign(path, exp)
+            urls[path] = f"{URL_PREFIX}{quote(path, safe='/')}?exp={exp}&sig={sig}"
+        return urls
+
+    def verify_signed_path(
+        self, path: str, exp: str | int | None, sig: str | None, now: float | None = None
+    ) -> bool:
+        """True when `sig` is this store's signature of `path` until `exp`, and `exp` is not
+        past. Constant-time comparison; malformed input is simply False."""
+        if not isinstance(path, str) or not isinstance(sig, str) or exp is None:
+            return False
+        try:
+            check_path(path)
+            exp_int = int(exp)
+        except (ValueError, TypeError):
+            return False
+        if exp_int < (time.time() if now is None else now):
+            return False
+        return hmac.compare_digest(self._sign(path, exp_int), sig.lower())
+
+    def _sign(self, path: str, exp: int) -> str:
+        return hmac.new(self._key, f"{path}:{exp}".encode(), hashlib.sha256).hexdigest()
+
+    def _file(self, path: str) -> Path:
+        check_path(path)
+        target = (self.root / path).resolve()
+        if not target.is_relative_to(self.root) or target == self.root:
+            raise ValueError(f"object path escapes the blob store: {path!r}")
+        return target
+
+
+def check_path(path: str) -> None:
+    """Raise ValueError unless `path` is a plain relative object path like `user/job.png`."""
+    if not isinstance(path, str) or not path or len(path) > MAX_PATH_LENGTH:
+        raise ValueError("an object path is a non-empty string of at most 1024 characters")
+    if "\x00" in path or "\\" in path or path.startswith("/") or ":" in path.split("/")[0]:
+        raise ValueError(f"not a relative object path: {path!r}")
+    parts = path.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise ValueError(f"not a plain object path: {path!r}")
+
+
+def load_secret_key(settings: Settings) -> bytes:
+    """`settings.secret_key`, or the random key in `DATA_DIR/secret.key` (created once)."""
+    if settings.secret_key:
+        return settings.secret_key.encode()
+    data_dir = Path(settings.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key_file = data_dir / SECRET_KEY_FILE
+    if not key_file.exists():
+        # Write a full key to a temp file, then link it into place: another process racing
+        # us either wins (we read its key) or loses; nobody ever reads a half-written key.
+        fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=".secret-")
+        try:
+            os.chmod(tmp, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+                fh.flush()
+                os.fsync(fh.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, key_file)
+        finally:
+            os.unlink(tmp)
+    key = key_file.read_text().strip()
+    if len(key) < 32:
+        raise RuntimeError(f"{key_file} is too short to be a secret key; delete it to renew it")
+    return key.encode()
