@@ -1,0 +1,56 @@
+"""Helpers shared by the contract tests (plain functions; fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from core.backends.base import Backend
+from core.models import Job, JobRequest, NewJob, User
+
+PASSWORD = "correct horse battery"
+NO_LIMIT = 1_000_000
+
+
+def new_jobs(
+    user: User,
+    count: int = 1,
+    *,
+    key: str | None = None,
+    prompt: str = "a lighthouse at dusk",
+    provider: str = "demo",
+    model: str = "demo-1",
+    max_attempts: int = 4,
+    params: dict[str, Any] | None = None,
+) -> list[NewJob]:
+    """One batch of `count` identical requests."""
+    batch_id = str(uuid.uuid4())
+    request = JobRequest(provider=provider, model=model, prompt=prompt, params=params or {})
+    return [
+        NewJob(
+            id=str(uuid.uuid4()),
+            user_id=user.id,
+            request=request,
+            batch_id=batch_id,
+            max_attempts=max_attempts,
+            idempotency_key=key,
+        )
+        for _ in range(count)
+    ]
+
+
+def submit(
+    backend: Backend,
+    user: User,
+    count: int = 1,
+    *,
+    rate_limit_per_minute: int = NO_LIMIT,
+    daily_quota: int | None = None,
+    **request: Any,
+) -> list[Job]:
+    """Create one batch (`request` as for `new_jobs`), by default with no effective limit."""
+    return backend.jobs.create_jobs(
+        new_jobs(user, count, **request),
+        rate_limit_per_minute=rate_limit_per_minute,
+        daily_quota=daily_quota,
+    )
