@@ -1,0 +1,205 @@
+"""JobService on the real local backend: validation, rate limit, idempotency, the job
+actions, and ownership (someone else's job looks exactly like a missing one)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import replace
+
+import pytest
+
+from core.errors import Conflict, NotFound, RateLimited, ValidationError
+from core.models import JobQuery, JobRequest, JobStatus
+from core.providers.base import SEED_MAX, SafetyBlocked
+from core.settings import Settings
+from tests.unit.conftest import Studio, make_studio
+
+
+def request(prompt: str = "a quiet harbour", **kw: object) -> JobRequest:
+    return JobRequest(
+        provider=str(kw.pop("provider", "demo")),
+        model=str(kw.pop("model", "demo-pattern")),
+        prompt=prompt,
+        params=kw.pop("params", {}),  # type: ignore[arg-type]
+    )
+
+
+def count_jobs(studio: Studio) -> int:
+    return len(studio.backend.jobs.list_jobs(JobQuery(limit=100)).items)
+
+
+@pytest.mark.parametrize(
+    ("req", "count", "message"),
+    [
+        (request(""), 1, "cannot be empty"),
+        (request("   \n "), 1, "cannot be empty"),
+        (request("x" * 4001), 1, "4,001 characters"),
+        (request(provider="dalle"), 1, "Unknown provider 'dalle'"),
+        (request(model="demo-imaginary"), 1, "Unknown Demo (offline, no AI) model"),
+        (request(params={"background": "transparent"}), 1, "does not support the option"),
+        (request(params={"aspect_ratio": "21:9"}), 1, "choose one of: 1:1"),
+        (request(params={"quality": "max"}), 1, "quality 'max' is not available"),
+        (request(params={"seed": -1}), 1, "seed must be a whole number"),
+        (request(params={"seed": SEED_MAX + 1}), 1, "seed must be a whole number"),
+        (request(params={"seed": "42"}), 1, "seed must be a whole number"),
+        (request(params={"seed": True}), 1, "seed must be a whole number"),
+        (request(params={"seed": 1.5}), 1, "seed must be a whole number"),
+        (request(), 0, "between 1 and 4"),
+        (request(), 5, "between 1 and 4"),
+    ],
+)
+def test_invalid_submissions_are_refused_clearly_and_create_nothing(
+    studio: Studio, req: JobRequest, count: int, message: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        studio.service.submit(studio.alice, req, count=count)
+    assert message in caught.value.message
+    assert count_jobs(studio) == 0
+
+
+def test_a_valid_submission_is_queued_with_cleaned_params_and_the_default_model(
+    studio: Studio,
+) -> None:
+    req = JobRequest(
+        provider="demo",
+        model="",
+        prompt="  a quiet harbour  ",
+        params={"seed": 0, "negative_prompt": "  ", "style": "rings", "quality": None},
+    )
+    jobs = studio.service.submit(studio.alice, req, count=3)
+    assert len(jobs) == 3 and len({j.batch_id for j in jobs}) == 1
+    job = jobs[0]
+    assert (job.status, job.model, job.prompt) == (
+        JobStatus.QUEUED,
+        "demo-pattern",
+        "a quiet harbour",
+    )
+    assert job.params == {"seed": 0, "style": "rings"}
+    assert job.user_id == studio.alice.id and job.attempts == 0
+
+
+def test_the_rate_limit_allows_exactly_30_a_minute_then_says_how_long_to_wait(
+    settings: Settings,
+) -> None:
+    with make_studio(replace(settings, rate_limit_per_minute=30)) as studio:
+        for _ in range(7):
+            studio.service.submit(studio.alice, request(), count=4)
+        studio.service.submit(studio.alice, request(), count=2)  # 30 in the window
+        with pytest.raises(RateLimited) as caught:
+            studio.service.submit(studio.alice, request())
+        error = caught.value
+        assert error.http_status == 429 and error.code == "rate_limited"
+        assert re.fullmatch(
+            r"You can submit 30 images a minute\. Try again in \d+ s\.", error.message
+        )
+        assert 1 <= error.retry_after <= 60
+        assert str(error.retry_after) in error.message
+        assert count_jobs(studio) == 30
+        # The limit is per person: Bob is unaffected.
+        studio.service.submit(studio.bob, request())
+
+
+def test_an_idempotency_key_returns_the_first_batch_without_charging_the_rate_limit(
+    settings: Settings,
+) -> None:
+    with make_studio(replace(settings, rate_limit_per_minute=4)) as studio:
+        first = studio.service.submit(studio.alice, request(), count=4, idempotency_key="k-1")
+        again = studio.service.submit(studio.alice, request(), count=4, idempotency_key="k-1")
+        assert [j.id for j in again] == [j.id for j in first]
+        assert count_jobs(studio) == 4
+        # Bob's identical key is his own.
+        bobs = studio.service.submit(studio.bob, request(), idempotency_key="k-1")
+        assert bobs[0].id not in {j.id for j in first}
+        with pytest.raises(ValidationError):
+            studio.service.submit(studio.alice, request(), idempotency_key="  ")
+
+
+def test_cancel_a_queued_job_but_not_a_finished_one(studio: Studio) -> None:
+    job = studio.service.submit(studio.alice, request())[0]
+    canceled = studio.service.cancel(studio.alice, job.id)
+    assert canceled.status is JobStatus.CANCELED
+    with pytest.raises(Conflict, match="Only a queued job can be canceled"):
+        studio.service.cancel(studio.alice, job.id)
+
+
+def test_retry_makes_a_new_job_with_the_same_request_only_for_failed_or_canceled(
+    studio: Studio,
+) -> None:
+    studio.fake.fail_with = [SafetyBlocked("Blocked.")]
+    studio.worker()
+    job = studio.submit("try me", params={"seed": 9, "quality": "draft"})
+    (failed,) = studio.wait_for([job.id])
+    assert failed.status is JobStatus.FAILED
+    retried = studio.service.retry(studio.alice, job.id)
+    assert retried.id != job.id and retried.request == job.request
+    (done,) = studio.wait_for([retried.id])
+    assert done.status is JobStatus.DONE
+    with pytest.raises(Conflict, match="Only a failed or canceled job can be retried"):
+        studio.service.retry(studio.alice, done.id)
+
+
+def test_delete_removes_the_stored_files_and_the_row(studio: Studio) -> None:
+    studio.worker()
+    job = studio.submit("to be deleted")
+    (done,) = studio.wait_for([job.id])
+    blobs = studio.backend.blobs
+    assert blobs.size(done.result_path) and blobs.size(done.thumb_path)
+    studio.service.delete(studio.alice, job.id)
+    assert blobs.size(done.result_path) is None and blobs.size(done.thumb_path) is None
+    assert studio.backend.jobs.get_job(job.id) is None
+    with pytest.raises(NotFound):
+        studio.service.get_job(studio.alice, job.id)
+
+
+def test_a_queued_job_can_be_deleted_but_a_processing_one_cannot(studio: Studio) -> None:
+    queued = studio.service.submit(studio.alice, request())[0]
+    studio.service.delete(studio.alice, queued.id)
+    assert studio.backend.jobs.get_job(queued.id) is None
+    running = studio.service.submit(studio.alice, request())[0]
+    assert studio.backend.jobs.claim("w", 60, 3) is not None
+    with pytest.raises(Conflict, match="being generated"):
+        studio.service.delete(studio.alice, running.id)
+    assert studio.backend.jobs.get_job(running.id) is not None
+
+
+def test_image_bytes_of_a_finished_job(studio: Studio) -> None:
+    studio.worker()
+    job = studio.submit("download me")
+    studio.wait_for([job.id])
+    data, mime, name = studio.service.image_bytes(studio.alice, job.id)
+    assert data.startswith(b"\x89PNG") and mime == "image/png"
+    assert name == f"fake-{job.id[:8]}.png"
+    thumb, thumb_mime, _ = studio.service.image_bytes(studio.alice, job.id, thumb=True)
+    assert thumb[8:12] == b"WEBP" and thumb_mime == "image/webp"
+
+
+def _not_found_message(action) -> str:
+    with pytest.raises(NotFound) as caught:
+        action()
+    return caught.value.message
+
+
+@pytest.mark.parametrize("status", ["queued", "failed", "done"])
+def test_another_users_job_behaves_exactly_like_a_missing_one(studio: Studio, status: str) -> None:
+    if status == "failed":
+        studio.fake.fail_with = [SafetyBlocked("Blocked.")]
+    job = studio.submit("alice's secret")
+    if status != "queued":
+        worker = studio.worker()
+        studio.wait_for([job.id])
+        worker.stop(0)
+    assert studio.job(job.id).status.value == status
+    service, bob = studio.service, studio.bob
+    for job_id in (job.id, str(uuid.uuid4()), "not-a-uuid"):
+        messages = {
+            _not_found_message(lambda i=job_id: service.get_job(bob, i)),
+            _not_found_message(lambda i=job_id: service.cancel(bob, i)),
+            _not_found_message(lambda i=job_id: service.retry(bob, i)),
+            _not_found_message(lambda i=job_id: service.delete(bob, i)),
+            _not_found_message(lambda i=job_id: service.image_bytes(bob, i)),
+        }
+        assert messages == {"No such job."}
+    after = studio.job(job.id)
+    assert after.status.value == status  # nothing changed
+    assert service.get_job(studio.alice, job.id).id == job.id

@@ -1,0 +1,307 @@
+"""The worker against the real local backend: leases, retries, the concurrency cap, wake-ups
+and graceful stop."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from core.models import JobStatus
+from core.providers.base import AuthFailed, SafetyBlocked, Transient
+from core.settings import Settings
+from core.worker import Worker, backoff_seconds
+from tests.unit.conftest import Studio, finished_ok, make_studio, wait_until
+
+
+def files_of(studio: Studio, user_id: str) -> list[str]:
+    root = studio.settings.data_dir
+    return sorted(
+        p.relative_to(root).as_posix().split("/", 1)[1]
+        for p in root.rglob("*")
+        if p.is_file() and f"/{user_id}/" in f"/{p.relative_to(root).as_posix()}"
+    )
+
+
+def test_a_job_is_generated_stored_and_finished_with_its_meta(studio: Studio) -> None:
+    studio.worker()
+    job = studio.submit("a red fox", params={"quality": "draft", "aspect_ratio": "16:9", "seed": 7})
+    (done,) = studio.wait_for([job.id])
+    assert done.status is JobStatus.DONE, done.error_message
+    assert done.result_path == f"{studio.alice.id}/{job.id}.png"
+    assert done.thumb_path == f"{studio.alice.id}/{job.id}.thumb.webp"
+    meta = done.result_meta
+    assert (meta["width"], meta["height"], meta["mime"], meta["seed"]) == (256, 144, "image/png", 7)
+    assert meta["model"] == "demo-pattern"
+    assert meta["bytes"] == len(studio.backend.blobs.get(done.result_path))
+    assert meta["generation_seconds"] >= 0
+    assert studio.backend.blobs.get(done.thumb_path)[8:12] == b"WEBP"
+    assert done.attempts == 1 and done.lease_owner is None
+
+
+def test_an_expired_lease_makes_the_job_claimable_and_the_late_finisher_cannot_overwrite(
+    studio: Studio,
+) -> None:
+    job = studio.submit("left behind by a crashed worker")
+    jobs = studio.backend.jobs
+    stale = jobs.claim("crashed-worker", 0.2, 3)
+    assert stale is not None and stale.id == job.id
+    assert jobs.claim("other-worker", 60, 3) is None  # still leased: nothing to take
+    time.sleep(0.3)
+
+    worker = studio.worker()
+    (done,) = studio.wait_for([job.id])
+    assert done.status is JobStatus.DONE and done.attempts == 2
+    # The crashed worker wakes up late: every lease-checked write is refused.
+    assert not jobs.finish(
+        job.id, "crashed-worker", result_path="x/evil.png", thumb_path=None, result_meta={}
+    )
+    assert not jobs.fail(job.id, "crashed-worker", error_code="x", error_message="late")
+    assert not jobs.requeue(
+        job.id, "crashed-worker", run_after=datetime.now(UTC), error_code="x", error_message="x"
+    )
+    after = studio.job(job.id)
+    assert after.status is JobStatus.DONE
+    assert after.result_path == done.result_path and after.result_meta == done.result_meta
+    assert worker.stats()["done"] == 1
+
+
+def test_heartbeats_keep_a_long_job_leased_past_its_lease_time(settings: Settings) -> None:
+    with make_studio(replace(settings, worker_lease_seconds=0.3)) as studio:
+        studio.fake.delay = 1.0
+        job = studio.submit("slow but alive")
+        studio.worker(owner="alive")
+        wait_until(lambda: studio.job(job.id).status is JobStatus.PROCESSING)
+        time.sleep(0.5)  # past the original lease
+        assert studio.backend.jobs.claim("thief", 60, 3) is None
+        (done,) = studio.wait_for([job.id])
+        assert done.status is JobStatus.DONE and done.attempts == 1
+
+
+def test_transient_failures_retry_with_backoff_then_fail_after_max_attempts(
+    studio: Studio,
+) -> None:
+    studio.fake.fail_with = [Transient("Fake is overloaded.") for _ in range(10)]
+    studio.worker()
+    job = studio.submit("never works")
+    (failed,) = studio.wait_for([job.id])
+    assert failed.status is JobStatus.FAILED
+    assert failed.attempts == studio.settings.max_attempts == 4
+    assert studio.fake.calls == 4
+    assert failed.error_code == "transient"
+    assert failed.error_message == "Gave up after 4 attempts: Fake is overloaded."
+
+
+def test_a_transient_failure_then_success_ends_done(studio: Studio) -> None:
+    studio.fake.fail_with = [Transient("blip"), Transient("blip")]
+    studio.worker()
+    job = studio.submit("works on the third try")
+    (done,) = studio.wait_for([job.id])
+    assert done.status is JobStatus.DONE and done.attempts == 3
+    assert studio.fake.calls == 3
+
+
+def test_a_requeued_job_waits_at_least_the_providers_retry_after(studio: Studio) -> None:
+    studio.worker()
+    job = studio.submit("[fail:transient:30] busy", provider="demo")
+    (queued,) = studio.wait_for(
+        [job.id], lambda j: j.status is JobStatus.QUEUED and j.attempts == 1
+    )
+    assert queued.error_code == "transient"
+    assert queued.error_message == "Demo provider simulated a temporary failure."
+    wait = (queued.run_after - datetime.now(UTC)).total_seconds()
+    assert 25 < wait <= 30
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (
+            SafetyBlocked("The prompt was blocked by the provider's safety system."),
+            "safety_blocked",
+        ),
+        (AuthFailed("The provider rejected the API key."), "auth_failed"),
+    ],
+)
+def test_a_permanent_failure_fails_at_once_with_the_providers_words(
+    studio: Studio, error: Exception, code: str
+) -> None:
+    studio.fake.fail_with = [error]
+    studio.worker()
+    job = studio.submit("blocked")
+    (failed,) = studio.wait_for([job.id])
+    assert failed.status is JobStatus.FAILED and failed.attempts == 1
+    assert (failed.error_code, failed.error_message) == (code, str(error))
+    assert studio.fake.calls == 1
+    assert files_of(studio, studio.alice.id) == []
+
+
+def test_demo_prompt_triggers_produce_each_error_kind(studio: Studio) -> None:
+    studio.worker()
+    safety = studio.submit("[fail:safety] a cat", provider="demo")
+    auth = studio.submit("[fail:auth] a cat", provider="demo")
+    a, b = studio.wait_for([safety.id, auth.id])
+    assert (a.status, a.error_code, a.attempts) == (JobStatus.FAILED, "safety_blocked", 1)
+    assert (b.status, b.error_code, b.attempts) == (JobStatus.FAILED, "auth_failed", 1)
+
+
+def test_an_unexpected_exception_is_retried_without_leaking_the_traceback(
+    studio: Studio, caplog: pytest.LogCaptureFixture
+) -> None:
+    studio.fake.fail_with = [RuntimeError("secret-token-123 exploded") for _ in range(4)]
+    studio.worker()
+    job = studio.submit("a bug")
+    seen: list[str | None] = []
+
+    def settled(j):
+        seen.append(j.error_message)
+        return j.status.finished
+
+    (failed,) = studio.wait_for([job.id], settled)
+    assert "Unexpected error while generating; will retry." in seen
+    assert failed.status is JobStatus.FAILED and failed.attempts == 4
+    assert failed.error_code == "internal_error"
+    assert failed.error_message == "Gave up after 4 attempts: Unexpected error while generating."
+    assert all("secret-token" not in (m or "") and "Traceback" not in (m or "") for m in seen)
+    assert "secret-token-123 exploded" in caplog.text  # the log keeps the details
+
+
+def test_a_job_for_an_unknown_model_fails_without_calling_the_provider(studio: Studio) -> None:
+    job = studio.submit("fine")
+    studio.backend.jobs.delete_jobs([job.id])
+    # A row written by another version of the app: the model no longer exists here.
+    from core.models import JobRequest, NewJob
+
+    (ghost,) = studio.backend.jobs.create_jobs(
+        [
+            NewJob(
+                id=job.id,
+                user_id=studio.alice.id,
+                request=JobRequest(provider="fake", model="fake-retired", prompt="x"),
+                batch_id=job.batch_id or job.id,
+                max_attempts=4,
+            )
+        ],
+        rate_limit_per_minute=1000,
+    )
+    studio.worker()
+    (failed,) = studio.wait_for([ghost.id])
+    assert (failed.status, failed.error_code, failed.attempts) == (
+        JobStatus.FAILED,
+        "model_unavailable",
+        1,
+    )
+    assert studio.fake.calls == 0
+
+
+def test_twenty_jobs_never_run_more_than_three_at_once_even_across_two_workers(
+    studio: Studio,
+) -> None:
+    studio.fake.delay = 0.1
+    studio.worker(owner="process-a")
+    studio.worker(owner="process-b")  # a second process on the same database
+    ids = [j.id for _ in range(5) for j in _submit_batch(studio, 4)]
+    jobs = studio.wait_for(ids, timeout=20)
+    assert all(finished_ok(j) for j in jobs), {j.status for j in jobs}
+    assert studio.fake.peak == 3
+    assert studio.fake.calls == 20
+    assert {j.lease_owner for j in jobs} == {None}
+
+
+def _submit_batch(studio: Studio, count: int) -> list:
+    from core.models import JobRequest
+
+    request = JobRequest(provider="fake", model="demo-pattern", prompt="batch", params={})
+    return studio.service.submit(studio.alice, request, count=count)
+
+
+def test_a_submit_wakes_the_worker_at_once_instead_of_waiting_for_the_poll(
+    settings: Settings,
+) -> None:
+    with make_studio(replace(settings, worker_poll_seconds=2.0)) as studio:
+        studio.worker()
+        time.sleep(0.1)  # every thread is now idle, waiting on the poll
+        pickups = []
+        for _ in range(3):
+            job = studio.submit("wake up")
+            (started,) = studio.wait_for([job.id], lambda j: j.started_at is not None, timeout=1.5)
+            pickups.append((started.started_at - started.created_at).total_seconds())
+            studio.wait_for([job.id])
+            time.sleep(0.05)
+        assert max(pickups) < 0.2, pickups
+
+
+def test_without_a_wake_a_job_waits_for_the_poll(settings: Settings) -> None:
+    with make_studio(replace(settings, worker_poll_seconds=0.8)) as studio:
+        worker = studio.worker()
+        studio.service.set_wake_worker(lambda: None)  # as if submitted by another process
+        time.sleep(0.1)
+        job = studio.submit("no wake")
+        time.sleep(0.3)
+        assert studio.job(job.id).status is JobStatus.QUEUED
+        worker.wake()
+        (started,) = studio.wait_for([job.id], lambda j: j.started_at is not None, timeout=0.5)
+        assert started.started_at is not None
+
+
+def test_stop_releases_unfinished_jobs_back_to_the_queue_and_they_finish_later(
+    studio: Studio,
+) -> None:
+    gate = threading.Event()
+    studio.fake.gate = gate
+    worker = studio.worker()
+    ids = [studio.submit(f"held {i}").id for i in range(4)]
+    wait_until(lambda: studio.fake.in_flight == 3)
+
+    assert worker.stop(0.2) == 3
+    assert not worker.alive
+    jobs = [studio.job(i) for i in ids]
+    assert {j.status for j in jobs} == {JobStatus.QUEUED}
+    assert {j.attempts for j in jobs} == {0}  # the attempt is refunded
+    assert {j.lease_owner for j in jobs} == {None}
+
+    gate.set()  # the abandoned calls return now: they must not touch the released jobs
+    wait_until(lambda: studio.fake.in_flight == 0)
+    time.sleep(0.1)
+    assert {studio.job(i).status for i in ids} == {JobStatus.QUEUED}
+    assert files_of(studio, studio.alice.id) == []
+
+    studio.fake.gate = None
+    studio.worker(owner="next-process")
+    done = studio.wait_for(ids)
+    assert all(finished_ok(j) for j in done)
+    assert len(files_of(studio, studio.alice.id)) == 2 * len(ids)
+
+
+def test_stop_waits_for_running_jobs_within_the_grace(studio: Studio) -> None:
+    studio.fake.delay = 0.3
+    worker = studio.worker()
+    job = studio.submit("almost done")
+    wait_until(lambda: studio.fake.in_flight == 1)
+    assert worker.stop(5) == 0
+    assert studio.job(job.id).status is JobStatus.DONE
+    assert worker.stats()["running"] == 0 and worker.stats()["processed"] == 1
+
+
+def test_backoff_is_exponential_with_full_jitter_capped_and_honours_retry_after() -> None:
+    rng = random.Random(1)
+    for attempt, ceiling in [(1, 2), (2, 4), (3, 8), (4, 16), (9, 300), (30, 300)]:
+        delays = [backoff_seconds(attempt, rng=rng) for _ in range(200)]
+        assert min(delays) >= 0 and max(delays) <= ceiling
+        assert max(delays) > ceiling * 0.8  # full jitter spreads over the whole range
+    assert backoff_seconds(1, retry_after=45, rng=rng) == 45
+    assert backoff_seconds(20, retry_after=0.5, rng=rng) <= 300
+
+
+def test_worker_stats_report_running_and_processed(studio: Studio) -> None:
+    worker: Worker = studio.worker()
+    assert worker.alive
+    ids = [studio.submit(f"n{i}").id for i in range(2)]
+    studio.wait_for(ids)
+    wait_until(lambda: worker.stats()["processed"] == 2)
+    stats = worker.stats()
+    assert stats["running"] == 0 and stats["done"] == 2 and stats["alive"] is True
