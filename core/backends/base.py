@@ -200,10 +200,12 @@ class Accounts(Protocol):
 
 @dataclass(frozen=True)
 class PurgeSummary:
-    """What a purge with given criteria would delete: jobs and their recorded image bytes."""
+    """What a purge with given criteria would delete: jobs, their recorded image bytes
+    (`result_meta.bytes`) and their stored objects (result and thumbnail paths set)."""
 
     jobs: int
     bytes: int
+    objects: int = 0
 
 
 @dataclass(frozen=True)
@@ -298,8 +300,8 @@ class AdminStore(Protocol):
         user_id: str | None = None,
         exclude_review: tuple[ReviewStatus, ...] = (),
     ) -> PurgeSummary:
-        """Count and sum `result_meta.bytes` over exactly the jobs `purge_candidates` with the
-        same arguments would return (without a limit)."""
+        """Count jobs and objects and sum `result_meta.bytes` over exactly the jobs
+        `purge_candidates` with the same arguments would return (without a limit)."""
         ...
 
     def record_sweep(self, run: SweepRun) -> None: ...
