@@ -14,8 +14,7 @@ SECURITY_HEADERS: dict[str, str] = {
 }
 _ENCODED = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in SECURITY_HEADERS.items()]
 _NAMES = {name for name, _ in _ENCODED}
-# Messages that open a response: HTTP, websocket accept, and a websocket refused with HTTP.
-_STARTS = ("http.response.start", "websocket.accept", "websocket.http.response.start")
+_REJECTED_BODY = b"WebSocket connection refused."
 
 
 def _with_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
@@ -24,20 +23,57 @@ def _with_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes
 
 
 class SecurityHeadersMiddleware:
-    """Adds SECURITY_HEADERS to `http.response.start` and `websocket.accept` messages."""
+    """Adds SECURITY_HEADERS to `http.response.start`, `websocket.accept` and websocket denial
+    responses. A websocket closed before it was accepted (origin check failed, no route...)
+    would get the server's bare 403; where the server supports the ASGI
+    `websocket.http.response` extension, that 403 is sent by us instead, with the headers."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        if scope["type"] == "http":
+            await self.app(scope, receive, self._http_send(send))
+        elif scope["type"] == "websocket":
+            await self.app(scope, receive, self._websocket_send(scope, send))
+        else:
             await self.app(scope, receive, send)
-            return
 
+    @staticmethod
+    def _http_send(send: Send) -> Send:
         async def send_with_headers(message: Message) -> None:
-            if message["type"] in _STARTS:
-                message = dict(message)
-                message["headers"] = _with_headers(list(message.get("headers") or []))
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": _with_headers(list(message.get("headers") or []))}
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        return send_with_headers
+
+    @staticmethod
+    def _websocket_send(scope: Scope, send: Send) -> Send:
+        can_deny = "websocket.http.response" in (scope.get("extensions") or {})
+        handshake_done = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal handshake_done
+            kind = message["type"]
+            if kind in ("websocket.accept", "websocket.http.response.start"):
+                handshake_done = True
+                message = {**message, "headers": _with_headers(list(message.get("headers") or []))}
+            elif kind == "websocket.close" and not handshake_done and can_deny:
+                handshake_done = True
+                await send(
+                    {
+                        "type": "websocket.http.response.start",
+                        "status": 403,
+                        "headers": _with_headers(
+                            [
+                                (b"content-type", b"text/plain; charset=utf-8"),
+                                (b"content-length", str(len(_REJECTED_BODY)).encode()),
+                            ]
+                        ),
+                    }
+                )
+                message = {"type": "websocket.http.response.body", "body": _REJECTED_BODY}
+            await send(message)
+
+        return send_with_headers

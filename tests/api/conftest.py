@@ -1,0 +1,104 @@
+"""Fixtures for the API tests: an in-process app (the API routes and the security middleware
+over a real local runtime in a temp DATA_DIR), users with API tokens, and jobs driven to each
+state."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+
+import pytest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.testclient import TestClient
+
+from core.api import api_routes
+from core.models import Job, JobStatus, User
+from core.runtime import Runtime, build_runtime, install_runtime, shutdown_runtime
+from core.security import SecurityHeadersMiddleware
+from core.settings import Settings
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class ApiUser:
+    user: User
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def make_app() -> Starlette:
+    """What app.py serves for /api/*, without the Streamlit UI."""
+    return Starlette(routes=api_routes(), middleware=[Middleware(SecurityHeadersMiddleware)])
+
+
+@pytest.fixture
+def api_settings(settings: Settings) -> Settings:
+    """Test settings; no worker unless a test starts one (`run_worker`)."""
+    return replace(settings, worker_enabled=False, rate_limit_per_minute=1000)
+
+
+@pytest.fixture
+def runtime(api_settings: Settings) -> Iterator[Runtime]:
+    runtime = build_runtime(api_settings)
+    install_runtime(runtime)
+    yield runtime
+    shutdown_runtime()
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    with TestClient(make_app()) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def make_user(runtime: Runtime) -> Callable[..., ApiUser]:
+    """`make_user("a@example.com")` → a signed-up user with a fresh API token."""
+    counter = iter(range(1_000_000))
+
+    def make(email: str | None = None) -> ApiUser:
+        email = email or f"user{next(counter)}@example.com"
+        user = runtime.service.sign_up(email, PASSWORD).user
+        _, secret = runtime.service.create_api_token(user, "tests")
+        return ApiUser(user, secret)
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user: Callable[..., ApiUser]) -> ApiUser:
+    return make_user("alice@example.com")
+
+
+@pytest.fixture
+def bob(make_user: Callable[..., ApiUser]) -> ApiUser:
+    return make_user("bob@example.com")
+
+
+@pytest.fixture
+def run_worker(runtime: Runtime) -> Callable[[], None]:
+    """Start the real worker of the test runtime (demo provider)."""
+
+    def start() -> None:
+        runtime.settings = replace(runtime.settings, worker_enabled=True)
+        runtime.start()
+
+    return start
+
+
+def wait_for(runtime: Runtime, job_id: str, statuses: set[JobStatus], timeout: float = 20) -> Job:
+    """Poll the store until the job reaches one of `statuses`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = runtime.backend.jobs.get_job(job_id)
+        if job is not None and job.status in statuses:
+            return job
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} stuck in {job and job.status}")
+        time.sleep(0.05)
