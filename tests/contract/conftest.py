@@ -17,18 +17,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 
 from core.backends.base import Backend
 from core.backends.local import open_local_backend
 from core.models import User
 from core.settings import Settings
-from tests.contract.support import PASSWORD
+from tests.contract.support import FAST_HASHER, PASSWORD
 
 BackendFactory = Callable[[Settings, Path], Iterator[Backend]]
-
-# Cheap argon2 parameters: the suite signs up many users; production uses the library defaults.
-FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 def make_local_backend(settings: Settings, tmp_path: Path) -> Iterator[Backend]:
