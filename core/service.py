@@ -32,6 +32,7 @@ from core.models import (
     User,
 )
 from core.providers.base import Provider
+from core.service_admin import ReviewAdminMixin
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ MAX_IDEMPOTENCY_KEY = 200
 MAX_PAGE = 100
 
 
-class JobService:
+class JobService(ReviewAdminMixin):
     """Everything a person or API client can do, with the checks that go with it."""
 
     def __init__(
@@ -168,7 +169,7 @@ class JobService:
         job = self._jobs(user).get_job(job_id) if _is_uuid(job_id) else None
         if job is None or (job.user_id != user.id and not user.is_reviewer):
             raise NotFound()
-        return job
+        return _as_seen_by(user, job)
 
     def list_jobs(self, user: User, query: JobQuery, *, all_users: bool = False) -> JobPage:
         """The user's own jobs; every user's (or one chosen user's) for reviewers with
@@ -179,7 +180,8 @@ class JobService:
         else:
             query = replace(query, user_id=user.id)
         query = replace(query, limit=max(1, min(query.limit, MAX_PAGE)))
-        return self._jobs(user).list_jobs(query)
+        page = self._jobs(user).list_jobs(query)
+        return replace(page, items=[_as_seen_by(user, job) for job in page.items])
 
     def queue_positions(self, user: User, job_ids: Iterable[str]) -> dict[str, int]:
         ids = [i for i in job_ids if _is_uuid(i)]
@@ -261,6 +263,13 @@ class JobService:
             raise AuthRequired("Sign in first.")
         if user.disabled:
             raise AccountDisabled()
+
+
+def _as_seen_by(user: User, job: Job) -> Job:
+    """Owners see their job's review status, not who reviewed it or the internal note."""
+    if user.is_reviewer or (job.reviewed_by is None and job.review_note is None):
+        return job
+    return replace(job, reviewed_by=None, review_note=None)
 
 
 def job_paths(job: Job) -> list[str]:

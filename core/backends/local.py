@@ -288,6 +288,7 @@ def open_local_backend(
     """Open (creating on first use) the local backend under `settings.data_dir`.
     `password_hasher` lets tests use cheaper argon2 parameters."""
     from core.backends.local_accounts import LocalAccounts
+    from core.backends.local_admin import LocalAdminStore
     from core.backends.local_blobs import LocalBlobStore, load_secret_key
     from core.backends.local_jobs import LocalJobStore
 
@@ -298,5 +299,6 @@ def open_local_backend(
         jobs=LocalJobStore(db),
         blobs=LocalBlobStore(data_dir / "blobs", load_secret_key(settings)),
         accounts=LocalAccounts(db, password_hasher=password_hasher),
+        admin=LocalAdminStore(db),
         db=db,
     )

@@ -1,0 +1,249 @@
+"""The local backend's AdminStore: purge summaries, sweep-run records, user activity, quotas
+and the usage statistics of the admin page, on the same SQLite file as the jobs.
+
+Its own table (`sweep_runs`) and the extra indexes behind the review queue and the statistics are
+created idempotently when the store opens (additive; the core schema lives in local.py)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from core.backends.base import (
+    DailyCount,
+    FailureCount,
+    ProviderLatency,
+    PurgeSummary,
+    SpendRow,
+    SweepRun,
+    UsageStats,
+    UserActivity,
+    UserUsage,
+)
+from core.backends.local import Database, from_us, now_us, to_us
+from core.models import JobStatus, ReviewStatus
+from core.stats import percentile
+
+DAY_US = 86_400 * 1_000_000
+SWEEP_RUNS_KEPT = 500
+
+SETUP = [
+    """CREATE TABLE IF NOT EXISTS sweep_runs (
+        id            TEXT PRIMARY KEY,
+        trigger       TEXT NOT NULL,
+        owner         TEXT NOT NULL,
+        started_at    INTEGER NOT NULL,
+        finished_at   INTEGER NOT NULL,
+        deleted_jobs  INTEGER NOT NULL,
+        deleted_bytes INTEGER NOT NULL,
+        kept_jobs     INTEGER NOT NULL,
+        errors        TEXT NOT NULL DEFAULT '[]'
+    )""",
+    "CREATE INDEX IF NOT EXISTS sweep_runs_started ON sweep_runs (started_at DESC)",
+    # The review queue: done jobs of one review status in created order (both directions).
+    "CREATE INDEX IF NOT EXISTS jobs_review_queue ON jobs (status, review_status, created_at, id)",
+    # Every done job in created order (review queue without a review-status filter).
+    "CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created_at, id)",
+    # Statistics scan a date range; covering the grouped columns avoids reading whole rows.
+    "CREATE INDEX IF NOT EXISTS jobs_stats ON jobs (created_at, provider, status, user_id)",
+]
+
+# The image bytes of a job, exactly as core.purge.job_bytes counts them (numbers only).
+_BYTES = (
+    "CASE WHEN json_type(result_meta, '$.bytes') IN ('integer', 'real') "
+    "THEN CAST(json_extract(result_meta, '$.bytes') AS INTEGER) ELSE 0 END"
+)
+_COST = (
+    "CASE WHEN json_type(result_meta, '$.cost_usd') IN ('integer', 'real') "
+    "THEN json_extract(result_meta, '$.cost_usd') END"
+)
+
+SQL_RECORD_SWEEP = (
+    "INSERT INTO sweep_runs (id, trigger, owner, started_at, finished_at, deleted_jobs, "
+    "deleted_bytes, kept_jobs, errors) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+SQL_PRUNE_SWEEPS = (
+    "DELETE FROM sweep_runs WHERE id NOT IN "
+    "(SELECT id FROM sweep_runs ORDER BY started_at DESC LIMIT ?)"
+)
+SQL_LIST_SWEEPS = "SELECT * FROM sweep_runs ORDER BY started_at DESC, id LIMIT ?"
+SQL_USER_ACTIVITY = "SELECT user_id, COUNT(*), MAX(created_at) FROM jobs GROUP BY user_id"
+SQL_SET_QUOTA = "UPDATE users SET daily_quota = ? WHERE id = ?"
+SQL_CANCEL_USER_JOBS = (
+    "UPDATE jobs SET status = 'canceled', finished_at = ?, updated_at = ? "
+    "WHERE user_id = ? AND status = 'queued'"
+)
+SQL_PER_DAY = (
+    "SELECT created_at / ? AS day, provider, COUNT(*), SUM(status = 'failed') FROM jobs "
+    "WHERE created_at >= ? GROUP BY day, provider ORDER BY day, provider"
+)
+SQL_FAILURES = (
+    "SELECT provider, COALESCE(error_code, 'unknown'), COUNT(*) FROM jobs "
+    "WHERE created_at >= ? AND status = 'failed' GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2"
+)
+SQL_DURATIONS = (
+    "SELECT provider, finished_at - started_at FROM jobs WHERE created_at >= ? "
+    "AND status = 'done' AND started_at IS NOT NULL AND finished_at IS NOT NULL"
+)
+SQL_TOP_USERS = (
+    "SELECT user_id, COUNT(*) AS n, SUM(status = 'done'), SUM(status = 'failed') FROM jobs "
+    "WHERE created_at >= ? GROUP BY user_id ORDER BY n DESC, user_id LIMIT ?"
+)
+SQL_SPEND = (
+    f"SELECT provider, model, user_id, COUNT(*), COUNT({_COST}), COALESCE(SUM({_COST}), 0) "
+    "FROM jobs WHERE created_at >= ? AND status = 'done' GROUP BY 1, 2, 3"
+)
+
+
+class LocalAdminStore:
+    """AdminStore over the local SQLite database."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        with db.write() as conn:
+            for statement in SETUP:
+                conn.execute(statement)
+
+    # ---- purge and sweeps ------------------------------------------------------------------
+
+    def purge_summary(
+        self,
+        *,
+        statuses: tuple[JobStatus, ...],
+        finished_before: datetime,
+        user_id: str | None = None,
+        exclude_review: tuple[ReviewStatus, ...] = (),
+    ) -> PurgeSummary:
+        values = [JobStatus(s).value for s in statuses]
+        if not values:
+            return PurgeSummary(jobs=0, bytes=0, objects=0)
+        if any(not JobStatus(v).finished for v in values):
+            raise ValueError("only finished jobs (done, failed, canceled) can be purged")
+        # The same conditions as LocalJobStore.purge_candidates.
+        sql = (
+            f"SELECT COUNT(*), COALESCE(SUM({_BYTES}), 0), "
+            "COALESCE(SUM((result_path IS NOT NULL) + (thumb_path IS NOT NULL)), 0) FROM jobs "
+            f"WHERE status IN ({_marks(values)}) AND COALESCE(finished_at, created_at) < ?"
+        )
+        args: list[Any] = [*values, to_us(finished_before)]
+        if user_id is not None:
+            sql += " AND user_id = ?"
+            args.append(user_id)
+        excluded = [ReviewStatus(r).value for r in exclude_review]
+        if excluded:
+            sql += f" AND review_status NOT IN ({_marks(excluded)})"
+            args.extend(excluded)
+        count, size, objects = self._db.conn.execute(sql, args).fetchone()
+        return PurgeSummary(jobs=int(count), bytes=int(size), objects=int(objects))
+
+    def record_sweep(self, run: SweepRun) -> None:
+        args = (
+            run.id,
+            run.trigger,
+            run.owner,
+            to_us(run.started_at),
+            to_us(run.finished_at),
+            run.deleted_jobs,
+            run.deleted_bytes,
+            run.kept_jobs,
+            json.dumps(list(run.errors)),
+        )
+        with self._db.write() as conn:
+            conn.execute(SQL_RECORD_SWEEP, args)
+            conn.execute(SQL_PRUNE_SWEEPS, (SWEEP_RUNS_KEPT,))
+
+    def list_sweeps(self, limit: int = 20) -> list[SweepRun]:
+        rows = self._db.conn.execute(SQL_LIST_SWEEPS, (max(1, int(limit)),)).fetchall()
+        return [
+            SweepRun(
+                id=r["id"],
+                trigger=r["trigger"],
+                owner=r["owner"],
+                started_at=from_us(r["started_at"]) or datetime.now(UTC),
+                finished_at=from_us(r["finished_at"]) or datetime.now(UTC),
+                deleted_jobs=r["deleted_jobs"],
+                deleted_bytes=r["deleted_bytes"],
+                kept_jobs=r["kept_jobs"],
+                errors=tuple(json.loads(r["errors"] or "[]")),
+            )
+            for r in rows
+        ]
+
+    # ---- users -----------------------------------------------------------------------------
+
+    def user_activity(self) -> dict[str, UserActivity]:
+        rows = self._db.conn.execute(SQL_USER_ACTIVITY).fetchall()
+        return {
+            user_id: UserActivity(user_id=user_id, jobs=count, last_activity=from_us(last))
+            for user_id, count, last in rows
+        }
+
+    def set_daily_quota(self, user_id: str, quota: int | None) -> None:
+        with self._db.write() as conn:
+            conn.execute(SQL_SET_QUOTA, (quota, user_id))
+
+    def cancel_user_jobs(self, user_id: str) -> int:
+        now = now_us()
+        with self._db.write() as conn:
+            return conn.execute(SQL_CANCEL_USER_JOBS, (now, now, user_id)).rowcount
+
+    # ---- statistics ------------------------------------------------------------------------
+
+    def usage_stats(self, since: datetime, *, top_users: int = 10) -> UsageStats:
+        start = to_us(since)
+        conn = self._db.conn
+        conn.execute("BEGIN")  # one snapshot for every figure
+        try:
+            per_day = [
+                DailyCount(
+                    day=(from_us(day * DAY_US) or since).date(),
+                    provider=provider,
+                    jobs=jobs,
+                    failed=failed or 0,
+                )
+                for day, provider, jobs, failed in conn.execute(SQL_PER_DAY, (DAY_US, start))
+            ]
+            failures = [
+                FailureCount(provider=p, error_code=code, jobs=n)
+                for p, code, n in conn.execute(SQL_FAILURES, (start,))
+            ]
+            durations: dict[str, list[float]] = defaultdict(list)
+            for provider, micros in conn.execute(SQL_DURATIONS, (start,)):
+                durations[provider].append(micros / 1_000_000)
+            top = [
+                UserUsage(user_id=u, jobs=n, done=done or 0, failed=failed or 0)
+                for u, n, done, failed in conn.execute(SQL_TOP_USERS, (start, max(1, top_users)))
+            ]
+            spend = [
+                SpendRow(
+                    provider=p, model=m, user_id=u, images=n, priced=priced, recorded_usd=float(usd)
+                )
+                for p, m, u, n, priced, usd in conn.execute(SQL_SPEND, (start,))
+            ]
+        finally:
+            conn.execute("COMMIT")
+        latency = []
+        for provider, values in sorted(durations.items()):
+            values.sort()
+            latency.append(
+                ProviderLatency(
+                    provider=provider,
+                    jobs=len(values),
+                    p50_seconds=percentile(values, 0.50),
+                    p95_seconds=percentile(values, 0.95),
+                )
+            )
+        return UsageStats(
+            since=since,
+            per_day=per_day,
+            failures=failures,
+            latency=latency,
+            top_users=top,
+            spend=spend,
+        )
+
+
+def _marks(values: list[Any]) -> str:
+    return ", ".join("?" for _ in values)
