@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
+import httpx
 from PIL import Image, ImageOps
 
 from core.errors import ValidationError
@@ -100,3 +102,85 @@ def extension_for(mime: str) -> str:
         return _EXT_BY_MIME[mime.split(";")[0].strip().lower()]
     except (KeyError, AttributeError):
         raise InvalidImage(f"Unsupported image type {mime!r}.") from None
+
+
+# ---- safe download of provider URLs (Ideogram hands back temporary links) ------------------
+
+MAX_DOWNLOAD_BYTES = 25 * 1024 * 1024
+DOWNLOAD_TIMEOUT_SECONDS = 60.0
+
+
+class DownloadFailed(Exception):
+    """A provider URL could not be fetched or was refused. `transient` says whether trying
+    again later may help; the message is plain words, safe to show."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+
+
+def download_image(
+    url: str,
+    *,
+    allow_http: bool = False,
+    max_bytes: int = MAX_DOWNLOAD_BYTES,
+    timeout: float = DOWNLOAD_TIMEOUT_SECONDS,
+    client: httpx.Client | None = None,
+    source: str = "The provider",
+) -> tuple[bytes, ImageInfo]:
+    """Fetch an image from a provider's URL: https only (plain http only with `allow_http`,
+    for tests or a gateway on an http base URL), no redirects, a timeout, a size cap enforced
+    while streaming, an image content type, and Pillow verification. Returns the exact bytes."""
+    parts = urlsplit(url or "")
+    if parts.scheme not in (("https", "http") if allow_http else ("https",)) or not parts.hostname:
+        raise DownloadFailed(
+            f"{source} returned an image link that is not a secure https address; "
+            "it was not downloaded.",
+            transient=False,
+        )
+    too_large = f"{source} returned an image larger than {max_bytes // (1024 * 1024)} MB."
+    http = client or httpx.Client(follow_redirects=False)
+    buf = bytearray()
+    try:
+        with http.stream("GET", url, timeout=timeout) as response:
+            status = response.status_code
+            if status >= 500 or status in (408, 429):
+                raise DownloadFailed(
+                    f"{source}'s image server answered HTTP {status}.", transient=True
+                )
+            if status != 200:
+                raise DownloadFailed(
+                    f"{source}'s image link could not be fetched (HTTP {status}); "
+                    "it may have expired.",
+                    transient=False,
+                )
+            ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            if not ctype.startswith("image/"):
+                raise DownloadFailed(
+                    f"{source} returned a file that is not an image.", transient=False
+                )
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise DownloadFailed(too_large, transient=False)
+            for chunk in response.iter_bytes():
+                buf.extend(chunk)
+                if len(buf) > max_bytes:
+                    raise DownloadFailed(too_large, transient=False)
+    except httpx.TimeoutException as exc:
+        raise DownloadFailed(
+            f"Downloading the image from {source} timed out.", transient=True
+        ) from exc
+    except httpx.TransportError as exc:
+        raise DownloadFailed(f"Could not reach {source}'s image server.", transient=True) from exc
+    finally:
+        if client is None:
+            http.close()
+    data = bytes(buf)
+    try:
+        info = inspect_image(data, max_bytes=max_bytes)
+    except InvalidImage as exc:
+        raise DownloadFailed(
+            f"{source} returned a file that is not a valid image.", transient=False
+        ) from exc
+    return data, info
