@@ -73,7 +73,8 @@ class Deployment:
         **request: Any,
     ) -> list[Job]:
         """Jobs taken through claim → finish/fail like the worker does, with real files for done
-        ones; `age` back-dates created/started/finished in SQL."""
+        ones; `age` back-dates created/started/finished in SQL. Call it while nothing else is
+        queued (the claim takes the oldest runnable job)."""
         jobs = self.queued(user, count, **request)
         ids = {j.id for j in jobs}
         owner = f"test-{uuid.uuid4().hex[:6]}"
