@@ -1,0 +1,859 @@
+-- =============================================================================================
+-- Image studio: the whole Supabase side (tables, row-level security, queue functions, storage).
+--
+-- Run it in the Supabase SQL editor, or with psql:
+--     psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -f supabase-schema.sql
+-- It is idempotent: running it again (e.g. after an upgrade) changes nothing that exists and
+-- replaces functions and policies with their current definitions.
+--
+-- Who may do what:
+--   anon           nothing at all.
+--   authenticated  reads its own jobs (reviewers and admins: every job), deletes its own
+--                  finished or queued jobs (admins: any job not being processed), and calls
+--                  the doors submit_jobs / cancel_job / set_review / queue_positions.
+--                  There is no direct INSERT or UPDATE on jobs: a direct insert would skip the
+--                  rate limit, and a direct update could rewrite a lease or a result.
+--   service_role   (the server's worker, sweeper and account code) everything; it bypasses RLS.
+-- Functions run as the caller (security invoker) unless they must see or change rows the
+-- caller cannot; those are security definer, check the caller themselves, and pin search_path.
+-- =============================================================================================
+
+begin;
+
+-- ---- server settings ------------------------------------------------------------------------
+-- One row, written by the server (service role) from its settings. Functions called with a
+-- user's JWT take their limits from here, so a client cannot raise its own rate limit.
+create table if not exists public.app_config (
+    id boolean primary key default true check (id),
+    admin_emails text[] not null default '{}',
+    rate_limit_per_minute integer check (rate_limit_per_minute > 0),
+    daily_quota integer check (daily_quota > 0),
+    updated_at timestamptz not null default now()
+);
+comment on table public.app_config is
+    'Server settings for SQL: ADMIN_EMAILS, RATE_LIMIT_PER_MINUTE, DAILY_QUOTA. Service role only.';
+insert into public.app_config (id) values (true) on conflict (id) do nothing;
+
+-- ---- profiles -------------------------------------------------------------------------------
+create table if not exists public.profiles (
+    id uuid primary key references auth.users (id) on delete cascade,
+    email text not null default '',
+    role text not null default 'user' check (role in ('user', 'reviewer', 'admin')),
+    disabled boolean not null default false,
+    daily_quota integer check (daily_quota is null or daily_quota >= 0),
+    created_at timestamptz not null default now()
+);
+comment on table public.profiles is
+    'One row per auth.users row (made by a trigger). Roles change only through the server.';
+create index if not exists profiles_email_idx on public.profiles (lower(email));
+
+-- ---- jobs (DESIGN.md §3) --------------------------------------------------------------------
+create table if not exists public.jobs (
+    id uuid primary key default gen_random_uuid(),
+    user_id uuid not null references auth.users (id) on delete cascade,
+    provider text not null check (char_length(provider) between 1 and 50),
+    model text not null check (char_length(model) between 1 and 200),
+    kind text not null default 'generate' check (kind in ('generate', 'edit')),
+    prompt text not null check (char_length(prompt) <= 20000),
+    params jsonb not null default '{}' check (jsonb_typeof(params) = 'object'),
+    input_path text,
+    status text not null default 'queued'
+        check (status in ('queued', 'processing', 'done', 'failed', 'canceled')),
+    attempts integer not null default 0 check (attempts >= 0),
+    max_attempts integer not null default 4 check (max_attempts between 1 and 100),
+    run_after timestamptz not null default now(),
+    lease_owner text,
+    lease_expires_at timestamptz,
+    error_code text,
+    error_message text,
+    result_path text,
+    thumb_path text,
+    result_meta jsonb not null default '{}' check (jsonb_typeof(result_meta) = 'object'),
+    review_status text not null default 'unreviewed'
+        check (review_status in ('unreviewed', 'approved', 'rejected', 'flagged')),
+    review_note text,
+    reviewed_by uuid,
+    reviewed_at timestamptz,
+    batch_id uuid,
+    idempotency_key text check (char_length(idempotency_key) between 1 and 200),
+    created_at timestamptz not null default now(),
+    started_at timestamptz,
+    finished_at timestamptz,
+    updated_at timestamptz not null default now(),
+    -- a job being processed always has a lease; nothing else does
+    constraint jobs_lease_only_while_processing check (
+        (status = 'processing') = (lease_owner is not null and lease_expires_at is not null)
+    )
+);
+comment on table public.jobs is 'One image request each; the table is also the work queue.';
+
+create index if not exists jobs_history_idx on public.jobs (user_id, created_at desc, id desc);
+create index if not exists jobs_all_history_idx on public.jobs (created_at desc, id desc);
+create index if not exists jobs_claim_idx on public.jobs (status, run_after);
+create index if not exists jobs_sweeper_idx on public.jobs (status, finished_at);
+create index if not exists jobs_review_idx on public.jobs (review_status, created_at);
+create index if not exists jobs_batch_idx on public.jobs (batch_id);
+create index if not exists jobs_lease_idx on public.jobs (lease_expires_at)
+    where status = 'processing';
+
+-- Submissions are logged apart from jobs: deleting jobs frees no rate-limit or quota room.
+create table if not exists public.submissions (
+    user_id uuid not null references auth.users (id) on delete cascade,
+    created_at timestamptz not null,
+    count integer not null check (count > 0)
+);
+create index if not exists submissions_user_idx on public.submissions (user_id, created_at);
+
+-- The batch an idempotency key created (the key becomes free again if the batch is deleted).
+create table if not exists public.idempotency_keys (
+    user_id uuid not null references auth.users (id) on delete cascade,
+    key text not null,
+    batch_id uuid not null,
+    created_at timestamptz not null default now(),
+    primary key (user_id, key)
+);
+
+-- ---- server-side session and token tables (service role only) -------------------------------
+-- The browser cookie holds an opaque random token; only its sha256 is stored, next to the
+-- Supabase refresh token it stands for, so the refresh token never leaves the server.
+create table if not exists public.sessions (
+    token_hash text primary key check (token_hash ~ '^[0-9a-f]{64}$'),
+    user_id uuid not null references auth.users (id) on delete cascade,
+    refresh_token text not null,
+    access_token text,
+    access_expires_at timestamptz,
+    created_at timestamptz not null default now(),
+    last_seen_at timestamptz not null default now()
+);
+create index if not exists sessions_user_idx on public.sessions (user_id);
+
+-- Personal API tokens (REST API), stored as sha256 hashes.
+create table if not exists public.api_tokens (
+    id uuid primary key default gen_random_uuid(),
+    user_id uuid not null references auth.users (id) on delete cascade,
+    name text not null check (char_length(name) between 1 and 100),
+    token_hash text not null unique check (token_hash ~ '^[0-9a-f]{64}$'),
+    created_at timestamptz not null default now(),
+    last_used_at timestamptz,
+    revoked boolean not null default false
+);
+create index if not exists api_tokens_user_idx on public.api_tokens (user_id, created_at);
+
+-- Named singleton leases (the sweeper), so one process at a time does the job.
+create table if not exists public.leases (
+    name text primary key,
+    owner text not null,
+    expires_at timestamptz not null
+);
+
+-- Purge runs (the sweeper, manual sweeps, admin purges) for the admin page.
+create table if not exists public.sweep_runs (
+    id uuid primary key,
+    trigger text not null,
+    owner text not null,
+    started_at timestamptz not null,
+    finished_at timestamptz not null,
+    deleted_jobs integer not null default 0,
+    deleted_bytes bigint not null default 0,
+    kept_jobs integer not null default 0,
+    errors text[] not null default '{}'
+);
+create index if not exists sweep_runs_started_idx on public.sweep_runs (started_at desc);
+
+-- ---- role helpers (used by policies) --------------------------------------------------------
+create or replace function public.is_reviewer() returns boolean
+    language sql stable security definer set search_path = ''
+as $$
+    select exists (
+        select 1 from public.profiles p
+        where p.id = auth.uid() and p.role in ('reviewer', 'admin') and not p.disabled
+    )
+$$;
+
+create or replace function public.is_admin() returns boolean
+    language sql stable security definer set search_path = ''
+as $$
+    select exists (
+        select 1 from public.profiles p
+        where p.id = auth.uid() and p.role = 'admin' and not p.disabled
+    )
+$$;
+
+create or replace function public.is_service() returns boolean
+    language sql stable set search_path = ''
+as $$
+    select coalesce(auth.role() = 'service_role', false)
+$$;
+
+-- ---- profiles from auth.users ---------------------------------------------------------------
+-- The first account, or one whose email is in app_config.admin_emails, becomes admin.
+create or replace function public.handle_new_user() returns trigger
+    language plpgsql security definer set search_path = ''
+as $$
+declare
+    v_role text := 'user';
+begin
+    -- serialise sign-ups so exactly one "first account" exists
+    perform pg_advisory_xact_lock(hashtextextended('public.handle_new_user', 0));
+    if not exists (select 1 from public.profiles)
+       or lower(coalesce(new.email, '')) in (
+           select lower(trim(e)) from public.app_config c, unnest(c.admin_emails) e)
+    then
+        v_role := 'admin';
+    end if;
+    insert into public.profiles (id, email, role)
+    values (new.id, lower(coalesce(new.email, '')), v_role)
+    on conflict (id) do nothing;
+    return new;
+end;
+$$;
+
+create or replace function public.handle_user_email_change() returns trigger
+    language plpgsql security definer set search_path = ''
+as $$
+begin
+    update public.profiles set email = lower(coalesce(new.email, '')) where id = new.id;
+    return new;
+end;
+$$;
+
+drop trigger if exists on_auth_user_created on auth.users;
+create trigger on_auth_user_created after insert on auth.users
+    for each row execute function public.handle_new_user();
+drop trigger if exists on_auth_user_email_changed on auth.users;
+create trigger on_auth_user_email_changed after update of email on auth.users
+    for each row when (old.email is distinct from new.email)
+    execute function public.handle_user_email_change();
+
+-- Accounts that existed before this schema get a plain profile.
+insert into public.profiles (id, email)
+select u.id, lower(coalesce(u.email, '')) from auth.users u
+on conflict (id) do nothing;
+
+-- ---- submitting -----------------------------------------------------------------------------
+-- p_jobs: a JSON array of {id, user_id, provider, model, kind, prompt, params, input_path,
+-- batch_id, max_attempts, idempotency_key}, one batch of one user. Errors the server maps:
+--   SR429  rate limited   detail = {"retry_after": s, "limit": n}
+--   SQ429  daily quota    detail = {"retry_after": s, "quota": n, "left": n}
+create or replace function public.submit_jobs(
+    p_jobs jsonb,
+    p_rate_limit integer,
+    p_daily_quota integer default null
+) returns setof public.jobs
+    language plpgsql security definer set search_path = ''
+as $$
+declare
+    v_user uuid;
+    v_key text;
+    v_batch uuid;
+    v_count integer;
+    v_now timestamptz;
+    v_limit integer := p_rate_limit;
+    v_quota integer := p_daily_quota;
+    v_used integer;
+    v_free integer;
+    v_wait integer;
+    v_midnight timestamptz;
+    v_cfg public.app_config;
+    r record;
+begin
+    if jsonb_typeof(p_jobs) is distinct from 'array' or jsonb_array_length(p_jobs) = 0 then
+        raise exception using errcode = '22023', message = 'submit_jobs needs a non-empty array';
+    end if;
+    v_count := jsonb_array_length(p_jobs);
+    v_user := (p_jobs -> 0 ->> 'user_id')::uuid;
+    v_key := p_jobs -> 0 ->> 'idempotency_key';
+    v_batch := coalesce((p_jobs -> 0 ->> 'batch_id')::uuid, gen_random_uuid());
+    if exists (
+        select 1 from jsonb_array_elements(p_jobs) j
+        where (j ->> 'user_id')::uuid is distinct from v_user
+           or (j ->> 'idempotency_key') is distinct from v_key
+           or coalesce((j ->> 'batch_id')::uuid, v_batch) is distinct from v_batch
+    ) then
+        raise exception using errcode = '22023',
+            message = 'a batch belongs to one user and shares one batch id and idempotency key';
+    end if;
+    if not public.is_service() then
+        if auth.uid() is null or auth.uid() <> v_user then
+            raise exception using errcode = '42501', message = 'you can only submit your own jobs';
+        end if;
+        if exists (select 1 from public.profiles p where p.id = v_user and p.disabled) then
+            raise exception using errcode = '42501', message = 'this account is disabled';
+        end if;
+        -- limits for a user's own call come from the server's settings, not from the caller
+        select * into v_cfg from public.app_config where id;
+        if v_cfg.rate_limit_per_minute is not null then
+            v_limit := least(coalesce(v_limit, v_cfg.rate_limit_per_minute),
+                             v_cfg.rate_limit_per_minute);
+        end if;
+        v_quota := coalesce((select p.daily_quota from public.profiles p where p.id = v_user),
+                            v_cfg.daily_quota, v_quota);
+    end if;
+
+    -- one submission of a user at a time: the limit, quota and key checks hold under concurrency
+    perform pg_advisory_xact_lock(hashtextextended('public.submit_jobs:' || v_user::text, 0));
+    v_now := clock_timestamp();
+
+    if v_key is not null then
+        select k.batch_id into r from public.idempotency_keys k
+        where k.user_id = v_user and k.key = v_key;
+        if found then
+            if exists (select 1 from public.jobs j where j.batch_id = r.batch_id) then
+                return query select * from public.jobs j
+                    where j.batch_id = r.batch_id order by j.created_at, j.id;
+                return;
+            end if;
+            delete from public.idempotency_keys k where k.user_id = v_user and k.key = v_key;
+        end if;
+    end if;
+
+    if v_limit is not null then
+        select coalesce(sum(s.count), 0) into v_used from public.submissions s
+        where s.user_id = v_user and s.created_at > v_now - interval '60 seconds';
+        if v_used + v_count > v_limit then
+            v_wait := 60;
+            if v_count <= v_limit then
+                -- wait until enough of the oldest submissions leave the 60 s window
+                v_free := 0;
+                for r in
+                    select s.created_at, s.count from public.submissions s
+                    where s.user_id = v_user and s.created_at > v_now - interval '60 seconds'
+                    order by s.created_at
+                loop
+                    v_free := v_free + r.count;
+                    if v_free >= v_used + v_count - v_limit then
+                        v_wait := ceil(extract(epoch from r.created_at + interval '60 seconds' - v_now));
+                        exit;
+                    end if;
+                end loop;
+            end if;
+            raise exception using errcode = 'SR429', message = 'rate limited',
+                detail = jsonb_build_object('retry_after', greatest(v_wait, 1), 'limit', v_limit,
+                                            'batch_too_large', v_count > v_limit)::text;
+        end if;
+    end if;
+
+    if v_quota is not null then
+        v_midnight := date_trunc('day', v_now at time zone 'UTC') at time zone 'UTC';
+        select coalesce(sum(s.count), 0) into v_used from public.submissions s
+        where s.user_id = v_user and s.created_at >= v_midnight;
+        if v_used + v_count > v_quota then
+            raise exception using errcode = 'SQ429', message = 'daily quota exceeded',
+                detail = jsonb_build_object(
+                    'retry_after', greatest(1, ceil(extract(epoch from
+                        v_midnight + interval '1 day' - v_now))),
+                    'quota', v_quota, 'left', greatest(0, v_quota - v_used))::text;
+        end if;
+    end if;
+
+    delete from public.submissions s
+    where s.user_id = v_user and s.created_at < v_now - interval '2 days';
+    insert into public.submissions (user_id, created_at, count) values (v_user, v_now, v_count);
+    if v_key is not null then
+        insert into public.idempotency_keys (user_id, key, batch_id, created_at)
+        values (v_user, v_key, v_batch, v_now);
+    end if;
+
+    return query
+    insert into public.jobs as j (id, user_id, provider, model, kind, prompt, params, input_path,
+                                  status, attempts, max_attempts, run_after, batch_id,
+                                  idempotency_key, created_at, updated_at)
+    select coalesce((e ->> 'id')::uuid, gen_random_uuid()), v_user, e ->> 'provider',
+           e ->> 'model', coalesce(e ->> 'kind', 'generate'), e ->> 'prompt',
+           coalesce(e -> 'params', '{}'::jsonb), e ->> 'input_path', 'queued', 0,
+           coalesce((e ->> 'max_attempts')::integer, 4),
+           -- a microsecond apart keeps the batch's order stable in every listing
+           v_now + (n - 1) * interval '1 microsecond', v_batch, v_key,
+           v_now + (n - 1) * interval '1 microsecond', v_now + (n - 1) * interval '1 microsecond'
+    from jsonb_array_elements(p_jobs) with ordinality as t(e, n)
+    order by n
+    returning j.*;
+end;
+$$;
+
+-- ---- the queue (service role only) ----------------------------------------------------------
+-- Take the oldest runnable job unless p_concurrency jobs already hold a live lease. A global
+-- advisory lock serialises claims, so the cap holds across every worker process; SKIP LOCKED
+-- steps over rows another transaction (a cancel, a finish) is changing.
+create or replace function public.claim_job(
+    p_owner text,
+    p_lease_seconds double precision,
+    p_concurrency integer
+) returns setof public.jobs
+    language plpgsql set search_path = ''
+as $$
+declare
+    v_now timestamptz;
+    v_id uuid;
+begin
+    if p_concurrency < 1 then
+        return;
+    end if;
+    perform pg_advisory_xact_lock(hashtextextended('public.claim_job', 0));
+    v_now := clock_timestamp();
+    -- an expired lease on the last attempt: the worker died every time, give up
+    update public.jobs j set status = 'failed', error_code = 'worker_lost',
+        error_message = 'The worker crashed or timed out repeatedly while generating this image ('
+                        || j.attempts || ' attempts); giving up.',
+        lease_owner = null, lease_expires_at = null, finished_at = v_now, updated_at = v_now
+    where j.status = 'processing' and j.lease_expires_at <= v_now and j.attempts >= j.max_attempts;
+    if (select count(*) from public.jobs j
+        where j.status = 'processing' and j.lease_expires_at > v_now) >= p_concurrency then
+        return;
+    end if;
+    select j.id into v_id from public.jobs j
+    where (j.status = 'queued' and j.run_after <= v_now)
+       or (j.status = 'processing' and j.lease_expires_at <= v_now)
+    order by j.created_at, j.id
+    limit 1
+    for update skip locked;
+    if v_id is null then
+        return;
+    end if;
+    return query
+    update public.jobs j set status = 'processing', lease_owner = p_owner,
+        lease_expires_at = v_now + make_interval(secs => p_lease_seconds),
+        attempts = j.attempts + 1, started_at = coalesce(j.started_at, v_now), updated_at = v_now
+    where j.id = v_id
+    returning j.*;
+end;
+$$;
+
+-- Extend the leases p_owner still holds; returns their ids.
+create or replace function public.heartbeat_jobs(
+    p_ids uuid[],
+    p_owner text,
+    p_lease_seconds double precision
+) returns uuid[]
+    language sql set search_path = ''
+as $$
+    with held as (
+        update public.jobs j
+        set lease_expires_at = clock_timestamp() + make_interval(secs => p_lease_seconds),
+            updated_at = clock_timestamp()
+        where j.id = any (p_ids) and j.lease_owner = p_owner and j.status = 'processing'
+        returning j.id
+    )
+    select coalesce(array_agg(id), '{}') from held
+$$;
+
+create or replace function public.finish_job(
+    p_id uuid,
+    p_owner text,
+    p_result_path text,
+    p_thumb_path text,
+    p_result_meta jsonb
+) returns boolean
+    language plpgsql set search_path = ''
+as $$
+begin
+    update public.jobs j set status = 'done', result_path = p_result_path,
+        thumb_path = p_thumb_path, result_meta = coalesce(p_result_meta, '{}'),
+        error_code = null, error_message = null, lease_owner = null, lease_expires_at = null,
+        finished_at = clock_timestamp(), updated_at = clock_timestamp()
+    where j.id = p_id and j.lease_owner = p_owner and j.status = 'processing';
+    return found;
+end;
+$$;
+
+create or replace function public.fail_job(
+    p_id uuid,
+    p_owner text,
+    p_error_code text,
+    p_error_message text
+) returns boolean
+    language plpgsql set search_path = ''
+as $$
+begin
+    update public.jobs j set status = 'failed', error_code = p_error_code,
+        error_message = p_error_message, lease_owner = null, lease_expires_at = null,
+        finished_at = clock_timestamp(), updated_at = clock_timestamp()
+    where j.id = p_id and j.lease_owner = p_owner and j.status = 'processing';
+    return found;
+end;
+$$;
+
+-- Back to the queue after a transient error; the attempt stays counted.
+create or replace function public.requeue_job(
+    p_id uuid,
+    p_owner text,
+    p_run_after timestamptz,
+    p_error_code text,
+    p_error_message text
+) returns boolean
+    language plpgsql set search_path = ''
+as $$
+begin
+    update public.jobs j set status = 'queued', run_after = p_run_after,
+        error_code = p_error_code, error_message = p_error_message,
+        lease_owner = null, lease_expires_at = null, updated_at = clock_timestamp()
+    where j.id = p_id and j.lease_owner = p_owner and j.status = 'processing';
+    return found;
+end;
+$$;
+
+-- Shutdown: hand leased jobs back, refunding the attempt.
+create or replace function public.release_jobs(p_ids uuid[], p_owner text) returns integer
+    language plpgsql set search_path = ''
+as $$
+declare
+    v_count integer;
+begin
+    update public.jobs j set status = 'queued', attempts = greatest(j.attempts - 1, 0),
+        run_after = clock_timestamp(), lease_owner = null, lease_expires_at = null,
+        updated_at = clock_timestamp()
+    where j.id = any (p_ids) and j.lease_owner = p_owner and j.status = 'processing';
+    get diagnostics v_count = row_count;
+    return v_count;
+end;
+$$;
+
+-- ---- doors for signed-in users --------------------------------------------------------------
+-- queued → canceled, by the owner (or an admin, or the server).
+create or replace function public.cancel_job(p_id uuid) returns boolean
+    language plpgsql security definer set search_path = ''
+as $$
+begin
+    update public.jobs j set status = 'canceled', finished_at = clock_timestamp(),
+        updated_at = clock_timestamp()
+    where j.id = p_id and j.status = 'queued'
+      and (public.is_service() or j.user_id = auth.uid() or public.is_admin());
+    return found;
+end;
+$$;
+
+-- Review fields only; reviewers act under their own id.
+create or replace function public.set_review(
+    p_ids uuid[],
+    p_status text,
+    p_note text,
+    p_reviewer uuid
+) returns integer
+    language plpgsql security definer set search_path = ''
+as $$
+declare
+    v_count integer;
+begin
+    if not (public.is_service() or (public.is_reviewer() and p_reviewer = auth.uid())) then
+        raise exception using errcode = '42501', message = 'only reviewers can review jobs';
+    end if;
+    update public.jobs j set review_status = p_status, review_note = p_note,
+        reviewed_by = p_reviewer, reviewed_at = clock_timestamp(), updated_at = clock_timestamp()
+    where j.id = any (p_ids);
+    get diagnostics v_count = row_count;
+    return v_count;
+end;
+$$;
+
+-- Keyset-paginated listing; runs as the caller, so row-level security picks the rows.
+create or replace function public.list_jobs(
+    p_user_id uuid default null,
+    p_statuses text[] default '{}',
+    p_providers text[] default '{}',
+    p_models text[] default '{}',
+    p_review_statuses text[] default '{}',
+    p_text text default null,
+    p_batch_id uuid default null,
+    p_created_after timestamptz default null,
+    p_created_before timestamptz default null,
+    p_oldest_first boolean default false,
+    p_cursor_created_at timestamptz default null,
+    p_cursor_id uuid default null,
+    p_limit integer default 24
+) returns setof public.jobs
+    language plpgsql stable set search_path = ''
+as $$
+declare
+    v_pattern text := case when p_text is null or p_text = '' then null else
+        '%' || replace(replace(replace(p_text, '\', '\\'), '%', '\%'), '_', '\_') || '%' end;
+begin
+    return query
+    select j.* from public.jobs j
+    where (p_user_id is null or j.user_id = p_user_id)
+      and (cardinality(p_statuses) = 0 or j.status = any (p_statuses))
+      and (cardinality(p_providers) = 0 or j.provider = any (p_providers))
+      and (cardinality(p_models) = 0 or j.model = any (p_models))
+      and (cardinality(p_review_statuses) = 0 or j.review_status = any (p_review_statuses))
+      and (v_pattern is null or j.prompt ilike v_pattern)
+      and (p_batch_id is null or j.batch_id = p_batch_id)
+      and (p_created_after is null or j.created_at >= p_created_after)
+      and (p_created_before is null or j.created_at < p_created_before)
+      and (p_cursor_created_at is null or (
+            case when p_oldest_first
+                 then (j.created_at, j.id) > (p_cursor_created_at, p_cursor_id)
+                 else (j.created_at, j.id) < (p_cursor_created_at, p_cursor_id) end))
+    order by
+        case when p_oldest_first then j.created_at end asc,
+        case when p_oldest_first then j.id end asc,
+        j.created_at desc, j.id desc
+    limit greatest(1, least(coalesce(p_limit, 24), 501));
+end;
+$$;
+
+-- 1-based place among runnable queued jobs (claim order), for jobs the caller may see.
+create or replace function public.queue_positions(p_ids uuid[])
+returns table (job_id uuid, queue_position integer)
+    language sql stable security definer set search_path = ''
+as $$
+    select q.id, q.pos::integer from (
+        select j.id, j.user_id, row_number() over (order by j.created_at, j.id) as pos
+        from public.jobs j
+        where j.status = 'queued' and j.run_after <= clock_timestamp()
+    ) q
+    where q.id = any (p_ids)
+      and (public.is_service() or q.user_id = auth.uid() or public.is_reviewer())
+$$;
+
+create or replace function public.queue_depth()
+returns table (queued integer, processing integer, oldest_queued_seconds double precision)
+    language sql stable security definer set search_path = ''
+as $$
+    select
+        (select count(*)::integer from public.jobs where status = 'queued'),
+        (select count(*)::integer from public.jobs where status = 'processing'),
+        (select greatest(0, extract(epoch from clock_timestamp() - min(created_at)))::float8
+         from public.jobs where status = 'queued')
+$$;
+
+-- ---- retention, admin and singletons (service role only) ------------------------------------
+create or replace function public.purge_candidates(
+    p_statuses text[],
+    p_finished_before timestamptz,
+    p_user_id uuid default null,
+    p_exclude_review text[] default '{}',
+    p_limit integer default 500
+) returns setof public.jobs
+    language plpgsql stable set search_path = ''
+as $$
+begin
+    if exists (select 1 from unnest(p_statuses) s where s not in ('done', 'failed', 'canceled'))
+    then
+        raise exception using errcode = '22023',
+            message = 'only finished jobs (done, failed, canceled) can be purged';
+    end if;
+    return query
+    select j.* from public.jobs j
+    where j.status = any (p_statuses)
+      and coalesce(j.finished_at, j.created_at) < p_finished_before
+      and (p_user_id is null or j.user_id = p_user_id)
+      and not (j.review_status = any (coalesce(p_exclude_review, '{}')))
+    order by coalesce(j.finished_at, j.created_at), j.id
+    limit greatest(p_limit, 0);
+end;
+$$;
+
+-- What purge_candidates would return without a limit: how many jobs and how many bytes.
+create or replace function public.purge_summary(
+    p_statuses text[],
+    p_finished_before timestamptz,
+    p_user_id uuid default null,
+    p_exclude_review text[] default '{}'
+) returns table (jobs integer, bytes bigint)
+    language sql stable set search_path = ''
+as $$
+    select count(*)::integer,
+           coalesce(sum(case when jsonb_typeof(j.result_meta -> 'bytes') = 'number'
+                             then (j.result_meta ->> 'bytes')::numeric end), 0)::bigint
+    from public.jobs j
+    where j.status = any (p_statuses)
+      and coalesce(j.finished_at, j.created_at) < p_finished_before
+      and (p_user_id is null or j.user_id = p_user_id)
+      and not (j.review_status = any (coalesce(p_exclude_review, '{}')))
+$$;
+
+-- Admin page figures for jobs created since p_since, as one JSON document.
+create or replace function public.job_stats(p_since timestamptz, p_top_users integer default 10)
+returns jsonb
+    language sql stable set search_path = ''
+as $$
+    select jsonb_build_object(
+        'per_day', coalesce((
+            select jsonb_agg(d order by d.day, d.provider) from (
+                select (j.created_at at time zone 'UTC')::date as day, j.provider,
+                       count(*) as jobs, count(*) filter (where j.status = 'failed') as failed
+                from public.jobs j where j.created_at >= p_since group by 1, 2) d), '[]'),
+        'failures', coalesce((
+            select jsonb_agg(f order by f.jobs desc, f.provider, f.error_code) from (
+                select j.provider, coalesce(j.error_code, 'unknown') as error_code,
+                       count(*) as jobs
+                from public.jobs j where j.created_at >= p_since and j.status = 'failed'
+                group by 1, 2) f), '[]'),
+        'latency', coalesce((
+            select jsonb_agg(l order by l.provider) from (
+                select j.provider, count(*) as jobs,
+                       percentile_cont(0.5) within group (order by
+                           extract(epoch from j.finished_at - j.started_at)) as p50_seconds,
+                       percentile_cont(0.95) within group (order by
+                           extract(epoch from j.finished_at - j.started_at)) as p95_seconds
+                from public.jobs j
+                where j.created_at >= p_since and j.status = 'done'
+                  and j.started_at is not null and j.finished_at is not null
+                group by 1) l), '[]'),
+        'top_users', coalesce((
+            select jsonb_agg(u order by u.jobs desc, u.user_id) from (
+                select j.user_id, count(*) as jobs,
+                       count(*) filter (where j.status = 'done') as done,
+                       count(*) filter (where j.status = 'failed') as failed
+                from public.jobs j where j.created_at >= p_since
+                group by 1 order by 2 desc, 1 limit p_top_users) u), '[]'),
+        'spend', coalesce((
+            select jsonb_agg(s order by s.provider, s.model, s.user_id) from (
+                select j.provider, j.model, j.user_id, count(*) as images,
+                       count(*) filter (where jsonb_typeof(j.result_meta -> 'cost_usd') = 'number')
+                           as priced,
+                       coalesce(sum((j.result_meta ->> 'cost_usd')::numeric) filter (
+                           where jsonb_typeof(j.result_meta -> 'cost_usd') = 'number'), 0)
+                           as recorded_usd
+                from public.jobs j where j.created_at >= p_since and j.status = 'done'
+                group by 1, 2, 3) s), '[]'))
+$$;
+
+create or replace function public.user_activity()
+returns table (user_id uuid, jobs integer, last_activity timestamptz)
+    language sql stable set search_path = ''
+as $$
+    select j.user_id, count(*)::integer, max(j.created_at) from public.jobs j group by j.user_id
+$$;
+
+create or replace function public.cancel_user_jobs(p_user_id uuid) returns integer
+    language plpgsql set search_path = ''
+as $$
+declare
+    v_count integer;
+begin
+    update public.jobs j set status = 'canceled', finished_at = clock_timestamp(),
+        updated_at = clock_timestamp()
+    where j.user_id = p_user_id and j.status = 'queued';
+    get diagnostics v_count = row_count;
+    return v_count;
+end;
+$$;
+
+-- True when p_owner now holds the named lease (free, expired, or already its own).
+create or replace function public.try_acquire_lease(
+    p_name text,
+    p_owner text,
+    p_seconds double precision
+) returns boolean
+    language plpgsql set search_path = ''
+as $$
+declare
+    v_now timestamptz := clock_timestamp();
+begin
+    insert into public.leases as l (name, owner, expires_at)
+    values (p_name, p_owner, v_now + make_interval(secs => p_seconds))
+    on conflict (name) do update set owner = excluded.owner, expires_at = excluded.expires_at
+        where l.owner = excluded.owner or l.expires_at <= v_now;
+    return found;
+end;
+$$;
+
+-- An API token's user, if the token is live and the account enabled; records the use.
+create or replace function public.use_api_token(p_token_hash text) returns setof public.profiles
+    language plpgsql set search_path = ''
+as $$
+declare
+    v_user uuid;
+begin
+    update public.api_tokens t set last_used_at = clock_timestamp()
+    where t.token_hash = p_token_hash and not t.revoked
+    returning t.user_id into v_user;
+    if v_user is null then
+        return;
+    end if;
+    return query select p.* from public.profiles p where p.id = v_user and not p.disabled;
+end;
+$$;
+
+-- ---- row-level security ---------------------------------------------------------------------
+alter table public.app_config enable row level security;
+alter table public.profiles enable row level security;
+alter table public.jobs enable row level security;
+alter table public.submissions enable row level security;
+alter table public.idempotency_keys enable row level security;
+alter table public.sessions enable row level security;
+alter table public.api_tokens enable row level security;
+alter table public.leases enable row level security;
+alter table public.sweep_runs enable row level security;
+
+-- `(select auth.uid())` is evaluated once per statement instead of once per row.
+drop policy if exists jobs_select_own_or_reviewer on public.jobs;
+create policy jobs_select_own_or_reviewer on public.jobs for select to authenticated
+    using (user_id = (select auth.uid()) or (select public.is_reviewer()));
+
+drop policy if exists jobs_delete_own_or_admin on public.jobs;
+create policy jobs_delete_own_or_admin on public.jobs for delete to authenticated
+    using (status <> 'processing'
+           and (user_id = (select auth.uid()) or (select public.is_admin())));
+
+drop policy if exists profiles_select_self_or_admin on public.profiles;
+create policy profiles_select_self_or_admin on public.profiles for select to authenticated
+    using (id = (select auth.uid()) or (select public.is_admin()));
+
+-- app_config, submissions, idempotency_keys, sessions, api_tokens, leases and sweep_runs have
+-- no policy: with RLS on, only the service role (which bypasses RLS) reaches them.
+
+-- ---- grants ---------------------------------------------------------------------------------
+-- Supabase grants everything in `public` to anon and authenticated by default; take it back.
+revoke all on table public.app_config, public.profiles, public.jobs, public.submissions,
+    public.idempotency_keys, public.sessions, public.api_tokens, public.leases, public.sweep_runs
+    from public, anon, authenticated;
+grant select, delete on table public.jobs to authenticated;
+grant select on table public.profiles to authenticated;
+grant all on table public.app_config, public.profiles, public.jobs, public.submissions,
+    public.idempotency_keys, public.sessions, public.api_tokens, public.leases, public.sweep_runs
+    to service_role;
+
+revoke all on function
+    public.is_reviewer(), public.is_admin(), public.is_service(), public.handle_new_user(),
+    public.handle_user_email_change(), public.submit_jobs(jsonb, integer, integer),
+    public.claim_job(text, double precision, integer),
+    public.heartbeat_jobs(uuid[], text, double precision),
+    public.finish_job(uuid, text, text, text, jsonb), public.fail_job(uuid, text, text, text),
+    public.requeue_job(uuid, text, timestamptz, text, text), public.release_jobs(uuid[], text),
+    public.cancel_job(uuid), public.set_review(uuid[], text, text, uuid),
+    public.list_jobs(uuid, text[], text[], text[], text[], text, uuid, timestamptz, timestamptz,
+                     boolean, timestamptz, uuid, integer),
+    public.queue_positions(uuid[]), public.queue_depth(),
+    public.purge_candidates(text[], timestamptz, uuid, text[], integer),
+    public.purge_summary(text[], timestamptz, uuid, text[]), public.job_stats(timestamptz, integer),
+    public.user_activity(), public.cancel_user_jobs(uuid),
+    public.try_acquire_lease(text, text, double precision), public.use_api_token(text)
+    from public, anon, authenticated;
+
+-- what policies and the user-facing doors need
+grant execute on function public.is_reviewer(), public.is_admin(), public.is_service(),
+    public.submit_jobs(jsonb, integer, integer), public.cancel_job(uuid),
+    public.set_review(uuid[], text, text, uuid),
+    public.list_jobs(uuid, text[], text[], text[], text[], text, uuid, timestamptz, timestamptz,
+                     boolean, timestamptz, uuid, integer),
+    public.queue_positions(uuid[]), public.queue_depth()
+    to authenticated, service_role;
+
+-- the queue, retention and admin functions: the server only
+grant execute on function
+    public.claim_job(text, double precision, integer),
+    public.heartbeat_jobs(uuid[], text, double precision),
+    public.finish_job(uuid, text, text, text, jsonb), public.fail_job(uuid, text, text, text),
+    public.requeue_job(uuid, text, timestamptz, text, text), public.release_jobs(uuid[], text),
+    public.purge_candidates(text[], timestamptz, uuid, text[], integer),
+    public.purge_summary(text[], timestamptz, uuid, text[]), public.job_stats(timestamptz, integer),
+    public.user_activity(), public.cancel_user_jobs(uuid),
+    public.try_acquire_lease(text, text, double precision), public.use_api_token(text)
+    to service_role;
+
+-- ---- storage: the private `results` bucket --------------------------------------------------
+-- Objects are `{user_id}/{job_id}.{ext}` and `{user_id}/{job_id}.thumb.webp`. The server
+-- (service role) uploads and deletes; a user reads only their own folder, reviewers all.
+insert into storage.buckets (id, name, public, file_size_limit, allowed_mime_types)
+values ('results', 'results', false, 52428800,
+        array['image/png', 'image/jpeg', 'image/webp', 'image/gif'])
+on conflict (id) do update set public = false;
+
+drop policy if exists results_read_own_or_reviewer on storage.objects;
+create policy results_read_own_or_reviewer on storage.objects for select to authenticated
+    using (bucket_id = 'results'
+           and ((storage.foldername(name))[1] = (select auth.uid())::text
+                or (select public.is_reviewer())));
+
+commit;

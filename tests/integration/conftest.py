@@ -1,0 +1,118 @@
+"""Fixtures for the tests on real PostgreSQL 15: the cluster (one per session, schema applied
+twice), a clean database per test, and helpers to act as a role with JWT claims set."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from tests.integration.pg import PgCluster, reset_database, shared_cluster
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration/" in str(item.fspath).replace("\\", "/"):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def pg() -> PgCluster:
+    return shared_cluster()
+
+
+@pytest.fixture
+def db(pg: PgCluster) -> Iterator[psycopg.Connection]:
+    """A superuser connection to a freshly emptied database."""
+    reset_database(pg)
+    with pg.connect(row_factory=dict_row) as conn:
+        yield conn
+
+
+@contextlib.contextmanager
+def acting_as(
+    conn: psycopg.Connection, role: str, user_id: str | None = None
+) -> Iterator[psycopg.Connection]:
+    """One transaction as PostgREST runs a request: `set local role` plus the JWT claims."""
+    claims: dict[str, Any] = {"role": role}
+    if user_id is not None:
+        claims.update(sub=user_id, aud="authenticated")
+    with conn.transaction():
+        conn.execute(f"set local role {role}")
+        conn.execute("select set_config('request.jwt.claims', %s, true)", [json.dumps(claims)])
+        yield conn
+
+
+@pytest.fixture
+def role_conn(pg: PgCluster) -> Iterator[Callable[[], psycopg.Connection]]:
+    """New connections as `authenticator` (the login role PostgREST uses), closed afterwards."""
+    opened: list[psycopg.Connection] = []
+
+    def make() -> psycopg.Connection:
+        conn = pg.connect("authenticator", row_factory=dict_row)
+        opened.append(conn)
+        return conn
+
+    yield make
+    for conn in opened:
+        conn.close()
+
+
+@pytest.fixture
+def make_user(db: psycopg.Connection) -> Callable[..., str]:
+    """Insert an auth.users row (the trigger makes the profile) with `role` (None: whatever
+    the trigger chose); return its id."""
+
+    def make(email: str | None = None, role: str | None = "user") -> str:
+        email = email or f"{uuid.uuid4().hex[:10]}@example.com"
+        row = db.execute(
+            "insert into auth.users (email) values (%s) returning id", [email]
+        ).fetchone()
+        user_id = str(row["id"])
+        if role is not None:
+            db.execute("update public.profiles set role = %s where id = %s", [role, user_id])
+        return user_id
+
+    return make
+
+
+def job_json(user_id: str, n: int = 1, *, key: str | None = None, **fields: Any) -> Jsonb:
+    """A submit_jobs batch of n jobs."""
+    batch = str(uuid.uuid4())
+    jobs = [
+        {
+            "id": str(uuid.uuid4()),
+            "user_id": user_id,
+            "provider": "demo",
+            "model": "demo-1",
+            "kind": "generate",
+            "prompt": fields.get("prompt", "a lighthouse"),
+            "params": {},
+            "batch_id": batch,
+            "max_attempts": fields.get("max_attempts", 4),
+            "idempotency_key": key,
+        }
+        for _ in range(n)
+    ]
+    return Jsonb(jobs)
+
+
+@pytest.fixture
+def submit(db: psycopg.Connection) -> Callable[..., list[dict[str, Any]]]:
+    """Queue jobs for a user as the service role; return the rows."""
+
+    def run(user_id: str, n: int = 1, **fields: Any) -> list[dict[str, Any]]:
+        with acting_as(db, "service_role"):
+            return db.execute(
+                "select * from public.submit_jobs(%s, %s, %s)",
+                [job_json(user_id, n, **fields), 1_000_000, None],
+            ).fetchall()
+
+    return run
