@@ -1,0 +1,230 @@
+"""Ideogram 3.0 through its REST API with httpx (Ideogram publishes no SDK):
+`POST {base}/v1/ideogram-v3/generate`, multipart form, `Api-Key` header.
+
+The reply holds a temporary image URL, downloaded at once with the safe download helper.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import httpx
+
+from core.errors import ValidationError
+from core.images import DownloadFailed, download_image
+from core.providers.base import (
+    AuthFailed,
+    Capabilities,
+    GeneratedImage,
+    GenerationRequest,
+    InvalidRequest,
+    ModelInfo,
+    ModelUnavailable,
+    Provider,
+    ProviderError,
+    QuotaExhausted,
+    SafetyBlocked,
+    Transient,
+)
+from core.providers.util import plain_message, retry_after_seconds
+
+DEFAULT_BASE_URL = "https://api.ideogram.ai"
+GENERATE_PATH = "/v1/ideogram-v3/generate"
+TIMEOUT_SECONDS = 120.0
+# Ideogram's 429s carry no Retry-After; wait at least this long before the retry.
+RATE_LIMIT_BACKOFF_SECONDS = 10.0
+
+# ---- catalogue -----------------------------------------------------------------------------
+
+# Ideogram writes ratios as "16x9"; ours are "16:9". No 21:9.
+ASPECT_RATIOS = (
+    "1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9",
+    "10:16", "16:10", "1:2", "2:1", "1:3", "3:1",
+)  # fmt: skip
+STYLES = ("auto", "general", "realistic", "design", "fiction")
+MAGIC_PROMPT = ("auto", "on", "off")
+PRICE_BY_SPEED = {"FLASH": 0.03, "TURBO": 0.03, "DEFAULT": 0.06, "QUALITY": 0.09}
+
+MODELS: tuple[ModelInfo, ...] = (
+    ModelInfo(
+        "ideogram-3.0",
+        "Ideogram 3.0",
+        Capabilities(
+            aspect_ratios=ASPECT_RATIOS,
+            qualities=("draft", "standard", "high"),
+            styles=STYLES,
+            seed=True,
+            negative_prompt=True,
+            max_prompt_chars=10_000,
+        ),
+        default=True,
+        notes="Strong at text in images. About 1 megapixel. Extra option: magic_prompt.",
+        price_per_image_usd=PRICE_BY_SPEED["DEFAULT"],
+    ),
+)
+
+
+class IdeogramProvider(Provider):
+    """Ideogram 3.0 generate over HTTP."""
+
+    name = "ideogram"
+    label = "Ideogram"
+    key_setting = "IDEOGRAM_API_KEY"
+    models = MODELS
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        default_model: str | None = None,
+        base_url: str | None = None,
+        timeout: float = TIMEOUT_SECONDS,
+        draft_speed: str = "TURBO",
+        allow_http_downloads: bool | None = None,
+    ) -> None:
+        super().__init__(api_key=api_key, default_model=default_model)
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.timeout = timeout
+        self.speeds = {"draft": draft_speed, "standard": "DEFAULT", "high": "QUALITY"}
+        # Image links are https in production; an http base URL (a local gateway or a test
+        # server) is the one configuration where plain-http image links are accepted.
+        self.allow_http_downloads = (
+            self.base_url.startswith("http://")
+            if allow_http_downloads is None
+            else allow_http_downloads
+        )
+        self._http: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    def validate(self, model_id: str, prompt: str, params: dict[str, Any]) -> dict[str, Any]:
+        """The common options plus Ideogram's own `magic_prompt` (auto, on or off)."""
+        params = dict(params or {})
+        magic = params.pop("magic_prompt", None)
+        cleaned = super().validate(model_id, prompt, params)
+        if magic not in (None, ""):
+            if magic not in MAGIC_PROMPT:
+                raise ValidationError(
+                    f"magic_prompt {magic!r} is not available; choose one of: "
+                    f"{', '.join(MAGIC_PROMPT)}."
+                )
+            cleaned["magic_prompt"] = magic
+        return cleaned
+
+    def http(self) -> httpx.Client:
+        """One pooled client; the key is sent per request, never as a default header, so it
+        cannot reach the image download host."""
+        with self._lock:
+            if self._http is None:
+                self._http = httpx.Client(timeout=self.timeout, follow_redirects=False)
+            return self._http
+
+    def generate(self, req: GenerationRequest) -> GeneratedImage:
+        if not self.api_key:
+            raise AuthFailed(self.unavailable_reason() or "Ideogram is not configured.")
+        params = req.params
+        speed = self.speeds[params.get("quality", "standard")]
+        fields: list[tuple[str, str]] = [("prompt", req.prompt), ("rendering_speed", speed)]
+        if "aspect_ratio" in params:
+            fields.append(("aspect_ratio", params["aspect_ratio"].replace(":", "x")))
+        if "style" in params:
+            fields.append(("style_type", params["style"].upper()))
+        if "negative_prompt" in params:
+            fields.append(("negative_prompt", params["negative_prompt"]))
+        if "seed" in params:
+            fields.append(("seed", str(params["seed"])))
+        if "magic_prompt" in params:
+            fields.append(("magic_prompt", params["magic_prompt"].upper()))
+        try:
+            response = self.http().post(
+                self.base_url + GENERATE_PATH,
+                headers={"Api-Key": self.api_key, "Accept": "application/json"},
+                files=[(name, (None, value)) for name, value in fields],  # multipart form
+            )
+        except httpx.TimeoutException:
+            raise Transient(
+                f"Ideogram did not answer within {self.timeout:.0f} s; the job will retry."
+            ) from None
+        except httpx.TransportError:
+            raise Transient("Could not reach Ideogram; the job will retry.") from None
+        if response.status_code != 200:
+            raise self._classify(response)
+        try:
+            body = response.json()
+            item = body["data"][0]
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise Transient("Ideogram sent a reply that could not be read.") from None
+        if item.get("is_image_safe") is False:
+            raise SafetyBlocked(
+                "Ideogram's safety check withheld the generated image (Ideogram still bills "
+                "for it). Change the prompt and try again."
+            )
+        url = item.get("url")
+        if not url:
+            raise Transient("Ideogram answered without an image link; the job will retry.")
+        try:
+            data, info = download_image(
+                url,
+                allow_http=self.allow_http_downloads,
+                client=self.http(),
+                source="Ideogram",
+            )
+        except DownloadFailed as exc:
+            kind = Transient if exc.transient else InvalidRequest
+            raise kind(exc.message) from None
+        meta: dict[str, Any] = {
+            "provider": self.name,
+            "model": req.model,
+            "mime": info.mime,
+            "width": info.width,
+            "height": info.height,
+            "bytes": len(data),
+            "seed": item.get("seed"),
+            "revised_prompt": item.get("prompt"),
+            "resolution": item.get("resolution"),
+            "style_type": item.get("style_type"),
+            "rendering_speed": speed,
+            "request_id": response.headers.get("x-request-id"),
+            "estimated_cost_usd": PRICE_BY_SPEED.get(speed),
+        }
+        return GeneratedImage(
+            data=data, mime=info.mime, meta={k: v for k, v in meta.items() if v is not None}
+        )
+
+    def _classify(self, response: httpx.Response) -> ProviderError:
+        status = response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        body = body if isinstance(body, dict) else {}
+        detail = plain_message(body.get("error") or body.get("message"), [self.api_key])
+        suffix = f": {detail}" if detail else "."
+        if status == 400:
+            return InvalidRequest(f"Ideogram refused the request{suffix}")
+        if status in (401, 403):
+            return AuthFailed(
+                "Ideogram rejected the API key or does not allow it this endpoint; "
+                "check IDEOGRAM_API_KEY."
+            )
+        if status == 402:
+            why = {
+                "insufficient_funds": "the account balance is used up",
+                "daily_limit": "the daily limit is reached",
+            }.get(str(body.get("reject_reason")), "the balance or plan limit is reached")
+            return QuotaExhausted(f"Ideogram cannot take more work: {why}. Top up, then retry.")
+        if status == 404:
+            return ModelUnavailable("Ideogram no longer offers this endpoint or model.")
+        if status == 422:
+            return SafetyBlocked(f"Ideogram's safety check refused this prompt{suffix}")
+        if status == 429:
+            return Transient(
+                "Ideogram has too many images in progress; the job will retry.",
+                retry_after=retry_after_seconds(response.headers) or RATE_LIMIT_BACKOFF_SECONDS,
+            )
+        if status >= 500 or status == 408:
+            return Transient(
+                f"Ideogram had a server problem (HTTP {status}); the job will retry.",
+                retry_after=retry_after_seconds(response.headers),
+            )
+        return InvalidRequest(f"Ideogram refused the request (HTTP {status}){suffix}")

@@ -1,0 +1,285 @@
+"""The OpenAI adapter with the real `openai` SDK against a local fake of the Images API."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from core.errors import ValidationError
+from core.providers.base import (
+    AuthFailed,
+    GenerationRequest,
+    InvalidRequest,
+    ModelUnavailable,
+    QuotaExhausted,
+    SafetyBlocked,
+    Transient,
+)
+from core.providers.openai import OpenAIProvider, estimate_cost, size_for
+from tests.fakes.http_server import Reply
+from tests.fakes.openai_server import API_KEY, USAGE, FakeOpenAI, moderation_blocked, openai_error
+
+
+def request(model: str = "gpt-image-2", prompt: str = "a red fox", **params) -> GenerationRequest:
+    return GenerationRequest(model=model, prompt=prompt, params=params, user_ref="user-42")
+
+
+def test_generate_stores_the_returned_bytes_exactly_and_reports_meta(
+    openai_provider: OpenAIProvider, fake_openai: FakeOpenAI
+) -> None:
+    image = openai_provider.generate(request(aspect_ratio="16:9", quality="high"))
+
+    assert image.data == fake_openai.image
+    assert image.mime == "image/png"
+    meta = image.meta
+    assert meta["request_id"] == "req_0001"
+    assert meta["usage"]["output_tokens"] == USAGE["output_tokens"]
+    assert (meta["width"], meta["height"]) == (24, 16)
+    assert meta["model"] == "gpt-image-2"
+    # 40 text + 10 image input tokens and 1056 image output tokens at $5/$8/$30 per 1M.
+    assert meta["estimated_cost_usd"] == pytest.approx((40 * 5 + 10 * 8 + 1056 * 30) / 1e6)
+
+
+def test_generate_sends_model_size_quality_and_hashed_user_without_response_format(
+    openai_provider: OpenAIProvider, fake_openai: FakeOpenAI
+) -> None:
+    openai_provider.generate(
+        request(
+            aspect_ratio="16:9",
+            image_size="2K",
+            quality="draft",
+            background="transparent",
+            output_format="webp",
+        )
+    )
+
+    [call] = fake_openai.generations()
+    body = call.json()
+    assert call.headers["authorization"] == f"Bearer {API_KEY}"
+    assert body["model"] == "gpt-image-2"
+    assert body["prompt"] == "a red fox"
+    assert body["size"] == "2560x1440"
+    assert body["quality"] == "low"
+    assert body["background"] == "transparent"
+    assert body["output_format"] == "webp"
+    assert "response_format" not in body
+    assert len(body["safety_identifier"]) == 64 and "user-42" not in body["safety_identifier"]
+
+
+def test_a_request_without_options_still_names_the_model_and_lets_size_default(
+    openai_provider: OpenAIProvider, fake_openai: FakeOpenAI
+) -> None:
+    openai_provider.generate(GenerationRequest(model="gpt-image-2.6-flare", prompt="a boat"))
+
+    body = fake_openai.generations()[0].json()
+    assert body["model"] == "gpt-image-2.6-flare"
+    assert "size" not in body and "quality" not in body
+
+
+def test_max_quality_maps_to_max_on_gpt_image_2_5(
+    openai_provider: OpenAIProvider, fake_openai: FakeOpenAI
+) -> None:
+    openai_provider.generate(request("gpt-image-2.5-sunburst", quality="max"))
+    assert fake_openai.generations()[0].json()["quality"] == "max"
+
+
+def test_gpt_image_1_family_gets_its_fixed_sizes(
+    openai_provider: OpenAIProvider, fake_openai: FakeOpenAI
+) -> None:
+    openai_provider.generate(request("gpt-image-1.5", aspect_ratio="3:2"))
+    assert fake_openai.generations()[0].json()["size"] == "1536x1024"
+
+
+@pytest.mark.parametrize(
+    ("ratio", "tier", "size"),
+    [
+        ("1:1", "1K", "1024x1024"),
+        ("16:9", "1K", "1360x768"),
+        ("16:9", "4K", "3840x2160"),
+        ("9:16", "2K", "1440x2560"),
+        ("2:3", "1K", "832x1248"),
+        ("21:9", "4K", "3824x1632"),
+    ],
+)
+def test_gpt_image_2_sizes_are_multiples_of_16_within_limits(ratio, tier, size) -> None:
+    assert size_for("gpt-image-2", ratio, tier) == size
+    w, h = (int(x) for x in size.split("x"))
+    assert w % 16 == 0 and h % 16 == 0
+    assert 655_360 <= w * h <= 3840 * 2160 and max(w, h) <= 3840
+    assert 1 / 3 <= w / h <= 3
+
+
+def test_safety_block_is_reported_with_the_flagged_categories(
+    openai_provider: OpenAIProvider, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.enqueue(moderation_blocked())
+    with pytest.raises(SafetyBlocked, match=r"safety system.*violence"):
+        openai_provider.generate(request())
+
+
+def test_legacy_content_policy_violation_is_a_safety_block(
+    openai_provider: OpenAIProvider, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.enqueue(
+        openai_error(400, "Your request was rejected.", code="content_policy_violation")
+    )
+    with pytest.raises(SafetyBlocked):
+        openai_provider.generate(request())
+
+
+def test_other_bad_requests_are_invalid_with_the_providers_reason(
+    openai_provider: OpenAIProvider, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.enqueue(
+        openai_error(400, "Invalid size '1552x656'.", code="invalid_value", param="size")
+    )
+    with pytest.raises(InvalidRequest, match="Invalid size"):
+        openai_provider.generate(request())
+
+
+def test_a_wrong_key_is_an_auth_failure_that_never_shows_the_key(
+    fake_openai: FakeOpenAI,
+) -> None:
+    wrong = "sk-wrong-secret-key-value-123456"
+    provider = OpenAIProvider(api_key=wrong, base_url=fake_openai.base_url, timeout=5)
+    with pytest.raises(AuthFailed) as info:
+        provider.generate(request())
+    assert "OPENAI_API_KEY" in info.value.message
+    for fragment in (wrong, wrong[:5], wrong[-4:]):
+        assert fragment not in info.value.message
+
+
+def test_forbidden_is_an_auth_failure_mentioning_verification_or_region(
+    openai_provider: OpenAIProvider, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.enqueue(
+        openai_error(403, "Your organization must be verified.", type="invalid_request_error")
+    )
+    with pytest.raises(AuthFailed, match=r"verified.*region"):
+        openai_provider.generate(request())
+
+
+def test_model_not_found_is_model_unavailable(
+    openai_provider: OpenAIProvider, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.enqueue(
+        openai_error(404, "The model 'gpt-image-2' does not exist.", code="model_not_found")
+    )
+    with pytest.raises(ModelUnavailable, match="gpt-image-2"):
+        openai_provider.generate(request())
+
+
+@pytest.mark.parametrize("code", ["insufficient_quota", "credit_balance_exhausted"])
+def test_exhausted_quota_is_not_retried(
+    openai_provider: OpenAIProvider, fake_openai: FakeOpenAI, code: str
+) -> None:
+    fake_openai.enqueue(
+        openai_error(429, "You exceeded your current quota.", code=code, type="insufficient_quota")
+    )
+    with pytest.raises(QuotaExhausted):
+        openai_provider.generate(request())
+    assert len(fake_openai.generations()) == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [({"retry-after-ms": "1500"}, 1.5), ({"retry-after": "7"}, 7.0), ({}, None)],
+)
+def test_rate_limits_are_transient_with_the_servers_retry_after(
+    openai_provider: OpenAIProvider, fake_openai: FakeOpenAI, headers, seconds
+) -> None:
+    fake_openai.enqueue(
+        openai_error(429, "Rate limit reached.", code="rate_limit_exceeded", headers=headers)
+    )
+    with pytest.raises(Transient) as info:
+        openai_provider.generate(request())
+    assert info.value.retry_after == seconds
+    assert len(fake_openai.generations()) == 1
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_server_errors_are_transient_and_the_sdk_does_not_retry(
+    openai_provider: OpenAIProvider, fake_openai: FakeOpenAI, status: int
+) -> None:
+    fake_openai.enqueue(openai_error(status, "The server had an error.", type="server_error"))
+    with pytest.raises(Transient, match=str(status)):
+        openai_provider.generate(request())
+    assert len(fake_openai.generations()) == 1
+
+
+def test_a_slow_server_times_out_as_transient_after_one_attempt(fake_openai: FakeOpenAI) -> None:
+    provider = OpenAIProvider(api_key=API_KEY, base_url=fake_openai.base_url, timeout=0.3)
+    fake_openai.enqueue(Reply(200, {"created": 0, "data": []}, delay=1.0))
+    with pytest.raises(Transient, match="did not answer"):
+        provider.generate(request())
+    assert len(fake_openai.generations()) == 1
+
+
+def test_an_unreachable_server_is_transient() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    provider = OpenAIProvider(api_key=API_KEY, base_url=f"http://127.0.0.1:{port}/v1", timeout=2)
+    with pytest.raises(Transient, match="reach"):
+        provider.generate(request())
+
+
+def test_a_reply_without_an_image_is_a_failure_not_a_result(
+    openai_provider: OpenAIProvider, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.enqueue(Reply(200, {"created": 0, "data": []}))
+    with pytest.raises(Transient, match="without an image"):
+        openai_provider.generate(request())
+
+
+@pytest.mark.parametrize(
+    ("model", "replacement"),
+    [("dall-e-3", "gpt-image-2"), ("dall-e-2", "gpt-image-2"), ("gpt-image-1", "gpt-image-2")],
+)
+def test_retired_models_are_refused_naming_retirement_and_replacement(
+    openai_provider: OpenAIProvider, fake_openai: FakeOpenAI, model: str, replacement: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        openai_provider.validate(model, "a fox", {})
+    assert "retired" in info.value.message or "shut down" in info.value.message
+    assert replacement in info.value.message
+    assert fake_openai.requests == []
+
+
+@pytest.mark.parametrize(
+    ("model", "params", "words"),
+    [
+        ("gpt-image-2", {"seed": 3}, "seed"),
+        ("gpt-image-2", {"negative_prompt": "blur"}, "negative_prompt"),
+        ("gpt-image-2", {"quality": "max"}, "max"),
+        ("gpt-image-1.5", {"aspect_ratio": "16:9"}, "16:9"),
+        ("gpt-image-1.5", {"image_size": "2K"}, "image_size"),
+        ("gpt-image-2", {"background": "transparent", "output_format": "jpeg"}, "transparent"),
+    ],
+)
+def test_unsupported_options_are_refused_before_any_request(
+    openai_provider: OpenAIProvider, fake_openai: FakeOpenAI, model, params, words
+) -> None:
+    with pytest.raises(ValidationError, match=words):
+        openai_provider.validate(model, "a fox", params)
+    assert fake_openai.requests == []
+
+
+def test_without_a_key_the_provider_is_unavailable_and_names_the_variable() -> None:
+    provider = OpenAIProvider(api_key=None)
+    assert not provider.available()
+    assert "OPENAI_API_KEY" in (provider.unavailable_reason() or "")
+
+
+def test_default_model_is_overridable_by_settings() -> None:
+    assert OpenAIProvider().default_model.id == "gpt-image-2"
+    assert OpenAIProvider(default_model="gpt-image-2.6-flare").default_model.id == (
+        "gpt-image-2.6-flare"
+    )
+
+
+def test_per_image_prices_apply_to_models_without_token_rates() -> None:
+    assert estimate_cost("gpt-image-1-mini", "high", None) == 0.036
+    assert estimate_cost("gpt-image-2", "high", None) is None
+    assert estimate_cost("chatgpt-image-latest", "low", USAGE) is None
