@@ -16,6 +16,7 @@ from starlette.middleware import Middleware
 from core.api import api_routes
 from core.runtime import build_runtime, install_runtime, shutdown_runtime
 from core.security import SecurityHeadersMiddleware
+from core.web_auth import auth_routes
 
 
 @asynccontextmanager
@@ -33,6 +34,6 @@ async def lifespan(app: st.App) -> AsyncIterator[dict]:
 app = st.App(
     "streamlit_app.py",
     lifespan=lifespan,
-    routes=api_routes(),
+    routes=[*api_routes(), *auth_routes()],
     middleware=[Middleware(SecurityHeadersMiddleware)],
 )

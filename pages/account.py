@@ -1,0 +1,62 @@
+"""Account: who am I, sign out, and personal API tokens (the secret is shown once)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.errors import StudioError
+from pages import widgets
+
+NEW_SECRET_KEY = "account_new_token"
+
+user = widgets.require_user()
+svc = widgets.service()
+
+st.title("Account")
+st.text(f"Email: {user.email}")
+st.text(f"Role:  {user.role.value}")
+if st.button("Sign out", icon=":material/logout:"):
+    widgets.sign_out()
+
+st.divider()
+st.subheader("API tokens")
+st.caption(
+    "Use a token as `Authorization: Bearer <token>` with the REST API (/api/jobs). "
+    "Anyone holding it can act as you: keep it secret, revoke it when unsure."
+)
+
+new_secret = st.session_state.pop(NEW_SECRET_KEY, None)
+if new_secret:
+    st.success("Token created. Copy it now: it will not be shown again.")
+    st.code(new_secret, language=None)
+
+with st.form("new_token", clear_on_submit=True):
+    name = st.text_input("Token name", max_chars=100, placeholder="e.g. my laptop script")
+    if st.form_submit_button("Create token", icon=":material/key:"):
+        try:
+            _token, secret = svc.create_api_token(user, name)
+        except StudioError as exc:
+            widgets.show_error(exc)
+        else:
+            st.session_state[NEW_SECRET_KEY] = secret
+            st.rerun()
+
+tokens = svc.list_api_tokens(user)
+if not tokens:
+    st.caption("No tokens yet.")
+for token in tokens:
+    with st.container(border=True):
+        info, action = st.columns([4, 1])
+        with info:
+            st.text(token.name + ("  (revoked)" if token.revoked else ""))
+            st.caption(
+                f"Created {widgets.fmt_time(token.created_at)} · last used "
+                f"{widgets.fmt_time(token.last_used_at) if token.last_used_at else 'never'}"
+            )
+        if not token.revoked and action.button("Revoke", key=f"revoke_{token.id}"):
+            try:
+                svc.revoke_api_token(user, token.id)
+            except StudioError as exc:
+                widgets.show_error(exc)
+            else:
+                st.rerun()

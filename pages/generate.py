@@ -1,0 +1,252 @@
+"""Generate: prompt, provider, model and the options the model supports; then the batch's jobs,
+live until every one is finished."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from typing import Any
+
+import streamlit as st
+
+from core.errors import NotFound, StudioError
+from core.models import Job, JobRequest, User
+from core.providers.base import SEED_MAX, ModelInfo, Provider
+from pages import widgets
+
+# A second submit of the same form content within this window is the same click (double-click,
+# or a click that raced the rerun): it reuses the idempotency key, so it returns the same batch.
+DOUBLE_SUBMIT_WINDOW_S = 5.0
+DEFAULT_CHOICE = "Model default"
+BATCH_KEY = "generate_batch"
+LAST_SUBMIT_KEY = "generate_last_submit"
+PREFILL_KEY = "prefill"
+
+user = widgets.require_user()
+svc = widgets.service()
+
+st.title("Generate")
+
+
+def _apply_prefill(providers: dict[str, Provider]) -> None:
+    """'Use this prompt' from History: seed the widgets before they are drawn."""
+    prefill = st.session_state.pop(PREFILL_KEY, None)
+    if not prefill:
+        return
+    st.session_state["gen_prompt"] = prefill.get("prompt", "")
+    provider = providers.get(prefill.get("provider", ""))
+    if provider is not None and provider.available():
+        st.session_state["gen_provider"] = provider.name
+        if any(m.id == prefill.get("model") for m in provider.active_models()):
+            st.session_state[f"gen_model_{provider.name}"] = prefill["model"]
+    st.session_state["gen_prefill_params"] = dict(prefill.get("params") or {})
+
+
+def _option_select(
+    label: str, name: str, values: tuple[str, ...], model: ModelInfo, preset: dict[str, Any]
+) -> str | None:
+    options = [DEFAULT_CHOICE, *values]
+    wanted = preset.get(name)
+    index = options.index(wanted) if wanted in options else 0
+    choice = st.selectbox(label, options, index=index, key=f"gen_{name}_{model.id}")
+    return None if choice == DEFAULT_CHOICE else choice
+
+
+def _options_form(model: ModelInfo, preset: dict[str, Any]) -> dict[str, Any]:
+    """Widgets for exactly the options the model lists."""
+    caps = model.capabilities
+    params: dict[str, Any] = {}
+    columns = st.columns(2)
+    selects = [
+        ("Aspect ratio", "aspect_ratio", caps.aspect_ratios),
+        ("Quality", "quality", caps.qualities),
+        ("Image size", "image_size", caps.image_sizes),
+        ("Style", "style", caps.styles),
+        ("Background", "background", caps.backgrounds),
+        ("Output format", "output_format", caps.output_formats),
+    ]
+    shown = [s for s in selects if s[2]]
+    for i, (label, name, values) in enumerate(shown):
+        with columns[i % 2]:
+            params[name] = _option_select(label, name, values, model, preset)
+    if caps.seed:
+        seed_text = st.text_input(
+            f"Seed (optional, 0–{SEED_MAX})",
+            value=str(preset.get("seed", "")),
+            key=f"gen_seed_{model.id}",
+            help="The same seed and prompt give the same picture where the model supports it.",
+        )
+        params["seed"] = seed_text.strip()
+    if caps.negative_prompt:
+        params["negative_prompt"] = st.text_area(
+            "Negative prompt (optional)",
+            value=str(preset.get("negative_prompt", "")),
+            key=f"gen_negative_{model.id}",
+            height=68,
+        )
+    return {k: v for k, v in params.items() if v not in (None, "")}
+
+
+def _idempotency_key(user: User, request: JobRequest, count: int) -> str:
+    """One key per distinct submission; the same content again within the window reuses it."""
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            [user.id, request.provider, request.model, request.prompt, request.params, count],
+            sort_keys=True,
+            default=str,
+        ).encode()
+    ).hexdigest()
+    now = time.monotonic()
+    last = st.session_state.get(LAST_SUBMIT_KEY)
+    if last and last["fingerprint"] == fingerprint and now - last["at"] < DOUBLE_SUBMIT_WINDOW_S:
+        key = last["key"]
+    else:
+        key = str(uuid.uuid4())
+    st.session_state[LAST_SUBMIT_KEY] = {"fingerprint": fingerprint, "key": key, "at": now}
+    return key
+
+
+def _parse_seed(params: dict[str, Any]) -> None:
+    if "seed" in params:
+        raw = params["seed"]
+        if not raw.isdigit():
+            raise ValueError(f"The seed must be a whole number from 0 to {SEED_MAX}.")
+        params["seed"] = int(raw)
+
+
+def _render_jobs(user: User, job_ids: list[str]) -> bool:
+    """Draw the batch's jobs; True when every one is finished."""
+    jobs: list[Job] = []
+    for job_id in job_ids:
+        try:
+            jobs.append(svc.get_job(user, job_id))
+        except NotFound:
+            continue
+    if not jobs:
+        return True
+    queued = [j.id for j in jobs if j.status.value == "queued"]
+    positions = svc.queue_positions(user, queued) if queued else {}
+    urls = widgets.image_sources(user, jobs, thumbs=False)
+    columns = st.columns(min(len(jobs), 2))
+    for i, job in enumerate(jobs):
+        with columns[i % len(columns)], st.container(border=True):
+            widgets.status_badge(job, positions.get(job.id))
+            if job.status.value == "done":
+                widgets.show_job_image(user, job, urls.get(job.id), thumb=False)
+                widgets.download_button(user, job, key=f"gen_dl_{job.id}")
+            elif job.status.value == "failed":
+                st.text(job.error_message or "The image could not be generated.")
+            elif job.status.value == "processing":
+                st.caption(f"Attempt {job.attempts} of {job.max_attempts}")
+    return all(j.status.finished for j in jobs)
+
+
+def _live_batch(user: User, job_ids: list[str], refreshing: bool) -> None:
+    finished = _render_jobs(user, job_ids)
+    if refreshing and finished:
+        st.rerun(scope="app")  # redraw once without the timer
+
+
+def _show_batch(user: User) -> None:
+    batch = st.session_state.get(BATCH_KEY)
+    st.subheader("This batch")
+    if not batch:
+        st.caption("Your images appear here as soon as they are ready.")
+        return
+    job_ids = list(batch["job_ids"])
+    unfinished = False
+    for job_id in job_ids:
+        try:
+            if not svc.get_job(user, job_id).status.finished:
+                unfinished = True
+                break
+        except NotFound:
+            continue
+    run_every = 1.0 if unfinished else None
+    st.fragment(run_every=run_every)(_live_batch)(user, job_ids, unfinished)
+
+
+providers = svc.providers
+_apply_prefill(providers)
+available = [p for p in providers.values() if p.available()]
+unavailable = [p for p in providers.values() if not p.available()]
+
+if not available:
+    st.error("No image provider is available. Set an API key, or enable the demo provider.")
+    st.stop()
+
+form_col, result_col = st.columns([5, 6], gap="large")
+with form_col:
+    provider_names = [p.name for p in available]
+    if st.session_state.get("gen_provider") not in provider_names:
+        st.session_state["gen_provider"] = provider_names[0]
+    left, right = st.columns(2)
+    with left:
+        provider_name = st.selectbox(
+            "Provider",
+            provider_names,
+            format_func=lambda name: providers[name].label,
+            key="gen_provider",
+        )
+    provider = providers[provider_name]
+    model_ids = [m.id for m in provider.active_models()]
+    model_key = f"gen_model_{provider.name}"
+    if st.session_state.get(model_key) not in model_ids:
+        st.session_state[model_key] = provider.default_model.id
+    with right:
+        model_id = st.selectbox(
+            "Model",
+            model_ids,
+            format_func=lambda mid: provider.model(mid).label,
+            key=model_key,
+        )
+    model = provider.model(model_id)
+
+    if provider.name == "demo":
+        st.info(
+            "Demo: draws a picture locally from your prompt, offline. It is not AI and costs "
+            "nothing; set an OpenAI, Gemini or Ideogram key to use a real model.",
+            icon=":material/science:",
+        )
+    if unavailable:
+        with st.expander(f"{len(unavailable)} more provider(s) not configured"):
+            for p in unavailable:
+                st.text(f"{p.label}: {p.unavailable_reason() or 'unavailable'}")
+    if model.notes:
+        st.caption(widgets.md_escape(model.notes))
+
+    preset = st.session_state.pop("gen_prefill_params", None) or {}
+    with st.form("generate", border=True):
+        prompt = st.text_area(
+            f"Prompt (up to {model.capabilities.max_prompt_chars:,} characters)",
+            key="gen_prompt",
+            height=120,
+            placeholder="A lighthouse on a cliff at dawn, watercolor",
+        )
+        params = _options_form(model, preset)
+        count = st.number_input("Number of images", min_value=1, max_value=4, value=1, step=1)
+        submitted = st.form_submit_button("Generate", type="primary", icon=":material/brush:")
+
+    if submitted:
+        try:
+            _parse_seed(params)
+            request = JobRequest(
+                provider=provider.name, model=model.id, prompt=prompt, params=params
+            )
+            jobs = svc.submit(
+                user,
+                request,
+                count=int(count),
+                idempotency_key=_idempotency_key(user, request, int(count)),
+            )
+        except ValueError as exc:
+            st.error(str(exc), icon=":material/error:")
+        except StudioError as exc:
+            widgets.show_error(exc)
+        else:
+            st.session_state[BATCH_KEY] = {"job_ids": [j.id for j in jobs]}
+
+with result_col:
+    _show_batch(user)

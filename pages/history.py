@@ -1,0 +1,183 @@
+"""History: one's own jobs, newest first, as a filtered thumbnail grid with keyset pagination;
+open a job for its details and actions."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.errors import NotFound, StudioError
+from core.models import Job, JobQuery, JobStatus, User
+from pages import widgets
+
+PAGE_SIZE = 24
+GRID_COLUMNS = 4
+OPEN_KEY = "history_open"
+CURSORS_KEY = "history_cursors"
+FILTERS_KEY = "history_filters"
+FLASH_KEY = "history_flash"
+
+user = widgets.require_user()
+svc = widgets.service()
+
+
+def _flash(message: str) -> None:
+    st.session_state[FLASH_KEY] = message
+
+
+def _act(action: str, job: Job) -> None:
+    """Run one action on a job; errors are shown, never raised."""
+    try:
+        if action == "retry":
+            new = svc.retry(user, job.id)
+            _flash("Queued again as a new job.")
+            st.session_state[OPEN_KEY] = new.id
+        elif action == "cancel":
+            svc.cancel(user, job.id)
+            _flash("Canceled.")
+        elif action == "delete":
+            svc.delete(user, job.id)
+            _flash("Deleted.")
+            st.session_state.pop(OPEN_KEY, None)
+    except StudioError as exc:
+        widgets.show_error(exc)
+        return
+    st.rerun()
+
+
+def _use_prompt(job: Job) -> None:
+    st.session_state["prefill"] = {
+        "prompt": job.prompt,
+        "provider": job.provider,
+        "model": job.model,
+        "params": dict(job.params),
+    }
+    st.switch_page("pages/generate.py")
+
+
+def _job_details(user: User, job_id: str) -> None:
+    try:
+        job = svc.get_job(user, job_id)
+    except NotFound:
+        st.session_state.pop(OPEN_KEY, None)
+        st.warning("That job no longer exists.")
+        return
+    if st.button("Back to history", icon=":material/arrow_back:"):
+        st.session_state.pop(OPEN_KEY, None)
+        st.rerun()
+    widgets.status_badge(job)
+    image_col, info_col = st.columns([3, 2])
+    with image_col:
+        urls = widgets.image_sources(user, [job], thumbs=False)
+        widgets.show_job_image(user, job, urls.get(job.id), thumb=False)
+        if job.status is JobStatus.FAILED:
+            st.text(f"Failed: {job.error_message or 'no reason given'}")
+    with info_col:
+        st.markdown("**Prompt**")
+        st.code(job.prompt, language=None, wrap_lines=True)
+        st.markdown("**Provider and model**")
+        st.text(f"{job.provider} · {job.model}")
+        st.markdown("**Parameters**")
+        st.json(job.params or {}, expanded=True)
+        st.markdown("**Timings**")
+        st.text(
+            f"Created   {widgets.fmt_time(job.created_at)}\n"
+            f"Started   {widgets.fmt_time(job.started_at)}\n"
+            f"Finished  {widgets.fmt_time(job.finished_at)}\n"
+            f"Waited    {widgets.fmt_seconds(job.created_at, job.started_at)}\n"
+            f"Ran       {widgets.fmt_seconds(job.started_at, job.finished_at)}"
+        )
+        st.text(f"Attempts: {job.attempts} of {job.max_attempts}")
+        if job.error_message:
+            st.text(f"Error ({job.error_code or 'error'}): {job.error_message}")
+        review = job.review_status.value
+        st.text(f"Review: {review}" + (f" — {job.review_note}" if job.review_note else ""))
+
+        buttons = st.columns(4)
+        with buttons[0]:
+            widgets.download_button(user, job, key=f"hist_dl_{job.id}")
+        if job.status in (JobStatus.FAILED, JobStatus.CANCELED) and buttons[1].button(
+            "Retry", key="hist_retry", icon=":material/refresh:"
+        ):
+            _act("retry", job)
+        if job.status is JobStatus.QUEUED and buttons[1].button(
+            "Cancel", key="hist_cancel", icon=":material/cancel:"
+        ):
+            _act("cancel", job)
+        if buttons[2].button("Use this prompt", key="hist_use", icon=":material/edit:"):
+            _use_prompt(job)
+        if job.status is not JobStatus.PROCESSING:
+            with buttons[3].popover("Delete", icon=":material/delete:"):
+                st.text("Delete this job and its image for good?")
+                if st.button("Yes, delete", key="hist_delete", type="primary"):
+                    _act("delete", job)
+
+
+def _filters() -> JobQuery:
+    """The filter bar; changing a filter goes back to the first page."""
+    statuses = [s.value for s in JobStatus]
+    cols = st.columns([2, 2, 3])
+    chosen_status = cols[0].multiselect("Status", statuses, key="hist_status")
+    chosen_providers = cols[1].multiselect("Provider", sorted(svc.providers), key="hist_provider")
+    text = cols[2].text_input("Search prompts", key="hist_text").strip()
+    filters = (tuple(chosen_status), tuple(chosen_providers), text)
+    if st.session_state.get(FILTERS_KEY) != filters:
+        st.session_state[FILTERS_KEY] = filters
+        st.session_state[CURSORS_KEY] = [None]
+    cursors: list[str | None] = st.session_state.setdefault(CURSORS_KEY, [None])
+    return JobQuery(
+        statuses=tuple(JobStatus(s) for s in chosen_status),
+        providers=tuple(chosen_providers),
+        text=text or None,
+        limit=PAGE_SIZE,
+        cursor=cursors[-1],
+    )
+
+
+def _grid(user: User, jobs: list[Job]) -> None:
+    queued = [j.id for j in jobs if j.status is JobStatus.QUEUED]
+    positions = svc.queue_positions(user, queued) if queued else {}
+    urls = widgets.image_sources(user, jobs, thumbs=True)
+    for start in range(0, len(jobs), GRID_COLUMNS):
+        row = st.columns(GRID_COLUMNS)
+        for col, job in zip(row, jobs[start : start + GRID_COLUMNS], strict=False):
+            with col, st.container(border=True):
+                widgets.status_badge(job, positions.get(job.id))
+                widgets.show_job_image(user, job, urls.get(job.id), thumb=True)
+                st.text(widgets.short(job.prompt, 60))
+                st.caption(f"{job.provider} · {widgets.fmt_time(job.created_at)}")
+                if st.button("Open", key=f"hist_open_{job.id}", width="stretch"):
+                    st.session_state[OPEN_KEY] = job.id
+                    st.rerun()
+
+
+def _pager(next_cursor: str | None) -> None:
+    cursors: list[str | None] = st.session_state[CURSORS_KEY]
+    prev_col, label_col, next_col = st.columns([1, 2, 1])
+    if prev_col.button("Previous", disabled=len(cursors) <= 1, icon=":material/chevron_left:"):
+        cursors.pop()
+        st.rerun()
+    label_col.caption(f"Page {len(cursors)}")
+    if next_col.button("Next", disabled=next_cursor is None, icon=":material/chevron_right:"):
+        cursors.append(next_cursor)
+        st.rerun()
+
+
+st.title("History")
+flash = st.session_state.pop(FLASH_KEY, None)
+if flash:
+    st.success(flash)
+
+open_id = st.session_state.get(OPEN_KEY)
+if open_id:
+    _job_details(user, open_id)
+else:
+    query = _filters()
+    try:
+        page = svc.list_jobs(user, query)
+    except StudioError as exc:
+        widgets.show_error(exc)
+        st.stop()
+    if not page.items:
+        st.info("No jobs here yet." if query.cursor is None else "No more jobs.")
+    _grid(user, page.items)
+    _pager(page.next_cursor)

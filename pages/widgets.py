@@ -1,0 +1,200 @@
+"""Shared Streamlit pieces: who is signed in, the role gate every page starts with, the cookie
+hand-off, images, status badges and plain-text helpers. Never registered as a page."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Iterable
+from datetime import datetime
+
+import streamlit as st
+
+from core import web_auth
+from core.backends.base import SignedIn
+from core.errors import StudioError
+from core.models import Job, JobStatus, Role, User
+from core.runtime import get_runtime
+from core.service import JobService
+
+_TOKEN_KEY = "auth_session_token"
+_REDIRECT_KEY = "auth_redirect"
+_ROLE_RANK = {Role.USER: 0, Role.REVIEWER: 1, Role.ADMIN: 2}
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])")
+
+STATUS_BADGES: dict[JobStatus, tuple[str, str, str]] = {
+    JobStatus.QUEUED: ("Queued", "gray", ":material/schedule:"),
+    JobStatus.PROCESSING: ("Processing", "blue", ":material/progress_activity:"),
+    JobStatus.DONE: ("Done", "green", ":material/check_circle:"),
+    JobStatus.FAILED: ("Failed", "red", ":material/error:"),
+    JobStatus.CANCELED: ("Canceled", "orange", ":material/cancel:"),
+}
+
+
+def service() -> JobService:
+    """The process's JobService (the only thing pages talk to)."""
+    return get_runtime().service
+
+
+# ---- who is signed in ------------------------------------------------------------------------
+
+
+def session_token() -> str | None:
+    """This tab's session token: from a sign-in in this tab, else from the browser cookie."""
+    token = st.session_state.get(_TOKEN_KEY)
+    if token:
+        return str(token)
+    cookie = st.context.cookies.get(web_auth.COOKIE_NAME)
+    return cookie or None
+
+
+def current_user() -> User | None:
+    """The signed-in user, re-checked against the server-side session on every run (a revoked
+    session or a disabled account signs the tab out at once)."""
+    token = session_token()
+    if not token:
+        return None
+    user = service().user_for_session(token)
+    if user is None:
+        st.session_state.pop(_TOKEN_KEY, None)
+    return user
+
+
+def has_role(user: User, min_role: Role) -> bool:
+    return _ROLE_RANK[user.role] >= _ROLE_RANK[min_role]
+
+
+def require_user(min_role: Role = Role.USER) -> User:
+    """The first line of every page: the signed-in user with at least `min_role`, or a short
+    message and nothing else (st.stop)."""
+    user = current_user()
+    if user is None:
+        st.info("You are signed out. Sign in to use the studio.")
+        st.html('<p><a href="/">Go to the sign-in page</a></p>')
+        st.stop()
+    if not has_role(user, min_role):
+        st.error(f"This page is for the {min_role.value} role and above.")
+        st.stop()
+    return user
+
+
+def start_session(signed_in: SignedIn) -> None:
+    """After a form sign-in: keep the session for this tab and, when the browser can be
+    identified, hand it to the HttpOnly cookie so it survives a reload."""
+    st.session_state[_TOKEN_KEY] = signed_in.session_token
+    ticket = web_auth.issue_ticket(
+        "sign_in", signed_in.session_token, st.context.cookies.get(web_auth.XSRF_COOKIE_NAME)
+    )
+    if ticket is not None:
+        st.session_state[_REDIRECT_KEY] = web_auth.sign_in_url(ticket)
+
+
+def sign_out() -> None:
+    """Revoke the session server-side (dead everywhere its cookie went), forget this tab's
+    state and have the browser clear its cookie."""
+    token = session_token()
+    ticket = None
+    if token:
+        service().sign_out(token)
+        ticket = web_auth.issue_ticket(
+            "sign_out", token, st.context.cookies.get(web_auth.XSRF_COOKIE_NAME)
+        )
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]
+    if st.context.cookies.get(web_auth.COOKIE_NAME):
+        st.session_state[_REDIRECT_KEY] = web_auth.sign_out_url(ticket)
+    st.rerun()
+
+
+def pending_redirect() -> bool:
+    """Render a pending cookie hand-off (a top-window navigation plus a visible link) once.
+    Returns True when the page should render nothing else."""
+    url = st.session_state.pop(_REDIRECT_KEY, None)
+    if not url:
+        return False
+    st.info("One moment…")
+    # st.html is not iframed: the script runs in the app's own window.
+    st.html(
+        f"<script>window.location.replace({json.dumps(url)});</script>",
+        unsafe_allow_javascript=True,
+    )
+    st.html(f'<p><a href="{html.escape(url)}">Continue</a></p>')
+    return True
+
+
+# ---- plain text ------------------------------------------------------------------------------
+
+
+def md_escape(text: str) -> str:
+    """Text made inert for Streamlit's Markdown (for messages shown in st.error & co)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def show_error(exc: StudioError) -> None:
+    st.error(md_escape(exc.message), icon=":material/error:")
+
+
+def fmt_time(value: datetime | None) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else "—"
+
+
+def fmt_seconds(start: datetime | None, end: datetime | None) -> str:
+    if not start or not end:
+        return "—"
+    return f"{(end - start).total_seconds():.1f} s"
+
+
+def short(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# ---- jobs and images -------------------------------------------------------------------------
+
+
+def status_badge(job: Job, position: int | None = None) -> None:
+    label, color, icon = STATUS_BADGES[job.status]
+    if job.status is JobStatus.QUEUED and position:
+        label = f"{label} · #{position} in line"
+    st.badge(label, color=color, icon=icon)  # type: ignore[arg-type]
+
+
+def image_sources(user: User, jobs: Iterable[Job], *, thumbs: bool) -> dict[str, str]:
+    """Signed URLs for the finished jobs among `jobs`, one backend call for the lot."""
+    return service().image_urls(user, list(jobs), thumbs=thumbs)
+
+
+def show_job_image(user: User, job: Job, url: str | None, *, thumb: bool) -> None:
+    """Show a finished job's image. Absolute URLs (Supabase) go to the browser as they are;
+    relative ones (local `/api/files/...`) would be read as a file path by st.image, so the
+    bytes are sent instead."""
+    if job.status is not JobStatus.DONE:
+        return
+    try:
+        if url and url.startswith(("https://", "http://")):
+            st.image(url, width="stretch")
+        else:
+            data, _mime, _name = service().image_bytes(user, job.id, thumb=thumb)
+            st.image(data, width="stretch")
+    except (StudioError, OSError):
+        st.caption("The image could not be loaded.")
+
+
+def download_button(user: User, job: Job, *, key: str) -> None:
+    """A download button for a finished job's full image."""
+    if job.status is not JobStatus.DONE:
+        return
+    try:
+        data, mime, name = service().image_bytes(user, job.id)
+    except (StudioError, OSError):
+        return
+    st.download_button(
+        "Download",
+        data=data,
+        file_name=name,
+        mime=mime,
+        key=key,
+        icon=":material/download:",
+        on_click="ignore",
+    )

@@ -1,0 +1,62 @@
+"""A person's whole visit in a real browser: sign up, generate, watch, history, reload, sign out."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.helpers import (
+    SIGNED_OUT_TEXT,
+    generate,
+    open_page,
+    sign_up,
+    signed_in_marker,
+)
+
+PASSWORD = "correct horse battery"
+
+
+def test_sign_up_generate_history_reload_and_sign_out(live_server_factory, page: Page) -> None:
+    server = live_server_factory(env={"DEMO_LATENCY_MS": "700"})
+    email = "ada@example.com"
+    page.goto(server.url + "/")
+    sign_up(page, email, PASSWORD)
+    expect(signed_in_marker(page, email)).to_be_visible()
+
+    # Two demo images in one batch, shown live until both are done.
+    generate(page, "A lighthouse on a cliff at dawn", count=2)
+    main = page.get_by_test_id("stMain")
+    expect(main.get_by_text(re.compile(r"Queued|Processing"))).not_to_have_count(0)
+    expect(main.get_by_text(re.compile(r"Done$"))).to_have_count(2, timeout=30_000)
+    expect(main.get_by_test_id("stImage")).to_have_count(2)
+    expect(main.get_by_role("button", name="Download")).to_have_count(2)
+
+    open_page(page, "History")
+    expect(main.get_by_text("Search prompts")).to_be_visible()
+    expect(main.locator("[class*='st-key-hist_open_'] button")).to_have_count(2)
+    expect(main.get_by_test_id("stImage")).to_have_count(2)
+    expect(main.get_by_text("A lighthouse on a cliff at dawn")).to_have_count(2)
+
+    # A reload starts a new Streamlit session: the HttpOnly cookie keeps us signed in.
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    session_cookie = cookies["studio_session"]
+    assert session_cookie["httpOnly"] is True
+    assert session_cookie["sameSite"] == "Lax"
+    page.reload()
+    expect(signed_in_marker(page, email)).to_be_visible()
+    expect(page.get_by_text(SIGNED_OUT_TEXT)).to_have_count(0)
+
+    open_page(page, "Account")
+    page.get_by_test_id("stMain").get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("tab", name="Create account")).to_be_visible()
+    assert "studio_session" not in {c["name"] for c in page.context.cookies()}
+    page.reload()
+    expect(page.get_by_role("tab", name="Create account")).to_be_visible()
+    expect(page.get_by_text(email)).to_have_count(0)
+
+    # The old cookie is dead on the server too: putting it back does not sign anyone in.
+    page.context.add_cookies([session_cookie])
+    page.reload()
+    expect(page.get_by_role("tab", name="Create account")).to_be_visible()
+    expect(page.get_by_text(email)).to_have_count(0)
