@@ -9,17 +9,22 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import pytest
+from argon2 import PasswordHasher
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.testclient import TestClient
 
 from core.api import api_routes
+from core.backends.local import open_local_backend
 from core.models import Job, JobStatus, User
-from core.runtime import Runtime, build_runtime, install_runtime, shutdown_runtime
+from core.providers import build_providers
+from core.runtime import Runtime, install_runtime, shutdown_runtime
 from core.security import SecurityHeadersMiddleware
+from core.service import JobService
 from core.settings import Settings
 
 PASSWORD = "correct horse battery"
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 @dataclass
@@ -37,6 +42,13 @@ def make_app() -> Starlette:
     return Starlette(routes=api_routes(), middleware=[Middleware(SecurityHeadersMiddleware)])
 
 
+def build_test_runtime(settings: Settings) -> Runtime:
+    """build_runtime() on the local backend, with cheap password hashing for speed."""
+    backend = open_local_backend(settings, password_hasher=FAST_HASHER)
+    providers = build_providers(settings)
+    return Runtime(settings, backend, providers, JobService(backend, providers, settings))
+
+
 @pytest.fixture
 def api_settings(settings: Settings) -> Settings:
     """Test settings; no worker unless a test starts one (`run_worker`)."""
@@ -45,7 +57,7 @@ def api_settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 def runtime(api_settings: Settings) -> Iterator[Runtime]:
-    runtime = build_runtime(api_settings)
+    runtime = build_test_runtime(api_settings)
     install_runtime(runtime)
     yield runtime
     shutdown_runtime()

@@ -1,0 +1,361 @@
+"""The bad-input matrix: every refusal has its status, the {"error": {"code", "message"}} shape,
+no internals in the message, and changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from dataclasses import replace
+
+import pytest
+from starlette.testclient import TestClient
+
+from core.api_http import MAX_BODY_BYTES
+from core.runtime import Runtime, install_runtime, shutdown_runtime
+from core.settings import Settings
+from tests.api.conftest import ApiUser, build_test_runtime, make_app
+
+GOOD = {"provider": "demo", "type": "image", "prompt": "a red kite"}
+
+
+def assert_error(response, status: int, code: str | None = None) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    assert body["error"]["message"].strip()
+    assert "Traceback" not in response.text and 'File "' not in response.text
+    if code is not None:
+        assert body["error"]["code"] == code
+    return body["error"]
+
+
+def job_count(runtime: Runtime, user: ApiUser) -> int:
+    from core.models import JobQuery
+
+    return len(runtime.service.list_jobs(user.user, JobQuery(limit=100)).items)
+
+
+# ---- 401 --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Token abc", "Bearer not-a-token"],
+)
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+def test_requests_without_a_valid_bearer_token_get_401(
+    client: TestClient, runtime: Runtime, alice: ApiUser, authorization: str | None, method: str
+) -> None:
+    headers = {} if authorization is None else {"Authorization": authorization}
+    params = {"id": str(uuid.uuid4())} if method == "DELETE" else None
+    response = client.request(method, "/api/jobs", json=GOOD, params=params, headers=headers)
+    assert_error(response, 401, "unauthorized")
+    assert response.headers["www-authenticate"] == 'Bearer realm="api"'
+    assert job_count(runtime, alice) == 0
+
+
+def test_an_oversized_token_is_refused_without_a_lookup(client: TestClient) -> None:
+    response = client.get("/api/jobs", headers={"Authorization": "Bearer " + "x" * 100_000})
+    assert_error(response, 401)
+
+
+# ---- 400 --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{",
+        b"",
+        b"not json",
+        b'{"provider": "demo", "prompt": NaN}',
+        b"\xff\xfe\x00",
+        b"[" * 100_00 + b"]" * 100_00,
+    ],
+    ids=["truncated", "empty", "text", "nan", "binary", "deep-nesting"],
+)
+def test_malformed_json_is_400(
+    client: TestClient, runtime: Runtime, alice: ApiUser, body: bytes
+) -> None:
+    headers = {**alice.headers, "Content-Type": "application/json"}
+    assert_error(client.post("/api/jobs", content=body, headers=headers), 400, "bad_request")
+    assert job_count(runtime, alice) == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [GOOD],
+        "a string",
+        42,
+        None,
+        {**GOOD, "provider": 1},
+        {**GOOD, "prompt": ["a", "b"]},
+        {**GOOD, "prompt": None},
+        {**GOOD, "model": 5},
+        {**GOOD, "type": True},
+        {**GOOD, "params": ["aspect_ratio"]},
+        {**GOOD, "params": "16:9"},
+        {**GOOD, "count": "2"},
+        {**GOOD, "count": 1.5},
+        {**GOOD, "count": True},
+    ],
+)
+def test_wrong_json_types_are_400(
+    client: TestClient, runtime: Runtime, alice: ApiUser, body: object
+) -> None:
+    headers = {**alice.headers, "Content-Type": "application/json"}
+    response = client.post("/api/jobs", content=json.dumps(body), headers=headers)
+    assert_error(response, 400, "bad_request")
+    assert job_count(runtime, alice) == 0
+
+
+@pytest.mark.parametrize("limit", ["abc", "-1", "1.5", ""])
+def test_a_non_numeric_limit_is_400(client: TestClient, alice: ApiUser, limit: str) -> None:
+    response = client.get("/api/jobs", params={"limit": limit}, headers=alice.headers)
+    assert_error(response, 400, "bad_request")
+
+
+def test_delete_without_an_id_is_400(client: TestClient, alice: ApiUser) -> None:
+    assert_error(client.delete("/api/jobs", headers=alice.headers), 400, "bad_request")
+
+
+def test_a_non_numeric_content_length_is_400(client: TestClient, alice: ApiUser) -> None:
+    headers = {**alice.headers, "Content-Type": "application/json", "Content-Length": "x"}
+    assert_error(client.post("/api/jobs", content=b"{}", headers=headers), 400)
+
+
+# ---- 404 / 405 --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "job_id"),
+    [
+        ("GET", str(uuid.uuid4())),
+        ("GET", "not-a-uuid"),
+        ("GET", ""),
+        ("GET", "../../etc/passwd"),
+        ("DELETE", str(uuid.uuid4())),
+        ("DELETE", "not-a-uuid"),
+        ("DELETE", "../../etc/passwd"),
+    ],
+)
+def test_unknown_ids_are_404(client: TestClient, alice: ApiUser, method: str, job_id: str) -> None:
+    response = client.request(method, "/api/jobs", params={"id": job_id}, headers=alice.headers)
+    assert_error(response, 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/api/jobs", "GET, POST, DELETE"),
+        ("PATCH", "/api/jobs", "GET, POST, DELETE"),
+        ("OPTIONS", "/api/jobs", "GET, POST, DELETE"),
+        ("POST", "/api/health", "GET"),
+        ("DELETE", "/api/openapi.json", "GET"),
+        ("POST", "/api/files/u/j.png", "GET"),
+    ],
+)
+def test_other_methods_are_405_with_allow(
+    client: TestClient, alice: ApiUser, method: str, path: str, allowed: str
+) -> None:
+    response = client.request(method, path, headers=alice.headers)
+    assert_error(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == allowed
+
+
+# ---- 413 / 415 --------------------------------------------------------------------------------
+
+
+def test_a_body_over_the_cap_is_413(client: TestClient, runtime: Runtime, alice: ApiUser) -> None:
+    body = {**GOOD, "prompt": "x" * MAX_BODY_BYTES}
+    assert_error(client.post("/api/jobs", json=body, headers=alice.headers), 413)
+    assert job_count(runtime, alice) == 0
+
+
+def test_a_streamed_body_over_the_cap_is_refused_before_it_is_all_read(
+    runtime: Runtime, alice: ApiUser
+) -> None:
+    """Drive the ASGI app directly with an endless chunked body (no Content-Length)."""
+    chunk = b" " * 16_384
+    received: list[int] = []
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        received.append(len(chunk))
+        if len(received) > 1_000:  # 16 MB: the app should have stopped long before
+            raise AssertionError("the app kept reading")
+        return {"type": "http.request", "body": chunk, "more_body": True}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    headers = [
+        (b"authorization", f"Bearer {alice.token}".encode()),
+        (b"content-type", b"application/json"),
+        (b"transfer-encoding", b"chunked"),
+    ]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/jobs",
+        "raw_path": b"/api/jobs",
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+    }
+    asyncio.run(make_app()(scope, receive, send))
+
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    assert start["status"] == 413
+    assert json.loads(body)["error"]["code"] == "payload_too_large"
+    assert sum(received) <= MAX_BODY_BYTES + len(chunk)
+
+
+def test_a_declared_length_over_the_cap_is_refused_without_reading(
+    client: TestClient, alice: ApiUser
+) -> None:
+    headers = {
+        **alice.headers,
+        "Content-Type": "application/json",
+        "Content-Length": str(10 * MAX_BODY_BYTES),
+    }
+    response = client.post("/api/jobs", content=b"{}", headers=headers)
+    assert_error(response, 413, "payload_too_large")
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"],
+)
+def test_a_non_json_body_is_415(
+    client: TestClient, runtime: Runtime, alice: ApiUser, content_type: str | None
+) -> None:
+    headers = dict(alice.headers)
+    if content_type:
+        headers["Content-Type"] = content_type
+    response = client.post("/api/jobs", content=b'{"provider":"demo"}', headers=headers)
+    assert_error(response, 415, "unsupported_media_type")
+    assert job_count(runtime, alice) == 0
+
+
+def test_json_with_a_charset_or_a_json_suffix_type_is_accepted(
+    client: TestClient, alice: ApiUser
+) -> None:
+    for content_type in ("application/json; charset=utf-8", "application/vnd.api+json"):
+        headers = {**alice.headers, "Content-Type": content_type}
+        response = client.post(
+            "/api/jobs", content=b'{"provider":"demo","prompt":"x"}', headers=headers
+        )
+        assert response.status_code == 201, response.text
+
+
+# ---- 422 --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"provider": "midjourney"}, "Unknown provider"),
+        ({"model": "dall-e-9"}, "model"),
+        ({"params": {"colour": "red"}}, "colour"),
+        ({"params": {"aspect_ratio": "5:1"}}, "aspect_ratio"),
+        ({"params": {"seed": -1}}, "seed"),
+        ({"prompt": ""}, "prompt"),
+        ({"prompt": "   "}, "prompt"),
+        ({"prompt": "x" * 50_000}, "characters"),
+        ({"count": 0}, "between 1 and 4"),
+        ({"count": 5}, "between 1 and 4"),
+        ({"type": "video"}, "image"),
+        ({"provider": "openai"}, "OPENAI_API_KEY"),
+        ({"extra": 1}, "extra"),
+    ],
+)
+def test_invalid_requests_are_422_with_a_clear_message(
+    client: TestClient, runtime: Runtime, alice: ApiUser, change: dict, needle: str
+) -> None:
+    error = assert_error(
+        client.post("/api/jobs", json={**GOOD, **change}, headers=alice.headers), 422
+    )
+    assert needle.lower() in error["message"].lower()
+    assert job_count(runtime, alice) == 0
+
+
+@pytest.mark.parametrize("missing", ["provider", "prompt"])
+def test_a_missing_required_field_is_422(client: TestClient, alice: ApiUser, missing: str) -> None:
+    body = {k: v for k, v in GOOD.items() if k != missing}
+    error = assert_error(client.post("/api/jobs", json=body, headers=alice.headers), 422)
+    assert missing in error["message"]
+
+
+def test_an_unavailable_provider_is_422_provider_unavailable(
+    client: TestClient, alice: ApiUser
+) -> None:
+    response = client.post("/api/jobs", json={**GOOD, "provider": "gemini"}, headers=alice.headers)
+    assert_error(response, 422, "provider_unavailable")
+
+
+def test_an_over_long_idempotency_key_is_422(client: TestClient, alice: ApiUser) -> None:
+    headers = {**alice.headers, "Idempotency-Key": "k" * 201}
+    assert_error(client.post("/api/jobs", json=GOOD, headers=headers), 422)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": "0"},
+        {"limit": "101"},
+        {"status": "finished"},
+        {"provider": "midjourney"},
+        {"cursor": "garbage!"},
+    ],
+)
+def test_bad_list_parameters_are_422(client: TestClient, alice: ApiUser, params: dict) -> None:
+    assert_error(client.get("/api/jobs", params=params, headers=alice.headers), 422)
+
+
+# ---- 429 / 500 --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def limited(settings: Settings):
+    runtime = build_test_runtime(replace(settings, worker_enabled=False, rate_limit_per_minute=2))
+    install_runtime(runtime)
+    yield runtime
+    shutdown_runtime()
+
+
+def test_submissions_over_the_rate_limit_are_429_with_retry_after(limited: Runtime) -> None:
+    user = limited.service.sign_up("carol@example.com", "correct horse battery").user
+    _, token = limited.service.create_api_token(user, "t")
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(make_app()) as client:
+        for _ in range(2):
+            assert client.post("/api/jobs", json=GOOD, headers=headers).status_code == 201
+        response = client.post("/api/jobs", json=GOOD, headers=headers)
+    assert_error(response, 429, "rate_limited")
+    assert 1 <= int(response.headers["retry-after"]) <= 60
+
+
+def test_an_unexpected_failure_is_a_generic_500_logged_server_side(
+    client: TestClient, runtime: Runtime, alice: ApiUser, caplog: pytest.LogCaptureFixture
+) -> None:
+    job_id = client.post("/api/jobs", json=GOOD, headers=alice.headers).json()["id"]
+    runtime.backend.close()  # the database goes away under the running app
+    with caplog.at_level(logging.ERROR, logger="core.api_http"):
+        response = client.get("/api/health")
+        response_jobs = client.get("/api/jobs", params={"id": job_id}, headers=alice.headers)
+    for failed in (response, response_jobs):
+        error = assert_error(failed, 500, "internal_error")
+        assert error["message"] == "Something went wrong on our side."
+        assert "sqlite" not in failed.text.lower()
+    assert any(record.exc_info for record in caplog.records)
