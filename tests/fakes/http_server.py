@@ -173,6 +173,12 @@ class FakeServer:
         with self._lock:
             self._script.extend(replies)
 
+    def reset(self) -> None:
+        """Forget recorded requests and unused scripted replies."""
+        with self._lock:
+            self.requests.clear()
+            self._script.clear()
+
     def scripted(self) -> Reply | None:
         with self._lock:
             return self._script.popleft() if self._script else None

@@ -1,0 +1,165 @@
+"""End to end through the real pipeline: settings → build_providers → JobService → Worker →
+local backend, with each real adapter pointed at its local fake server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+
+import pytest
+
+from core.backends import open_backend
+from core.backends.base import Backend
+from core.models import Job, JobRequest, JobStatus, User
+from core.providers import build_providers
+from core.service import JobService
+from core.settings import Settings
+from core.worker import Worker
+from tests.fakes import gemini_server, ideogram_server, openai_server
+from tests.fakes.gemini_server import FakeGemini, google_error, prompt_blocked
+from tests.fakes.http_server import FakeServer, Reply
+from tests.fakes.ideogram_server import FakeIdeogram, ideogram_error
+from tests.fakes.openai_server import FakeOpenAI, moderation_blocked, openai_error
+
+
+@dataclass
+class Deployment:
+    backend: Backend
+    service: JobService
+    user: User
+    fakes: dict[str, FakeServer]
+
+    def submit(self, provider: str, model: str, **params: object) -> Job:
+        request = JobRequest(provider=provider, model=model, prompt="a lighthouse", params=params)
+        return self.service.submit(self.user, request)[0]
+
+    def wait(self, job_id: str, timeout: float = 15) -> Job:
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.service.get_job(self.user, job_id)
+            if job.status.finished:
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError(f"job still {job.status.value} after {timeout}s")
+            time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def shared_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """One deployment for the module (accounts are slow to create); tests reset the fakes."""
+    settings = Settings.load(env={}, secrets_path=None)
+    fakes: dict[str, FakeServer] = {
+        "openai": FakeOpenAI().start(),
+        "gemini": FakeGemini().start(),
+        "ideogram": FakeIdeogram().start(),
+    }
+    settings = replace(
+        settings,
+        openai_api_key=openai_server.API_KEY,
+        openai_base_url=fakes["openai"].base_url,  # type: ignore[attr-defined]
+        gemini_api_key=gemini_server.API_KEY,
+        gemini_base_url=fakes["gemini"].url,
+        ideogram_api_key=ideogram_server.API_KEY,
+        ideogram_base_url=fakes["ideogram"].url,
+        data_dir=tmp_path_factory.mktemp("pipeline") / "data",
+        worker_poll_seconds=0.05,
+        rate_limit_per_minute=1000,
+    )
+    backend = open_backend(settings)
+    service = JobService(backend, build_providers(settings), settings)
+    service.sign_up("admin@example.com", "admin-password")
+    user = service.sign_up("painter@example.com", "painter-password").user
+    worker = Worker(backend, service.providers, settings, backoff_base=0.01, backoff_cap=0.05)
+    worker.start()
+    service.set_wake_worker(worker.wake)
+    try:
+        yield Deployment(backend, service, user, fakes)
+    finally:
+        worker.stop(0)
+        backend.close()
+        for fake in fakes.values():
+            fake.stop()
+
+
+@pytest.fixture
+def deployment(shared_deployment: Deployment) -> Deployment:
+    for fake in shared_deployment.fakes.values():
+        fake.reset()
+    return shared_deployment
+
+
+CASES = {
+    "openai": ("gpt-image-2", {"aspect_ratio": "3:2", "quality": "standard"}),
+    "gemini": ("gemini-nano-banana-2.1", {"aspect_ratio": "16:9", "image_size": "1K"}),
+    "ideogram": ("ideogram-3.0", {"aspect_ratio": "4:3", "quality": "draft", "seed": 9}),
+}
+
+
+def _calls(deployment: Deployment, provider: str) -> int:
+    path = {
+        "openai": "/images/generations",
+        "gemini": ":generateContent",
+        "ideogram": "/ideogram-v3/generate",
+    }
+    return len(deployment.fakes[provider].calls(path[provider]))
+
+
+@pytest.mark.parametrize("provider", list(CASES))
+def test_a_job_reaches_done_with_the_providers_image_stored(
+    deployment: Deployment, provider: str
+) -> None:
+    model, params = CASES[provider]
+    job = deployment.wait(deployment.submit(provider, model, **params).id)
+
+    assert job.status is JobStatus.DONE, job.error_message
+    data, mime, _ = deployment.service.image_bytes(deployment.user, job.id)
+    assert data == deployment.fakes[provider].image  # type: ignore[attr-defined]
+    assert mime == "image/png" and job.result_meta["mime"] == "image/png"
+    assert job.result_meta["model"] == model
+    assert job.thumb_path and job.attempts == 1
+    assert _calls(deployment, provider) == 1
+
+
+TRANSIENT: dict[str, Callable[[], Reply]] = {
+    "openai": lambda: openai_error(503, "The engine is currently overloaded.", type="server_error"),
+    "gemini": lambda: google_error(503, "UNAVAILABLE", "The model is overloaded."),
+    "ideogram": lambda: ideogram_error(503, "Service unavailable"),
+}
+
+
+@pytest.mark.parametrize("provider", list(CASES))
+def test_a_transient_503_is_retried_and_the_job_completes(
+    deployment: Deployment, provider: str
+) -> None:
+    deployment.fakes[provider].enqueue(TRANSIENT[provider]())
+    model, params = CASES[provider]
+    job = deployment.wait(deployment.submit(provider, model, **params).id)
+
+    assert job.status is JobStatus.DONE, job.error_message
+    assert job.attempts == 2
+    assert _calls(deployment, provider) == 2
+
+
+SAFETY: dict[str, tuple[Callable[[], Reply], str]] = {
+    "openai": (moderation_blocked, "safety system"),
+    "gemini": (lambda: prompt_blocked("SAFETY"), "blocked this prompt"),
+    "ideogram": (lambda: ideogram_error(422, "Prompt failed the safety check"), "safety check"),
+}
+
+
+@pytest.mark.parametrize("provider", list(CASES))
+def test_a_safety_block_fails_at_once_with_a_plain_reason(
+    deployment: Deployment, provider: str
+) -> None:
+    reply, words = SAFETY[provider]
+    deployment.fakes[provider].enqueue(reply())
+    model, params = CASES[provider]
+    job = deployment.wait(deployment.submit(provider, model, **params).id)
+
+    assert job.status is JobStatus.FAILED
+    assert job.error_code == "safety_blocked"
+    assert words in (job.error_message or "")
+    assert "Traceback" not in (job.error_message or "")
+    assert job.attempts == 1
+    assert _calls(deployment, provider) == 1
