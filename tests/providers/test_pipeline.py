@@ -163,3 +163,17 @@ def test_a_safety_block_fails_at_once_with_a_plain_reason(
     assert "Traceback" not in (job.error_message or "")
     assert job.attempts == 1
     assert _calls(deployment, provider) == 1
+
+
+@pytest.mark.parametrize("provider", list(CASES))
+def test_concurrent_jobs_share_one_client_and_all_complete(
+    deployment: Deployment, provider: str
+) -> None:
+    model, params = CASES[provider]
+    request = JobRequest(provider=provider, model=model, prompt="a harbour", params=params)
+    jobs = deployment.service.submit(deployment.user, request, count=3)
+
+    finished = [deployment.wait(job.id) for job in jobs]
+
+    assert [j.status for j in finished] == [JobStatus.DONE] * 3
+    assert _calls(deployment, provider) == 3
