@@ -132,6 +132,14 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX sign_in_failures_email ON sign_in_failures (email, at);
     """,
+    # 2: claim and queue positions walk queued jobs in created order and stop early (the
+    # covering index also answers run_after without reading rows); the batch index lets
+    # delete_jobs drop idempotency keys whose batch is gone.
+    """
+    DROP INDEX jobs_claim;
+    CREATE INDEX jobs_queue_order ON jobs (status, created_at, id, run_after);
+    CREATE INDEX idempotency_keys_batch ON idempotency_keys (batch_id);
+    """,
 ]
 
 
@@ -209,14 +217,26 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction holding the database's writer lock from its first statement."""
+        with self._transaction("BEGIN IMMEDIATE") as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every statement in it sees the same snapshot."""
+        with self._transaction("BEGIN") as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(begin)
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     def _migrate(self) -> None:
         conn = self._connect()

@@ -47,6 +47,9 @@ SQL_RECENT_SUBMISSIONS = (
     "SELECT created_at, count FROM submissions WHERE user_id = ? AND created_at > ? "
     "ORDER BY created_at"
 )
+SQL_SUBMITTED_AFTER = (
+    "SELECT COALESCE(SUM(count), 0) FROM submissions WHERE user_id = ? AND created_at > ?"
+)
 SQL_SUBMITTED_SINCE = (
     "SELECT COALESCE(SUM(count), 0) FROM submissions WHERE user_id = ? AND created_at >= ?"
 )
@@ -77,11 +80,20 @@ UPDATE jobs SET
     started_at = COALESCE(started_at, :now),
     updated_at = :now
 WHERE id = (
-    SELECT id FROM jobs
-    WHERE (status = 'queued' AND run_after <= :now)
-       OR (status = 'processing' AND lease_expires_at <= :now)
-    ORDER BY created_at, id
-    LIMIT 1
+    SELECT id FROM (
+        SELECT * FROM (
+            SELECT id, created_at FROM jobs
+            WHERE status = 'queued' AND run_after <= :now
+            ORDER BY created_at, id LIMIT 1
+        )
+        UNION ALL
+        SELECT * FROM (
+            SELECT id, created_at FROM jobs
+            WHERE status = 'processing' AND lease_expires_at <= :now
+            ORDER BY created_at, id LIMIT 1
+        )
+    )
+    ORDER BY created_at, id LIMIT 1
 )
 AND (
     SELECT COUNT(*) FROM jobs WHERE status = 'processing' AND lease_expires_at > :now
@@ -117,20 +129,21 @@ SQL_CANCEL = (
     "UPDATE jobs SET status = 'canceled', finished_at = ?, updated_at = ? "
     "WHERE id = ? AND status = 'queued'"
 )
-SQL_DELETE = "DELETE FROM jobs WHERE id = ?"
+SQL_DELETE = "DELETE FROM jobs WHERE id = ? RETURNING batch_id"
+SQL_FORGET_EMPTY_BATCH_KEYS = (
+    "DELETE FROM idempotency_keys WHERE batch_id = :batch "
+    "AND NOT EXISTS (SELECT 1 FROM jobs WHERE batch_id = :batch)"
+)
 SQL_SET_REVIEW = (
     "UPDATE jobs SET review_status = ?, review_note = ?, reviewed_by = ?, reviewed_at = ?, "
     "updated_at = ? WHERE id = ?"
 )
-# Position = 1 + runnable queued jobs ahead in claim order.
-SQL_QUEUE_POSITION = """
-SELECT j.id, 1 + (
-    SELECT COUNT(*) FROM jobs a
-    WHERE a.status = 'queued' AND a.run_after <= :now
-      AND (a.created_at < j.created_at OR (a.created_at = j.created_at AND a.id < j.id))
-) AS position
-FROM jobs j WHERE j.id = :id AND j.status = 'queued'
-"""
+SQL_QUEUED_AMONG = "SELECT id, created_at FROM jobs WHERE status = 'queued' AND id IN ({marks})"
+# Runnable queued jobs from one key (inclusive) up to another (exclusive), in claim order.
+SQL_RUNNABLE_BETWEEN = (
+    "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND run_after <= :now "
+    "AND (created_at, id) >= (:from_created, :from_id) AND (created_at, id) < (:created, :id)"
+)
 SQL_QUEUE_DEPTH = (
     "SELECT "
     "(SELECT COUNT(*) FROM jobs WHERE status = 'queued'), "
@@ -217,10 +230,11 @@ class LocalJobStore:
     def _check_rate_limit(
         conn: sqlite3.Connection, user_id: str, count: int, limit: int, now: int
     ) -> None:
-        recent = conn.execute(SQL_RECENT_SUBMISSIONS, (user_id, now - WINDOW_US)).fetchall()
-        used = sum(r["count"] for r in recent)
+        since = now - WINDOW_US
+        used = conn.execute(SQL_SUBMITTED_AFTER, (user_id, since)).fetchone()[0]
         if used + count <= limit:
             return
+        recent = conn.execute(SQL_RECENT_SUBMISSIONS, (user_id, since)).fetchall()
         message = f"You can submit {limit} images a minute."
         if count > limit:
             raise RateLimited(f"{message} Submit fewer at once.", retry_after=60)
@@ -305,18 +319,29 @@ class LocalJobStore:
         return JobPage(items=items, next_cursor=next_cursor)
 
     def queue_positions(self, job_ids: list[str]) -> dict[str, int]:
-        conn = self._db.conn
-        now = now_us()
+        ids = list(dict.fromkeys(job_ids))
+        if not ids:
+            return {}
         positions: dict[str, int] = {}
-        # One read transaction, so every position comes from the same snapshot.
-        conn.execute("BEGIN")
-        try:
-            for job_id in dict.fromkeys(job_ids):
-                row = conn.execute(SQL_QUEUE_POSITION, {"now": now, "id": job_id}).fetchone()
-                if row is not None:
-                    positions[row["id"]] = int(row["position"])
-        finally:
-            conn.execute("COMMIT")
+        with self._db.read() as conn:
+            now = now_us()
+            sql = SQL_QUEUED_AMONG.format(marks=_marks(ids))
+            targets = sorted((r["created_at"], r["id"]) for r in conn.execute(sql, ids))
+            # Walk the queue once: count the runnable jobs between consecutive targets.
+            ahead, start = 0, (-1, "")
+            for created, job_id in targets:
+                ahead += conn.execute(
+                    SQL_RUNNABLE_BETWEEN,
+                    {
+                        "now": now,
+                        "from_created": start[0],
+                        "from_id": start[1],
+                        "created": created,
+                        "id": job_id,
+                    },
+                ).fetchone()[0]
+                positions[job_id] = ahead + 1
+                start = (created, job_id)
         return positions
 
     def queue_depth(self) -> QueueDepth:
@@ -398,9 +423,15 @@ class LocalJobStore:
 
     def delete_jobs(self, job_ids: list[str]) -> int:
         deleted = 0
+        batches: set[str] = set()
         with self._db.write() as conn:
             for job_id in dict.fromkeys(job_ids):
-                deleted += conn.execute(SQL_DELETE, (job_id,)).rowcount
+                for row in conn.execute(SQL_DELETE, (job_id,)).fetchall():
+                    deleted += 1
+                    if row["batch_id"]:
+                        batches.add(row["batch_id"])
+            for batch in batches:
+                conn.execute(SQL_FORGET_EMPTY_BATCH_KEYS, {"batch": batch})
         return deleted
 
     def set_review(

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from core.backends import open_backend
-from core.backends.local import MIGRATIONS, LocalBackend, open_local_backend
+from core.backends.local import MIGRATIONS, LocalBackend, _statements, open_local_backend
 from tests.contract.support import FAST_HASHER, PASSWORD
 
 
@@ -90,3 +90,25 @@ def test_a_closed_backend_refuses_further_use(settings):
     backend.close()
     with pytest.raises(RuntimeError):
         backend.jobs.queue_depth()
+
+
+def test_a_version_1_database_is_upgraded_in_place_keeping_its_rows(settings):
+    settings.data_dir.mkdir(parents=True)
+    with _raw(settings) as conn:
+        for statement in _statements(MIGRATIONS[0]):
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute(
+            "INSERT INTO users (id, email, password_hash, role, created_at) "
+            "VALUES ('u1', 'old@example.com', 'x', 'admin', 0)"
+        )
+
+    backend = open_local_backend(settings)
+    try:
+        assert backend.accounts.get_user("u1").email == "old@example.com"
+    finally:
+        backend.close()
+    with _raw(settings) as conn:
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert "jobs_queue_order" in indexes and "jobs_claim" not in indexes

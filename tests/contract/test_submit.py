@@ -120,3 +120,16 @@ def test_different_keys_create_different_batches(backend, new_user):
     a = submit(backend, user, key="a")
     b = submit(backend, user, key="b")
     assert a[0].id != b[0].id and a[0].batch_id != b[0].batch_id
+
+
+def test_a_key_whose_jobs_were_all_deleted_creates_a_new_batch(backend, new_user):
+    user = new_user()
+    first = submit(backend, user, 2, key="again")
+    backend.jobs.delete_jobs([first[0].id])
+    assert [j.id for j in submit(backend, user, 2, key="again")] == [first[1].id]
+
+    backend.jobs.delete_jobs([first[1].id])
+    fresh = submit(backend, user, 2, key="again")
+
+    assert len(fresh) == 2 and not {j.id for j in fresh} & {j.id for j in first}
+    assert [j.id for j in submit(backend, user, 2, key="again")] == [j.id for j in fresh]
