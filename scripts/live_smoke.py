@@ -1,0 +1,96 @@
+"""Live smoke test: one small image per provider whose key is set, with timings.
+
+Spends real money (a few cents per provider) and needs network access, so it is never part
+of the test suite. Run by hand:
+
+    python scripts/live_smoke.py                 # every provider with a key in the env
+    python scripts/live_smoke.py --provider gemini --out /tmp/smoke
+
+Keys and base URLs come from the usual settings (OPENAI_API_KEY, GEMINI_API_KEY,
+IDEOGRAM_API_KEY, *_BASE_URL, *_DEFAULT_MODEL). Exits 1 if any call failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.errors import StudioError
+from core.images import extension_for
+from core.providers import build_providers
+from core.providers.base import GenerationRequest, ProviderError
+from core.settings import Settings
+
+# The cheapest sensible request per provider.
+SMALL = {
+    "openai": {"aspect_ratio": "1:1", "quality": "draft"},
+    "gemini": {"aspect_ratio": "1:1", "image_size": "1K"},
+    "ideogram": {"aspect_ratio": "1:1", "quality": "draft"},
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--provider", action="append", choices=sorted(SMALL))
+    parser.add_argument("--prompt", default="A small red paper boat on a calm blue pond")
+    parser.add_argument("--out", type=Path, help="save the images in this folder")
+    args = parser.parse_args(argv)
+
+    settings = Settings.load()
+    providers = build_providers(settings)
+    wanted = [n for n in (args.provider or sorted(SMALL)) if providers[n].available()]
+    if not wanted:
+        print(
+            "No provider key is set (OPENAI_API_KEY, GEMINI_API_KEY, IDEOGRAM_API_KEY); "
+            "nothing to do."
+        )
+        return 0
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+
+    failures = 0
+    for name in wanted:
+        provider = providers[name]
+        model = provider.default_model
+        supported = model.capabilities.supported_params()
+        params = {k: v for k, v in SMALL[name].items() if k in supported}
+        started = time.perf_counter()
+        try:
+            params = provider.validate(model.id, args.prompt, params)
+            image = provider.generate(
+                GenerationRequest(
+                    model=model.id, prompt=args.prompt, params=params, user_ref="smoke"
+                )
+            )
+        except (ProviderError, StudioError) as exc:
+            failures += 1
+            took = time.perf_counter() - started
+            print(
+                f"{name:9} {model.id:28} FAILED after {took:5.1f}s  "
+                f"{type(exc).__name__}: {exc.message}"
+            )
+            continue
+        took = time.perf_counter() - started
+        meta = image.meta
+        cost = meta.get("estimated_cost_usd")
+        ref = meta.get("request_id") or meta.get("response_id")
+        line = (
+            f"{name:9} {model.id:28} ok in {took:5.1f}s  {meta.get('width')}x{meta.get('height')}"
+        )
+        line += f" {image.mime} {len(image.data):,} bytes"
+        line += f"  ~${cost:.3f}" if cost is not None else ""
+        line += f"  id={ref}" if ref else ""
+        print(line)
+        if args.out:
+            path = args.out / f"{name}-{int(time.time())}.{extension_for(image.mime)}"
+            path.write_bytes(image.data)
+            print(f"{'':9} saved {path}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
