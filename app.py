@@ -12,11 +12,18 @@ from contextlib import asynccontextmanager
 
 import streamlit as st
 from starlette.middleware import Middleware
+from streamlit.runtime.pages_manager import PagesManager
 
 from core.api import api_routes
 from core.runtime import build_runtime, install_runtime, shutdown_runtime
 from core.security import SecurityHeadersMiddleware
 from core.web_auth import auth_routes
+
+# Streamlit treats a folder named pages/ as "MPA v1" until some session's router calls
+# st.navigation: until then a URL like /admin runs pages/admin.py directly, skipping the router,
+# and lists every file in the sidebar. The router always uses st.navigation, so start in that
+# mode. (Every page also checks the user itself, in case this internal flag ever changes.)
+PagesManager.uses_pages_directory = False
 
 
 @asynccontextmanager
