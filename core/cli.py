@@ -1,0 +1,240 @@
+"""The management CLI, `python -m core`: users, API tokens, purging jobs, one sweep. For admins
+(bootstrap, cron) and for tests and scripts that need users and tokens without a browser. It
+opens the configured backend (local or Supabase, from the same env / secrets.toml as the app)
+and never starts the worker."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TextIO
+
+from core.errors import NotFound, StudioError
+from core.models import JobStatus, Role, User
+from core.runtime import Runtime, build_runtime
+from core.settings import parse_duration
+
+PURGEABLE = (JobStatus.DONE.value, JobStatus.FAILED.value, JobStatus.CANCELED.value)
+
+EPILOG = """\
+examples:
+  python -m core users add --email admin@example.com --password - --role admin  (password on stdin)
+  python -m core tokens create --email admin@example.com --name ci
+  python -m core jobs purge --status failed --status canceled --older-than 24h --dry-run
+  python -m core sweep
+
+Settings come from the environment and .streamlit/secrets.toml, as for the app
+(DATA_DIR for the local backend; SUPABASE_URL and keys for Supabase)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (its --help is the CLI's documentation)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m core",
+        description="Manage the image studio: users, API tokens, job purges, sweeps.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
+    roles = [r.value for r in Role]
+
+    users = groups.add_parser("users", help="create and list users, set roles")
+    users_cmd = users.add_subparsers(dest="command", required=True, metavar="ACTION")
+    add = users_cmd.add_parser("add", help="create a user")
+    add.add_argument("--email", required=True)
+    add.add_argument(
+        "--password", required=True, help="at least 8 characters; '-' reads it from stdin"
+    )
+    add.add_argument(
+        "--role",
+        choices=roles,
+        help="default: admin for the first user or an ADMIN_EMAILS address, else user",
+    )
+    add.set_defaults(run=_users_add)
+    listing = users_cmd.add_parser("list", help="list every user")
+    listing.set_defaults(run=_users_list)
+    set_role = users_cmd.add_parser("set-role", help="change a user's role")
+    set_role.add_argument("--email", required=True)
+    set_role.add_argument("--role", required=True, choices=roles)
+    set_role.set_defaults(run=_users_set_role)
+
+    tokens = groups.add_parser("tokens", help="personal API tokens (Authorization: Bearer)")
+    tokens_cmd = tokens.add_subparsers(dest="command", required=True, metavar="ACTION")
+    create = tokens_cmd.add_parser(
+        "create", help="create a token; prints it once, alone on the last line"
+    )
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", default="CLI token")
+    create.set_defaults(run=_tokens_create)
+    token_list = tokens_cmd.add_parser("list", help="list a user's tokens (never their secrets)")
+    token_list.add_argument("--email", required=True)
+    token_list.set_defaults(run=_tokens_list)
+    revoke = tokens_cmd.add_parser("revoke", help="revoke a token")
+    revoke.add_argument("--email", required=True)
+    revoke.add_argument("--id", required=True, dest="token_id", help="the token id")
+    revoke.set_defaults(run=_tokens_revoke)
+
+    jobs = groups.add_parser("jobs", help="job maintenance")
+    jobs_cmd = jobs.add_subparsers(dest="command", required=True, metavar="ACTION")
+    purge = jobs_cmd.add_parser(
+        "purge",
+        help="delete finished jobs and their files (files first, then rows)",
+    )
+    purge.add_argument(
+        "--status",
+        action="append",
+        required=True,
+        choices=PURGEABLE,
+        help="repeat for several statuses",
+    )
+    purge.add_argument(
+        "--older-than",
+        required=True,
+        type=_duration,
+        help="finished at least this long ago: 90s, 15m, 24h, 7d",
+    )
+    purge.add_argument("--dry-run", action="store_true", help="count jobs and bytes only")
+    purge.set_defaults(run=_jobs_purge)
+
+    sweep = groups.add_parser(
+        "sweep",
+        help="one retention sweep now (RETENTION_DONE, RETENTION_FAILED), as the hourly sweeper",
+    )
+    sweep.set_defaults(run=_sweep)
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    runtime_factory: Callable[[], Runtime] = build_runtime,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run one command; returns the exit status (0 ok, 1 refused, 2 usage error)."""
+    args = build_parser().parse_args(argv)
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    args.stdin = stdin or sys.stdin
+    runtime = runtime_factory()
+    try:
+        args.run(runtime, args, out)
+    except StudioError as exc:
+        print(f"error: {exc.message}", file=err)
+        return 1
+    finally:
+        runtime.backend.close()
+    return 0
+
+
+# ---- users ------------------------------------------------------------------------------------
+
+
+def _users_add(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> None:
+    password = args.password
+    if password == "-":
+        password = args.stdin.readline().rstrip("\r\n")
+    signed_in = runtime.service.sign_up(args.email, password)
+    runtime.service.sign_out(signed_in.session_token)  # the CLI needs no browser session
+    user = signed_in.user
+    if args.role and args.role != user.role.value:
+        runtime.backend.accounts.set_role(user.id, Role(args.role))
+        user = _user_by_email(runtime, user.email)
+    print(f"created {user.email} role={user.role.value} id={user.id}", file=out)
+
+
+def _users_list(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> None:
+    users = runtime.backend.accounts.list_users()
+    print(f"{'EMAIL':<32} {'ROLE':<9} {'STATE':<9} {'CREATED':<17} ID", file=out)
+    for user in users:
+        state = "disabled" if user.disabled else "active"
+        created = user.created_at.strftime("%Y-%m-%d %H:%M") if user.created_at else "-"
+        print(f"{user.email:<32} {user.role.value:<9} {state:<9} {created:<17} {user.id}", file=out)
+    print(f"{len(users)} user(s)", file=out)
+
+
+def _users_set_role(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> None:
+    user = _user_by_email(runtime, args.email)
+    runtime.backend.accounts.set_role(user.id, Role(args.role))
+    print(f"{user.email}: role {user.role.value} -> {args.role}", file=out)
+
+
+# ---- tokens -----------------------------------------------------------------------------------
+
+
+def _tokens_create(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> None:
+    user = _user_by_email(runtime, args.email)
+    token, secret = runtime.service.create_api_token(user, args.name)
+    print(f"created token id={token.id} name={token.name!r} for {user.email}", file=out)
+    print("Store it now; it is not shown again:", file=out)
+    print(secret, file=out)
+
+
+def _tokens_list(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> None:
+    user = _user_by_email(runtime, args.email)
+    tokens = runtime.service.list_api_tokens(user)
+    for token in tokens:
+        used = token.last_used_at.strftime("%Y-%m-%d %H:%M") if token.last_used_at else "never"
+        state = "revoked" if token.revoked else "active"
+        print(f"{token.id}  {state:<8} last used {used:<16} {token.name}", file=out)
+    print(f"{len(tokens)} token(s)", file=out)
+
+
+def _tokens_revoke(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> None:
+    user = _user_by_email(runtime, args.email)
+    runtime.service.revoke_api_token(user, args.token_id)
+    print(f"revoked token {args.token_id} of {user.email}", file=out)
+
+
+# ---- jobs -------------------------------------------------------------------------------------
+
+
+def _jobs_purge(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> None:
+    from core import purge
+
+    statuses = tuple(JobStatus(s) for s in dict.fromkeys(args.status))
+    before = datetime.now(UTC) - timedelta(seconds=args.older_than)
+    result = purge.purge_jobs(runtime.backend, statuses, before, dry_run=args.dry_run)
+    names = ",".join(s.value for s in statuses)
+    if args.dry_run:
+        print(
+            f"dry run: would delete {result.jobs} job(s) ({names}, finished before "
+            f"{before:%Y-%m-%d %H:%M} UTC), {result.objects} file(s), {result.bytes} bytes",
+            file=out,
+        )
+        return
+    print(f"deleted {result.jobs} job(s), {result.objects} file(s), {result.bytes} bytes", file=out)
+    if result.failed_jobs:
+        raise StudioError(
+            f"{len(result.failed_jobs)} job(s) kept: their files could not be deleted; "
+            "run again later."
+        )
+
+
+def _sweep(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> None:
+    from core import purge
+
+    result = purge.sweep_expired(runtime.backend, runtime.settings)
+    print(f"sweep: deleted {result.jobs} job(s), {result.bytes} bytes", file=out)
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+
+
+def _user_by_email(runtime: Runtime, email: str) -> User:
+    user = runtime.backend.accounts.find_user_by_email(email)
+    if user is None:
+        raise NotFound(f"No user with the email {email.strip()!r}.")
+    return user
+
+
+def _duration(text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds < 0:
+        raise argparse.ArgumentTypeError("a duration cannot be negative")
+    return seconds
