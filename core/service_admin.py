@@ -109,6 +109,11 @@ class ReviewAdminMixin:
             raise NotFound()
         return [j for j in jobs if j is not None]
 
+    def user_emails(self, user: User) -> dict[str, str]:
+        """Every account's email by id, for reviewers to see and filter whose image it is."""
+        _require_role(user, Role.REVIEWER)
+        return {person.id: person.email for person in self.backend.accounts.list_users()}
+
     # ---- purge and sweeps ------------------------------------------------------------------
 
     def purge_preview(

@@ -1,0 +1,348 @@
+"""Review (reviewers and admins): the queue of finished images from every user, oldest
+unreviewed first; open one large, approve / reject / flag it (the next one opens), decide a
+selection at once, or compare 2–4 side by side."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import streamlit as st
+
+from core.errors import AuthRequired, StudioError
+from core.models import Job, JobQuery, ReviewStatus, Role, User
+from pages import widgets
+
+PAGE_SIZE = 24
+GRID_COLUMNS = 4
+OPEN_KEY = "review_open"
+COMPARE_KEY = "review_compare"
+CURSORS_KEY = "review_cursors"
+FILTERS_KEY = "review_filters"
+ORDER_KEY = "review_order"
+FLASH_KEY = "review_flash"
+ERROR_KEY = "review_error"
+SELECT_PREFIX = "review_sel_"
+ALL = "all"
+
+REVIEW_BADGES: dict[ReviewStatus, tuple[str, str, str]] = {
+    ReviewStatus.UNREVIEWED: ("Unreviewed", "gray", ":material/hourglass_empty:"),
+    ReviewStatus.APPROVED: ("Approved", "green", ":material/thumb_up:"),
+    ReviewStatus.REJECTED: ("Rejected", "red", ":material/thumb_down:"),
+    ReviewStatus.FLAGGED: ("Flagged", "orange", ":material/flag:"),
+}
+# (status, button label, keyboard shortcut, icon)
+DECISIONS: list[tuple[ReviewStatus, str, str, str]] = [
+    (ReviewStatus.APPROVED, "Approve", "A", ":material/thumb_up:"),
+    (ReviewStatus.REJECTED, "Reject", "X", ":material/thumb_down:"),
+    (ReviewStatus.FLAGGED, "Flag", "F", ":material/flag:"),
+]
+
+user = widgets.require_user(Role.REVIEWER)
+svc = widgets.service()
+
+
+# ---- actions (button callbacks: they run before the script, so state can change freely) -----
+
+
+def _decide(
+    job_ids: list[str], status: ReviewStatus, note_key: str | None, open_next: bool
+) -> None:
+    note = str(st.session_state.get(note_key) or "") if note_key else ""
+    reviewer = widgets.current_user()  # re-checked: the role may have changed since the render
+    try:
+        if reviewer is None:
+            raise AuthRequired("Sign in again.")
+        changed = svc.set_review(reviewer, job_ids, status, note or None)
+    except StudioError as exc:
+        st.session_state[ERROR_KEY] = exc.message
+        return
+    label = REVIEW_BADGES[status][0].lower()
+    st.session_state[FLASH_KEY] = f"{changed} image{'s' if changed != 1 else ''} {label}."
+    for job_id in job_ids:
+        st.session_state.pop(SELECT_PREFIX + job_id, None)
+    if note_key:
+        st.session_state.pop(note_key, None)
+    if open_next:
+        _open(_neighbour(job_ids[0], +1))
+
+
+def _open(job_id: str | None) -> None:
+    if job_id:
+        st.session_state[OPEN_KEY] = job_id
+    else:
+        st.session_state.pop(OPEN_KEY, None)
+
+
+def _compare(job_ids: list[str]) -> None:
+    st.session_state[COMPARE_KEY] = list(job_ids)
+
+
+def _close_compare() -> None:
+    st.session_state.pop(COMPARE_KEY, None)
+
+
+def _neighbour(job_id: str, step: int) -> str | None:
+    """The job before/after `job_id` in the grid the reviewer came from."""
+    order: list[str] = st.session_state.get(ORDER_KEY, [])
+    if job_id not in order:
+        return None
+    index = order.index(job_id) + step
+    return order[index] if 0 <= index < len(order) else None
+
+
+# ---- pieces ---------------------------------------------------------------------------------
+
+
+def _review_badge(job: Job) -> None:
+    label, color, icon = REVIEW_BADGES[job.review_status]
+    st.badge(label, color=color, icon=icon)  # type: ignore[arg-type]
+
+
+def _details(job: Job, emails: dict[str, str]) -> None:
+    """Everything about a job, every user-supplied text as plain text."""
+    st.markdown("**Prompt**")
+    st.code(job.prompt, language=None, wrap_lines=True)
+    st.text(f"User: {emails.get(job.user_id, job.user_id)}")
+    st.text(f"Provider and model: {job.provider} · {job.model}")
+    st.markdown("**Parameters**")
+    st.json(job.params or {}, expanded=True)
+    meta = job.result_meta or {}
+    if meta.get("width") and meta.get("height"):
+        st.text(f"Image: {meta['width']}×{meta['height']} {meta.get('mime', '')}")
+    st.text(
+        f"Created   {widgets.fmt_time(job.created_at)}\n"
+        f"Finished  {widgets.fmt_time(job.finished_at)}\n"
+        f"Waited    {widgets.fmt_seconds(job.created_at, job.started_at)}\n"
+        f"Ran       {widgets.fmt_seconds(job.started_at, job.finished_at)}\n"
+        f"Attempts  {job.attempts} of {job.max_attempts}"
+    )
+    if job.reviewed_at:
+        who = emails.get(job.reviewed_by or "", "someone")
+        st.text(
+            f"Reviewed {job.review_status.value} by {who} at {widgets.fmt_time(job.reviewed_at)}"
+        )
+        if job.review_note:
+            st.text(f"Note: {job.review_note}")
+
+
+def _decision_buttons(job_ids: list[str], *, key: str, note_key: str, open_next: bool) -> None:
+    cols = st.columns(len(DECISIONS))
+    for col, (status, label, shortcut, icon) in zip(cols, DECISIONS, strict=True):
+        col.button(
+            label,
+            key=f"{key}_{status.value}",
+            icon=icon,
+            shortcut=shortcut,
+            on_click=_decide,
+            args=(job_ids, status, note_key, open_next),
+            width="stretch",
+            type="primary" if status is ReviewStatus.APPROVED else "secondary",
+        )
+
+
+def _open_view(job_id: str, emails: dict[str, str]) -> None:
+    try:
+        job = svc.get_job(user, job_id)
+    except StudioError:
+        st.session_state.pop(OPEN_KEY, None)
+        st.warning("That image no longer exists.")
+        return
+    nav = st.columns([2, 1, 1, 4])
+    nav[0].button(
+        "Back to the queue",
+        icon=":material/arrow_back:",
+        shortcut="Esc",
+        on_click=_open,
+        args=(None,),
+    )
+    before, after = _neighbour(job.id, -1), _neighbour(job.id, +1)
+    nav[1].button(
+        "Previous", disabled=before is None, shortcut="Left", on_click=_open, args=(before,)
+    )
+    nav[2].button("Next", disabled=after is None, shortcut="Right", on_click=_open, args=(after,))
+    image_col, info_col = st.columns([3, 2])
+    with image_col:
+        urls = widgets.image_sources(user, [job], thumbs=False)
+        widgets.show_job_image(user, job, urls.get(job.id), thumb=False)
+    with info_col:
+        _review_badge(job)
+        note_key = f"review_note_{job.id}"
+        st.text_input("Note (optional)", key=note_key, max_chars=1000)
+        _decision_buttons([job.id], key="one", note_key=note_key, open_next=True)
+        st.caption("Keys: A approve · X reject · F flag · ← → previous/next · Esc back")
+        _details(job, emails)
+        if job.batch_id:
+            batch = svc.list_jobs(
+                user, JobQuery(batch_id=job.batch_id, user_id=job.user_id, limit=8), all_users=True
+            ).items
+            done = [j.id for j in batch if j.result_path]
+            if 2 <= len(done) <= 4:
+                st.button(
+                    f"Compare its batch ({len(done)})",
+                    icon=":material/compare:",
+                    on_click=_compare,
+                    args=(done,),
+                )
+
+
+def _compare_view(job_ids: list[str], emails: dict[str, str]) -> None:
+    st.button("Back to the queue", icon=":material/arrow_back:", on_click=_close_compare)
+    try:
+        jobs = svc.compare_jobs(user, job_ids)
+    except StudioError as exc:
+        widgets.show_error(exc)
+        return
+    urls = widgets.image_sources(user, jobs, thumbs=False)
+    for col, job in zip(st.columns(len(jobs)), jobs, strict=True):
+        with col, st.container(border=True):
+            widgets.show_job_image(user, job, urls.get(job.id), thumb=False)
+            _review_badge(job)
+            _details(job, emails)
+
+
+def _date_bounds(value: object) -> tuple[datetime | None, datetime | None]:
+    """A date_input range as [start of first day, start of the day after the last) in UTC."""
+    days = [d for d in (value if isinstance(value, tuple | list) else [value]) if d]
+    if not days or not isinstance(days[0], date):
+        return None, None
+    first = datetime.combine(days[0], time.min, tzinfo=UTC)
+    last = datetime.combine(days[-1], time.min, tzinfo=UTC) + timedelta(days=1)
+    return first, last
+
+
+def _filters(emails: dict[str, str]) -> JobQuery:
+    """The filter bar; a change goes back to the first page."""
+    statuses = [s.value for s in ReviewStatus] + [ALL]
+    models = sorted({m.id for p in svc.providers.values() for m in p.models})
+    row1 = st.columns([2, 2, 2, 3])
+    review = row1[0].selectbox("Review status", statuses, key="rev_status")
+    providers = row1[1].multiselect("Provider", sorted(svc.providers), key="rev_provider")
+    chosen_models = row1[2].multiselect("Model", models, key="rev_model")
+    by_email = {email: uid for uid, email in sorted(emails.items(), key=lambda kv: kv[1])}
+    who = row1[3].selectbox("User", ["Everyone", *by_email], key="rev_user")
+    row2 = st.columns([3, 3, 2])
+    text = row2[0].text_input("Prompt contains", key="rev_text").strip()
+    created = row2[1].date_input("Created between", value=(), key="rev_dates")
+    oldest_first = row2[2].toggle("Oldest first", value=True, key="rev_oldest")
+    after, before = _date_bounds(created)
+    filters = (
+        review,
+        tuple(providers),
+        tuple(chosen_models),
+        who,
+        text,
+        after,
+        before,
+        oldest_first,
+    )
+    if st.session_state.get(FILTERS_KEY) != filters:
+        st.session_state[FILTERS_KEY] = filters
+        st.session_state[CURSORS_KEY] = [None]
+    cursors: list[str | None] = st.session_state.setdefault(CURSORS_KEY, [None])
+    return JobQuery(
+        review_statuses=() if review == ALL else (ReviewStatus(review),),
+        providers=tuple(providers),
+        models=tuple(chosen_models),
+        user_id=by_email.get(who),
+        text=text or None,
+        created_after=after,
+        created_before=before,
+        oldest_first=oldest_first,
+        limit=PAGE_SIZE,
+        cursor=cursors[-1],
+    )
+
+
+def _grid(jobs: list[Job], emails: dict[str, str]) -> None:
+    urls = widgets.image_sources(user, jobs, thumbs=True)  # one signed-URL batch per page
+    for start in range(0, len(jobs), GRID_COLUMNS):
+        row = st.columns(GRID_COLUMNS)
+        for col, job in zip(row, jobs[start : start + GRID_COLUMNS], strict=False):
+            with col, st.container(border=True):
+                top = st.columns([1, 1])
+                with top[0]:
+                    _review_badge(job)
+                top[1].checkbox("Select", key=SELECT_PREFIX + job.id)
+                widgets.show_job_image(user, job, urls.get(job.id), thumb=True)
+                st.text(widgets.short(job.prompt, 60))
+                st.caption(
+                    f"{widgets.md_escape(emails.get(job.user_id, '?'))} · {job.provider} · "
+                    f"{widgets.fmt_time(job.created_at)}"
+                )
+                st.button(
+                    "Open",
+                    key=f"rev_open_{job.id}",
+                    width="stretch",
+                    on_click=_open,
+                    args=(job.id,),
+                )
+
+
+def _selection_bar(jobs: list[Job]) -> None:
+    selected = [j.id for j in jobs if st.session_state.get(SELECT_PREFIX + j.id)]
+    if not selected:
+        st.caption("Select images to decide several at once or to compare them.")
+        return
+    with st.container(border=True):
+        st.text(f"{len(selected)} selected")
+        st.text_input("Note for the selection (optional)", key="review_note_bulk", max_chars=1000)
+        _decision_buttons(selected, key="bulk", note_key="review_note_bulk", open_next=False)
+        st.button(
+            "Compare side by side",
+            icon=":material/compare:",
+            disabled=not 2 <= len(selected) <= 4,
+            help="Select 2 to 4 images.",
+            on_click=_compare,
+            args=(selected,),
+        )
+
+
+def _pager(next_cursor: str | None) -> None:
+    cursors: list[str | None] = st.session_state[CURSORS_KEY]
+    prev_col, label_col, next_col = st.columns([1, 2, 1])
+    if prev_col.button(
+        "Previous page", key="rev_prev", disabled=len(cursors) <= 1, icon=":material/chevron_left:"
+    ):
+        cursors.pop()
+        st.rerun()
+    label_col.caption(f"Page {len(cursors)}")
+    if next_col.button(
+        "Next page", key="rev_next", disabled=next_cursor is None, icon=":material/chevron_right:"
+    ):
+        cursors.append(next_cursor)
+        st.rerun()
+
+
+def main(user: User) -> None:
+    st.title("Review")
+    flash = st.session_state.pop(FLASH_KEY, None)
+    if flash:
+        st.success(flash)
+    error = st.session_state.pop(ERROR_KEY, None)
+    if error:
+        st.error(widgets.md_escape(error), icon=":material/error:")
+    emails = svc.user_emails(user)
+    compare = st.session_state.get(COMPARE_KEY)
+    if compare:
+        _compare_view(compare, emails)
+        return
+    open_id = st.session_state.get(OPEN_KEY)
+    if open_id:
+        _open_view(open_id, emails)
+        return
+    query = _filters(emails)
+    try:
+        page = svc.review_queue(user, query)
+    except StudioError as exc:
+        widgets.show_error(exc)
+        return
+    st.session_state[ORDER_KEY] = [j.id for j in page.items]
+    if not page.items:
+        st.info("Nothing to review here." if query.cursor is None else "No more images.")
+        return
+    _selection_bar(page.items)
+    _grid(page.items, emails)
+    _pager(page.next_cursor)
+
+
+main(user)

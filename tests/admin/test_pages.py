@@ -1,0 +1,257 @@
+"""AppTest of the Review and Admin pages per role: a user sees neither, a reviewer sees Review
+only, an admin both; and the pages' main flows through their widgets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.models import JobStatus, ReviewStatus, User
+from core.runtime import Runtime, install_runtime, shutdown_runtime
+from tests.admin.conftest import PASSWORD, Deployment
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 30
+
+
+@pytest.fixture
+def app(dep: Deployment) -> Iterator[Deployment]:
+    """`dep` installed as the process's runtime, so the pages talk to it."""
+    runtime = Runtime(dep.settings, dep.backend, dep.service.providers, dep.service)
+    install_runtime(runtime)
+    try:
+        yield dep
+    finally:
+        shutdown_runtime()
+
+
+def signed_in(user: User, script: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / script), default_timeout=TIMEOUT)
+    token = _session_token(user)
+    at.session_state["auth_session_token"] = token
+    return at
+
+
+def _session_token(user: User) -> str:
+    from core.runtime import get_runtime
+
+    return get_runtime().service.sign_in(user.email, PASSWORD).session_token
+
+
+def texts(at: AppTest) -> str:
+    parts = (
+        [e.value for e in at.markdown] + [e.value for e in at.text] + [e.value for e in at.title]
+    )
+    parts += (
+        [e.value for e in at.error] + [e.value for e in at.success] + [e.value for e in at.info]
+    )
+    parts += [e.value for e in at.caption] + [e.value for e in at.code]
+    return "\n".join(str(p) for p in parts).replace("\\", "")  # undo Markdown escapes
+
+
+def button(at: AppTest, label: str):
+    matches = [b for b in at.button if b.label == label]
+    assert matches, f"no button {label!r}; have {[b.label for b in at.button]}"
+    return matches[0]
+
+
+# ---- who sees what ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("who", "review", "admin"),
+    [("alice", False, False), ("reviewer", True, False), ("admin", True, True)],
+)
+def test_the_router_offers_review_and_admin_by_role(app: Deployment, who, review, admin):
+    for page, allowed in (("pages/review.py", review), ("pages/admin.py", admin)):
+        # A fresh session per page: after a page switch AppTest lists every file in pages/.
+        at = signed_in(getattr(app, who), "streamlit_app.py").run()
+        assert not at.exception
+        if allowed:
+            at.switch_page(page).run()
+            assert not at.exception
+            assert at.title[0].value == ("Review" if "review" in page else "Admin")
+        else:
+            with pytest.raises(ValueError, match="Could not find a navigation page"):
+                at.switch_page(page)
+
+
+@pytest.mark.parametrize(
+    ("who", "page", "allowed"),
+    [
+        ("alice", "pages/review.py", False),
+        ("alice", "pages/admin.py", False),
+        ("reviewer", "pages/review.py", True),
+        ("reviewer", "pages/admin.py", False),
+        ("admin", "pages/review.py", True),
+        ("admin", "pages/admin.py", True),
+    ],
+)
+def test_each_page_checks_the_role_itself(app: Deployment, who, page, allowed):
+    app.finished(app.bob, 1, status=JobStatus.FAILED, age=timedelta(days=3))
+    at = signed_in(getattr(app, who), page).run()
+    assert not at.exception
+    if allowed:
+        assert at.title and not at.error
+    else:
+        assert not at.title and not at.button and not at.dataframe
+        assert "for the" in at.error[0].value
+
+
+def test_a_signed_out_visitor_sees_nothing_of_either_page(app: Deployment):
+    for page in ("pages/review.py", "pages/admin.py"):
+        at = AppTest.from_file(str(ROOT / page), default_timeout=TIMEOUT).run()
+        assert not at.exception
+        assert not at.title and not at.button
+        assert "signed out" in at.info[0].value
+
+
+# ---- review -------------------------------------------------------------------------------------
+
+
+def test_a_reviewer_approves_from_the_open_view_and_the_next_image_opens(app: Deployment):
+    first, second = app.finished(app.alice, 2, prompt="**not bold** <b>x</b>")
+    app.backdate([first.id], timedelta(hours=2))
+    app.backdate([second.id], timedelta(hours=1))
+    at = signed_in(app.reviewer, "pages/review.py").run()
+    assert "alice@example.com" in texts(at)
+
+    open_buttons = [b for b in at.button if b.label == "Open"]
+    assert len(open_buttons) == 2
+    open_buttons[0].click().run()
+    assert "**not bold** <b>x</b>" in [c.value for c in at.code]  # plain text, not Markdown
+    at.text_input(key=f"review_note_{first.id}").input("sharp and on brief")
+    button(at, "Approve").click().run()
+
+    assert not at.exception
+    assert "1 image approved." in texts(at)
+    assert at.session_state["review_open"] == second.id
+    stored = app.job(first.id)
+    assert stored.review_status is ReviewStatus.APPROVED
+    assert stored.reviewed_by == app.reviewer.id and stored.review_note == "sharp and on brief"
+
+
+def test_a_reviewer_flags_a_selection_and_compares_it(app: Deployment):
+    jobs = app.finished(app.bob, 3)
+    at = signed_in(app.reviewer, "pages/review.py").run()
+    for job in jobs[:2]:
+        at.checkbox(key=f"review_sel_{job.id}").check()
+    at.run()
+    assert "2 selected" in texts(at)
+
+    button(at, "Compare side by side").click().run()
+    assert not at.exception
+    assert len([c for c in at.code]) == 2
+    button(at, "Back to the queue").click().run()
+
+    for job in jobs[:2]:
+        at.checkbox(key=f"review_sel_{job.id}").check()
+    at.run()
+    button(at, "Flag").click().run()
+    assert not at.exception
+    assert {app.job(j.id).review_status for j in jobs[:2]} == {ReviewStatus.FLAGGED}
+    assert app.job(jobs[2].id).review_status is ReviewStatus.UNREVIEWED
+    # The default queue shows unreviewed images only.
+    assert len([b for b in at.button if b.label == "Open"]) == 1
+
+
+def test_the_review_filters_narrow_the_queue(app: Deployment):
+    app.finished(app.alice, 1, prompt="a blue whale")
+    app.finished(app.bob, 1, prompt="a red fox")
+    at = signed_in(app.reviewer, "pages/review.py").run()
+    at.text_input(key="rev_text").input("FOX").run()
+    assert len([b for b in at.button if b.label == "Open"]) == 1
+    assert "a red fox" in texts(at)
+    at.text_input(key="rev_text").input("").run()
+    at.selectbox(key="rev_user").select("alice@example.com").run()
+    assert "a blue whale" in texts(at) and "a red fox" not in texts(at)
+    at.selectbox(key="rev_status").select("approved").run()
+    assert "Nothing to review here." in texts(at)
+
+
+# ---- admin --------------------------------------------------------------------------------------
+
+
+def admin_page(app: Deployment, section: str) -> AppTest:
+    at = signed_in(app.admin, "pages/admin.py").run()
+    at.radio(key="admin_section").set_value(section).run()
+    assert not at.exception
+    return at
+
+
+def test_an_admin_previews_then_purges_old_failed_jobs(app: Deployment):
+    old = app.finished(app.bob, 3, status=JobStatus.FAILED, age=timedelta(days=2))
+    recent = app.finished(app.bob, 1, status=JobStatus.FAILED)[0]
+    at = admin_page(app, "Purge")
+
+    button(at, "Preview").click().run()
+    assert "This deletes 3 job(s)" in texts(at)
+    assert all(app.backend.jobs.get_job(j.id) for j in old)  # nothing before confirming
+
+    button(at, "Delete them").click().run()
+    assert not at.exception
+    assert "Purge finished: deleted 3 job(s)" in texts(at)
+    assert all(app.backend.jobs.get_job(j.id) is None for j in old)
+    assert app.backend.jobs.get_job(recent.id) is not None
+
+
+def test_changing_the_purge_form_drops_the_preview(app: Deployment):
+    app.finished(app.bob, 2, status=JobStatus.FAILED, age=timedelta(days=2))
+    at = admin_page(app, "Purge")
+    button(at, "Preview").click().run()
+    assert "This deletes 2 job(s)" in texts(at)
+    at.number_input(key="purge_age").set_value(96).run()
+    assert "This deletes" not in texts(at)
+    assert not [b for b in at.button if b.label == "Delete them"]
+
+
+def test_an_admin_runs_a_sweep_by_hand_and_sees_it_recorded(app: Deployment):
+    app.finished(app.alice, 2, status=JobStatus.FAILED, age=timedelta(days=3))
+    at = admin_page(app, "Sweeper")
+    assert "A sweep now would delete 2 job(s)" in texts(at)
+    button(at, "Run a sweep now").click().run()
+    assert not at.exception
+    assert "Sweep finished: deleted 2 job(s)" in texts(at)
+    runs = at.dataframe[0].value
+    assert list(runs["Kind"]) == ["manual"] and list(runs["Jobs deleted"]) == [2]
+
+
+def test_the_usage_section_charts_the_period(app: Deployment):
+    app.finished(app.alice, 2)
+    app.finished(app.bob, 1, status=JobStatus.FAILED)
+    at = admin_page(app, "Usage & health")
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Jobs, last 30 days"] == "3"
+    assert "Failure rate overall: 33.3%" in texts(at)
+    top = at.dataframe[1].value
+    assert list(top["user"]) == ["alice@example.com", "bob@example.com"]
+
+
+def test_an_admin_changes_role_quota_and_disables_a_user(app: Deployment):
+    app.queued(app.bob, 2)
+    at = admin_page(app, "Users")
+    at.selectbox(key="user_pick").select("bob@example.com").run()
+    at.selectbox(key="edit_role").select("reviewer")
+    at.radio(key="edit_quota_mode").set_value("Own limit")
+    at.number_input(key="edit_quota").set_value(7)
+    at.checkbox(key="edit_disabled").check()
+    at.button[-1].click().run()  # the form's Save
+
+    assert not at.exception
+    assert "queued job(s) canceled" in texts(at)
+    bob = app.user(app.bob.id)
+    assert (bob.role.value, bob.daily_quota, bob.disabled) == ("reviewer", 7, True)
+
+
+def test_the_last_admin_cannot_demote_themselves_from_the_page(app: Deployment):
+    at = admin_page(app, "Users")
+    at.selectbox(key="user_pick").select("admin@example.com").run()
+    at.selectbox(key="edit_role").select("user")
+    at.button[-1].click().run()
+    assert "last admin" in texts(at)
+    assert app.user(app.admin.id).role.value == "admin"
