@@ -10,6 +10,7 @@ whole check-then-act, across processes too. The schema lives here, versioned wit
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -180,7 +181,9 @@ class Database:
         self._lock = threading.Lock()
         self._connections: dict[int, tuple[threading.Thread, sqlite3.Connection]] = {}
         self._closed = False
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Create the file private: SQLite gives its -wal and -shm files the same mode.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         self._migrate()
 
     def _connect(self) -> sqlite3.Connection:

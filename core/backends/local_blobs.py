@@ -39,8 +39,8 @@ class LocalBlobStore:
     """BlobStore on the local file system (see core.backends.base.BlobStore)."""
 
     def __init__(self, root: Path, key: bytes) -> None:
+        Path(root).mkdir(mode=0o700, parents=True, exist_ok=True)
         self.root = Path(root).resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
         self._key = key
 
     def put(self, path: str, data: bytes, mime: str) -> None:
@@ -138,7 +138,7 @@ def load_secret_key(settings: Settings) -> bytes:
     if settings.secret_key:
         return settings.secret_key.encode()
     data_dir = Path(settings.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     key_file = data_dir / SECRET_KEY_FILE
     if not key_file.exists():
         # Write a full key to a temp file, then link it into place: another process racing

@@ -4,7 +4,10 @@ digests, and open_backend's choice."""
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import replace
+import stat
+import subprocess
+import sys
+import threading
 
 import pytest
 
@@ -34,15 +37,17 @@ def test_open_backend_without_a_supabase_url_is_local(settings):
         backend.close()
 
 
-def test_open_backend_with_a_supabase_url_loads_the_supabase_module_lazily(settings):
-    remote = replace(settings, supabase_url="http://127.0.0.1:9")
-    try:
-        import core.backends.supabase  # noqa: F401
-    except ImportError:
-        with pytest.raises(ImportError):
-            open_backend(remote)
-    else:
-        pytest.skip("the supabase backend exists; its own tests cover opening it")
+def test_the_local_default_never_imports_the_supabase_backend(settings):
+    code = (
+        "import sys; from pathlib import Path; from core.settings import Settings; "
+        "from core.backends import open_backend; "
+        f"open_backend(Settings(data_dir=Path({str(settings.data_dir)!r}))).close(); "
+        "print(sorted(m for m in sys.modules if m.startswith(('supabase', 'core.backends.supa'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"
 
 
 def test_the_database_uses_wal_and_records_its_schema_version(local, settings):
@@ -112,3 +117,29 @@ def test_a_version_1_database_is_upgraded_in_place_keeping_its_rows(settings):
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     assert "jobs_queue_order" in indexes and "jobs_claim" not in indexes
+
+
+def test_the_data_directory_and_database_files_are_private(local, settings):
+    local.accounts.sign_up("me@example.com", PASSWORD, admin_emails=frozenset())
+    local.blobs.put("u/j.png", b"img", "image/png")
+
+    def mode(path):
+        return stat.S_IMODE(path.stat().st_mode)
+
+    assert mode(settings.data_dir) == 0o700
+    for name in ("studio.db", "studio.db-wal", "studio.db-shm"):
+        assert mode(settings.data_dir / name) == 0o600, name
+    assert mode(settings.data_dir / "blobs" / "u" / "j.png") == 0o600
+
+
+def test_connections_of_finished_threads_are_closed(local):
+    def use() -> None:
+        local.jobs.queue_depth()
+
+    for _ in range(20):
+        worker = threading.Thread(target=use)
+        worker.start()
+        worker.join()
+    local.jobs.queue_depth()
+
+    assert len(local.db._connections) <= 2
