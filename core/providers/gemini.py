@@ -198,9 +198,11 @@ class GeminiProvider(Provider):
             ) from None
         except (httpx.TransportError, httpx2.TransportError):
             raise Transient("Could not reach Gemini; the job will retry.") from None
-        except ValueError as exc:  # the SDK refuses some options before sending
-            raise InvalidRequest(
-                f"Gemini refused the options: {plain_message(exc, [self.api_key])}"
+        except ValueError:
+            # We send no Vertex-only option the SDK would refuse, so this is a reply the SDK
+            # could not parse (not JSON, or not the expected shape).
+            raise Transient(
+                "Gemini sent a reply that could not be read; the job will retry."
             ) from None
         data, mime = self._image_from(response)
         try:

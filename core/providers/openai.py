@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import openai
+from openai.types import ImagesResponse
 
 from core.errors import ValidationError
 from core.images import InvalidImage, inspect_image
@@ -262,6 +263,8 @@ class OpenAIProvider(Provider):
         except openai.APIError as exc:
             raise self._classify(exc, req.model) from None
         request_id = raw.headers.get("x-request-id")
+        if not isinstance(response, ImagesResponse):  # e.g. an HTML page from a proxy
+            raise Transient("OpenAI sent a reply that could not be read; the job will retry.")
         item = (response.data or [None])[0]
         if item is None or not item.b64_json:
             raise Transient("OpenAI answered without an image; the job will retry.")

@@ -249,3 +249,11 @@ def test_the_fake_decodes_url_safe_unpadded_inline_data() -> None:
 
     urlsafe = base64.urlsafe_b64encode(raw).decode().rstrip("=")
     assert b64decode_loose(urlsafe) == raw
+
+
+def test_an_unreadable_reply_is_transient(
+    gemini_provider: GeminiProvider, fake_gemini: FakeGemini
+) -> None:
+    fake_gemini.enqueue(Reply(200, b"<html>proxy error</html>", {"Content-Type": "text/html"}))
+    with pytest.raises(Transient, match="could not be read"):
+        gemini_provider.generate(request())

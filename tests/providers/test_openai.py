@@ -283,3 +283,11 @@ def test_per_image_prices_apply_to_models_without_token_rates() -> None:
     assert estimate_cost("gpt-image-1-mini", "high", None) == 0.036
     assert estimate_cost("gpt-image-2", "high", None) is None
     assert estimate_cost("chatgpt-image-latest", "low", USAGE) is None
+
+
+def test_an_unreadable_reply_is_a_failure_not_a_result(
+    openai_provider: OpenAIProvider, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.enqueue(Reply(200, b"<html>proxy error</html>", {"Content-Type": "text/html"}))
+    with pytest.raises(Transient):
+        openai_provider.generate(request())
