@@ -642,23 +642,38 @@ begin
 end;
 $$;
 
--- What purge_candidates would return without a limit: how many jobs and how many bytes.
+-- What purge_candidates would return without a limit: jobs, recorded bytes, stored objects.
 create or replace function public.purge_summary(
     p_statuses text[],
     p_finished_before timestamptz,
     p_user_id uuid default null,
     p_exclude_review text[] default '{}'
-) returns table (jobs integer, bytes bigint)
+) returns table (jobs integer, bytes bigint, objects integer)
     language sql stable set search_path = ''
 as $$
     select count(*)::integer,
            coalesce(sum(case when jsonb_typeof(j.result_meta -> 'bytes') = 'number'
-                             then (j.result_meta ->> 'bytes')::numeric end), 0)::bigint
+                             then (j.result_meta ->> 'bytes')::numeric::bigint else 0 end), 0)::bigint,
+           coalesce(sum((j.result_path is not null)::integer
+                        + (j.thumb_path is not null)::integer), 0)::integer
     from public.jobs j
     where j.status = any (p_statuses)
       and coalesce(j.finished_at, j.created_at) < p_finished_before
       and (p_user_id is null or j.user_id = p_user_id)
       and not (j.review_status = any (coalesce(p_exclude_review, '{}')))
+$$;
+
+-- Record a purge run, keeping the latest 500.
+create or replace function public.record_sweep(p_run jsonb) returns void
+    language sql set search_path = ''
+as $$
+    insert into public.sweep_runs (id, trigger, owner, started_at, finished_at, deleted_jobs,
+                                   deleted_bytes, kept_jobs, errors)
+    select r.id, r.trigger, r.owner, r.started_at, r.finished_at, r.deleted_jobs,
+           r.deleted_bytes, r.kept_jobs, coalesce(r.errors, '{}')
+    from jsonb_populate_record(null::public.sweep_runs, p_run) r;
+    delete from public.sweep_runs s where s.id not in (
+        select k.id from public.sweep_runs k order by k.started_at desc limit 500);
 $$;
 
 -- Admin page figures for jobs created since p_since, as one JSON document.
@@ -678,17 +693,15 @@ as $$
                        count(*) as jobs
                 from public.jobs j where j.created_at >= p_since and j.status = 'failed'
                 group by 1, 2) f), '[]'),
-        'latency', coalesce((
-            select jsonb_agg(l order by l.provider) from (
-                select j.provider, count(*) as jobs,
-                       percentile_cont(0.5) within group (order by
-                           extract(epoch from j.finished_at - j.started_at)) as p50_seconds,
-                       percentile_cont(0.95) within group (order by
-                           extract(epoch from j.finished_at - j.started_at)) as p95_seconds
+        -- processing seconds of done jobs per provider; the server takes the percentiles
+        'durations', coalesce((
+            select jsonb_object_agg(l.provider, l.seconds) from (
+                select j.provider, jsonb_agg(extract(epoch from j.finished_at - j.started_at)
+                                             order by j.finished_at - j.started_at) as seconds
                 from public.jobs j
                 where j.created_at >= p_since and j.status = 'done'
                   and j.started_at is not null and j.finished_at is not null
-                group by 1) l), '[]'),
+                group by 1) l), '{}'),
         'top_users', coalesce((
             select jsonb_agg(u order by u.jobs desc, u.user_id) from (
                 select j.user_id, count(*) as jobs,
@@ -817,7 +830,7 @@ revoke all on function
     public.queue_positions(uuid[]), public.queue_depth(),
     public.purge_candidates(text[], timestamptz, uuid, text[], integer),
     public.purge_summary(text[], timestamptz, uuid, text[]), public.job_stats(timestamptz, integer),
-    public.user_activity(), public.cancel_user_jobs(uuid),
+    public.record_sweep(jsonb), public.user_activity(), public.cancel_user_jobs(uuid),
     public.try_acquire_lease(text, text, double precision), public.use_api_token(text)
     from public, anon, authenticated;
 
@@ -838,7 +851,7 @@ grant execute on function
     public.requeue_job(uuid, text, timestamptz, text, text), public.release_jobs(uuid[], text),
     public.purge_candidates(text[], timestamptz, uuid, text[], integer),
     public.purge_summary(text[], timestamptz, uuid, text[]), public.job_stats(timestamptz, integer),
-    public.user_activity(), public.cancel_user_jobs(uuid),
+    public.record_sweep(jsonb), public.user_activity(), public.cancel_user_jobs(uuid),
     public.try_acquire_lease(text, text, double precision), public.use_api_token(text)
     to service_role;
 

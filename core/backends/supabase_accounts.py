@@ -1,0 +1,406 @@
+"""Supabase accounts: sign-up, sign-in and sign-out with Supabase Auth; profiles, browser sessions
+and API tokens in the tables of `supabase-schema.sql` (service role). The browser cookie holds an
+opaque random token; its sha256 maps to the Supabase refresh token stored server-side, so the
+refresh token never reaches the browser. Tokens and keys are never logged."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from postgrest.exceptions import APIError
+from supabase_auth.errors import AuthApiError, AuthError
+from supabase_auth.types import Session
+
+from core.backends.base import SignedIn
+from core.backends.local_accounts import (
+    API_TOKEN_PREFIX,
+    EMAIL_RE,
+    MAX_EMAIL,
+    MAX_PASSWORD,
+    SESSION_SECONDS,
+    check_password,
+    normalize_email,
+)
+from core.backends.supabase import Clients, parse_time, raise_api_error, user_from_profile
+from core.errors import (
+    AccountDisabled,
+    AccountExists,
+    InvalidCredentials,
+    NotFound,
+    RateLimited,
+    ValidationError,
+)
+from core.models import ApiToken, Role, User
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Refresh the user's JWT when it has less than this left, so calls made with it still succeed.
+REFRESH_MARGIN = timedelta(seconds=60)
+_EXISTS_CODES = {"user_already_exists", "email_exists"}
+_RATE_CODES = {"over_request_rate_limit", "over_email_send_rate_limit"}
+
+
+class SupabaseAccounts:
+    """Accounts on Supabase Auth (see core.backends.base.Accounts)."""
+
+    def __init__(self, clients: Clients) -> None:
+        self._clients = clients
+        self._db = clients.service
+        self._admins_published: frozenset[str] | None = None
+        self._lock = threading.Lock()
+
+    # ---- server settings -------------------------------------------------------------------
+
+    def publish_config(self, settings: Settings) -> None:
+        """Write the settings the SQL side reads (admin emails, limits) to app_config."""
+        row = {
+            "id": True,
+            "admin_emails": sorted(settings.admin_emails),
+            "rate_limit_per_minute": settings.rate_limit_per_minute,
+            "daily_quota": settings.daily_quota,
+            "updated_at": datetime.now(UTC).isoformat(),
+        }
+        try:
+            self._db.table("app_config").upsert(row).execute()
+        except (APIError, httpx.HTTPError) as exc:
+            log.warning("could not publish settings to Supabase app_config: %s", type(exc).__name__)
+            return
+        self._admins_published = frozenset(settings.admin_emails)
+
+    def _publish_admins(self, admin_emails: frozenset[str]) -> None:
+        admins = frozenset(e.strip().lower() for e in admin_emails if e.strip())
+        if admins == self._admins_published:
+            return
+        try:
+            self._db.table("app_config").update({"admin_emails": sorted(admins)}).eq(
+                "id", True
+            ).execute()
+        except APIError as exc:
+            raise_api_error(exc)
+        self._admins_published = admins
+
+    # ---- sign up / in / out ----------------------------------------------------------------
+
+    def sign_up(self, email: str, password: str, *, admin_emails: frozenset[str]) -> SignedIn:
+        email = normalize_email(email)
+        if not EMAIL_RE.match(email) or len(email) > MAX_EMAIL:
+            raise ValidationError("Enter a valid email address.")
+        check_password(password)
+        self._publish_admins(admin_emails)
+        client = self._clients.auth()
+        try:
+            response = client.auth.sign_up({"email": email, "password": password})
+        except AuthApiError as exc:
+            code = str(exc.code or "")
+            if code in _EXISTS_CODES:
+                raise AccountExists(
+                    "An account with this email already exists. Sign in instead."
+                ) from None
+            if code in _RATE_CODES or exc.status == 429:
+                raise RateLimited(
+                    "Too many sign-ups right now. Try again in a minute.", 60
+                ) from None
+            if code == "weak_password":
+                raise ValidationError("Choose a stronger password.") from None
+            if code == "signup_disabled":
+                raise ValidationError("Sign-ups are disabled for this project.") from None
+            raise ValidationError("Enter a valid email address.") from None
+        except AuthError as exc:
+            raise ValidationError(f"Sign-up failed ({type(exc).__name__}).") from None
+        if response.session is None:
+            # The project confirms emails first (or the email is taken: Supabase does not say).
+            raise ValidationError("Check your inbox to confirm your email address, then sign in.")
+        return self._start_session(response.session)
+
+    def sign_in(self, email: str, password: str) -> SignedIn:
+        email = normalize_email(email)
+        if not email or not isinstance(password, str) or not password:
+            raise InvalidCredentials()
+        if len(password) > MAX_PASSWORD:
+            raise InvalidCredentials()
+        client = self._clients.auth()
+        try:
+            response = client.auth.sign_in_with_password({"email": email, "password": password})
+        except AuthApiError as exc:
+            code = str(exc.code or "")
+            if code in _RATE_CODES or exc.status == 429:
+                raise RateLimited(
+                    "Too many failed sign-ins for this email. Try again in a few minutes.", 300
+                ) from None
+            if code == "user_banned":
+                raise AccountDisabled() from None
+            raise InvalidCredentials() from None
+        if response.session is None:
+            raise InvalidCredentials()
+        profile = self._profile(response.session.user.id)
+        if profile is not None and profile.get("disabled"):
+            self._revoke_remote(response.session.access_token)
+            raise AccountDisabled()
+        return self._start_session(response.session, profile)
+
+    def resolve_session(self, session_token: str) -> User | None:
+        if not isinstance(session_token, str) or not session_token:
+            return None
+        token_hash = _digest(session_token)
+        row = self._session_row(token_hash)
+        if row is None:
+            return None
+        now = datetime.now(UTC)
+        created = parse_time(row["created_at"]) or now
+        if now - created > timedelta(seconds=SESSION_SECONDS):
+            self._delete_session(token_hash)
+            return None
+        access = row.get("access_token")
+        expires = parse_time(row.get("access_expires_at"))
+        if not access or expires is None or expires - now < REFRESH_MARGIN:
+            access = self._refresh(token_hash, row)
+            if access is None:
+                return None
+        profile = self._profile(str(row["user_id"]))
+        if profile is None or profile.get("disabled"):
+            return None
+        return user_from_profile(profile, access)
+
+    def sign_out(self, session_token: str) -> None:
+        if not isinstance(session_token, str) or not session_token:
+            return
+        try:
+            rows = (
+                self._db.table("sessions")
+                .delete()
+                .eq("token_hash", _digest(session_token))
+                .execute()
+                .data
+            )
+        except APIError as exc:
+            raise_api_error(exc)
+        for row in rows:
+            access = row.get("access_token")
+            expires = parse_time(row.get("access_expires_at"))
+            if access and expires and expires - datetime.now(UTC) > REFRESH_MARGIN:
+                self._revoke_remote(access)
+            else:
+                # An expired JWT cannot sign out: trade the refresh token for a fresh one first.
+                try:
+                    fresh = self._clients.auth().auth.refresh_session(row["refresh_token"])
+                except (AuthError, httpx.HTTPError):
+                    continue
+                if fresh.session is not None:
+                    self._revoke_remote(fresh.session.access_token)
+
+    # ---- users -----------------------------------------------------------------------------
+
+    def get_user(self, user_id: str) -> User | None:
+        profile = self._profile(user_id)
+        return None if profile is None else user_from_profile(profile)
+
+    def find_user_by_email(self, email: str) -> User | None:
+        email = normalize_email(email)
+        if not email:
+            return None
+        rows = self._select("profiles", lambda q: q.eq("email", email).limit(1))
+        return user_from_profile(rows[0]) if rows else None
+
+    def list_users(self) -> list[User]:
+        rows = self._select("profiles", lambda q: q.order("created_at").order("email"))
+        return [user_from_profile(r) for r in rows]
+
+    def set_role(self, user_id: str, role: Role) -> None:
+        role = Role(role)
+        if not self._update("profiles", {"role": role.value}, "id", user_id):
+            raise NotFound("No such user.")
+
+    def set_disabled(self, user_id: str, disabled: bool) -> None:
+        if not self._update("profiles", {"disabled": bool(disabled)}, "id", user_id):
+            raise NotFound("No such user.")
+        if disabled:
+            try:
+                self._db.table("sessions").delete().eq("user_id", user_id).execute()
+            except APIError as exc:
+                raise_api_error(exc)
+            self._update("api_tokens", {"revoked": True}, "user_id", user_id)
+
+    # ---- API tokens ------------------------------------------------------------------------
+
+    def create_api_token(self, user_id: str, name: str) -> tuple[ApiToken, str]:
+        profile = self._profile(user_id)
+        if profile is None:
+            raise NotFound("No such user.")
+        if profile.get("disabled"):
+            raise AccountDisabled()
+        secret = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        try:
+            row = (
+                self._db.table("api_tokens")
+                .insert({"user_id": user_id, "name": name, "token_hash": _digest(secret)})
+                .execute()
+                .data[0]
+            )
+        except APIError as exc:
+            raise_api_error(exc)
+        return _token(row), secret
+
+    def resolve_api_token(self, secret: str) -> User | None:
+        if not isinstance(secret, str) or not secret.startswith(API_TOKEN_PREFIX):
+            return None
+        try:
+            rows = self._db.rpc("use_api_token", {"p_token_hash": _digest(secret)}).execute().data
+        except APIError as exc:
+            raise_api_error(exc)
+        return user_from_profile(rows[0]) if rows else None
+
+    def list_api_tokens(self, user_id: str) -> list[ApiToken]:
+        rows = self._select("api_tokens", lambda q: q.eq("user_id", user_id).order("created_at"))
+        return [_token(r) for r in rows]
+
+    def revoke_api_token(self, user_id: str, token_id: str) -> bool:
+        try:
+            rows = (
+                self._db.table("api_tokens")
+                .update({"revoked": True})
+                .eq("id", token_id)
+                .eq("user_id", user_id)
+                .eq("revoked", False)
+                .execute()
+                .data
+            )
+        except APIError as exc:
+            if exc.code == "22P02":  # not a uuid: no such token
+                return False
+            raise_api_error(exc)
+        return len(rows) == 1
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def _start_session(self, session: Session, profile: dict[str, Any] | None = None) -> SignedIn:
+        user_id = session.user.id
+        if profile is None:
+            profile = self._profile(user_id)
+        if profile is None:
+            # Accounts made before the schema's trigger existed get a plain profile.
+            profile = (
+                self._db.table("profiles")
+                .upsert({"id": user_id, "email": normalize_email(session.user.email or "")})
+                .execute()
+                .data[0]
+            )
+        token = secrets.token_urlsafe(32)
+        try:
+            self._db.table("sessions").insert(
+                {
+                    "token_hash": _digest(token),
+                    "user_id": user_id,
+                    "refresh_token": session.refresh_token,
+                    "access_token": session.access_token,
+                    "access_expires_at": _expiry(session).isoformat(),
+                }
+            ).execute()
+        except APIError as exc:
+            raise_api_error(exc)
+        return SignedIn(user=user_from_profile(profile, session.access_token), session_token=token)
+
+    def _refresh(self, token_hash: str, row: dict[str, Any]) -> str | None:
+        """A fresh JWT for the session (None if Supabase no longer honours it)."""
+        try:
+            response = self._clients.auth().auth.refresh_session(row["refresh_token"])
+        except AuthApiError:
+            self._delete_session(token_hash)
+            return None
+        session = response.session
+        if session is None:
+            self._delete_session(token_hash)
+            return None
+        try:
+            updated = (
+                self._db.table("sessions")
+                .update(
+                    {
+                        "refresh_token": session.refresh_token,
+                        "access_token": session.access_token,
+                        "access_expires_at": _expiry(session).isoformat(),
+                        "last_seen_at": datetime.now(UTC).isoformat(),
+                    }
+                )
+                .eq("token_hash", token_hash)
+                .eq("refresh_token", row["refresh_token"])
+                .execute()
+                .data
+            )
+        except APIError as exc:
+            raise_api_error(exc)
+        if updated:
+            return session.access_token
+        # Another process refreshed this session first (or it was signed out): use its result.
+        current = self._session_row(token_hash)
+        return None if current is None else current.get("access_token")
+
+    def _revoke_remote(self, access_token: str) -> None:
+        """End this session at Supabase Auth too (its refresh token stops working)."""
+        try:
+            self._clients.auth().auth.admin.sign_out(access_token, "local")
+        except (AuthError, httpx.HTTPError) as exc:
+            log.warning("Supabase sign-out failed: %s", type(exc).__name__)
+
+    def _session_row(self, token_hash: str) -> dict[str, Any] | None:
+        rows = self._select("sessions", lambda q: q.eq("token_hash", token_hash).limit(1))
+        return rows[0] if rows else None
+
+    def _delete_session(self, token_hash: str) -> None:
+        try:
+            self._db.table("sessions").delete().eq("token_hash", token_hash).execute()
+        except APIError as exc:
+            raise_api_error(exc)
+
+    def _profile(self, user_id: str) -> dict[str, Any] | None:
+        try:
+            rows = self._db.table("profiles").select("*").eq("id", user_id).limit(1).execute().data
+        except APIError as exc:
+            if exc.code == "22P02":  # not a uuid: no such user
+                return None
+            raise_api_error(exc)
+        return rows[0] if rows else None
+
+    def _select(self, table: str, build: Any) -> list[dict[str, Any]]:
+        try:
+            return build(self._db.table(table).select("*")).execute().data
+        except APIError as exc:
+            if exc.code == "22P02":
+                return []
+            raise_api_error(exc)
+
+    def _update(self, table: str, values: dict[str, Any], column: str, value: str) -> bool:
+        try:
+            rows = self._db.table(table).update(values).eq(column, value).execute().data
+        except APIError as exc:
+            if exc.code == "22P02":
+                return False
+            raise_api_error(exc)
+        return bool(rows)
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _expiry(session: Session) -> datetime:
+    if session.expires_at:
+        return datetime.fromtimestamp(session.expires_at, UTC)
+    return datetime.now(UTC) + timedelta(seconds=session.expires_in or 3600)
+
+
+def _token(row: dict[str, Any]) -> ApiToken:
+    return ApiToken(
+        id=str(row["id"]),
+        user_id=str(row["user_id"]),
+        name=row["name"],
+        created_at=parse_time(row["created_at"]),  # type: ignore[arg-type]
+        last_used_at=parse_time(row.get("last_used_at")),
+        revoked=bool(row.get("revoked")),
+    )

@@ -1,0 +1,495 @@
+"""The Supabase JobStore and AdminStore: each method is one PostgREST or RPC call to the
+functions of `supabase-schema.sql`, where the queue logic lives (claim with SKIP LOCKED and the
+global cap, lease-checked finishing, rate limit, idempotency)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from postgrest.exceptions import APIError
+from supabase import Client
+
+from core.backends.base import (
+    DailyCount,
+    FailureCount,
+    ProviderLatency,
+    PurgeSummary,
+    SpendRow,
+    SweepRun,
+    UsageStats,
+    UserActivity,
+    UserUsage,
+)
+from core.backends.supabase import job_from_row, parse_time, raise_api_error
+from core.errors import ValidationError
+from core.models import Job, JobKind, JobPage, JobQuery, JobStatus, NewJob, QueueDepth, ReviewStatus
+
+MAX_LIST_LIMIT = 500
+
+
+class SupabaseJobStore:
+    """JobStore over PostgREST (see core.backends.base.JobStore for the contract)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def _rpc(self, fn: str, params: dict[str, Any]) -> Any:
+        try:
+            return self._client.rpc(fn, params).execute().data
+        except APIError as exc:
+            raise_api_error(exc)
+
+    # ---- submission ------------------------------------------------------------------------
+
+    def create_jobs(
+        self,
+        jobs: list[NewJob],
+        *,
+        rate_limit_per_minute: int,
+        daily_quota: int | None = None,
+    ) -> list[Job]:
+        if not jobs:
+            return []
+        first = jobs[0]
+        if any(
+            j.user_id != first.user_id
+            or j.idempotency_key != first.idempotency_key
+            or j.batch_id != first.batch_id
+            for j in jobs
+        ):
+            raise ValueError("a batch belongs to one user and shares one batch_id and key")
+        payload = [
+            {
+                "id": j.id,
+                "user_id": j.user_id,
+                "provider": j.request.provider,
+                "model": j.request.model,
+                "kind": JobKind(j.request.kind).value,
+                "prompt": j.request.prompt,
+                "params": j.request.params or {},
+                "input_path": j.request.input_path,
+                "batch_id": j.batch_id,
+                "max_attempts": j.max_attempts,
+                "idempotency_key": j.idempotency_key,
+            }
+            for j in jobs
+        ]
+        rows = self._rpc(
+            "submit_jobs",
+            {
+                "p_jobs": payload,
+                "p_rate_limit": rate_limit_per_minute,
+                "p_daily_quota": daily_quota,
+            },
+        )
+        return sorted((job_from_row(r) for r in rows), key=lambda j: (j.created_at, j.id))
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    def get_job(self, job_id: str) -> Job | None:
+        if not _is_uuid(job_id):
+            return None
+        try:
+            rows = self._client.table("jobs").select("*").eq("id", job_id).limit(1).execute().data
+        except APIError as exc:
+            raise_api_error(exc)
+        return job_from_row(rows[0]) if rows else None
+
+    def list_jobs(self, query: JobQuery) -> JobPage:
+        limit = max(1, min(int(query.limit), MAX_LIST_LIMIT))
+        cursor_at, cursor_id = _decode_cursor(query.cursor) if query.cursor else (None, None)
+        rows = self._rpc(
+            "list_jobs",
+            {
+                "p_user_id": query.user_id,
+                "p_statuses": [JobStatus(s).value for s in query.statuses],
+                "p_providers": list(query.providers),
+                "p_models": list(query.models),
+                "p_review_statuses": [ReviewStatus(s).value for s in query.review_statuses],
+                "p_text": query.text or None,
+                "p_batch_id": query.batch_id,
+                "p_created_after": _iso(query.created_after),
+                "p_created_before": _iso(query.created_before),
+                "p_oldest_first": bool(query.oldest_first),
+                "p_cursor_created_at": cursor_at,
+                "p_cursor_id": cursor_id,
+                "p_limit": limit + 1,
+            },
+        )
+        items = [job_from_row(r) for r in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = _encode_cursor(last["created_at"], str(last["id"]))
+        return JobPage(items=items, next_cursor=next_cursor)
+
+    def queue_positions(self, job_ids: list[str]) -> dict[str, int]:
+        ids = [i for i in dict.fromkeys(job_ids) if _is_uuid(i)]
+        if not ids:
+            return {}
+        rows = self._rpc("queue_positions", {"p_ids": ids})
+        return {str(r["job_id"]): int(r["queue_position"]) for r in rows}
+
+    def queue_depth(self) -> QueueDepth:
+        row = self._rpc("queue_depth", {})[0]
+        age = row.get("oldest_queued_seconds")
+        return QueueDepth(
+            queued=int(row["queued"]),
+            processing=int(row["processing"]),
+            oldest_queued_seconds=None if age is None else float(age),
+        )
+
+    # ---- the queue -------------------------------------------------------------------------
+
+    def claim(self, owner: str, lease_seconds: float, concurrency: int) -> Job | None:
+        if concurrency < 1:
+            return None
+        rows = self._rpc(
+            "claim_job",
+            {"p_owner": owner, "p_lease_seconds": lease_seconds, "p_concurrency": concurrency},
+        )
+        return job_from_row(rows[0]) if rows else None
+
+    def heartbeat(self, job_ids: list[str], owner: str, lease_seconds: float) -> set[str]:
+        ids = [i for i in dict.fromkeys(job_ids) if _is_uuid(i)]
+        if not ids:
+            return set()
+        held = self._rpc(
+            "heartbeat_jobs", {"p_ids": ids, "p_owner": owner, "p_lease_seconds": lease_seconds}
+        )
+        return {str(i) for i in held or []}
+
+    def finish(
+        self,
+        job_id: str,
+        owner: str,
+        *,
+        result_path: str,
+        thumb_path: str | None,
+        result_meta: dict[str, Any],
+    ) -> bool:
+        return bool(
+            self._rpc(
+                "finish_job",
+                {
+                    "p_id": job_id,
+                    "p_owner": owner,
+                    "p_result_path": result_path,
+                    "p_thumb_path": thumb_path,
+                    "p_result_meta": result_meta or {},
+                },
+            )
+        )
+
+    def fail(self, job_id: str, owner: str, *, error_code: str, error_message: str) -> bool:
+        return bool(
+            self._rpc(
+                "fail_job",
+                {
+                    "p_id": job_id,
+                    "p_owner": owner,
+                    "p_error_code": error_code,
+                    "p_error_message": error_message,
+                },
+            )
+        )
+
+    def requeue(
+        self,
+        job_id: str,
+        owner: str,
+        *,
+        run_after: datetime,
+        error_code: str,
+        error_message: str,
+    ) -> bool:
+        return bool(
+            self._rpc(
+                "requeue_job",
+                {
+                    "p_id": job_id,
+                    "p_owner": owner,
+                    "p_run_after": _iso(run_after),
+                    "p_error_code": error_code,
+                    "p_error_message": error_message,
+                },
+            )
+        )
+
+    def release(self, job_ids: list[str], owner: str) -> int:
+        ids = [i for i in dict.fromkeys(job_ids) if _is_uuid(i)]
+        if not ids:
+            return 0
+        return int(self._rpc("release_jobs", {"p_ids": ids, "p_owner": owner}) or 0)
+
+    def cancel(self, job_id: str) -> bool:
+        if not _is_uuid(job_id):
+            return False
+        return bool(self._rpc("cancel_job", {"p_id": job_id}))
+
+    def delete_jobs(self, job_ids: list[str]) -> int:
+        ids = [i for i in dict.fromkeys(job_ids) if _is_uuid(i)]
+        if not ids:
+            return 0
+        try:
+            rows = self._client.table("jobs").delete().in_("id", ids).execute().data
+        except APIError as exc:
+            raise_api_error(exc)
+        return len(rows)
+
+    def set_review(
+        self,
+        job_ids: list[str],
+        *,
+        status: ReviewStatus,
+        note: str | None,
+        reviewer_id: str,
+    ) -> int:
+        ids = [i for i in dict.fromkeys(job_ids) if _is_uuid(i)]
+        if not ids:
+            return 0
+        params = {
+            "p_ids": ids,
+            "p_status": ReviewStatus(status).value,
+            "p_note": note,
+            "p_reviewer": reviewer_id,
+        }
+        return int(self._rpc("set_review", params) or 0)
+
+    # ---- retention and singletons ----------------------------------------------------------
+
+    def purge_candidates(
+        self,
+        *,
+        statuses: tuple[JobStatus, ...],
+        finished_before: datetime,
+        user_id: str | None = None,
+        exclude_review: tuple[ReviewStatus, ...] = (),
+        limit: int = 500,
+    ) -> list[Job]:
+        values = _finished_statuses(statuses)
+        if not values or limit < 1:
+            return []
+        rows = self._rpc(
+            "purge_candidates",
+            {
+                "p_statuses": values,
+                "p_finished_before": _iso(finished_before),
+                "p_user_id": user_id,
+                "p_exclude_review": [ReviewStatus(r).value for r in exclude_review],
+                "p_limit": int(limit),
+            },
+        )
+        return [job_from_row(r) for r in rows]
+
+    def try_acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
+        params = {"p_name": name, "p_owner": owner, "p_seconds": seconds}
+        return bool(self._rpc("try_acquire_lease", params))
+
+
+class SupabaseAdminStore:
+    """AdminStore with the service-role client (callers check roles first)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._jobs = SupabaseJobStore(client)
+
+    def purge_summary(
+        self,
+        *,
+        statuses: tuple[JobStatus, ...],
+        finished_before: datetime,
+        user_id: str | None = None,
+        exclude_review: tuple[ReviewStatus, ...] = (),
+    ) -> PurgeSummary:
+        values = _finished_statuses(statuses)
+        if not values:
+            return PurgeSummary(jobs=0, bytes=0, objects=0)
+        row = self._jobs._rpc(
+            "purge_summary",
+            {
+                "p_statuses": values,
+                "p_finished_before": _iso(finished_before),
+                "p_user_id": user_id,
+                "p_exclude_review": [ReviewStatus(r).value for r in exclude_review],
+            },
+        )[0]
+        return PurgeSummary(
+            jobs=int(row["jobs"]), bytes=int(row["bytes"]), objects=int(row["objects"])
+        )
+
+    def record_sweep(self, run: SweepRun) -> None:
+        self._jobs._rpc(
+            "record_sweep",
+            {
+                "p_run": {
+                    "id": run.id,
+                    "trigger": run.trigger,
+                    "owner": run.owner,
+                    "started_at": _iso(run.started_at),
+                    "finished_at": _iso(run.finished_at),
+                    "deleted_jobs": run.deleted_jobs,
+                    "deleted_bytes": run.deleted_bytes,
+                    "kept_jobs": run.kept_jobs,
+                    "errors": list(run.errors),
+                }
+            },
+        )
+
+    def list_sweeps(self, limit: int = 20) -> list[SweepRun]:
+        try:
+            rows = (
+                self._client.table("sweep_runs")
+                .select("*")
+                .order("started_at", desc=True)
+                .order("id")
+                .limit(max(1, int(limit)))
+                .execute()
+                .data
+            )
+        except APIError as exc:
+            raise_api_error(exc)
+        return [
+            SweepRun(
+                id=str(r["id"]),
+                trigger=r["trigger"],
+                owner=r["owner"],
+                started_at=parse_time(r["started_at"]) or datetime.now(UTC),
+                finished_at=parse_time(r["finished_at"]) or datetime.now(UTC),
+                deleted_jobs=int(r["deleted_jobs"]),
+                deleted_bytes=int(r["deleted_bytes"]),
+                kept_jobs=int(r["kept_jobs"]),
+                errors=tuple(r.get("errors") or ()),
+            )
+            for r in rows
+        ]
+
+    def user_activity(self) -> dict[str, UserActivity]:
+        rows = self._jobs._rpc("user_activity", {})
+        return {
+            str(r["user_id"]): UserActivity(
+                user_id=str(r["user_id"]),
+                jobs=int(r["jobs"]),
+                last_activity=parse_time(r["last_activity"]),
+            )
+            for r in rows
+        }
+
+    def set_daily_quota(self, user_id: str, quota: int | None) -> None:
+        try:
+            self._client.table("profiles").update({"daily_quota": quota}).eq(
+                "id", user_id
+            ).execute()
+        except APIError as exc:
+            raise_api_error(exc)
+
+    def cancel_user_jobs(self, user_id: str) -> int:
+        return int(self._jobs._rpc("cancel_user_jobs", {"p_user_id": user_id}) or 0)
+
+    def usage_stats(self, since: datetime, *, top_users: int = 10) -> UsageStats:
+        from core.stats import percentile
+
+        data = self._jobs._rpc(
+            "job_stats", {"p_since": _iso(since), "p_top_users": max(1, top_users)}
+        )
+        latency = []
+        for provider, seconds in sorted((data.get("durations") or {}).items()):
+            values = sorted(float(s) for s in seconds)
+            latency.append(
+                ProviderLatency(
+                    provider=provider,
+                    jobs=len(values),
+                    p50_seconds=percentile(values, 0.50),
+                    p95_seconds=percentile(values, 0.95),
+                )
+            )
+        return UsageStats(
+            since=since,
+            per_day=[
+                DailyCount(
+                    day=date.fromisoformat(d["day"]),
+                    provider=d["provider"],
+                    jobs=int(d["jobs"]),
+                    failed=int(d["failed"]),
+                )
+                for d in data.get("per_day") or []
+            ],
+            failures=[
+                FailureCount(
+                    provider=f["provider"], error_code=f["error_code"], jobs=int(f["jobs"])
+                )
+                for f in data.get("failures") or []
+            ],
+            latency=latency,
+            top_users=[
+                UserUsage(
+                    user_id=str(u["user_id"]),
+                    jobs=int(u["jobs"]),
+                    done=int(u["done"]),
+                    failed=int(u["failed"]),
+                )
+                for u in data.get("top_users") or []
+            ],
+            spend=[
+                SpendRow(
+                    provider=s["provider"],
+                    model=s["model"],
+                    user_id=str(s["user_id"]),
+                    images=int(s["images"]),
+                    priced=int(s["priced"]),
+                    recorded_usd=float(s["recorded_usd"]),
+                )
+                for s in data.get("spend") or []
+            ],
+        )
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def _finished_statuses(statuses: Iterable[JobStatus]) -> list[str]:
+    values = [JobStatus(s).value for s in statuses]
+    if any(not JobStatus(v).finished for v in values):
+        raise ValueError("only finished jobs (done, failed, canceled) can be purged")
+    return values
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()
+
+
+def _is_uuid(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _encode_cursor(created_at: str, job_id: str) -> str:
+    raw = json.dumps([created_at, job_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, job_id = json.loads(raw)
+        if not isinstance(created_at, str) or not _is_uuid(job_id):
+            raise ValueError
+        parse_time(created_at)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise ValidationError("This page link is not valid; start from the first page.") from None
+    return created_at, job_id
