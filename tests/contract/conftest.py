@@ -23,6 +23,7 @@ from core.backends.local import open_local_backend
 from core.models import User
 from core.settings import Settings
 from tests.contract.support import FAST_HASHER, PASSWORD
+from tests.integration.supabase_factory import make_supabase_backend
 
 BackendFactory = Callable[[Settings, Path], Iterator[Backend]]
 
@@ -38,7 +39,10 @@ def make_local_backend(settings: Settings, tmp_path: Path) -> Iterator[Backend]:
         backend.close()
 
 
-BACKEND_FACTORIES: dict[str, BackendFactory] = {"local": make_local_backend}
+BACKEND_FACTORIES: dict[str, BackendFactory] = {
+    "local": make_local_backend,
+    "supabase": make_supabase_backend,
+}
 
 
 @pytest.fixture(params=sorted(BACKEND_FACTORIES))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 import time
 from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
@@ -118,3 +119,26 @@ def test_a_symlink_out_of_the_store_is_refused(local, settings, tmp_path):
 
     with pytest.raises(ValueError):
         local.blobs.get("link/secret.txt")
+
+
+def test_concurrent_writers_of_one_path_leave_one_complete_version(local):
+    versions = [bytes([i]) * 200_000 for i in range(8)]
+    barrier = threading.Barrier(len(versions))
+    torn: list[int] = []
+
+    def write(data: bytes) -> None:
+        barrier.wait()
+        for _ in range(5):
+            local.blobs.put("u/same.png", data, "image/png")
+            seen = local.blobs.get("u/same.png")
+            if seen not in versions:  # a torn or partial file
+                torn.append(len(seen))
+
+    threads = [threading.Thread(target=write, args=(v,)) for v in versions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert torn == []
+    assert local.blobs.get("u/same.png") in versions
