@@ -47,12 +47,13 @@ _SIZES = ("1K", "2K", "4K")
 _SHUT_IMAGEN = "shut down 2026-08-17; use gemini-nano-banana-2.1"
 _SHUT_PREVIEW = "shut down 2026-06-25; use gemini-nano-banana-2.1"
 _RETIRED = Capabilities(aspect_ratios=("1:1",))
+_COMMON: dict[str, Any] = {"max_prompt_chars": MAX_PROMPT, "edit": True}
 
 MODELS: tuple[ModelInfo, ...] = (
     ModelInfo(
         "gemini-nano-banana-2.1",
         "Nano Banana 2.1",
-        Capabilities(aspect_ratios=_RATIOS_WIDE, image_sizes=_SIZES, max_prompt_chars=MAX_PROMPT),
+        Capabilities(aspect_ratios=_RATIOS_WIDE, image_sizes=_SIZES, **_COMMON),
         default=True,
         notes="GA 2026-10; Google's named replacement for Imagen.",
         price_per_image_usd=0.034,
@@ -60,27 +61,27 @@ MODELS: tuple[ModelInfo, ...] = (
     ModelInfo(
         "gemini-3.1-flash-image",
         "Nano Banana 2 (Gemini 3.1 Flash Image)",
-        Capabilities(aspect_ratios=_RATIOS_WIDE, image_sizes=_SIZES, max_prompt_chars=MAX_PROMPT),
+        Capabilities(aspect_ratios=_RATIOS_WIDE, image_sizes=_SIZES, **_COMMON),
         notes="Deprecated; sources disagree on its shutdown date (2026-10-29 or none).",
         price_per_image_usd=0.067,
     ),
     ModelInfo(
         "gemini-3.1-flash-lite-image",
         "Nano Banana 2 Lite",
-        Capabilities(aspect_ratios=_RATIOS, image_sizes=("1K",), max_prompt_chars=MAX_PROMPT),
+        Capabilities(aspect_ratios=_RATIOS, image_sizes=("1K",), **_COMMON),
         notes="The cheapest and fastest; 1K only.",
     ),
     ModelInfo(
         "gemini-3-pro-image",
         "Nano Banana Pro (Gemini 3 Pro Image)",
-        Capabilities(aspect_ratios=_RATIOS, image_sizes=_SIZES, max_prompt_chars=MAX_PROMPT),
+        Capabilities(aspect_ratios=_RATIOS, image_sizes=_SIZES, **_COMMON),
         notes="Highest quality; slower.",
         price_per_image_usd=0.134,
     ),
     ModelInfo(
         "gemini-2.5-flash-image",
         "Nano Banana (Gemini 2.5 Flash Image)",
-        Capabilities(aspect_ratios=_RATIOS, max_prompt_chars=MAX_PROMPT),
+        Capabilities(aspect_ratios=_RATIOS, **_COMMON),
         notes="About 1024 px output; no size choice. Scheduled to shut down in 2027.",
         price_per_image_usd=0.039,
     ),
@@ -175,6 +176,18 @@ class GeminiProvider(Provider):
             return self._client
 
     def generate(self, req: GenerationRequest) -> GeneratedImage:
+        return self._run(req, [req.prompt])
+
+    def edit(self, req: GenerationRequest) -> GeneratedImage:
+        """Edit `req.input_image` as the prompt says: the image goes along as an inline part."""
+        if not req.input_image:
+            raise InvalidRequest("An edit needs a source image.")
+        source = types.Part.from_bytes(
+            data=req.input_image, mime_type=req.input_mime or "image/png"
+        )
+        return self._run(req, [req.prompt, source])
+
+    def _run(self, req: GenerationRequest, contents: list[Any]) -> GeneratedImage:
         if not self.api_key:
             raise AuthFailed(self.unavailable_reason() or "Gemini is not configured.")
         image_config: dict[str, Any] = {}
@@ -188,7 +201,7 @@ class GeminiProvider(Provider):
         )
         try:
             response = self.client().models.generate_content(
-                model=req.model, contents=req.prompt, config=config
+                model=req.model, contents=contents, config=config
             )
         except genai_errors.APIError as exc:
             raise self._classify(exc, req.model) from None

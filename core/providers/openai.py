@@ -52,6 +52,7 @@ _GPT2 = Capabilities(
     image_sizes=("1K", "2K", "4K"),
     backgrounds=_BACKGROUNDS,
     output_formats=_FORMATS,
+    edit=True,
     max_prompt_chars=MAX_PROMPT,
 )
 _GPT25 = Capabilities(
@@ -60,6 +61,7 @@ _GPT25 = Capabilities(
     image_sizes=("1K", "2K", "4K"),
     backgrounds=_BACKGROUNDS,
     output_formats=_FORMATS,
+    edit=True,
     max_prompt_chars=MAX_PROMPT,
 )
 _GPT1 = Capabilities(
@@ -67,6 +69,7 @@ _GPT1 = Capabilities(
     qualities=("draft", "standard", "high"),
     backgrounds=_BACKGROUNDS,
     output_formats=_FORMATS,
+    edit=True,
     max_prompt_chars=MAX_PROMPT,
 )
 _RETIRED = Capabilities(aspect_ratios=("1:1",))
@@ -117,6 +120,7 @@ MODELS: tuple[ModelInfo, ...] = (
     ModelInfo("dall-e-2", "DALL·E 2", _RETIRED, retired="retired on 2026-05-12; use gpt-image-2"),
 )
 
+_QUOTA_CODES = ("insufficient_quota", "credit_balance_exhausted")
 QUALITY = {"draft": "low", "standard": "medium", "high": "high", "max": "max"}
 
 
@@ -241,8 +245,17 @@ class OpenAIProvider(Provider):
             return self._client
 
     def generate(self, req: GenerationRequest) -> GeneratedImage:
+        return self._run(req, edit=False)
+
+    def edit(self, req: GenerationRequest) -> GeneratedImage:
+        """Edit `req.input_image` as the prompt says (`client.images.edit`, multipart)."""
+        return self._run(req, edit=True)
+
+    def _run(self, req: GenerationRequest, *, edit: bool) -> GeneratedImage:
         if not self.api_key:
             raise AuthFailed(self.unavailable_reason() or "OpenAI is not configured.")
+        if edit and not req.input_image:
+            raise InvalidRequest("An edit needs a source image.")
         params = req.params
         # Always name the model: the API's fallback default is a retired DALL·E model.
         call: dict[str, Any] = {"model": req.model, "prompt": req.prompt, "n": 1}
@@ -257,8 +270,14 @@ class OpenAIProvider(Provider):
         safety_id = hashed_user_ref(req.user_ref)
         if safety_id:
             call["safety_identifier"] = safety_id
+        images = self.client().images.with_raw_response
         try:
-            raw = self.client().images.with_raw_response.generate(**call)
+            if edit:
+                mime = req.input_mime or "image/png"
+                name = "source." + {"image/jpeg": "jpg", "image/webp": "webp"}.get(mime, "png")
+                raw = images.edit(image=(name, req.input_image, mime), **call)
+            else:
+                raw = images.generate(**call)
             response = raw.parse()
         except openai.APIError as exc:
             raise self._classify(exc, req.model) from None
@@ -331,7 +350,7 @@ class OpenAIProvider(Provider):
                 "choose another model."
             )
         if status == 429:
-            if code in ("insufficient_quota", "credit_balance_exhausted"):
+            if code in _QUOTA_CODES or (exc.type or "").lower() in _QUOTA_CODES:
                 return QuotaExhausted(
                     "The OpenAI account has no quota or credits left; add credits, then retry."
                 )

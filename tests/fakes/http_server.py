@@ -51,19 +51,33 @@ class Recorded:
     def json(self) -> Any:
         return json.loads(self.body or b"null")
 
-    def form(self) -> dict[str, str]:
-        """The text fields of a multipart/form-data body (last value wins)."""
+    def _parts(self) -> list[Any]:
         ctype = self.headers.get("content-type", "")
         if not ctype.startswith("multipart/form-data"):
             raise AssertionError(f"not a multipart body: {ctype!r}")
         message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
             f"Content-Type: {ctype}\r\n\r\n".encode() + self.body
         )
+        return list(message.iter_parts())
+
+    def form(self) -> dict[str, str]:
+        """The text fields of a multipart/form-data body (last value wins; files left out)."""
         fields: dict[str, str] = {}
-        for part in message.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            fields[str(name)] = part.get_payload(decode=True).decode()
+        for part in self._parts():
+            if part.get_filename() is None:
+                name = part.get_param("name", header="content-disposition")
+                fields[str(name)] = part.get_payload(decode=True).decode()
         return fields
+
+    def files(self) -> dict[str, tuple[str, str, bytes]]:
+        """The file parts of a multipart body: name → (file name, content type, bytes)."""
+        out: dict[str, tuple[str, str, bytes]] = {}
+        for part in self._parts():
+            filename = part.get_filename()
+            if filename is not None:
+                name = str(part.get_param("name", header="content-disposition"))
+                out[name] = (filename, part.get_content_type(), part.get_payload(decode=True))
+        return out
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """A fake OpenAI Images API speaking the real wire format: `POST /v1/images/generations`
-with a Bearer key, base64 images, usage, `x-request-id`, and OpenAI's error bodies."""
+(JSON) and `POST /v1/images/edits` (multipart) with a Bearer key, base64 images, usage,
+`x-request-id`, and OpenAI's error bodies."""
 
 from __future__ import annotations
 
@@ -60,8 +61,14 @@ class FakeOpenAI(FakeServer):
     def generations(self) -> list[Recorded]:
         return self.calls("/v1/images/generations")
 
+    def edits(self) -> list[Recorded]:
+        return self.calls("/v1/images/edits")
+
     def route(self, request: Recorded) -> Reply:
-        if request.method != "POST" or request.path != "/v1/images/generations":
+        if request.method != "POST" or request.path not in (
+            "/v1/images/generations",
+            "/v1/images/edits",
+        ):
             return openai_error(404, f"Unknown request URL: {request.method} {request.path}.")
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             given = request.headers.get("authorization", "").removeprefix("Bearer ")
@@ -75,6 +82,10 @@ class FakeOpenAI(FakeServer):
         scripted = self.scripted()
         if scripted is not None:
             return scripted
+        if request.path.endswith("/edits"):
+            if "image" not in request.files() and "image[]" not in request.files():
+                return openai_error(400, "Missing required parameter: 'image'.", param="image")
+            return self.success(request.form())
         return self.success(request.json())
 
     def success(self, body: dict[str, Any]) -> Reply:

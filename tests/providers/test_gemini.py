@@ -257,3 +257,37 @@ def test_an_unreadable_reply_is_transient(
     fake_gemini.enqueue(Reply(200, b"<html>proxy error</html>", {"Content-Type": "text/html"}))
     with pytest.raises(Transient, match="could not be read"):
         gemini_provider.generate(request())
+
+
+def test_edit_sends_the_source_as_an_inline_part_the_fake_decodes_exactly(
+    gemini_provider: GeminiProvider, fake_gemini: FakeGemini
+) -> None:
+    # Bytes chosen so that URL-safe base64 differs from standard base64 ('-' and '_').
+    source = make_png(9, 7, seed=12) + b"\xfb\xff\xfe"
+    image = gemini_provider.edit(
+        GenerationRequest(
+            model="gemini-3-pro-image",
+            prompt="add a rainbow",
+            params={"aspect_ratio": "3:2"},
+            input_image=source,
+            input_mime="image/png",
+        )
+    )
+
+    assert image.data == fake_gemini.image
+    [call] = fake_gemini.generate_calls()
+    parts = call.json()["contents"][0]["parts"]
+    assert parts[0]["text"] == "add a rainbow"
+    # google-genai 3.6.1 writes the inner key in snake_case ("mime_type"); proto JSON
+    # parsers accept both spellings, so the fake does too.
+    blob = parts[1]["inlineData"]
+    assert blob.get("mimeType", blob.get("mime_type")) == "image/png"
+    assert FakeGemini.inline_images(call) == [source]
+
+
+def test_edit_without_a_source_image_is_refused_before_any_request(
+    gemini_provider: GeminiProvider, fake_gemini: FakeGemini
+) -> None:
+    with pytest.raises(InvalidRequest, match="source image"):
+        gemini_provider.edit(request())
+    assert fake_gemini.requests == []

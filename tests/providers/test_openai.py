@@ -17,7 +17,7 @@ from core.providers.base import (
     Transient,
 )
 from core.providers.openai import OpenAIProvider, estimate_cost, size_for
-from tests.fakes.http_server import Reply
+from tests.fakes.http_server import Reply, make_png
 from tests.fakes.openai_server import API_KEY, USAGE, FakeOpenAI, moderation_blocked, openai_error
 
 
@@ -291,3 +291,38 @@ def test_an_unreadable_reply_is_a_failure_not_a_result(
     fake_openai.enqueue(Reply(200, b"<html>proxy error</html>", {"Content-Type": "text/html"}))
     with pytest.raises(Transient):
         openai_provider.generate(request())
+
+
+def test_edit_sends_the_source_image_as_multipart_to_the_edits_endpoint(
+    openai_provider: OpenAIProvider, fake_openai: FakeOpenAI
+) -> None:
+    source = make_png(30, 20, seed=11)
+    image = openai_provider.edit(
+        GenerationRequest(
+            model="gpt-image-2",
+            prompt="make it night",
+            params={"aspect_ratio": "3:2", "quality": "high"},
+            user_ref="user-42",
+            input_image=source,
+            input_mime="image/png",
+        )
+    )
+
+    assert image.data == fake_openai.image
+    [call] = fake_openai.edits()
+    assert fake_openai.generations() == []
+    assert call.files()["image"] == ("source.png", "image/png", source)
+    form = call.form()
+    assert form["model"] == "gpt-image-2"
+    assert form["prompt"] == "make it night"
+    assert form["size"] == "1248x832"
+    assert form["quality"] == "high"
+    assert "response_format" not in form
+
+
+def test_edit_without_a_source_image_is_refused_before_any_request(
+    openai_provider: OpenAIProvider, fake_openai: FakeOpenAI
+) -> None:
+    with pytest.raises(InvalidRequest, match="source image"):
+        openai_provider.edit(request())
+    assert fake_openai.requests == []

@@ -11,14 +11,14 @@ import pytest
 
 from core.backends import open_backend
 from core.backends.base import Backend
-from core.models import Job, JobRequest, JobStatus, User
+from core.models import Job, JobKind, JobRequest, JobStatus, User
 from core.providers import build_providers
 from core.service import JobService
 from core.settings import Settings
 from core.worker import Worker
 from tests.fakes import gemini_server, ideogram_server, openai_server
 from tests.fakes.gemini_server import FakeGemini, google_error, prompt_blocked
-from tests.fakes.http_server import FakeServer, Reply
+from tests.fakes.http_server import FakeServer, Reply, make_png
 from tests.fakes.ideogram_server import FakeIdeogram, ideogram_error
 from tests.fakes.openai_server import FakeOpenAI, moderation_blocked, openai_error
 
@@ -177,3 +177,31 @@ def test_concurrent_jobs_share_one_client_and_all_complete(
 
     assert [j.status for j in finished] == [JobStatus.DONE] * 3
     assert _calls(deployment, provider) == 3
+
+
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
+def test_an_edit_job_sends_the_stored_source_image_and_completes(
+    deployment: Deployment, provider: str
+) -> None:
+    source = make_png(12, 8, seed=21)
+    source_path = f"{deployment.user.id}/source-{provider}.png"
+    deployment.backend.blobs.put(source_path, source, "image/png")
+    model, params = CASES[provider]
+    request = JobRequest(
+        provider=provider,
+        model=model,
+        prompt="make it snow",
+        params=params,
+        kind=JobKind.EDIT,
+        input_path=source_path,
+    )
+    job = deployment.wait(deployment.service.submit(deployment.user, request)[0].id)
+
+    assert job.status is JobStatus.DONE, job.error_message
+    fake = deployment.fakes[provider]
+    if provider == "openai":
+        [call] = fake.calls("/v1/images/edits")
+        assert call.files()["image"][2] == source
+    else:
+        [call] = fake.calls(":generateContent")
+        assert FakeGemini.inline_images(call) == [source]
