@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from core.errors import StudioError
 from pages import widgets
-
-PAGES = Path(__file__).parent / "pages"
 
 st.set_page_config(page_title="Image Studio", page_icon=":material/palette:", layout="wide")
 
@@ -60,22 +56,10 @@ def main() -> None:
         st.navigation([sign_in], position="hidden").run()
         return
 
-    pages = [
-        st.Page(PAGES / "generate.py", title="Generate", icon=":material/brush:", default=True),
-        st.Page(PAGES / "history.py", title="History", icon=":material/photo_library:"),
-    ]
-    if user.is_reviewer and (PAGES / "review.py").exists():
-        pages.append(st.Page(PAGES / "review.py", title="Review", icon=":material/rule:"))
-    if user.is_admin and (PAGES / "admin.py").exists():
-        pages.append(
-            st.Page(PAGES / "admin.py", title="Admin", icon=":material/admin_panel_settings:")
-        )
-    pages.append(st.Page(PAGES / "account.py", title="Account", icon=":material/person:"))
-
     with st.sidebar:
         st.caption("Signed in as")
         st.text(f"{user.email} ({user.role.value})")
-    st.navigation(pages).run()
+    st.navigation(widgets.navigation_pages(user)).run()
 
 
 main()

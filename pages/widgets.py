@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
 
 import streamlit as st
 
@@ -18,6 +19,7 @@ from core.models import Job, JobStatus, Role, User
 from core.runtime import get_runtime
 from core.service import JobService
 
+PAGES_DIR = Path(__file__).resolve().parent
 _TOKEN_KEY = "auth_session_token"
 _REDIRECT_KEY = "auth_redirect"
 _ROLE_RANK = {Role.USER: 0, Role.REVIEWER: 1, Role.ADMIN: 2}
@@ -77,6 +79,34 @@ def require_user(min_role: Role = Role.USER) -> User:
         st.error(f"This page is for the {min_role.value} role and above.")
         st.stop()
     return user
+
+
+# (file, title, icon, minimum role) in menu order; Review and Admin come from their own work
+# and are offered only when their files exist.
+NAVIGATION: tuple[tuple[str, str, str, Role], ...] = (
+    ("generate.py", "Generate", ":material/brush:", Role.USER),
+    ("history.py", "History", ":material/photo_library:", Role.USER),
+    ("review.py", "Review", ":material/rule:", Role.REVIEWER),
+    ("admin.py", "Admin", ":material/admin_panel_settings:", Role.ADMIN),
+    ("account.py", "Account", ":material/person:", Role.USER),
+)
+
+
+def navigation_entries(user: User) -> list[tuple[Path, str, str]]:
+    """(path, title, icon) of the pages `user`'s role may open; the first is the default."""
+    return [
+        (PAGES_DIR / file, title, icon)
+        for file, title, icon, min_role in NAVIGATION
+        if has_role(user, min_role) and (PAGES_DIR / file).exists()
+    ]
+
+
+def navigation_pages(user: User) -> list[st.Page]:
+    """st.Page objects for the router's st.navigation."""
+    return [
+        st.Page(path, title=title, icon=icon, default=i == 0)
+        for i, (path, title, icon) in enumerate(navigation_entries(user))
+    ]
 
 
 def start_session(signed_in: SignedIn) -> None:
