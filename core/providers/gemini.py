@@ -287,6 +287,11 @@ class GeminiProvider(Provider):
         detail = plain_message(exc.message, [self.api_key])
         if status == 400 and "API_KEY_INVALID" in reasons:
             return AuthFailed("Gemini rejected the API key; check GEMINI_API_KEY.")
+        if status == 400 and exc.status == "FAILED_PRECONDITION" and "location" in detail.lower():
+            return AuthFailed(
+                "Gemini is not available from this server's country or region "
+                "(or needs billing enabled there)."
+            )
         if status in (401, 403):
             return AuthFailed(
                 "Gemini refused access with this API key (permission denied); check "

@@ -291,3 +291,13 @@ def test_edit_without_a_source_image_is_refused_before_any_request(
     with pytest.raises(InvalidRequest, match="source image"):
         gemini_provider.edit(request())
     assert fake_gemini.requests == []
+
+
+def test_an_unsupported_location_is_an_auth_failure_about_the_region(
+    gemini_provider: GeminiProvider, fake_gemini: FakeGemini
+) -> None:
+    fake_gemini.enqueue(
+        google_error(400, "FAILED_PRECONDITION", "User location is not supported for the API use.")
+    )
+    with pytest.raises(AuthFailed, match="region"):
+        gemini_provider.generate(request())
