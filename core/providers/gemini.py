@@ -230,7 +230,8 @@ class GeminiProvider(Provider):
         tier = req.params.get("image_size", "1K")
         meta: dict[str, Any] = {
             "provider": self.name,
-            "model": response.model_version or req.model,
+            "model": req.model,
+            "model_version": response.model_version,
             "mime": info.mime,
             "width": info.width,
             "height": info.height,
