@@ -10,6 +10,7 @@ whole check-then-act, across processes too. The schema lives here, versioned wit
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -19,10 +20,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from argon2 import PasswordHasher
 
 from core.backends.base import Backend
+from core.models import Job, JobKind, JobStatus, ReviewStatus
 from core.settings import Settings
 
 DB_FILE = "studio.db"
@@ -167,6 +170,56 @@ def from_us(value: int | None) -> datetime | None:
 
 def seconds_us(seconds: float) -> int:
     return round(seconds * 1_000_000)
+
+
+# ---- job rows ----------------------------------------------------------------------------------
+
+JOB_COLUMNS = (
+    "id, user_id, provider, model, kind, prompt, params, input_path, status, attempts, "
+    "max_attempts, run_after, lease_owner, lease_expires_at, error_code, error_message, "
+    "result_path, thumb_path, result_meta, review_status, review_note, reviewed_by, reviewed_at, "
+    "batch_id, idempotency_key, created_at, started_at, finished_at, updated_at"
+)
+
+
+def job_from_row(row: sqlite3.Row) -> Job:
+    """A Job from a row selected with JOB_COLUMNS."""
+    return Job(
+        id=row["id"],
+        user_id=row["user_id"],
+        provider=row["provider"],
+        model=row["model"],
+        kind=JobKind(row["kind"]),
+        prompt=row["prompt"],
+        params=json.loads(row["params"] or "{}"),
+        status=JobStatus(row["status"]),
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        created_at=from_us(row["created_at"]),
+        updated_at=from_us(row["updated_at"]),
+        run_after=from_us(row["run_after"]),
+        batch_id=row["batch_id"],
+        input_path=row["input_path"],
+        lease_owner=row["lease_owner"],
+        lease_expires_at=from_us(row["lease_expires_at"]),
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        result_path=row["result_path"],
+        thumb_path=row["thumb_path"],
+        result_meta=json.loads(row["result_meta"] or "{}"),
+        review_status=ReviewStatus(row["review_status"]),
+        review_note=row["review_note"],
+        reviewed_by=row["reviewed_by"],
+        reviewed_at=from_us(row["reviewed_at"]),
+        idempotency_key=row["idempotency_key"],
+        started_at=from_us(row["started_at"]),
+        finished_at=from_us(row["finished_at"]),
+    )
+
+
+def sql_marks(values: list[Any]) -> str:
+    """`?, ?, ?` for an IN list of `values`."""
+    return ", ".join("?" * len(values))
 
 
 # ---- connections -------------------------------------------------------------------------------
