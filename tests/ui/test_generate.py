@@ -1,0 +1,184 @@
+"""Generate: options driven by the model's capabilities, validation, one batch per submit, and
+the live status of the batch's jobs."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from core.models import JobStatus, Role
+from core.providers.base import Capabilities
+from tests.ui.conftest import Person, Studio
+from tests.ui.helpers import button, errors, page_text, titles
+
+GENERATE = "pages/generate.py"
+OPTION_LABELS = {
+    "aspect_ratio": "Aspect ratio",
+    "quality": "Quality",
+    "image_size": "Image size",
+    "style": "Style",
+    "background": "Background",
+    "output_format": "Output format",
+}
+
+
+def shown_options(at: AppTest) -> set[str]:
+    labels = {s.label for s in at.selectbox} - {"Provider", "Model"}
+    names = {name for name, label in OPTION_LABELS.items() if label in labels}
+    if any(t.label.startswith("Seed") for t in at.text_input):
+        names.add("seed")
+    if any(t.label.startswith("Negative prompt") for t in at.text_area):
+        names.add("negative_prompt")
+    return names
+
+
+def submit(at: AppTest, prompt: str, count: int = 1) -> AppTest:
+    at.text_area(key="gen_prompt").input(prompt)
+    at.number_input[0].set_value(count)
+    return button(at, "Generate").click().run()
+
+
+def user_of(studio: Studio) -> Person:
+    studio.person("owner@example.com")
+    return studio.person("ada@example.com", Role.USER)
+
+
+def test_signed_out_generate_page_renders_only_the_sign_in_message(studio: Studio) -> None:
+    at = studio.app(script=GENERATE)
+    assert titles(at) == []
+    assert not at.text_area and not at.selectbox and not at.button
+
+
+def test_demo_is_the_only_available_provider_without_keys_and_is_labelled(studio: Studio) -> None:
+    at = studio.app(user_of(studio), GENERATE)
+    assert not at.exception
+    assert at.selectbox(key="gen_provider").options == ["Demo (offline, no AI)"]
+    assert "not AI" in page_text(at)
+    for name in ("OpenAI", "Gemini", "Ideogram"):
+        assert any(name in t and "not configured" in t for t in (x.value for x in at.text))
+
+
+def test_option_widgets_follow_the_chosen_models_capabilities(studio_factory) -> None:
+    studio = studio_factory(
+        openai_api_key="sk-test", gemini_api_key="g-test", ideogram_api_key="i-test"
+    )
+    at = studio.app(user_of(studio), GENERATE)
+    seen: set[frozenset[str]] = set()
+    for provider in studio.runtime.providers.values():
+        at.selectbox(key="gen_provider").set_value(provider.name).run()
+        for model in provider.active_models():
+            at.selectbox(key=f"gen_model_{provider.name}").set_value(model.id).run()
+            assert not at.exception
+            expected = model.capabilities.supported_params()
+            assert shown_options(at) == expected, (provider.name, model.id)
+            seen.add(frozenset(expected))
+    assert len(seen) > 1, "the catalogue should offer models with different options"
+    assert Capabilities().supported_params() == {"aspect_ratio"}
+
+
+def test_empty_prompt_is_refused_and_creates_no_job(studio: Studio) -> None:
+    ada = user_of(studio)
+    at = submit(studio.app(ada, GENERATE), "   ")
+    assert any("cannot be empty" in e for e in errors(at)), errors(at)
+    assert studio.jobs(ada) == []
+
+
+def test_a_seed_that_is_not_a_whole_number_is_refused(studio: Studio) -> None:
+    ada = user_of(studio)
+    at = studio.app(ada, GENERATE)
+    at.text_input(key="gen_seed_demo-pattern").input("12abc")
+    at = submit(at, "a fox")
+    assert any("seed must be a whole number" in e for e in errors(at)), errors(at)
+    assert studio.jobs(ada) == []
+
+
+def test_a_prompt_over_the_models_limit_states_the_limit(studio: Studio) -> None:
+    ada = user_of(studio)
+    limit = studio.runtime.providers["demo"].default_model.capabilities.max_prompt_chars
+    at = submit(studio.app(ada, GENERATE), "x" * (limit + 1))
+    assert any(f"{limit:,}" in e for e in errors(at)), errors(at)
+    assert studio.jobs(ada) == []
+
+
+def test_submit_queues_one_job_per_image_in_one_batch_and_shows_them_until_done(
+    studio: Studio,
+) -> None:
+    ada = user_of(studio)
+    at = studio.app(ada, GENERATE)
+    at.selectbox(key="gen_aspect_ratio_demo-pattern").set_value("16:9")
+    at.text_input(key="gen_seed_demo-pattern").input("42")
+    at = submit(at, "A lighthouse at dawn", count=2)
+    assert not errors(at)
+    jobs = studio.jobs(ada)
+    assert len(jobs) == 2
+    assert len({j.batch_id for j in jobs}) == 1
+    assert all(j.params == {"aspect_ratio": "16:9", "seed": 42} for j in jobs)
+    assert set(at.session_state["generate_batch"]["job_ids"]) == {j.id for j in jobs}
+
+    studio.wait_finished(ada)
+    at.run()  # AppTest does not tick st.fragment(run_every=…); a rerun stands in for it
+    assert all(j.status is JobStatus.DONE for j in studio.jobs(ada))
+    assert len(at.get("image")) == 2
+    assert [b.label for b in at.get("download_button")] == ["Download", "Download"]
+    assert page_text(at).count("Done") == 2
+
+
+def test_a_double_click_on_generate_makes_one_batch(studio_factory) -> None:
+    studio = studio_factory(worker_enabled=False)
+    ada = user_of(studio)
+    at = submit(studio.app(ada, GENERATE), "a red fox", count=2)
+    at = button(at, "Generate").click().run()  # the same form content again at once
+    assert len(studio.jobs(ada)) == 2
+    assert "Queued" in page_text(at)
+    at = submit(at, "a blue fox", count=1)  # different content is a new batch
+    assert len(studio.jobs(ada)) == 3
+
+
+def test_queued_jobs_show_their_place_in_line(studio_factory) -> None:
+    studio = studio_factory(worker_enabled=False)
+    ada = user_of(studio)
+    at = submit(studio.app(ada, GENERATE), "a red fox", count=3)
+    text = page_text(at)
+    assert "#1 in line" in text and "#2 in line" in text and "#3 in line" in text
+
+
+def test_over_the_rate_limit_says_when_to_try_again(studio_factory) -> None:
+    studio = studio_factory(rate_limit_per_minute=2, worker_enabled=False)
+    ada = user_of(studio)
+    at = submit(studio.app(ada, GENERATE), "first", count=2)
+    at = submit(at, "second", count=1)
+    assert any("Try again in" in e for e in errors(at)), errors(at)
+    assert len(studio.jobs(ada)) == 2
+
+
+def test_a_failed_job_shows_its_reason_in_plain_words(studio: Studio) -> None:
+    ada = user_of(studio)
+    at = submit(studio.app(ada, GENERATE), "a cat [fail:safety]")
+    studio.wait_finished(ada)
+    at.run()
+    job = studio.jobs(ada)[0]
+    assert job.status is JobStatus.FAILED
+    assert "Failed" in page_text(at)
+    assert job.error_message and job.error_message in [t.value for t in at.text]
+
+
+def test_history_prefill_fills_the_prompt(studio: Studio) -> None:
+    ada = user_of(studio)
+    at = AppTest.from_file(str(studio_path(GENERATE)), default_timeout=30)
+    at.session_state["auth_session_token"] = ada.token
+    at.session_state["prefill"] = {
+        "prompt": "**not bold** <b>x</b>",
+        "provider": "demo",
+        "model": "demo-poster",
+        "params": {"style": "rings", "seed": 7},
+    }
+    at.run()
+    assert at.text_area(key="gen_prompt").value == "**not bold** <b>x</b>"
+    assert at.selectbox(key="gen_model_demo").value == "demo-poster"
+    assert at.selectbox(key="gen_style_demo-poster").value == "rings"
+    assert at.text_input(key="gen_seed_demo-poster").value == "7"
+
+
+def studio_path(script: str):
+    from tests.ui.conftest import REPO
+
+    return REPO / script
