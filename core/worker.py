@@ -151,7 +151,6 @@ class Worker:
         """Figures for /api/health."""
         with self._lock:
             return {
-                "owner": self.owner,
                 "alive": self.alive,
                 "threads": len(self._threads),
                 "running": len(self._running),

@@ -3,15 +3,18 @@ and graceful stop."""
 
 from __future__ import annotations
 
+import io
 import random
 import threading
 import time
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+from PIL import Image
 
-from core.models import JobStatus
+from core.models import Job, JobKind, JobRequest, JobStatus, NewJob
 from core.providers.base import AuthFailed, SafetyBlocked, Transient
 from core.settings import Settings
 from core.worker import Worker, backoff_seconds
@@ -41,6 +44,47 @@ def test_a_job_is_generated_stored_and_finished_with_its_meta(studio: Studio) ->
     assert meta["generation_seconds"] >= 0
     assert studio.backend.blobs.get(done.thumb_path)[8:12] == b"WEBP"
     assert done.attempts == 1 and done.lease_owner is None
+
+
+def test_an_edit_reads_its_source_from_the_blob_store(studio: Studio) -> None:
+    source = io.BytesIO()
+    Image.new("RGB", (300, 200), (10, 200, 30)).save(source, format="JPEG")
+    input_path = f"{studio.alice.id}/uploads/source.jpg"
+    studio.backend.blobs.put(input_path, source.getvalue(), "image/jpeg")
+    request = JobRequest(
+        provider="demo",
+        model="demo-poster",
+        prompt="frame it",
+        params={"quality": "draft"},
+        kind=JobKind.EDIT,
+        input_path=input_path,
+    )
+    job = studio.service.submit(studio.alice, request)[0]
+    studio.worker()
+    (done,) = studio.wait_for([job.id])
+    assert done.status is JobStatus.DONE, done.error_message
+    with Image.open(io.BytesIO(studio.backend.blobs.get(done.result_path))) as result:
+        assert result.size == (256, 256)
+        assert result.convert("RGB").getpixel((128, 128)) == (10, 200, 30)  # the source shows
+
+
+def test_an_edit_whose_source_is_gone_fails_at_once(studio: Studio) -> None:
+    request = JobRequest(
+        provider="demo",
+        model="demo-poster",
+        prompt="frame it",
+        kind=JobKind.EDIT,
+        input_path=f"{studio.alice.id}/uploads/missing.png",
+    )
+    job = studio.service.submit(studio.alice, request)[0]
+    studio.worker()
+    (failed,) = studio.wait_for([job.id])
+    assert (failed.status, failed.error_code, failed.attempts) == (
+        JobStatus.FAILED,
+        "invalid_request",
+        1,
+    )
+    assert failed.error_message == "The source image is no longer stored."
 
 
 def test_an_expired_lease_makes_the_job_claimable_and_the_late_finisher_cannot_overwrite(
@@ -170,31 +214,38 @@ def test_an_unexpected_exception_is_retried_without_leaking_the_traceback(
     assert "secret-token-123 exploded" in caplog.text  # the log keeps the details
 
 
-def test_a_job_for_an_unknown_model_fails_without_calling_the_provider(studio: Studio) -> None:
-    job = studio.submit("fine")
-    studio.backend.jobs.delete_jobs([job.id])
-    # A row written by another version of the app: the model no longer exists here.
-    from core.models import JobRequest, NewJob
-
-    (ghost,) = studio.backend.jobs.create_jobs(
+def _insert_raw(studio: Studio, provider: str, model: str) -> str:
+    """A row as written by another version of the app, bypassing today's validation."""
+    job_id = str(uuid.uuid4())
+    studio.backend.jobs.create_jobs(
         [
             NewJob(
-                id=job.id,
+                id=job_id,
                 user_id=studio.alice.id,
-                request=JobRequest(provider="fake", model="fake-retired", prompt="x"),
-                batch_id=job.batch_id or job.id,
+                request=JobRequest(provider=provider, model=model, prompt="old row"),
+                batch_id=job_id,
                 max_attempts=4,
             )
         ],
         rate_limit_per_minute=1000,
     )
+    return job_id
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "code"),
+    [
+        ("fake", "fake-retired", "model_unavailable"),
+        ("dalle", "dall-e-3", "provider_unavailable"),
+    ],
+)
+def test_a_job_for_an_unknown_provider_or_model_fails_without_calling_anything(
+    studio: Studio, provider: str, model: str, code: str
+) -> None:
+    job_id = _insert_raw(studio, provider, model)
     studio.worker()
-    (failed,) = studio.wait_for([ghost.id])
-    assert (failed.status, failed.error_code, failed.attempts) == (
-        JobStatus.FAILED,
-        "model_unavailable",
-        1,
-    )
+    (failed,) = studio.wait_for([job_id])
+    assert (failed.status, failed.error_code, failed.attempts) == (JobStatus.FAILED, code, 1)
     assert studio.fake.calls == 0
 
 
@@ -212,9 +263,7 @@ def test_twenty_jobs_never_run_more_than_three_at_once_even_across_two_workers(
     assert {j.lease_owner for j in jobs} == {None}
 
 
-def _submit_batch(studio: Studio, count: int) -> list:
-    from core.models import JobRequest
-
+def _submit_batch(studio: Studio, count: int) -> list[Job]:
     request = JobRequest(provider="fake", model="demo-pattern", prompt="batch", params={})
     return studio.service.submit(studio.alice, request, count=count)
 
