@@ -102,6 +102,8 @@ class LocalBlobStore:
         past. Constant-time comparison; malformed input is simply False."""
         if not isinstance(path, str) or not isinstance(sig, str) or exp is None:
             return False
+        if not sig.isascii():  # compare_digest raises on non-ASCII text
+            return False
         try:
             check_path(path)
             exp_int = int(exp)
