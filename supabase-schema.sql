@@ -139,6 +139,14 @@ create table if not exists public.api_tokens (
 );
 create index if not exists api_tokens_user_idx on public.api_tokens (user_id, created_at);
 
+-- Failed sign-ins per email: five in 15 minutes lock that email for 5 minutes (on top of
+-- Supabase Auth's own per-IP limits), so passwords cannot be guessed one account at a time.
+create table if not exists public.sign_in_failures (
+    email text not null,
+    at timestamptz not null default now()
+);
+create index if not exists sign_in_failures_email_idx on public.sign_in_failures (email, at);
+
 -- Named singleton leases (the sweeper), so one process at a time does the job.
 create table if not exists public.leases (
     name text primary key,
@@ -611,7 +619,9 @@ as $$
     select
         (select count(*)::integer from public.jobs where status = 'queued'),
         (select count(*)::integer from public.jobs where status = 'processing'),
-        (select greatest(0, extract(epoch from clock_timestamp() - min(created_at)))::float8
+        (select case when min(created_at) is not null then
+                    greatest(0, extract(epoch from clock_timestamp() - min(created_at)))::float8
+                end
          from public.jobs where status = 'queued')
 $$;
 
@@ -761,6 +771,33 @@ begin
 end;
 $$;
 
+-- Seconds until this email may try to sign in again (0: not locked).
+create or replace function public.sign_in_lockout(p_email text) returns integer
+    language sql stable set search_path = ''
+as $$
+    select coalesce((
+        select greatest(0, ceil(extract(epoch from
+                   max(f.at) + interval '5 minutes' - clock_timestamp())))::integer
+        from public.sign_in_failures f
+        where f.email = lower(p_email) and f.at > clock_timestamp() - interval '15 minutes'
+        having count(*) >= 5), 0)
+$$;
+
+-- p_failed: record a failure (and forget ones past the window); else forget them all.
+create or replace function public.note_sign_in(p_email text, p_failed boolean) returns void
+    language plpgsql set search_path = ''
+as $$
+begin
+    if p_failed then
+        delete from public.sign_in_failures f
+        where f.email = lower(p_email) and f.at <= clock_timestamp() - interval '15 minutes';
+        insert into public.sign_in_failures (email, at) values (lower(p_email), clock_timestamp());
+    else
+        delete from public.sign_in_failures f where f.email = lower(p_email);
+    end if;
+end;
+$$;
+
 -- An API token's user, if the token is live and the account enabled; records the use.
 create or replace function public.use_api_token(p_token_hash text) returns setof public.profiles
     language plpgsql set search_path = ''
@@ -787,6 +824,7 @@ alter table public.idempotency_keys enable row level security;
 alter table public.sessions enable row level security;
 alter table public.api_tokens enable row level security;
 alter table public.leases enable row level security;
+alter table public.sign_in_failures enable row level security;
 alter table public.sweep_runs enable row level security;
 
 -- `(select auth.uid())` is evaluated once per statement instead of once per row.
@@ -803,18 +841,20 @@ drop policy if exists profiles_select_self_or_admin on public.profiles;
 create policy profiles_select_self_or_admin on public.profiles for select to authenticated
     using (id = (select auth.uid()) or (select public.is_admin()));
 
--- app_config, submissions, idempotency_keys, sessions, api_tokens, leases and sweep_runs have
--- no policy: with RLS on, only the service role (which bypasses RLS) reaches them.
+-- app_config, submissions, idempotency_keys, sessions, api_tokens, leases, sweep_runs and
+-- sign_in_failures have no policy: with RLS on, only the service role (which bypasses RLS) reaches them.
 
 -- ---- grants ---------------------------------------------------------------------------------
 -- Supabase grants everything in `public` to anon and authenticated by default; take it back.
 revoke all on table public.app_config, public.profiles, public.jobs, public.submissions,
-    public.idempotency_keys, public.sessions, public.api_tokens, public.leases, public.sweep_runs
+    public.idempotency_keys, public.sessions, public.api_tokens, public.leases, public.sweep_runs,
+    public.sign_in_failures
     from public, anon, authenticated;
 grant select, delete on table public.jobs to authenticated;
 grant select on table public.profiles to authenticated;
 grant all on table public.app_config, public.profiles, public.jobs, public.submissions,
-    public.idempotency_keys, public.sessions, public.api_tokens, public.leases, public.sweep_runs
+    public.idempotency_keys, public.sessions, public.api_tokens, public.leases, public.sweep_runs,
+    public.sign_in_failures
     to service_role;
 
 revoke all on function
@@ -831,7 +871,8 @@ revoke all on function
     public.purge_candidates(text[], timestamptz, uuid, text[], integer),
     public.purge_summary(text[], timestamptz, uuid, text[]), public.job_stats(timestamptz, integer),
     public.record_sweep(jsonb), public.user_activity(), public.cancel_user_jobs(uuid),
-    public.try_acquire_lease(text, text, double precision), public.use_api_token(text)
+    public.try_acquire_lease(text, text, double precision), public.use_api_token(text),
+    public.sign_in_lockout(text), public.note_sign_in(text, boolean)
     from public, anon, authenticated;
 
 -- what policies and the user-facing doors need
@@ -852,7 +893,8 @@ grant execute on function
     public.purge_candidates(text[], timestamptz, uuid, text[], integer),
     public.purge_summary(text[], timestamptz, uuid, text[]), public.job_stats(timestamptz, integer),
     public.record_sweep(jsonb), public.user_activity(), public.cancel_user_jobs(uuid),
-    public.try_acquire_lease(text, text, double precision), public.use_api_token(text)
+    public.try_acquire_lease(text, text, double precision), public.use_api_token(text),
+    public.sign_in_lockout(text), public.note_sign_in(text, boolean)
     to service_role;
 
 -- ---- storage: the private `results` bucket --------------------------------------------------

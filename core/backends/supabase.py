@@ -18,6 +18,7 @@ from storage3.exceptions import StorageApiError
 from supabase import Client, ClientOptions, create_client
 
 from core.backends.base import Backend
+from core.backends.local_blobs import check_path
 from core.errors import Forbidden, QuotaExceeded, RateLimited, ValidationError
 from core.models import Job, JobKind, JobStatus, ReviewStatus, User
 from core.settings import Settings
@@ -183,6 +184,7 @@ class SupabaseBlobStore:
         return self._client.storage.from_(BUCKET)
 
     def put(self, path: str, data: bytes, mime: str) -> None:
+        check_path(path)
         # upsert: the path is derived from the job id, so a retried job overwrites its own file
         self._bucket().upload(
             path, data, {"content-type": mime, "upsert": "true", "cache-control": "31536000"}
@@ -191,6 +193,7 @@ class SupabaseBlobStore:
     def get(self, path: str) -> bytes:
         from core.errors import NotFound
 
+        check_path(path)
         try:
             return self._bucket().download(path)
         except StorageApiError as exc:
@@ -199,7 +202,9 @@ class SupabaseBlobStore:
             raise
 
     def signed_urls(self, paths: list[str], ttl: int) -> dict[str, str]:
-        wanted = list(dict.fromkeys(p for p in paths if p))
+        wanted = list(dict.fromkeys(paths))
+        for path in wanted:
+            check_path(path)
         if not wanted:
             return {}
         items = self._bucket().create_signed_urls(wanted, int(ttl))
@@ -210,7 +215,9 @@ class SupabaseBlobStore:
         }
 
     def delete(self, paths: list[str]) -> list[str]:
-        wanted = list(dict.fromkeys(p for p in paths if p))
+        wanted = list(dict.fromkeys(paths))
+        for path in wanted:
+            check_path(path)
         if not wanted:
             return []
         try:
@@ -221,6 +228,7 @@ class SupabaseBlobStore:
         return []
 
     def size(self, path: str) -> int | None:
+        check_path(path)
         try:
             info = self._bucket().info(path)
         except StorageApiError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import secrets
 import threading
 from datetime import UTC, datetime, timedelta
@@ -125,6 +126,13 @@ class SupabaseAccounts:
             raise InvalidCredentials()
         if len(password) > MAX_PASSWORD:
             raise InvalidCredentials()
+        wait = int(self._rpc("sign_in_lockout", {"p_email": email}) or 0)
+        if wait > 0:
+            minutes = max(1, math.ceil(wait / 60))
+            raise RateLimited(
+                f"Too many failed sign-ins for this email. Try again in {minutes} min.",
+                retry_after=wait,
+            )
         client = self._clients.auth()
         try:
             response = client.auth.sign_in_with_password({"email": email, "password": password})
@@ -132,13 +140,15 @@ class SupabaseAccounts:
             code = str(exc.code or "")
             if code in _RATE_CODES or exc.status == 429:
                 raise RateLimited(
-                    "Too many failed sign-ins for this email. Try again in a few minutes.", 300
+                    "Too many sign-in attempts. Try again in a few minutes.", retry_after=300
                 ) from None
             if code == "user_banned":
                 raise AccountDisabled() from None
+            self._rpc("note_sign_in", {"p_email": email, "p_failed": True})
             raise InvalidCredentials() from None
         if response.session is None:
             raise InvalidCredentials()
+        self._rpc("note_sign_in", {"p_email": email, "p_failed": False})
         profile = self._profile(response.session.user.id)
         if profile is not None and profile.get("disabled"):
             self._revoke_remote(response.session.access_token)
@@ -347,6 +357,12 @@ class SupabaseAccounts:
             self._clients.auth().auth.admin.sign_out(access_token, "local")
         except (AuthError, httpx.HTTPError) as exc:
             log.warning("Supabase sign-out failed: %s", type(exc).__name__)
+
+    def _rpc(self, fn: str, params: dict[str, Any]) -> Any:
+        try:
+            return self._db.rpc(fn, params).execute().data
+        except APIError as exc:
+            raise_api_error(exc)
 
     def _session_row(self, token_hash: str) -> dict[str, Any] | None:
         rows = self._select("sessions", lambda q: q.eq("token_hash", token_hash).limit(1))
