@@ -95,6 +95,20 @@ def test_an_expired_lease_that_used_every_attempt_fails_instead_of_running_again
     assert failed.finished_at is not None
 
 
+def test_a_claim_fails_an_exhausted_expired_job_and_takes_the_next_one(backend, new_user):
+    user = new_user()
+    exhausted = submit(backend, user, max_attempts=1)[0]
+    waiting = submit(backend, user)[0]
+    backend.jobs.claim("crashed", SHORT_LEASE, 1)
+    assert backend.jobs.claim("other", LEASE, 1) is None
+    time.sleep(PAST_SHORT_LEASE)
+
+    claimed = backend.jobs.claim("other", LEASE, 1)
+
+    assert claimed.id == waiting.id
+    assert backend.jobs.get_job(exhausted.id).status is JobStatus.FAILED
+
+
 def test_heartbeat_keeps_a_lease_alive_and_reports_what_is_held(backend, new_user):
     user = new_user()
     a, b = submit(backend, user)[0], submit(backend, user)[0]
