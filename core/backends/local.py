@@ -5,7 +5,9 @@ threads and several processes (the app and headless workers) on one machine.
 Connections are per thread (SQLite connections must not be shared mid-transaction); every write
 that reads before it writes runs in `BEGIN IMMEDIATE`, so it holds the single writer lock for its
 whole check-then-act, across processes too. The schema lives here, versioned with
-`PRAGMA user_version`; each store keeps its own statements together at the top of its module.
+`PRAGMA user_version`; each store keeps its own statements together at the top of its module:
+local_jobs.py (submission, listing, review, purge candidates), local_queue.py (claim, leases),
+local_blobs.py (files, signed URLs), local_accounts.py (users, sessions, API tokens).
 """
 
 from __future__ import annotations
