@@ -1,0 +1,171 @@
+"""History: own jobs newest first with filters and keyset pages; a job's details as plain text;
+retry, cancel, delete and "use this prompt"."""
+
+from __future__ import annotations
+
+from core.models import JobRequest, JobStatus, Role
+from tests.ui.conftest import Person, Studio
+from tests.ui.helpers import button, page_text, titles
+
+HISTORY = "pages/history.py"
+
+
+def people(studio: Studio) -> tuple[Person, Person]:
+    studio.person("owner@example.com")
+    return studio.person("ada@example.com", Role.USER), studio.person("bob@example.com")
+
+
+def submit(studio: Studio, person: Person, prompt: str, count: int = 1) -> list[str]:
+    request = JobRequest(provider="demo", model="demo-pattern", prompt=prompt)
+    return [j.id for j in studio.service.submit(person.user, request, count=count)]
+
+
+def grid_prompts(at) -> list[str]:
+    """The prompt line of each grid card, in order."""
+    open_keys = [b.key for b in at.button if (b.key or "").startswith("hist_open_")]
+    return [t.value for t in at.text if t.value and not t.value.startswith("Signed")][
+        : len(open_keys)
+    ]
+
+
+def test_signed_out_history_renders_only_the_sign_in_message(studio: Studio) -> None:
+    at = studio.app(script=HISTORY)
+    assert titles(at) == []
+    assert not at.button and not at.multiselect
+
+
+def test_own_jobs_newest_first_with_status_badges_and_thumbnails(studio: Studio) -> None:
+    ada, bob = people(studio)
+    submit(studio, ada, "an old lighthouse")
+    studio.wait_finished(ada)
+    submit(studio, ada, "a blocked cat [fail:safety]")
+    submit(studio, bob, "bob's secret garden")
+    studio.wait_finished(ada)
+    at = studio.app(ada, HISTORY)
+    assert not at.exception
+    assert grid_prompts(at) == ["a blocked cat [fail:safety]", "an old lighthouse"]
+    text = page_text(at)
+    assert "Failed" in text and "Done" in text
+    assert "secret garden" not in text
+    assert len(at.get("image")) == 1  # only the finished job has a thumbnail
+
+
+def test_filters_by_status_provider_and_prompt_text(studio: Studio) -> None:
+    ada, _bob = people(studio)
+    submit(studio, ada, "First light over the bay")
+    submit(studio, ada, "a blocked cat [fail:safety]")
+    studio.wait_finished(ada)
+    at = studio.app(ada, HISTORY)
+    at.multiselect(key="hist_status").set_value(["failed"]).run()
+    assert grid_prompts(at) == ["a blocked cat [fail:safety]"]
+    at.multiselect(key="hist_status").set_value([]).run()
+    at.text_input(key="hist_text").input("FIRST LIGHT").run()
+    assert grid_prompts(at) == ["First light over the bay"]
+    at.text_input(key="hist_text").input("").run()
+    at.multiselect(key="hist_provider").set_value(["openai"]).run()
+    assert grid_prompts(at) == []
+    assert "No jobs here yet." in page_text(at)
+    at.multiselect(key="hist_provider").set_value(["demo"]).run()
+    assert len(grid_prompts(at)) == 2
+
+
+def test_pages_of_24_with_next_and_previous(studio_factory) -> None:
+    studio = studio_factory(worker_enabled=False)
+    ada, _bob = people(studio)
+    for n in range(26):
+        submit(studio, ada, f"picture number {n:02d}")
+    at = studio.app(ada, HISTORY)
+    first = grid_prompts(at)
+    assert len(first) == 24 and first[0] == "picture number 25"
+    assert "Page 1" in page_text(at)
+    assert button(at, "Previous").disabled
+    at = button(at, "Next").click().run()
+    second = grid_prompts(at)
+    assert second == ["picture number 01", "picture number 00"]
+    assert "Page 2" in page_text(at)
+    assert button(at, "Next").disabled
+    at = button(at, "Previous").click().run()
+    assert grid_prompts(at) == first
+
+
+def test_open_job_shows_prompt_as_plain_text_with_params_timings_and_attempts(
+    studio: Studio,
+) -> None:
+    ada, _bob = people(studio)
+    prompt = "**not bold** <img src=x onerror=alert(1)> [link](http://evil) # heading"
+    request = JobRequest(
+        provider="demo", model="demo-pattern", prompt=prompt, params={"style": "rings", "seed": 3}
+    )
+    (job,) = studio.service.submit(ada.user, request)
+    studio.wait_finished(ada)
+    at = studio.app(ada, HISTORY)
+    at = at.button(key=f"hist_open_{job.id}").click().run()
+    assert not at.exception
+    assert [c.value for c in at.code] == [prompt]
+    assert all(prompt not in str(m.value) for m in at.markdown)
+    assert at.json[0].value and '"seed": 3' in at.json[0].value.replace("'", '"')
+    text = page_text(at)
+    assert "Attempts: 1 of 4" in text
+    assert "Created" in text and "Finished" in text
+    assert "Review: unreviewed" in text
+    assert len(at.get("image")) == 1
+    assert [b.label for b in at.get("download_button")] == ["Download"]
+
+
+def test_cancel_a_queued_job_then_retry_it_as_a_new_job(studio_factory) -> None:
+    studio = studio_factory(worker_enabled=False)
+    ada, _bob = people(studio)
+    (job_id,) = submit(studio, ada, "a red kite")
+    at = studio.app(ada, HISTORY)
+    at = at.button(key=f"hist_open_{job_id}").click().run()
+    at = at.button(key="hist_cancel").click().run()
+    assert "Canceled." in page_text(at)
+    assert studio.service.get_job(ada.user, job_id).status is JobStatus.CANCELED
+    at = at.button(key="hist_retry").click().run()
+    assert "Queued again as a new job." in page_text(at)
+    jobs = studio.jobs(ada)
+    assert len(jobs) == 2
+    new = next(j for j in jobs if j.id != job_id)
+    assert new.status is JobStatus.QUEUED and new.prompt == "a red kite"
+
+
+def test_delete_removes_the_job_and_its_files(studio: Studio) -> None:
+    ada, _bob = people(studio)
+    (job_id,) = submit(studio, ada, "a short-lived picture")
+    (job,) = studio.wait_finished(ada)
+    blobs = studio.runtime.backend.blobs
+    assert job.result_path and blobs.size(job.result_path)
+    at = studio.app(ada, HISTORY)
+    at = at.button(key=f"hist_open_{job_id}").click().run()
+    at = at.button(key="hist_delete").click().run()
+    assert "Deleted." in page_text(at)
+    assert studio.jobs(ada) == []
+    assert blobs.size(job.result_path) is None
+    assert job.thumb_path and blobs.size(job.thumb_path) is None
+
+
+def test_use_this_prompt_opens_generate_prefilled(studio: Studio) -> None:
+    ada, _bob = people(studio)
+    request = JobRequest(
+        provider="demo", model="demo-poster", prompt="a harbour at night", params={"seed": 9}
+    )
+    (job,) = studio.service.submit(ada.user, request)
+    studio.wait_finished(ada)
+    at = studio.app(ada)
+    at.switch_page("pages/history.py").run()
+    at = at.button(key=f"hist_open_{job.id}").click().run()
+    at = at.button(key="hist_use").click().run()
+    assert titles(at) == ["Generate"]
+    assert at.text_area(key="gen_prompt").value == "a harbour at night"
+    assert at.selectbox(key="gen_model_demo").value == "demo-poster"
+    assert at.text_input(key="gen_seed_demo-poster").value == "9"
+
+
+def test_another_users_job_behaves_like_a_missing_one(studio: Studio) -> None:
+    ada, bob = people(studio)
+    (bobs_job,) = submit(studio, bob, "bob's private prompt")
+    at = studio.app(ada, HISTORY)
+    at.session_state["history_open"] = bobs_job
+    at.run()
+    assert "That job no longer exists." in page_text(at)
+    assert "private prompt" not in page_text(at)

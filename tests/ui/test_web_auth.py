@@ -1,0 +1,157 @@
+"""The sign-in cookie hand-off: single-use, short-lived tickets bound to the browser, and the
+routes that set and clear the HttpOnly cookie."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+from streamlit.web.server.starlette.starlette_app_utils import generate_xsrf_token_string
+
+from core import web_auth
+from core.web_auth import COOKIE_NAME, XSRF_COOKIE_NAME, TicketBook, browser_binding
+from tests.ui.conftest import Studio
+
+TOKEN = b"0123456789abcdef"
+OTHER = b"fedcba9876543210"
+
+
+def xsrf(token: bytes = TOKEN) -> str:
+    """A Streamlit XSRF cookie value (a fresh random mask every call, like the server)."""
+    return generate_xsrf_token_string(token)
+
+
+def test_browser_binding_ignores_the_changing_mask_but_not_the_token() -> None:
+    assert xsrf() != xsrf()
+    assert browser_binding(xsrf()) == browser_binding(xsrf()) is not None
+    assert browser_binding(xsrf()) != browser_binding(xsrf(OTHER))
+    assert browser_binding(None) is None
+    assert browser_binding("2|zz|zz|1") is None
+    assert browser_binding("") is None
+
+
+def test_a_ticket_is_redeemed_once_by_the_same_browser_for_its_own_kind() -> None:
+    book = TicketBook()
+    binding = browser_binding(xsrf())
+    assert binding
+    ticket = book.issue("sign_in", "session-1", binding)
+    assert book.redeem(ticket, "sign_in", browser_binding(xsrf())) == "session-1"
+    assert book.redeem(ticket, "sign_in", binding) is None  # spent
+    other = book.issue("sign_in", "session-2", binding)
+    assert book.redeem(other, "sign_out", binding) is None  # wrong kind spends it too
+    assert book.redeem(other, "sign_in", binding) is None
+    foreign = book.issue("sign_in", "session-3", binding)
+    assert book.redeem(foreign, "sign_in", browser_binding(xsrf(OTHER))) is None
+    assert book.redeem(foreign, "sign_in", binding) is None
+    assert book.redeem(None, "sign_in", binding) is None
+    assert book.redeem("made-up", "sign_in", binding) is None
+
+
+def test_a_ticket_expires() -> None:
+    book = TicketBook(ttl=0.05)
+    binding = browser_binding(xsrf())
+    assert binding
+    ticket = book.issue("sign_in", "session-1", binding)
+    time.sleep(0.1)
+    assert book.redeem(ticket, "sign_in", binding) is None
+    book.issue("sign_in", "session-2", binding)  # issuing sweeps expired tickets
+    assert len(book) == 1
+
+
+def test_no_ticket_without_a_browser_to_bind_it_to() -> None:
+    assert web_auth.issue_ticket("sign_in", "session-1", None) is None
+    with pytest.raises(ValueError):
+        TicketBook().issue("sign_in", "session-1", "")
+
+
+@pytest.fixture
+def client(studio: Studio) -> TestClient:
+    app = Starlette(routes=web_auth.auth_routes())
+    return TestClient(app, base_url="http://studio.test", follow_redirects=False)
+
+
+def test_sign_in_ticket_sets_an_httponly_lax_cookie_and_goes_home(
+    studio: Studio, client: TestClient
+) -> None:
+    signed = studio.service.sign_up("ada@example.com", "correct horse battery")
+    cookie = xsrf()
+    ticket = web_auth.issue_ticket("sign_in", signed.session_token, cookie)
+    assert ticket and signed.session_token not in ticket
+    client.cookies.set(XSRF_COOKIE_NAME, xsrf())  # same browser, new mask
+    response = client.get(web_auth.sign_in_url(ticket))
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+    set_cookie = response.headers["set-cookie"]
+    assert set_cookie.startswith(f"{COOKIE_NAME}={signed.session_token};")
+    assert "HttpOnly" in set_cookie and "SameSite=lax" in set_cookie and "Path=/" in set_cookie
+    assert "Secure" not in set_cookie
+    assert response.headers["cache-control"] == "no-store"
+    again = client.get(web_auth.sign_in_url(ticket))
+    assert again.status_code == 303 and "set-cookie" not in again.headers
+
+
+def test_the_cookie_is_secure_over_https(studio: Studio) -> None:
+    signed = studio.service.sign_up("ada@example.com", "correct horse battery")
+    cookie = xsrf()
+    ticket = web_auth.issue_ticket("sign_in", signed.session_token, cookie)
+    assert ticket
+    client = TestClient(
+        Starlette(routes=web_auth.auth_routes()),
+        base_url="https://studio.test",
+        follow_redirects=False,
+    )
+    client.cookies.set(XSRF_COOKIE_NAME, cookie)
+    assert "Secure" in client.get(web_auth.sign_in_url(ticket)).headers["set-cookie"]
+
+
+def test_a_ticket_lured_into_another_browser_signs_nobody_in(
+    studio: Studio, client: TestClient
+) -> None:
+    signed = studio.service.sign_up("mallory@example.com", "correct horse battery")
+    ticket = web_auth.issue_ticket("sign_in", signed.session_token, xsrf(OTHER))
+    assert ticket
+    client.cookies.set(XSRF_COOKIE_NAME, xsrf())
+    response = client.get(web_auth.sign_in_url(ticket))
+    assert response.status_code == 303 and "set-cookie" not in response.headers
+
+
+def test_a_ticket_for_a_session_revoked_meanwhile_sets_no_cookie(
+    studio: Studio, client: TestClient
+) -> None:
+    signed = studio.service.sign_up("ada@example.com", "correct horse battery")
+    cookie = xsrf()
+    ticket = web_auth.issue_ticket("sign_in", signed.session_token, cookie)
+    assert ticket
+    studio.service.sign_out(signed.session_token)
+    client.cookies.set(XSRF_COOKIE_NAME, cookie)
+    assert "set-cookie" not in client.get(web_auth.sign_in_url(ticket)).headers
+
+
+def test_sign_out_ticket_revokes_the_session_and_clears_the_cookie(
+    studio: Studio, client: TestClient
+) -> None:
+    signed = studio.service.sign_up("ada@example.com", "correct horse battery")
+    cookie = xsrf()
+    ticket = web_auth.issue_ticket("sign_out", signed.session_token, cookie)
+    client.cookies.set(XSRF_COOKIE_NAME, cookie)
+    client.cookies.set(COOKIE_NAME, signed.session_token)
+    response = client.get(web_auth.sign_out_url(ticket))
+    assert response.status_code == 303
+    assert f'{COOKIE_NAME}="";' in response.headers["set-cookie"]
+    assert "Max-Age=0" in response.headers["set-cookie"]
+    assert studio.service.user_for_session(signed.session_token) is None
+
+
+def test_sign_out_without_a_ticket_keeps_a_live_cookie_but_clears_a_dead_one(
+    studio: Studio, client: TestClient
+) -> None:
+    signed = studio.service.sign_up("ada@example.com", "correct horse battery")
+    client.cookies.set(COOKIE_NAME, signed.session_token)
+    response = client.get(web_auth.SIGN_OUT_PATH)  # e.g. a link on another site
+    assert response.status_code == 303 and "set-cookie" not in response.headers
+    assert studio.service.user_for_session(signed.session_token) is not None
+    studio.service.sign_out(signed.session_token)
+    response = client.get(web_auth.SIGN_OUT_PATH)
+    assert "Max-Age=0" in response.headers["set-cookie"]
