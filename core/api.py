@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -301,6 +302,22 @@ async def files(request: Request) -> Response:
     )
 
 
+class _AnyPath(Convertor[str]):
+    """Like Starlette's `path`, but also across control characters, so that no file path
+    falls through to a non-JSON 404."""
+
+    regex = r"[\s\S]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("anypath", _AnyPath())
+
+
 def api_routes() -> list[BaseRoute]:
     """Every /api/* route."""
     # Every method reaches the handlers, which answer 405 in the API's JSON error shape.
@@ -308,5 +325,5 @@ def api_routes() -> list[BaseRoute]:
         Route("/api/health", health, methods=_ALL_METHODS),
         Route("/api/openapi.json", openapi, methods=_ALL_METHODS),
         Route("/api/jobs", jobs, methods=_ALL_METHODS),
-        Route("/api/files/{path:path}", files, methods=_ALL_METHODS),
+        Route("/api/files/{path:anypath}", files, methods=_ALL_METHODS),
     ]

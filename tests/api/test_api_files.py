@@ -108,3 +108,4 @@ def test_a_signed_url_for_a_deleted_file_is_404(
 def test_requests_without_a_signature_are_refused(client: TestClient, done_job: Job) -> None:
     assert_refused(client.get(f"/api/files/{done_job.result_path}"))
     assert_refused(client.get("/api/files/%2e%2e/%2e%2e/secret.key?exp=99999999999&sig=00"))
+    assert_refused(client.get(f"/api/files/{done_job.result_path}?exp=99999999999&sig=%C3%9B"))
