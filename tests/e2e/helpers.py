@@ -24,7 +24,7 @@ def sign_up(page: Page, email: str, password: str) -> None:
 def sign_in(page: Page, email: str, password: str) -> None:
     form = page.get_by_test_id("stForm").filter(has=page.get_by_role("button", name="Sign in"))
     form.get_by_label("Email").fill(email)
-    form.get_by_label("Password").fill(password)
+    form.get_by_role("textbox", name="Password").fill(password)
     form.get_by_role("button", name="Sign in").click()
 
 

@@ -10,6 +10,7 @@ from tests.e2e.helpers import (
     SIGNED_OUT_TEXT,
     generate,
     open_page,
+    sign_in,
     sign_up,
     signed_in_marker,
 )
@@ -60,3 +61,30 @@ def test_sign_up_generate_history_reload_and_sign_out(live_server_factory, page:
     page.reload()
     expect(page.get_by_role("tab", name="Create account")).to_be_visible()
     expect(page.get_by_text(email)).to_have_count(0)
+
+    # Signing in again (the sign-in form, not sign-up) also survives a reload.
+    sign_in(page, email, PASSWORD)
+    expect(signed_in_marker(page, email)).to_be_visible()
+    page.reload()
+    expect(signed_in_marker(page, email)).to_be_visible()
+
+
+def test_a_plain_user_opening_the_admin_url_gets_the_default_page(
+    live_server_factory, page: Page
+) -> None:
+    server = live_server_factory()
+    page.goto(server.url + "/")
+    sign_up(page, "owner@example.com", PASSWORD)  # the first account is the admin
+    expect(signed_in_marker(page, "owner@example.com")).to_be_visible()
+    page.context.clear_cookies()
+    page.goto(server.url + "/")
+    sign_up(page, "bob@example.com", PASSWORD)
+    expect(signed_in_marker(page, "bob@example.com (user)")).to_be_visible()
+    for path in ("/admin", "/review"):
+        page.goto(server.url + path)
+        expect(page.get_by_role("heading", name="Generate", level=1)).to_be_visible()
+        nav = page.get_by_test_id("stSidebarNav")
+        expect(nav.get_by_role("link", name="History")).to_be_visible()
+        expect(nav.get_by_role("link", name="Admin")).to_have_count(0)
+        expect(nav.get_by_role("link", name="Review")).to_have_count(0)
+        expect(page.get_by_role("heading", name="Admin")).to_have_count(0)
