@@ -102,6 +102,10 @@ class Gateway:
                 Route("/auth/v1/token", self._token, methods=["POST"]),
                 Route("/auth/v1/user", self._user, methods=["GET"]),
                 Route("/auth/v1/logout", self._logout, methods=["POST"]),
+                Route("/auth/v1/admin/users", self._admin_create_user, methods=["POST"]),
+                Route(
+                    "/auth/v1/admin/users/{user_id}", self._admin_delete_user, methods=["DELETE"]
+                ),
                 Route(
                     "/storage/v1/object/sign/{bucket}/{path:path}",
                     self._sign_or_serve,
@@ -326,6 +330,46 @@ class Gateway:
         except AuthError as exc:
             return _auth_error(exc)
 
+    def _require_service(self, request: Request) -> None:
+        try:
+            caller = self._caller(request)
+        except RestError as exc:
+            raise AuthError(403, "bad_jwt", exc.message) from exc
+        if caller.role != "service_role":
+            raise AuthError(403, "not_admin", "User not allowed")
+
+    async def _admin_create_user(self, request: Request) -> Response:
+        body = json.loads(await self._record(request) or b"{}")
+        try:
+            self._require_service(request)
+            email = str(body.get("email") or "").strip().lower()
+            password = str(body.get("password") or "")
+            if not _EMAIL.match(email):
+                raise AuthError(400, "validation_failed", "Unable to validate email address")
+            user = await run_in_threadpool(
+                self._create_user, email, password, bool(body.get("email_confirm"))
+            )
+            return JSONResponse(_user_json(user))
+        except AuthError as exc:
+            return _auth_error(exc)
+
+    async def _admin_delete_user(self, request: Request) -> Response:
+        await self._record(request)
+        try:
+            self._require_service(request)
+            user_id = request.path_params["user_id"]
+            deleted = await run_in_threadpool(
+                self._admin,
+                lambda c: c.execute(
+                    "delete from auth.users where id::text = %s returning id", [user_id]
+                ).fetchone(),
+            )
+            if deleted is None:
+                raise AuthError(404, "user_not_found", "User not found")
+            return JSONResponse({})
+        except AuthError as exc:
+            return _auth_error(exc)
+
     def _user_claims(self, request: Request) -> dict[str, Any]:
         try:
             caller = self._caller(request)
@@ -342,7 +386,11 @@ class Gateway:
             with conn.transaction():
                 return fn(conn, *args)
 
-    def _create_user(self, email: str, password: str) -> dict[str, Any]:
+    def _create_user(
+        self, email: str, password: str, confirmed: bool | None = None
+    ) -> dict[str, Any]:
+        confirmed = self.autoconfirm if confirmed is None else confirmed
+
         def insert(conn: psycopg.Connection) -> dict[str, Any]:
             if conn.execute("select 1 from auth.users where lower(email) = %s", [email]).fetchone():
                 raise AuthError(422, "user_already_exists", "User already registered")
@@ -350,7 +398,7 @@ class Gateway:
                 "insert into auth.users (email, encrypted_password, email_confirmed_at) "
                 "values (%s, extensions.crypt(%s, extensions.gen_salt('bf', 4)), "
                 "case when %s then now() end) returning *",
-                [email, password, self.autoconfirm],
+                [email, password, confirmed],
             ).fetchone()
 
         return self._admin(insert)
