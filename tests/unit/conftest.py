@@ -4,10 +4,13 @@ provider (a demo subclass) that counts concurrent calls and can be scripted to f
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -15,7 +18,7 @@ import pytest
 from core.backends import open_backend
 from core.backends.base import Backend
 from core.models import Job, JobRequest, JobStatus, User
-from core.providers.base import GeneratedImage, GenerationRequest, ModelInfo, ProviderError
+from core.providers.base import GeneratedImage, GenerationRequest, ModelInfo
 from core.providers.demo import DemoProvider
 from core.service import JobService
 from core.settings import Settings
@@ -119,17 +122,46 @@ def wait_until(condition: Callable[[], bool], timeout: float = 5) -> None:
         time.sleep(0.005)
 
 
+_template_lock = threading.Lock()
+_template: tuple[tempfile.TemporaryDirectory[str], User, User] | None = None
+
+
+def _people_template() -> tuple[Path, User, User]:
+    """A data dir holding the three accounts, made once per test session: argon2 sign-ups
+    are slow on purpose, so each test copies this instead of signing up again."""
+    global _template
+    with _template_lock:
+        if _template is None:
+            holder = tempfile.TemporaryDirectory(prefix="studio-template-")
+            settings = replace(
+                Settings.load(env={}, secrets_path=None), data_dir=Path(holder.name) / "data"
+            )
+            backend = open_backend(settings)
+            try:
+                accounts = backend.accounts
+                # The first account becomes admin; the people under test are plain users.
+                accounts.sign_up("admin@example.com", "admin-password", admin_emails=frozenset())
+                alice = accounts.sign_up(
+                    "alice@example.com", "alice-pw-1", admin_emails=frozenset()
+                )
+                bob = accounts.sign_up("bob@example.com", "bob-pw-123", admin_emails=frozenset())
+            finally:
+                backend.close()
+            _template = (holder, alice.user, bob.user)
+        holder, alice_user, bob_user = _template
+        return Path(holder.name) / "data", alice_user, bob_user
+
+
 @contextlib.contextmanager
 def make_studio(settings: Settings, *, fake_latency_ms: int = 0) -> Iterator[Studio]:
-    """An isolated deployment on `settings`; workers stopped and backend closed on exit."""
+    """An isolated deployment on `settings` with Alice and Bob signed up; workers stopped and
+    backend closed on exit."""
+    template, alice, bob = _people_template()
+    shutil.copytree(template, settings.data_dir)
     backend = open_backend(settings)
     fake = FakeProvider(latency_ms=fake_latency_ms)
     providers = {"demo": DemoProvider(), "fake": fake}
     service = JobService(backend, providers, settings)  # type: ignore[arg-type]
-    # The first account becomes admin; the people under test are plain users.
-    service.sign_up("admin@example.com", "admin-password")
-    alice = service.sign_up("alice@example.com", "alice-password").user
-    bob = service.sign_up("bob@example.com", "bob-password").user
     studio = Studio(settings, backend, service, fake, alice, bob, [])
     try:
         yield studio
@@ -150,4 +182,4 @@ def finished_ok(job: Job) -> bool:
     return job.status is JobStatus.DONE
 
 
-__all__ = ["FakeProvider", "ProviderError", "Studio", "finished_ok", "make_studio", "wait_until"]
+__all__ = ["FakeProvider", "Studio", "finished_ok", "make_studio", "wait_until"]
