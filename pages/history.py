@@ -65,51 +65,56 @@ def _job_details(user: User, job_id: str) -> None:
         st.session_state.pop(OPEN_KEY, None)
         st.rerun()
     widgets.status_badge(job)
-    image_col, info_col = st.columns([3, 2])
+    with st.container(horizontal=True):
+        widgets.download_button(user, job, key=f"hist_dl_{job.id}")
+        if job.status in (JobStatus.FAILED, JobStatus.CANCELED) and st.button(
+            "Retry", key="hist_retry", icon=":material/refresh:"
+        ):
+            _act("retry", job)
+        if job.status is JobStatus.QUEUED and st.button(
+            "Cancel", key="hist_cancel", icon=":material/cancel:"
+        ):
+            _act("cancel", job)
+        if st.button("Use this prompt", key="hist_use", icon=":material/edit:"):
+            _use_prompt(job)
+        if job.status is not JobStatus.PROCESSING:
+            with st.popover("Delete", icon=":material/delete:"):
+                st.text("Delete this job and its image for good?")
+                if st.button("Yes, delete", key="hist_delete", type="primary"):
+                    _act("delete", job)
+
+    image_col, info_col = st.columns([3, 2], gap="large")
     with image_col:
-        urls = widgets.image_sources(user, [job], thumbs=False)
-        widgets.show_job_image(user, job, urls.get(job.id), thumb=False)
-        if job.status is JobStatus.FAILED:
-            st.text(f"Failed: {job.error_message or 'no reason given'}")
+        if job.status is JobStatus.DONE:
+            urls = widgets.image_sources(user, [job], thumbs=False)
+            widgets.show_job_image(user, job, urls.get(job.id), thumb=False)
+        elif job.status is JobStatus.FAILED:
+            st.text(f"No image: {job.error_message or 'the job failed'}")
+        else:
+            st.text(f"No image yet: the job is {job.status.value}.")
     with info_col:
         st.markdown("**Prompt**")
         st.code(job.prompt, language=None, wrap_lines=True)
         st.markdown("**Provider and model**")
         st.text(f"{job.provider} · {job.model}")
         st.markdown("**Parameters**")
-        st.json(job.params or {}, expanded=True)
+        if job.params:
+            st.json(job.params, expanded=True)
+        else:
+            st.text("Model defaults")
         st.markdown("**Timings**")
         st.text(
-            f"Created   {widgets.fmt_time(job.created_at)}\n"
-            f"Started   {widgets.fmt_time(job.started_at)}\n"
-            f"Finished  {widgets.fmt_time(job.finished_at)}\n"
-            f"Waited    {widgets.fmt_seconds(job.created_at, job.started_at)}\n"
-            f"Ran       {widgets.fmt_seconds(job.started_at, job.finished_at)}"
+            f"Created: {widgets.fmt_time(job.created_at)}\n"
+            f"Started: {widgets.fmt_time(job.started_at)}\n"
+            f"Finished: {widgets.fmt_time(job.finished_at)}\n"
+            f"Waited in queue: {widgets.fmt_seconds(job.created_at, job.started_at)}\n"
+            f"Generation: {widgets.fmt_seconds(job.started_at, job.finished_at)}"
         )
         st.text(f"Attempts: {job.attempts} of {job.max_attempts}")
-        if job.error_message:
-            st.text(f"Error ({job.error_code or 'error'}): {job.error_message}")
+        if job.error_message and job.status is not JobStatus.FAILED:
+            st.text(f"Last error ({job.error_code or 'error'}): {job.error_message}")
         review = job.review_status.value
         st.text(f"Review: {review}" + (f" — {job.review_note}" if job.review_note else ""))
-
-        buttons = st.columns(4)
-        with buttons[0]:
-            widgets.download_button(user, job, key=f"hist_dl_{job.id}")
-        if job.status in (JobStatus.FAILED, JobStatus.CANCELED) and buttons[1].button(
-            "Retry", key="hist_retry", icon=":material/refresh:"
-        ):
-            _act("retry", job)
-        if job.status is JobStatus.QUEUED and buttons[1].button(
-            "Cancel", key="hist_cancel", icon=":material/cancel:"
-        ):
-            _act("cancel", job)
-        if buttons[2].button("Use this prompt", key="hist_use", icon=":material/edit:"):
-            _use_prompt(job)
-        if job.status is not JobStatus.PROCESSING:
-            with buttons[3].popover("Delete", icon=":material/delete:"):
-                st.text("Delete this job and its image for good?")
-                if st.button("Yes, delete", key="hist_delete", type="primary"):
-                    _act("delete", job)
 
 
 def _filters() -> JobQuery:
