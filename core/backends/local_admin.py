@@ -46,19 +46,41 @@ SETUP = [
     "CREATE INDEX IF NOT EXISTS jobs_review_queue ON jobs (status, review_status, created_at, id)",
     # Every done job in created order (review queue without a review-status filter).
     "CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created_at, id)",
-    # Statistics scan a date range; covering the grouped columns avoids reading whole rows.
-    "CREATE INDEX IF NOT EXISTS jobs_stats ON jobs (created_at, provider, status, user_id)",
+    # The statistics read only these indexes, never whole rows; the queries name them with
+    # INDEXED BY, and the ones that group follow the index order so SQLite need not sort.
+    # (Indexes of earlier development versions, replaced by the ones below.)
+    "DROP INDEX IF EXISTS jobs_stats",
+    "DROP INDEX IF EXISTS jobs_usage",
+    "DROP INDEX IF EXISTS jobs_spend",
+    "DROP INDEX IF EXISTS jobs_purge",
+    "DROP INDEX IF EXISTS jobs_purge_summary",
+    "CREATE INDEX IF NOT EXISTS jobs_by_day ON jobs "
+    "(created_at, provider, status, error_code, started_at, finished_at)",
+    "CREATE INDEX IF NOT EXISTS jobs_user_usage ON jobs (user_id, created_at, status)",
+    "CREATE INDEX IF NOT EXISTS jobs_spend_groups ON jobs "
+    "(status, provider, model, user_id, created_at, admin_cost_usd)",
+    # Purge batches select and order by the cutoff expression; previews sum the figures.
+    "CREATE INDEX IF NOT EXISTS jobs_purge_cover ON jobs (status, "
+    "COALESCE(finished_at, created_at), id, user_id, review_status, admin_bytes, admin_objects)",
 ]
 
-# The image bytes of a job, exactly as core.purge.job_bytes counts them (numbers only).
-_BYTES = (
-    "CASE WHEN json_type(result_meta, '$.bytes') IN ('integer', 'real') "
-    "THEN CAST(json_extract(result_meta, '$.bytes') AS INTEGER) ELSE 0 END"
-)
-_COST = (
-    "CASE WHEN json_type(result_meta, '$.cost_usd') IN ('integer', 'real') "
-    "THEN json_extract(result_meta, '$.cost_usd') END"
-)
+# Virtual columns (computed on read, never stored) over the job's JSON and paths, so that the
+# indexes above can cover the figures the admin queries sum without reading whole rows.
+# `admin_bytes` counts exactly as core.purge.job_bytes does (numbers only).
+GENERATED_COLUMNS: dict[str, str] = {
+    "admin_bytes": (
+        "INTEGER GENERATED ALWAYS AS (CASE WHEN json_type(result_meta, '$.bytes') "
+        "IN ('integer', 'real') THEN CAST(json_extract(result_meta, '$.bytes') AS INTEGER) "
+        "ELSE 0 END) VIRTUAL"
+    ),
+    "admin_cost_usd": (
+        "REAL GENERATED ALWAYS AS (CASE WHEN json_type(result_meta, '$.cost_usd') "
+        "IN ('integer', 'real') THEN json_extract(result_meta, '$.cost_usd') END) VIRTUAL"
+    ),
+    "admin_objects": (
+        "INTEGER GENERATED ALWAYS AS ((result_path IS NOT NULL) + (thumb_path IS NOT NULL)) VIRTUAL"
+    ),
+}
 
 SQL_RECORD_SWEEP = (
     "INSERT INTO sweep_runs (id, trigger, owner, started_at, finished_at, deleted_jobs, "
@@ -75,25 +97,30 @@ SQL_CANCEL_USER_JOBS = (
     "UPDATE jobs SET status = 'canceled', finished_at = ?, updated_at = ? "
     "WHERE user_id = ? AND status = 'queued'"
 )
-SQL_PER_DAY = (
-    "SELECT created_at / ? AS day, provider, COUNT(*), SUM(status = 'failed') FROM jobs "
-    "WHERE created_at >= ? GROUP BY day, provider ORDER BY day, provider"
+# One UTC day at a time: each groups a few rows in memory instead of sorting the whole range.
+SQL_ONE_DAY = (
+    "SELECT provider, COUNT(*), SUM(status = 'failed') FROM jobs INDEXED BY jobs_by_day "
+    "WHERE created_at >= ? AND created_at < ? GROUP BY provider ORDER BY provider"
 )
 SQL_FAILURES = (
-    "SELECT provider, COALESCE(error_code, 'unknown'), COUNT(*) FROM jobs "
+    "SELECT provider, COALESCE(error_code, 'unknown'), COUNT(*) FROM jobs INDEXED BY jobs_by_day "
     "WHERE created_at >= ? AND status = 'failed' GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2"
 )
 SQL_DURATIONS = (
-    "SELECT provider, finished_at - started_at FROM jobs WHERE created_at >= ? "
+    "SELECT provider, finished_at - started_at FROM jobs INDEXED BY jobs_by_day "
+    "WHERE created_at >= ? "
     "AND status = 'done' AND started_at IS NOT NULL AND finished_at IS NOT NULL"
 )
 SQL_TOP_USERS = (
-    "SELECT user_id, COUNT(*) AS n, SUM(status = 'done'), SUM(status = 'failed') FROM jobs "
-    "WHERE created_at >= ? GROUP BY user_id ORDER BY n DESC, user_id LIMIT ?"
+    "SELECT user_id, COUNT(*) AS n, SUM(status = 'done'), SUM(status = 'failed') "
+    "FROM jobs INDEXED BY jobs_user_usage WHERE created_at >= ? "
+    "GROUP BY user_id ORDER BY n DESC, user_id LIMIT ?"
 )
 SQL_SPEND = (
-    f"SELECT provider, model, user_id, COUNT(*), COUNT({_COST}), COALESCE(SUM({_COST}), 0) "
-    "FROM jobs WHERE created_at >= ? AND status = 'done' GROUP BY 1, 2, 3"
+    "SELECT provider, model, user_id, COUNT(*), COUNT(admin_cost_usd), "
+    "COALESCE(SUM(admin_cost_usd), 0) "
+    "FROM jobs INDEXED BY jobs_spend_groups WHERE status = 'done' AND created_at >= ? "
+    "GROUP BY provider, model, user_id"
 )
 
 
@@ -103,6 +130,10 @@ class LocalAdminStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         with db.write() as conn:
+            existing = {row[1] for row in conn.execute("PRAGMA table_xinfo(jobs)")}
+            for name, declaration in GENERATED_COLUMNS.items():
+                if name not in existing:
+                    conn.execute(f"ALTER TABLE jobs ADD COLUMN {name} {declaration}")
             for statement in SETUP:
                 conn.execute(statement)
 
@@ -123,8 +154,8 @@ class LocalAdminStore:
             raise ValueError("only finished jobs (done, failed, canceled) can be purged")
         # The same conditions as LocalJobStore.purge_candidates.
         sql = (
-            f"SELECT COUNT(*), COALESCE(SUM({_BYTES}), 0), "
-            "COALESCE(SUM((result_path IS NOT NULL) + (thumb_path IS NOT NULL)), 0) FROM jobs "
+            "SELECT COUNT(*), COALESCE(SUM(admin_bytes), 0), COALESCE(SUM(admin_objects), 0) "
+            "FROM jobs INDEXED BY jobs_purge_cover "
             f"WHERE status IN ({_marks(values)}) AND COALESCE(finished_at, created_at) < ?"
         )
         args: list[Any] = [*values, to_us(finished_before)]
@@ -196,15 +227,12 @@ class LocalAdminStore:
         conn = self._db.conn
         conn.execute("BEGIN")  # one snapshot for every figure
         try:
-            per_day = [
-                DailyCount(
-                    day=(from_us(day * DAY_US) or since).date(),
-                    provider=provider,
-                    jobs=jobs,
-                    failed=failed or 0,
-                )
-                for day, provider, jobs, failed in conn.execute(SQL_PER_DAY, (DAY_US, start))
-            ]
+            per_day = []
+            for day in range(start // DAY_US, now_us() // DAY_US + 1):
+                bounds = (max(start, day * DAY_US), (day + 1) * DAY_US)
+                for provider, jobs, failed in conn.execute(SQL_ONE_DAY, bounds):
+                    on = (from_us(day * DAY_US) or since).date()
+                    per_day.append(DailyCount(on, provider, jobs, failed or 0))
             failures = [
                 FailureCount(provider=p, error_code=code, jobs=n)
                 for p, code, n in conn.execute(SQL_FAILURES, (start,))
