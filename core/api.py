@@ -94,11 +94,16 @@ async def _create(request: Request, user: User) -> Response:
     job_request, count = _parse_create(body)
     key = request.headers.get("idempotency-key")
     service = get_runtime().service
-    created = await run_in_threadpool(
-        lambda: service.submit(user, job_request, count=count, idempotency_key=key)
-    )
-    if key is not None and not _same_request(created, job_request, count):
-        raise Conflict("This Idempotency-Key was already used for a different request.")
+
+    def submit() -> list[Job]:
+        jobs = service.submit(user, job_request, count=count, idempotency_key=key)
+        if key is not None and not _same_request(
+            jobs, service.validate_request(job_request), count
+        ):
+            raise Conflict("This Idempotency-Key was already used for a different request.")
+        return jobs
+
+    created = await run_in_threadpool(submit)
     first = created[0]
     payload: dict[str, Any] = {"id": first.id, "status": first.status.value}
     if len(created) > 1:
@@ -143,14 +148,9 @@ def _parse_create(body: Any) -> tuple[JobRequest, int]:
 
 
 def _same_request(jobs: list[Job], request: JobRequest, count: int) -> bool:
-    """Whether an idempotent replay returned jobs made from this same request."""
-    first = jobs[0]
-    return (
-        len(jobs) == count
-        and first.provider == request.provider
-        and first.prompt == request.prompt.strip()
-        and (not request.model or first.model == request.model)
-    )
+    """Whether the jobs returned for an idempotency key were made from this (validated)
+    request: a replay, not a reuse of the key for something else."""
+    return len(jobs) == count and all(job.request == request for job in jobs)
 
 
 async def _read_one(request: Request, user: User) -> Response:

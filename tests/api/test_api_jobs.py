@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import uuid
 
+import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
@@ -105,15 +106,22 @@ def test_a_repeated_idempotency_key_returns_the_first_jobs(
     assert len(listed) == 2
 
 
+@pytest.mark.parametrize(
+    "change",
+    [{"prompt": "two"}, {"params": {"seed": 7}}, {"count": 2}, {"model": "demo-poster"}],
+)
 def test_an_idempotency_key_reused_for_another_request_is_refused(
-    client: TestClient, alice: ApiUser
+    client: TestClient, alice: ApiUser, change: dict
 ) -> None:
     headers = {**alice.headers, "Idempotency-Key": "k1"}
-    client.post("/api/jobs", json={"provider": "demo", "prompt": "one"}, headers=headers)
-    other = client.post("/api/jobs", json={"provider": "demo", "prompt": "two"}, headers=headers)
+    body = {"provider": "demo", "prompt": "one", "params": {"seed": 1}}
+    assert client.post("/api/jobs", json=body, headers=headers).status_code == 201
+    other = client.post("/api/jobs", json={**body, **change}, headers=headers)
     assert other.status_code == 409
     assert other.json()["error"]["code"] == "conflict"
     assert len(client.get("/api/jobs", headers=alice.headers).json()["items"]) == 1
+    replay = client.post("/api/jobs", json={**body, "prompt": " one "}, headers=headers)
+    assert replay.status_code == 201
 
 
 def test_idempotency_keys_are_per_user(client: TestClient, alice: ApiUser, bob: ApiUser) -> None:
@@ -243,3 +251,8 @@ def test_health_needs_no_token_and_reports_the_queue(client: TestClient, alice: 
     body = health.json()
     assert body["backend"] == "local" and body["queue"]["queued"] == 1
     assert body["worker"] == {"alive": False}
+
+
+def test_health_reports_a_running_worker(client: TestClient, run_worker) -> None:
+    run_worker()
+    assert client.get("/api/health").json()["worker"] == {"alive": True}
