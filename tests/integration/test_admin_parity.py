@@ -133,4 +133,4 @@ def test_admin_figures_agree_between_local_and_supabase(settings, tmp_path):
     assert local["states"] == {JobStatus.CANCELED}
     assert [s[0][-1] for s in local["sweeps"]] == ["2", "1"]
     assert local["top_users"] == [("ann", 3, 2, 1), ("ben", 2, 1, 1)]
-    assert ("demo", "m1", "ann", 2, 2, 0.06) in local["spend"]
+    assert ("demo", "m1", "ann", 2, 1, 0.04) in local["spend"]
