@@ -15,6 +15,8 @@ OPEN_KEY = "history_open"
 CURSORS_KEY = "history_cursors"
 FILTERS_KEY = "history_filters"
 FLASH_KEY = "history_flash"
+GRID_REFRESH_S = 2.0
+DETAIL_REFRESH_S = 1.0
 
 user = widgets.require_user()
 svc = widgets.service()
@@ -54,13 +56,13 @@ def _use_prompt(job: Job) -> None:
     st.switch_page("pages/generate.py")
 
 
-def _job_details(user: User, job_id: str) -> None:
+def _job_details(user: User, job_id: str) -> Job | None:
     try:
         job = svc.get_job(user, job_id)
     except NotFound:
         st.session_state.pop(OPEN_KEY, None)
         st.warning("That job no longer exists.")
-        return
+        return None
     if st.button("Back to history", icon=":material/arrow_back:"):
         st.session_state.pop(OPEN_KEY, None)
         st.rerun()
@@ -115,6 +117,7 @@ def _job_details(user: User, job_id: str) -> None:
             st.text(f"Last error ({job.error_code or 'error'}): {job.error_message}")
         review = job.review_status.value
         st.text(f"Review: {review}" + (f" — {job.review_note}" if job.review_note else ""))
+    return job
 
 
 def _filters() -> JobQuery:
@@ -172,17 +175,43 @@ flash = st.session_state.pop(FLASH_KEY, None)
 if flash:
     st.success(flash)
 
-open_id = st.session_state.get(OPEN_KEY)
-if open_id:
-    _job_details(user, open_id)
-else:
-    query = _filters()
+
+def _jobs_view(query: JobQuery, refreshing: bool) -> None:
+    """The grid and pager; while shown jobs are unfinished this redraws every few seconds."""
     try:
         page = svc.list_jobs(user, query)
     except StudioError as exc:
         widgets.show_error(exc)
-        st.stop()
+        return
     if not page.items:
         st.info("No jobs here yet." if query.cursor is None else "No more jobs.")
     _grid(user, page.items)
     _pager(page.next_cursor)
+    if refreshing and all(j.status.finished for j in page.items):
+        st.rerun(scope="app")  # redraw once without the timer
+
+
+def _details_view(job_id: str, refreshing: bool) -> None:
+    job = _job_details(user, job_id)
+    if refreshing and (job is None or job.status.finished):
+        st.rerun(scope="app")
+
+
+def _unfinished(jobs: list[Job]) -> bool:
+    return any(not j.status.finished for j in jobs)
+
+
+open_id = st.session_state.get(OPEN_KEY)
+if open_id:
+    try:
+        live = _unfinished([svc.get_job(user, open_id)])
+    except StudioError:
+        live = False
+    st.fragment(run_every=DETAIL_REFRESH_S if live else None)(_details_view)(open_id, live)
+else:
+    query = _filters()
+    try:
+        live = _unfinished(svc.list_jobs(user, query).items)
+    except StudioError:
+        live = False
+    st.fragment(run_every=GRID_REFRESH_S if live else None)(_jobs_view)(query, live)
