@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 300.0
 UNEXPECTED_MESSAGE = "Unexpected error while generating"
+# Provider calls have their own timeouts; this is the backstop for a call that hangs anyway.
+MAX_JOB_SECONDS = 600.0
 
 
 def backoff_seconds(
@@ -62,6 +64,17 @@ class _Outcome:
     retry_after: float | None = None
 
 
+@dataclass(eq=False)
+class _Slot:
+    """One job thread. Each has its own lease owner id, so a thread stuck in a provider call
+    cannot finish an attempt that a sibling re-claimed after the lease ran out."""
+
+    owner: str
+    job: Job | None = None
+    since: float = 0.0  # monotonic time of the claim
+    released: bool = False  # handed back to the queue by stop(): touch nothing more
+
+
 class Worker:
     """A pool of `settings.worker_concurrency` threads taking jobs from the shared queue.
     The cap on running jobs is enforced by the store's `claim`, across processes."""
@@ -75,6 +88,7 @@ class Worker:
         owner: str | None = None,
         backoff_base: float = BACKOFF_BASE_SECONDS,
         backoff_cap: float = BACKOFF_CAP_SECONDS,
+        max_job_seconds: float = MAX_JOB_SECONDS,
     ) -> None:
         self.backend = backend
         self.providers = providers
@@ -82,11 +96,11 @@ class Worker:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
+        self.max_job_seconds = max_job_seconds
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
-        self._running: dict[str, str] = {}  # job id → name of the thread running it
-        self._released: set[str] = set()
+        self._slots: list[_Slot] = []
         self._threads: list[threading.Thread] = []
         self._heartbeat_thread: threading.Thread | None = None
         self._counts = {"processed": 0, "done": 0, "failed": 0, "retried": 0, "lost": 0}
@@ -99,14 +113,17 @@ class Worker:
         if self._threads:
             return
         for i in range(max(1, self.settings.worker_concurrency)):
-            thread = threading.Thread(target=self._loop, name=f"worker-{i}", daemon=True)
-            self._threads.append(thread)
+            slot = _Slot(owner=f"{self.owner}#{i}")
+            self._slots.append(slot)
+            self._threads.append(
+                threading.Thread(target=self._loop, args=(slot,), name=f"worker-{i}", daemon=True)
+            )
         self._heartbeat_thread = threading.Thread(
             target=self._heartbeat_loop, name="worker-heartbeat", daemon=True
         )
         for thread in [*self._threads, self._heartbeat_thread]:
             thread.start()
-        log.info("worker %s started: %d threads", self.owner, self.settings.worker_concurrency)
+        log.info("worker %s started: %d threads", self.owner, len(self._threads))
 
     def wake(self) -> None:
         """A job was submitted: look for work now instead of at the next poll."""
@@ -121,15 +138,17 @@ class Worker:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
-            leftover = list(self._running)
-            busy = set(self._running.values())
-            self._released.update(leftover)
-        released = self._release_quietly(leftover)
+            leftover = [slot for slot in self._slots if slot.job is not None]
+            for slot in leftover:
+                slot.released = True
+        released = sum(self._release(slot.owner, slot.job.id) for slot in leftover if slot.job)
+        if leftover:
+            log.info("worker %s released %d unfinished jobs", self.owner, released)
         # Idle threads are only claiming or waiting: let them exit before the caller closes
         # the backend under them. Busy ones stay out of the store once released.
         settle = time.monotonic() + 5
-        for thread in self._threads:
-            if thread.name not in busy:
+        for slot, thread in zip(self._slots, self._threads, strict=True):
+            if slot not in leftover:
                 thread.join(max(0.0, settle - time.monotonic()))
         if self._heartbeat_thread is not None:
             self._heartbeat_thread.join(1.0)
@@ -153,110 +172,127 @@ class Worker:
             return {
                 "alive": self.alive,
                 "threads": len(self._threads),
-                "running": len(self._running),
+                "running": sum(1 for slot in self._slots if slot.job is not None),
                 **self._counts,
             }
 
     # ---- the loop -------------------------------------------------------------------------
 
-    def _loop(self) -> None:
+    def _loop(self, slot: _Slot) -> None:
         while not self._stopping.is_set():
-            job = self._next_job()
+            job = self._next_job(slot)
             if job is None:
                 continue
             try:
-                self._process(job)
+                self._process(job, slot)
             finally:
                 with self._lock:
-                    self._running.pop(job.id, None)
-                    self._released.discard(job.id)
+                    slot.job, slot.released = None, False
                     self._counts["processed"] += 1
 
-    def _next_job(self) -> Job | None:
+    def _next_job(self, slot: _Slot) -> Job | None:
         # Clear before claiming: a submit after this point sets the flag again, so the wait
         # below cannot miss it; a submit before it is already visible to the claim.
         self._wake.clear()
         try:
             job = self.backend.jobs.claim(
-                self.owner, self.settings.worker_lease_seconds, self.settings.worker_concurrency
+                slot.owner, self.settings.worker_lease_seconds, self.settings.worker_concurrency
             )
         except Exception:
-            log.exception("worker %s: claim failed", self.owner)
+            log.exception("worker %s: claim failed", slot.owner)
             job = None
         if job is None:
             if not self._stopping.is_set():
                 self._wake.wait(self.settings.worker_poll_seconds)
             return None
         if self._stopping.is_set():  # claimed while stopping: hand it straight back
-            self._release_quietly([job.id])
+            self._release(slot.owner, job.id)
             return None
         with self._lock:
-            self._running[job.id] = threading.current_thread().name
+            slot.job, slot.since, slot.released = job, time.monotonic(), False
         # More work may be waiting: let an idle sibling thread look at once.
         self._wake.set()
         return job
 
     def _heartbeat_loop(self) -> None:
         interval = max(0.05, self.settings.worker_lease_seconds / 3)
+        warned: set[str] = set()
         while not self._stopping.wait(interval):
+            # A call stuck past max_job_seconds stops being renewed: its lease runs out and
+            # another thread or worker takes the job (this attempt's late finish is refused).
+            too_old = time.monotonic() - self.max_job_seconds
             with self._lock:
-                ids = list(self._running)
-            if not ids:
-                continue
-            try:
-                held = self.backend.jobs.heartbeat(
-                    ids, self.owner, self.settings.worker_lease_seconds
-                )
-            except Exception:
-                log.exception("worker %s: heartbeat failed", self.owner)
-                continue
-            for job_id in set(ids) - held:
-                with self._lock:
-                    still_running = job_id in self._running
-                if still_running:
-                    log.warning("worker %s lost the lease on job %s", self.owner, job_id)
+                held = [(s.owner, s.job.id, s.since > too_old) for s in self._slots if s.job]
+            warned &= {job_id for _owner, job_id, _renew in held}
+            for owner, job_id, renew in held:
+                if not renew:
+                    if job_id not in warned:
+                        warned.add(job_id)
+                        log.warning(
+                            "job %s ran past %.0fs; its lease may lapse",
+                            job_id,
+                            self.max_job_seconds,
+                        )
+                    continue
+                try:
+                    kept = self.backend.jobs.heartbeat(
+                        [job_id], owner, self.settings.worker_lease_seconds
+                    )
+                except Exception:
+                    log.exception("worker %s: heartbeat failed", owner)
+                    continue
+                if job_id not in kept:
+                    log.warning("worker %s lost the lease on job %s", owner, job_id)
 
     # ---- one job --------------------------------------------------------------------------
 
-    def _process(self, job: Job) -> None:
+    def _process(self, job: Job, slot: _Slot) -> None:
         started = time.perf_counter()
         try:
-            result_path, thumb_path, meta = self._generate_and_store(job)
+            result_path, thumb_path, meta = self._generate_and_store(job, slot)
         except ProviderError as exc:
-            self._settle_error(job, _Outcome(exc.code, exc.message, exc.retryable, exc.retry_after))
+            outcome = _Outcome(exc.code, exc.message, exc.retryable, exc.retry_after)
+            self._settle_error(job, slot, outcome)
             return
         except _JobReleased:
             log.info("job %s was released during shutdown; leaving it to the next worker", job.id)
             return
+        except _LeaseLost:
+            log.warning(
+                "worker %s lost the lease on job %s; dropping its result", slot.owner, job.id
+            )
+            with self._lock:
+                self._counts["lost"] += 1
+            return
         except Exception:
-            log.exception("worker %s: unexpected error on job %s", self.owner, job.id)
-            self._settle_error(job, _Outcome("internal_error", UNEXPECTED_MESSAGE, True))
+            log.exception("worker %s: unexpected error on job %s", slot.owner, job.id)
+            self._settle_error(job, slot, _Outcome("internal_error", UNEXPECTED_MESSAGE, True))
             return
         meta["worker_seconds"] = round(time.perf_counter() - started, 3)
-        if self._was_released(job):
+        if self._was_released(slot):
             return
         try:
             finished = self.backend.jobs.finish(
                 job.id,
-                self.owner,
+                slot.owner,
                 result_path=result_path,
                 thumb_path=thumb_path,
                 result_meta=meta,
             )
         except Exception:
-            log.exception("worker %s: could not record job %s as done", self.owner, job.id)
-            self._settle_error(job, _Outcome("internal_error", UNEXPECTED_MESSAGE, True))
+            log.exception("worker %s: could not record job %s as done", slot.owner, job.id)
+            self._settle_error(job, slot, _Outcome("internal_error", UNEXPECTED_MESSAGE, True))
             return
         with self._lock:
             self._counts["done" if finished else "lost"] += 1
         if not finished:
             log.warning(
                 "worker %s finished job %s after losing its lease; the new owner's result stands",
-                self.owner,
+                slot.owner,
                 job.id,
             )
 
-    def _generate_and_store(self, job: Job) -> tuple[str, str, dict[str, Any]]:
+    def _generate_and_store(self, job: Job, slot: _Slot) -> tuple[str, str, dict[str, Any]]:
         provider = self.providers.get(job.provider)
         if provider is None or not provider.available():
             reason = provider.unavailable_reason() if provider is not None else None
@@ -306,8 +342,13 @@ class Worker:
             raise Transient("The provider returned an unreadable image.") from None
         thumb = images.make_thumbnail(result.data)
         result_path, thumb_path = result_paths(job, images.extension_for(info.mime))
-        if self._was_released(job):
+        if self._was_released(slot):
             raise _JobReleased()
+        # Renew the lease before writing: an attempt that lost it (stuck past its lease, job
+        # re-claimed) must not overwrite the objects of the attempt that owns the job now.
+        lease = self.settings.worker_lease_seconds
+        if job.id not in self.backend.jobs.heartbeat([job.id], slot.owner, lease):
+            raise _LeaseLost()
         self.backend.blobs.put(result_path, result.data, info.mime)
         self.backend.blobs.put(thumb_path, thumb, "image/webp")
         meta = dict(result.meta)
@@ -321,9 +362,9 @@ class Worker:
         )
         return result_path, thumb_path, meta
 
-    def _settle_error(self, job: Job, outcome: _Outcome) -> None:
+    def _settle_error(self, job: Job, slot: _Slot, outcome: _Outcome) -> None:
         """Requeue with backoff while attempts remain, else fail with a plain message."""
-        if self._was_released(job):
+        if self._was_released(slot):
             log.info("job %s was released during shutdown; its error is not recorded", job.id)
             return
         jobs = self.backend.jobs
@@ -341,7 +382,7 @@ class Worker:
                     message = f"{message}; will retry."
                 ok = jobs.requeue(
                     job.id,
-                    self.owner,
+                    slot.owner,
                     run_after=datetime.now(UTC) + timedelta(seconds=delay),
                     error_code=outcome.code,
                     error_message=message,
@@ -359,30 +400,27 @@ class Worker:
                 message = outcome.message
                 if outcome.retryable:
                     message = f"Gave up after {job.attempts} attempts: {message.rstrip('.')}."
-                ok = jobs.fail(job.id, self.owner, error_code=outcome.code, error_message=message)
+                ok = jobs.fail(job.id, slot.owner, error_code=outcome.code, error_message=message)
                 counter = "failed"
                 log.info("job %s failed: %s", job.id, outcome.code)
         except Exception:
-            log.exception("worker %s: could not record the outcome of job %s", self.owner, job.id)
+            log.exception("worker %s: could not record the outcome of job %s", slot.owner, job.id)
             return
         with self._lock:
             self._counts[counter if ok else "lost"] += 1
 
-    def _release_quietly(self, job_ids: list[str]) -> int:
-        if not job_ids:
-            return 0
+    def _release(self, owner: str, job_id: str) -> int:
+        """Hand a job back to the queue (refunding the attempt); 1 if it was still ours."""
         try:
-            released = self.backend.jobs.release(job_ids, self.owner)
+            return self.backend.jobs.release([job_id], owner)
         except Exception:
-            log.exception("worker %s could not release %d jobs", self.owner, len(job_ids))
+            log.exception("worker %s could not release job %s", owner, job_id)
             return 0
-        log.info("worker %s released %d unfinished jobs", self.owner, released)
-        return released
 
-    def _was_released(self, job: Job) -> bool:
-        """True once `stop` handed this job back to the queue: leave it to the next worker."""
+    def _was_released(self, slot: _Slot) -> bool:
+        """True once `stop` handed the slot's job back to the queue."""
         with self._lock:
-            return job.id in self._released
+            return slot.released
 
     def _user_ref(self, user_id: str) -> str:
         """A stable pseudonymous id for providers' abuse tracking (never the real id)."""
@@ -400,6 +438,10 @@ class _Permanent(ProviderError):
 
 class _JobReleased(Exception):
     """The job was handed back to the queue by `stop`; do not touch it any more."""
+
+
+class _LeaseLost(Exception):
+    """Another attempt owns the job now; this one's result is dropped."""
 
 
 def main() -> None:

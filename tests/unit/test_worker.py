@@ -126,6 +126,31 @@ def test_heartbeats_keep_a_long_job_leased_past_its_lease_time(settings: Setting
         assert done.status is JobStatus.DONE and done.attempts == 1
 
 
+def test_a_call_stuck_past_the_max_job_time_is_retried_and_its_late_result_dropped(
+    settings: Settings,
+) -> None:
+    with make_studio(replace(settings, worker_lease_seconds=0.3)) as studio:
+        gate = threading.Event()
+        studio.fake.gate = gate
+        job = studio.submit("hangs once")
+        worker = studio.worker(owner="w", max_job_seconds=0.2)
+        wait_until(lambda: studio.fake.in_flight == 1)
+        studio.fake.gate = None  # later calls run normally
+        time.sleep(0.35)
+        assert studio.job(job.id).attempts == 1  # heartbeated while young
+
+        (done,) = studio.wait_for([job.id])  # a sibling took it once the lease lapsed
+        assert done.status is JobStatus.DONE and done.attempts == 2
+        stored = studio.settings.data_dir / "blobs" / done.result_path
+        written = stored.stat().st_mtime_ns
+
+        gate.set()  # the stuck call returns at last
+        wait_until(lambda: worker.stats()["lost"] == 1)
+        after = studio.job(job.id)
+        assert after.result_meta == done.result_meta and after.finished_at == done.finished_at
+        assert stored.stat().st_mtime_ns == written  # its late result was not written
+
+
 def test_transient_failures_retry_with_backoff_then_fail_after_max_attempts(
     studio: Studio,
 ) -> None:
