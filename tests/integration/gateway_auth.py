@@ -1,0 +1,282 @@
+"""The Supabase Auth (GoTrue) part of the test gateway: sign-up, password and refresh-token
+grants, the current user, logout by scope, and the admin create/delete user calls. Users live in
+auth.users with bcrypt hashes (pgcrypto); refresh tokens rotate in auth.refresh_tokens; access
+tokens are HS256 JWTs with the claims Supabase puts in them."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+import uuid
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from tests.integration.gateway_rest import RestError
+from tests.integration.pg import PgCluster
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class AuthError(Exception):
+    def __init__(self, status: int, error_code: str, msg: str) -> None:
+        super().__init__(msg)
+        self.status, self.error_code, self.msg = status, error_code, msg
+
+
+class AuthRoutes:
+    """Mixed into Gateway, which provides `_caller`, `_record` and `_sign`."""
+
+    cluster: PgCluster
+    url: str
+    access_ttl: int
+    autoconfirm: bool
+
+    async def _signup(self, request: Request) -> Response:
+        body = json.loads(await self._record(request) or b"{}")
+        try:
+            self._caller(request)
+            email = str(body.get("email") or "").strip().lower()
+            password = str(body.get("password") or "")
+            if not _EMAIL.match(email):
+                raise AuthError(400, "validation_failed", "Unable to validate email address")
+            if len(password) < 6:
+                raise AuthError(422, "weak_password", "Password should be at least 6 characters.")
+            user = await run_in_threadpool(self._create_user, email, password)
+            if not self.autoconfirm:
+                return JSONResponse(_user_json(user))
+            return JSONResponse(await run_in_threadpool(self._new_session, user, None))
+        except AuthError as exc:
+            return _auth_error(exc)
+        except RestError as exc:
+            return _auth_error(AuthError(exc.status, "bad_jwt", exc.message))
+
+    async def _token(self, request: Request) -> Response:
+        body = json.loads(await self._record(request) or b"{}")
+        grant = request.query_params.get("grant_type")
+        try:
+            self._caller(request)
+            if grant == "password":
+                user = await run_in_threadpool(
+                    self._check_password,
+                    str(body.get("email") or ""),
+                    str(body.get("password") or ""),
+                )
+                return JSONResponse(await run_in_threadpool(self._new_session, user, None))
+            if grant == "refresh_token":
+                return JSONResponse(
+                    await run_in_threadpool(self._refresh, str(body.get("refresh_token") or ""))
+                )
+            raise AuthError(400, "validation_failed", "unsupported_grant_type")
+        except AuthError as exc:
+            return _auth_error(exc)
+        except RestError as exc:
+            return _auth_error(AuthError(exc.status, "bad_jwt", exc.message))
+
+    async def _user(self, request: Request) -> Response:
+        await self._record(request)
+        try:
+            claims = self._user_claims(request)
+            user = await run_in_threadpool(self._load_user, claims["sub"])
+            if user is None:
+                raise AuthError(403, "user_not_found", "User from sub claim in JWT does not exist")
+            return JSONResponse(_user_json(user))
+        except AuthError as exc:
+            return _auth_error(exc)
+
+    async def _logout(self, request: Request) -> Response:
+        await self._record(request)
+        scope = request.query_params.get("scope", "global")
+        try:
+            claims = self._user_claims(request)
+            await run_in_threadpool(self._revoke, claims, scope)
+            return Response(status_code=204)
+        except AuthError as exc:
+            return _auth_error(exc)
+
+    def _require_service(self, request: Request) -> None:
+        try:
+            caller = self._caller(request)
+        except RestError as exc:
+            raise AuthError(403, "bad_jwt", exc.message) from exc
+        if caller.role != "service_role":
+            raise AuthError(403, "not_admin", "User not allowed")
+
+    async def _admin_create_user(self, request: Request) -> Response:
+        body = json.loads(await self._record(request) or b"{}")
+        try:
+            self._require_service(request)
+            email = str(body.get("email") or "").strip().lower()
+            password = str(body.get("password") or "")
+            if not _EMAIL.match(email):
+                raise AuthError(400, "validation_failed", "Unable to validate email address")
+            user = await run_in_threadpool(
+                self._create_user, email, password, bool(body.get("email_confirm"))
+            )
+            return JSONResponse(_user_json(user))
+        except AuthError as exc:
+            return _auth_error(exc)
+
+    async def _admin_delete_user(self, request: Request) -> Response:
+        await self._record(request)
+        try:
+            self._require_service(request)
+            user_id = request.path_params["user_id"]
+            deleted = await run_in_threadpool(
+                self._admin,
+                lambda c: c.execute(
+                    "delete from auth.users where id::text = %s returning id", [user_id]
+                ).fetchone(),
+            )
+            if deleted is None:
+                raise AuthError(404, "user_not_found", "User not found")
+            return JSONResponse({})
+        except AuthError as exc:
+            return _auth_error(exc)
+
+    def _user_claims(self, request: Request) -> dict[str, Any]:
+        try:
+            caller = self._caller(request)
+        except RestError as exc:
+            raise AuthError(403, "bad_jwt", exc.message) from exc
+        if caller.role != "authenticated" or "sub" not in caller.claims:
+            raise AuthError(403, "no_authorization", "This endpoint requires a valid user JWT")
+        return caller.claims
+
+    def _admin(self, fn: Any, *args: Any) -> Any:
+        # GoTrue works on its own tables with its own (privileged) role.
+        with self.cluster.connect() as conn:
+            conn.row_factory = dict_row
+            with conn.transaction():
+                return fn(conn, *args)
+
+    def _create_user(
+        self, email: str, password: str, confirmed: bool | None = None
+    ) -> dict[str, Any]:
+        confirmed = self.autoconfirm if confirmed is None else confirmed
+
+        def insert(conn: psycopg.Connection) -> dict[str, Any]:
+            if conn.execute("select 1 from auth.users where lower(email) = %s", [email]).fetchone():
+                raise AuthError(422, "user_already_exists", "User already registered")
+            return conn.execute(
+                "insert into auth.users (email, encrypted_password, email_confirmed_at) "
+                "values (%s, extensions.crypt(%s, extensions.gen_salt('bf', 4)), "
+                "case when %s then now() end) returning *",
+                [email, password, confirmed],
+            ).fetchone()
+
+        return self._admin(insert)
+
+    def _check_password(self, email: str, password: str) -> dict[str, Any]:
+        user = self._admin(
+            lambda c: c.execute(
+                "select * from auth.users where lower(email) = lower(%s) "
+                "and encrypted_password = extensions.crypt(%s, encrypted_password)",
+                [email.strip(), password],
+            ).fetchone()
+        )
+        if user is None:
+            raise AuthError(400, "invalid_credentials", "Invalid login credentials")
+        if user["email_confirmed_at"] is None:
+            raise AuthError(400, "email_not_confirmed", "Email not confirmed")
+        return user
+
+    def _load_user(self, user_id: str) -> dict[str, Any] | None:
+        return self._admin(
+            lambda c: c.execute("select * from auth.users where id = %s", [user_id]).fetchone()
+        )
+
+    def _new_session(self, user: dict[str, Any], session_id: str | None) -> dict[str, Any]:
+        session_id = session_id or str(uuid.uuid4())
+        refresh = secrets.token_urlsafe(24)
+        self._admin(
+            lambda c: c.execute(
+                "insert into auth.refresh_tokens (token, user_id, session_id) values (%s, %s, %s)",
+                [refresh, user["id"], session_id],
+            )
+        )
+        claims = {
+            "aud": "authenticated",
+            "iss": f"{self.url}/auth/v1",
+            "sub": str(user["id"]),
+            "email": user["email"],
+            "phone": "",
+            "app_metadata": user["raw_app_meta_data"] or {},
+            "user_metadata": user["raw_user_meta_data"] or {},
+            "role": "authenticated",
+            "aal": "aal1",
+            "session_id": session_id,
+            "is_anonymous": False,
+        }
+        return {
+            "access_token": self._sign(claims, seconds=self.access_ttl),
+            "token_type": "bearer",
+            "expires_in": self.access_ttl,
+            "expires_at": int(time.time()) + self.access_ttl,
+            "refresh_token": refresh,
+            "user": _user_json(user),
+        }
+
+    def _refresh(self, token: str) -> dict[str, Any]:
+        def rotate(conn: psycopg.Connection) -> dict[str, Any] | None:
+            return conn.execute(
+                "update auth.refresh_tokens set revoked = true "
+                "where token = %s and not revoked returning user_id, session_id",
+                [token],
+            ).fetchone()
+
+        row = self._admin(rotate)
+        user = self._load_user(row["user_id"]) if row else None
+        if row is None or user is None:
+            raise AuthError(
+                400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found"
+            )
+        return self._new_session(user, str(row["session_id"]))
+
+    def _revoke(self, claims: dict[str, Any], scope: str) -> None:
+        if scope == "global":
+            sql_text = "update auth.refresh_tokens set revoked = true where user_id = %s"
+            args = [claims["sub"]]
+        else:
+            sql_text = (
+                "update auth.refresh_tokens set revoked = true "
+                "where user_id = %s and session_id = %s"
+            )
+            args = [claims["sub"], claims.get("session_id")]
+            if scope == "others":
+                sql_text = sql_text.replace("session_id = %s", "session_id <> %s")
+        self._admin(lambda c: c.execute(sql_text, args))
+
+
+def _user_json(user: dict[str, Any]) -> dict[str, Any]:
+    def iso(value: Any) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {
+        "id": str(user["id"]),
+        "aud": "authenticated",
+        "role": "authenticated",
+        "email": user["email"],
+        "phone": "",
+        "email_confirmed_at": iso(user["email_confirmed_at"]),
+        "confirmed_at": iso(user["email_confirmed_at"]),
+        "app_metadata": user["raw_app_meta_data"] or {},
+        "user_metadata": user["raw_user_meta_data"] or {},
+        "identities": [],
+        "created_at": iso(user["created_at"]),
+        "updated_at": iso(user["updated_at"]),
+        "is_anonymous": False,
+    }
+
+
+def _auth_error(exc: AuthError) -> Response:
+    return JSONResponse(
+        {"code": exc.status, "error_code": exc.error_code, "msg": exc.msg},
+        status_code=exc.status,
+    )
