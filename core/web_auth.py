@@ -107,6 +107,9 @@ class TicketBook:
 
 
 tickets = TicketBook()
+# Set once auth_routes() is mounted (app.py). `streamlit run streamlit_app.py` alone has no such
+# routes: sign-in then lasts for the tab instead of sending the browser to a missing page.
+_routes_mounted = False
 
 
 def sign_in_url(ticket: str) -> str:
@@ -174,6 +177,8 @@ async def end_session(request: Request) -> RedirectResponse:
 
 def auth_routes() -> list[BaseRoute]:
     """The cookie hand-off routes, for st.App(routes=…)."""
+    global _routes_mounted
+    _routes_mounted = True
     return [
         Route(SIGN_IN_PATH, begin_session, methods=["GET"]),
         Route(SIGN_OUT_PATH, end_session, methods=["GET"]),
@@ -182,8 +187,9 @@ def auth_routes() -> list[BaseRoute]:
 
 def issue_ticket(kind: TicketKind, session_token: str, xsrf_cookie: str | None) -> str | None:
     """A ticket for the browser whose XSRF cookie is `xsrf_cookie`; None when the browser
-    cannot be identified (then the sign-in lasts for the tab only)."""
+    cannot be identified or the routes are not mounted (then the sign-in lasts for the tab
+    only)."""
     binding = browser_binding(xsrf_cookie)
-    if binding is None or not session_token:
+    if not _routes_mounted or binding is None or not session_token:
         return None
     return tickets.issue(kind, session_token, binding)

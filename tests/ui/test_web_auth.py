@@ -60,8 +60,21 @@ def test_a_ticket_expires() -> None:
     assert len(book) == 1
 
 
+@pytest.fixture(autouse=True)
+def routes_mounted() -> None:
+    web_auth.auth_routes()  # as app.py does at import
+
+
 def test_no_ticket_without_a_browser_to_bind_it_to() -> None:
     assert web_auth.issue_ticket("sign_in", "session-1", None) is None
+    assert web_auth.issue_ticket("sign_in", "session-1", xsrf()) is not None
+
+
+def test_no_ticket_when_the_app_runs_without_the_cookie_routes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(web_auth, "_routes_mounted", False)  # `streamlit run streamlit_app.py`
+    assert web_auth.issue_ticket("sign_in", "session-1", xsrf()) is None
     with pytest.raises(ValueError):
         TicketBook().issue("sign_in", "session-1", "")
 
