@@ -4,9 +4,13 @@ state."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
@@ -25,6 +29,7 @@ from core.settings import Settings
 
 PASSWORD = "correct horse battery"
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -114,3 +119,24 @@ def wait_for(runtime: Runtime, job_id: str, statuses: set[JobStatus], timeout: f
         if time.monotonic() > deadline:
             raise AssertionError(f"job {job_id} stuck in {job and job.status}")
         time.sleep(0.05)
+
+
+def cli(
+    data_dir: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m core ...` from a neutral directory (no secrets.toml), local backend."""
+    child_env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SUPABASE", "NEXT_PUBLIC_")) and not k.endswith("_API_KEY")
+    }
+    child_env.update({"DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO_ROOT), **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=data_dir.parent,
+        env=child_env,
+        timeout=60,
+    )

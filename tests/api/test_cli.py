@@ -4,11 +4,7 @@ API accepting what it creates."""
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -17,30 +13,7 @@ from core.cli import main
 from core.models import JobQuery, JobStatus, Role
 from core.runtime import Runtime
 from core.settings import Settings
-from tests.api.conftest import ApiUser, build_test_runtime, wait_for
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def cli(
-    data_dir: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """`python -m core ...` from a neutral directory (no secrets.toml), local backend."""
-    child_env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SUPABASE", "NEXT_PUBLIC_")) and not k.endswith("_API_KEY")
-    }
-    child_env.update({"DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO_ROOT), **(env or {})})
-    return subprocess.run(
-        [sys.executable, "-m", "core", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=data_dir.parent,
-        env=child_env,
-        timeout=60,
-    )
+from tests.api.conftest import ApiUser, build_test_runtime, cli, wait_for
 
 
 def test_cli_bootstraps_users_and_tokens_that_the_api_accepts(

@@ -9,35 +9,18 @@ import io
 import os
 import re
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from PIL import Image
 
 from core.security import SECURITY_HEADERS
-from tests.live_server import REPO_ROOT, LiveServer, launch_live_server
+from tests.api.conftest import cli
+from tests.live_server import LiveServer, launch_live_server
 
 pytestmark = pytest.mark.slow
-
-
-def cli(data_dir: Path, *args: str) -> str:
-    """`python -m core ...` on the server's DATA_DIR; returns stdout."""
-    env = {**os.environ, "DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO_ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-m", "core", *args],
-        capture_output=True,
-        text=True,
-        cwd=data_dir.parent,
-        env=env,
-        timeout=60,
-        check=True,
-    )
-    return done.stdout
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +38,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 @pytest.fixture(scope="module")
 def api(server: LiveServer) -> Iterator[httpx.Client]:
     """A client authenticated with a token made by the management CLI."""
-    cli(server.data_dir, "users", "add", "--email", "api@example.com", "--password", "long enough")
-    token = cli(server.data_dir, "tokens", "create", "--email", "api@example.com").split()[-1]
+    added = cli(server.data_dir, "users", "add", "--email", "api@example.com",
+                "--password", "long enough")  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    token = cli(server.data_dir, "tokens", "create", "--email", "api@example.com").stdout.split()[
+        -1
+    ]
     with httpx.Client(
         base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=10
     ) as client:
