@@ -167,6 +167,14 @@ def raise_api_error(exc: APIError) -> NoReturn:
     raise exc
 
 
+def call_rpc(client: Client, fn: str, params: dict[str, Any]) -> Any:
+    """One RPC to a function of supabase-schema.sql, with its errors mapped."""
+    try:
+        return client.rpc(fn, params).execute().data
+    except APIError as exc:
+        raise_api_error(exc)
+
+
 def is_missing_object(exc: StorageApiError) -> bool:
     return str(exc.status) == "404" or str(getattr(exc, "code", "")) in ("404", "not_found")
 
@@ -275,7 +283,8 @@ def open_supabase_backend(settings: Settings) -> SupabaseBackend:
     """Connect to the project named by SUPABASE_URL with the anon and service-role keys, and
     publish the server settings the SQL functions read (admin emails, limits)."""
     from core.backends.supabase_accounts import SupabaseAccounts
-    from core.backends.supabase_jobs import SupabaseAdminStore, SupabaseJobStore
+    from core.backends.supabase_admin import SupabaseAdminStore
+    from core.backends.supabase_jobs import SupabaseJobStore
 
     if not settings.supabase_url:
         raise SupabaseConfigError("SUPABASE_URL is not set.")

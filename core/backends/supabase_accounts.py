@@ -28,7 +28,13 @@ from core.backends.local_accounts import (
     check_password,
     normalize_email,
 )
-from core.backends.supabase import Clients, parse_time, raise_api_error, user_from_profile
+from core.backends.supabase import (
+    Clients,
+    call_rpc,
+    parse_time,
+    raise_api_error,
+    user_from_profile,
+)
 from core.errors import (
     AccountDisabled,
     AccountExists,
@@ -359,10 +365,7 @@ class SupabaseAccounts:
             log.warning("Supabase sign-out failed: %s", type(exc).__name__)
 
     def _rpc(self, fn: str, params: dict[str, Any]) -> Any:
-        try:
-            return self._db.rpc(fn, params).execute().data
-        except APIError as exc:
-            raise_api_error(exc)
+        return call_rpc(self._db, fn, params)
 
     def _session_row(self, token_hash: str) -> dict[str, Any] | None:
         rows = self._select("sessions", lambda q: q.eq("token_hash", token_hash).limit(1))

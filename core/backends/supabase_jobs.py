@@ -9,24 +9,13 @@ import binascii
 import json
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from postgrest.exceptions import APIError
 from supabase import Client
 
-from core.backends.base import (
-    DailyCount,
-    FailureCount,
-    ProviderLatency,
-    PurgeSummary,
-    SpendRow,
-    SweepRun,
-    UsageStats,
-    UserActivity,
-    UserUsage,
-)
-from core.backends.supabase import job_from_row, parse_time, raise_api_error
+from core.backends.supabase import call_rpc, job_from_row, parse_time, raise_api_error
 from core.errors import ValidationError
 from core.models import Job, JobKind, JobPage, JobQuery, JobStatus, NewJob, QueueDepth, ReviewStatus
 
@@ -40,10 +29,7 @@ class SupabaseJobStore:
         self._client = client
 
     def _rpc(self, fn: str, params: dict[str, Any]) -> Any:
-        try:
-            return self._client.rpc(fn, params).execute().data
-        except APIError as exc:
-            raise_api_error(exc)
+        return call_rpc(self._client, fn, params)
 
     # ---- submission ------------------------------------------------------------------------
 
@@ -114,8 +100,8 @@ class SupabaseJobStore:
                 "p_review_statuses": [ReviewStatus(s).value for s in query.review_statuses],
                 "p_text": query.text or None,
                 "p_batch_id": query.batch_id,
-                "p_created_after": _iso(query.created_after),
-                "p_created_before": _iso(query.created_before),
+                "p_created_after": iso(query.created_after),
+                "p_created_before": iso(query.created_before),
                 "p_oldest_first": bool(query.oldest_first),
                 "p_cursor_created_at": cursor_at,
                 "p_cursor_id": cursor_id,
@@ -215,7 +201,7 @@ class SupabaseJobStore:
                 {
                     "p_id": job_id,
                     "p_owner": owner,
-                    "p_run_after": _iso(run_after),
+                    "p_run_after": iso(run_after),
                     "p_error_code": error_code,
                     "p_error_message": error_message,
                 },
@@ -273,14 +259,14 @@ class SupabaseJobStore:
         exclude_review: tuple[ReviewStatus, ...] = (),
         limit: int = 500,
     ) -> list[Job]:
-        values = _finished_statuses(statuses)
+        values = finished_statuses(statuses)
         if not values or limit < 1:
             return []
         rows = self._rpc(
             "purge_candidates",
             {
                 "p_statuses": values,
-                "p_finished_before": _iso(finished_before),
+                "p_finished_before": iso(finished_before),
                 "p_user_id": user_id,
                 "p_exclude_review": [ReviewStatus(r).value for r in exclude_review],
                 "p_limit": int(limit),
@@ -293,174 +279,17 @@ class SupabaseJobStore:
         return bool(self._rpc("try_acquire_lease", params))
 
 
-class SupabaseAdminStore:
-    """AdminStore with the service-role client (callers check roles first)."""
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
-        self._jobs = SupabaseJobStore(client)
-
-    def purge_summary(
-        self,
-        *,
-        statuses: tuple[JobStatus, ...],
-        finished_before: datetime,
-        user_id: str | None = None,
-        exclude_review: tuple[ReviewStatus, ...] = (),
-    ) -> PurgeSummary:
-        values = _finished_statuses(statuses)
-        if not values:
-            return PurgeSummary(jobs=0, bytes=0, objects=0)
-        row = self._jobs._rpc(
-            "purge_summary",
-            {
-                "p_statuses": values,
-                "p_finished_before": _iso(finished_before),
-                "p_user_id": user_id,
-                "p_exclude_review": [ReviewStatus(r).value for r in exclude_review],
-            },
-        )[0]
-        return PurgeSummary(
-            jobs=int(row["jobs"]), bytes=int(row["bytes"]), objects=int(row["objects"])
-        )
-
-    def record_sweep(self, run: SweepRun) -> None:
-        self._jobs._rpc(
-            "record_sweep",
-            {
-                "p_run": {
-                    "id": run.id,
-                    "trigger": run.trigger,
-                    "owner": run.owner,
-                    "started_at": _iso(run.started_at),
-                    "finished_at": _iso(run.finished_at),
-                    "deleted_jobs": run.deleted_jobs,
-                    "deleted_bytes": run.deleted_bytes,
-                    "kept_jobs": run.kept_jobs,
-                    "errors": list(run.errors),
-                }
-            },
-        )
-
-    def list_sweeps(self, limit: int = 20) -> list[SweepRun]:
-        try:
-            rows = (
-                self._client.table("sweep_runs")
-                .select("*")
-                .order("started_at", desc=True)
-                .order("id")
-                .limit(max(1, int(limit)))
-                .execute()
-                .data
-            )
-        except APIError as exc:
-            raise_api_error(exc)
-        return [
-            SweepRun(
-                id=str(r["id"]),
-                trigger=r["trigger"],
-                owner=r["owner"],
-                started_at=parse_time(r["started_at"]) or datetime.now(UTC),
-                finished_at=parse_time(r["finished_at"]) or datetime.now(UTC),
-                deleted_jobs=int(r["deleted_jobs"]),
-                deleted_bytes=int(r["deleted_bytes"]),
-                kept_jobs=int(r["kept_jobs"]),
-                errors=tuple(r.get("errors") or ()),
-            )
-            for r in rows
-        ]
-
-    def user_activity(self) -> dict[str, UserActivity]:
-        rows = self._jobs._rpc("user_activity", {})
-        return {
-            str(r["user_id"]): UserActivity(
-                user_id=str(r["user_id"]),
-                jobs=int(r["jobs"]),
-                last_activity=parse_time(r["last_activity"]),
-            )
-            for r in rows
-        }
-
-    def set_daily_quota(self, user_id: str, quota: int | None) -> None:
-        try:
-            self._client.table("profiles").update({"daily_quota": quota}).eq(
-                "id", user_id
-            ).execute()
-        except APIError as exc:
-            raise_api_error(exc)
-
-    def cancel_user_jobs(self, user_id: str) -> int:
-        return int(self._jobs._rpc("cancel_user_jobs", {"p_user_id": user_id}) or 0)
-
-    def usage_stats(self, since: datetime, *, top_users: int = 10) -> UsageStats:
-        from core.stats import percentile
-
-        data = self._jobs._rpc(
-            "job_stats", {"p_since": _iso(since), "p_top_users": max(1, top_users)}
-        )
-        latency = []
-        for provider, seconds in sorted((data.get("durations") or {}).items()):
-            values = sorted(float(s) for s in seconds)
-            latency.append(
-                ProviderLatency(
-                    provider=provider,
-                    jobs=len(values),
-                    p50_seconds=percentile(values, 0.50),
-                    p95_seconds=percentile(values, 0.95),
-                )
-            )
-        return UsageStats(
-            since=since,
-            per_day=[
-                DailyCount(
-                    day=date.fromisoformat(d["day"]),
-                    provider=d["provider"],
-                    jobs=int(d["jobs"]),
-                    failed=int(d["failed"]),
-                )
-                for d in data.get("per_day") or []
-            ],
-            failures=[
-                FailureCount(
-                    provider=f["provider"], error_code=f["error_code"], jobs=int(f["jobs"])
-                )
-                for f in data.get("failures") or []
-            ],
-            latency=latency,
-            top_users=[
-                UserUsage(
-                    user_id=str(u["user_id"]),
-                    jobs=int(u["jobs"]),
-                    done=int(u["done"]),
-                    failed=int(u["failed"]),
-                )
-                for u in data.get("top_users") or []
-            ],
-            spend=[
-                SpendRow(
-                    provider=s["provider"],
-                    model=s["model"],
-                    user_id=str(s["user_id"]),
-                    images=int(s["images"]),
-                    priced=int(s["priced"]),
-                    recorded_usd=float(s["recorded_usd"]),
-                )
-                for s in data.get("spend") or []
-            ],
-        )
-
-
 # ---- helpers ---------------------------------------------------------------------------------
 
 
-def _finished_statuses(statuses: Iterable[JobStatus]) -> list[str]:
+def finished_statuses(statuses: Iterable[JobStatus]) -> list[str]:
     values = [JobStatus(s).value for s in statuses]
     if any(not JobStatus(v).finished for v in values):
         raise ValueError("only finished jobs (done, failed, canceled) can be purged")
     return values
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is None:
