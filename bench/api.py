@@ -75,18 +75,19 @@ def make_tokens(data_dir: Path, count: int) -> list[str]:
     return tokens
 
 
-async def sustained_get(url: str, token: str, job_id: str, concurrency: int, seconds: float):
+async def sustained_get(url: str, path: str, token: str, concurrency: int, seconds: float):
+    """`concurrency` keep-alive clients GET `path` back to back for `seconds`."""
     sample = Sample()
     headers = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits) as client:
-        await client.get("/api/jobs", params={"id": job_id})  # warm up
+        await client.get(path)  # warm up
         stop = time.perf_counter() + seconds
 
         async def worker() -> None:
             while time.perf_counter() < stop:
                 started = time.perf_counter()
-                response = await client.get("/api/jobs", params={"id": job_id})
+                response = await client.get(path)
                 sample.add(response.status_code, time.perf_counter() - started)
 
         started = time.perf_counter()
@@ -161,8 +162,12 @@ def main() -> None:
             job_id = c.post("/api/jobs", json={"provider": "demo", "prompt": "bench"}).json()["id"]
         wait_done(url, tokens[0], job_id)
 
-        get = asyncio.run(sustained_get(url, tokens[0], job_id, args.concurrency, args.seconds))
-        print(get.report(f"GET /api/jobs?id= x{args.concurrency} clients"))
+        for title, path in (
+            ("GET /_stcore/health (baseline: the server stack alone)", "/_stcore/health"),
+            ("GET /api/jobs?id=", f"/api/jobs?id={job_id}"),
+        ):
+            get = asyncio.run(sustained_get(url, path, tokens[0], args.concurrency, args.seconds))
+            print(get.report(f"{title} x{args.concurrency} clients"))
         post = asyncio.run(posts_until_limited(url, tokens[1:], per_user_cap=10_000))
         accepted = post.statuses.get(201, 0)
         print(post.report(f"POST /api/jobs, {args.users} users until 429"))
