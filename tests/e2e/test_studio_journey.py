@@ -19,19 +19,30 @@ PASSWORD = "correct horse battery"
 
 
 def test_sign_up_generate_history_reload_and_sign_out(live_server_factory, page: Page) -> None:
-    server = live_server_factory(env={"DEMO_LATENCY_MS": "700"})
+    server = live_server_factory(env={"DEMO_LATENCY_MS": "1500"})
     email = "ada@example.com"
     page.goto(server.url + "/")
     sign_up(page, email, PASSWORD)
     expect(signed_in_marker(page, email)).to_be_visible()
+    sent: list[float] = []  # every message the browser sends to the server
+    page.on("websocket", lambda ws: ws.on("framesent", lambda _frame: sent.append(1)))
+    page.reload()  # so the listener sees the app's websocket
+    expect(signed_in_marker(page, email)).to_be_visible()
 
-    # Two demo images in one batch, shown live until both are done.
+    # Two demo images in one batch, shown live (no clicks) until both are done.
+    before_submit = len(sent)
     generate(page, "A lighthouse on a cliff at dawn", count=2)
     main = page.get_by_test_id("stMain")
     expect(main.get_by_text(re.compile(r"Queued|Processing"))).not_to_have_count(0)
     expect(main.get_by_text(re.compile(r"Done$"))).to_have_count(2, timeout=30_000)
     expect(main.get_by_test_id("stImage")).to_have_count(2)
     expect(main.get_by_role("button", name="Download")).to_have_count(2)
+    assert len(sent) - before_submit >= 2, "the submit plus at least one timed refresh"
+    # Once every job is finished the refresh timer stops: the browser goes quiet.
+    page.wait_for_timeout(500)
+    quiet_from = len(sent)
+    page.wait_for_timeout(3000)
+    assert len(sent) == quiet_from
 
     open_page(page, "History")
     expect(main.get_by_text("Search prompts")).to_be_visible()
