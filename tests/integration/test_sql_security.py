@@ -3,6 +3,9 @@ Supabase role with JWT claims set, the way PostgREST and storage-api run request
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import psycopg
 import pytest
 from psycopg import errors
@@ -211,6 +214,20 @@ def test_first_account_and_configured_emails_become_admin(db, make_user):
         for r in db.execute("select id, role from public.profiles").fetchall()
     }
     assert roles == {first: "admin", second: "user", boss: "admin"}
+
+
+def test_concurrent_first_sign_ups_make_exactly_one_admin(db, role_conn, pg):
+    barrier = threading.Barrier(8)
+
+    def sign_up(n: int) -> None:
+        with pg.connect() as conn:
+            barrier.wait()
+            conn.execute("insert into auth.users (email) values (%s)", [f"u{n}@example.com"])
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(sign_up, range(8)))
+    roles = [r["role"] for r in db.execute("select role from public.profiles").fetchall()]
+    assert sorted(roles) == ["admin"] + ["user"] * 7
 
 
 def test_users_read_only_their_profile_and_cannot_change_roles(db, make_user):

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from core.backends.base import Backend
-from core.backends.supabase import SupabaseConfigError, open_supabase_backend
-from core.errors import Forbidden, NotFound
+from core.backends.supabase import SupabaseBackend, SupabaseConfigError, open_supabase_backend
+from core.errors import Forbidden, InvalidCredentials, NotFound, ValidationError
 from core.models import JobQuery, JobRequest, JobStatus, ReviewStatus, Role, User
 from core.providers import build_providers
 from core.service import JobService
@@ -66,6 +66,35 @@ def test_open_refuses_a_url_without_keys(settings):
         open_supabase_backend(
             replace(settings, supabase_url="http://127.0.0.1:9", supabase_anon_key="x")
         )
+
+
+def test_supabase_env_vars_switch_open_backend_to_supabase(gw, tmp_path):
+    from core.backends import open_backend
+
+    env = {
+        "NEXT_PUBLIC_SUPABASE_URL": gw.url,  # the original system's name is accepted
+        "SUPABASE_ANON_KEY": gw.anon_key,
+        "SUPABASE_SERVICE_ROLE_KEY": gw.service_key,
+        "DATA_DIR": str(tmp_path),
+    }
+    backend = open_backend(Settings.load(env=env, secrets_path=None))
+    try:
+        assert isinstance(backend, SupabaseBackend) and backend.name == "supabase"
+        assert backend.jobs.queue_depth().queued >= 0
+    finally:
+        backend.close()
+
+
+def test_with_email_confirmation_on_sign_up_asks_to_confirm_first(backend, gw):
+    gw.autoconfirm = False
+    try:
+        with pytest.raises(ValidationError, match="confirm your email"):
+            backend.accounts.sign_up("new@example.com", PASSWORD, admin_emails=frozenset())
+        with pytest.raises(InvalidCredentials):
+            backend.accounts.sign_in("new@example.com", PASSWORD)
+    finally:
+        gw.autoconfirm = True
+    assert backend.accounts.find_user_by_email("new@example.com") is not None
 
 
 def test_a_users_stores_see_and_change_only_their_own_jobs(backend, people):
