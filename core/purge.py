@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -206,9 +207,11 @@ def purge(
     batch_size: int = DEFAULT_BATCH,
     progress: Progress | None = None,
     expected: int | None = None,
+    stop: threading.Event | None = None,
 ) -> PurgeReport:
     """Delete every job matching `criteria`: files first, then rows, `batch_size` jobs at a
-    time, holding the purge lease. Raises PurgeBusy if another process is purging."""
+    time, holding the purge lease. `stop` ends the run between batches (process shutdown).
+    Raises PurgeBusy if another process is purging."""
     if batch_size < 1:
         raise ValidationError("The batch size must be at least 1.")
     criteria = _as_list(criteria)
@@ -222,7 +225,7 @@ def purge(
         if expected is None and progress is not None and backend.admin is not None:
             expected = preview(backend, criteria).jobs
         for c in criteria:
-            if not _purge_one(backend, c, owner, batch_size, report, progress, expected or 0):
+            if not _purge_one(backend, c, owner, batch_size, report, progress, expected or 0, stop):
                 break
     finally:
         jobs.try_acquire_lease(PURGE_LEASE, owner, 0)  # release: it expires now
@@ -238,8 +241,9 @@ def _purge_one(
     report: PurgeReport,
     progress: Progress | None,
     expected: int,
+    stop: threading.Event | None,
 ) -> bool:
-    """Purge one set of criteria; False when the run must stop (lease lost)."""
+    """Purge one set of criteria; False when the run must stop (lease lost, shutdown)."""
     jobs, blobs = backend.jobs, backend.blobs
     kept: set[str] = set()  # kept this run; the query still returns them, skip them
     while True:
@@ -282,6 +286,9 @@ def _purge_one(
             progress(done, max(expected, done))
         if not gone:
             return True  # every file in the batch failed: storage trouble, stop here
+        if stop is not None and stop.is_set():
+            report.add_error("Stopped early: the process is shutting down.")
+            return False
         if not jobs.try_acquire_lease(PURGE_LEASE, owner, PURGE_LEASE_SECONDS):
             report.add_error("Lost the purge lease; stopped early.")
             return False
@@ -296,6 +303,7 @@ def run_recorded(
     batch_size: int = DEFAULT_BATCH,
     progress: Progress | None = None,
     expected: int | None = None,
+    stop: threading.Event | None = None,
 ) -> tuple[PurgeReport, SweepRun]:
     """`purge`, then record the run (shown on the admin page). Raises PurgeBusy unrecorded."""
     from core.backends.base import SweepRun
@@ -309,6 +317,7 @@ def run_recorded(
         batch_size=batch_size,
         progress=progress,
         expected=expected,
+        stop=stop,
     )
     run = SweepRun(
         id=str(uuid.uuid4()),

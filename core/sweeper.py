@@ -57,7 +57,7 @@ class Sweeper:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop after the current batch (a purge checks nothing mid-batch; batches are short)."""
+        """Stop; a sweep in progress ends after its current batch."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -77,7 +77,12 @@ class Sweeper:
         criteria = purge.retention_criteria(self.settings, datetime.now(UTC))
         try:
             report, run = purge.run_recorded(
-                self.backend, criteria, trigger=trigger, owner=self.owner, batch_size=batch_size
+                self.backend,
+                criteria,
+                trigger=trigger,
+                owner=self.owner,
+                batch_size=batch_size,
+                stop=self._stop,
             )
         except purge.PurgeBusy:
             return None

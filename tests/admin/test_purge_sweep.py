@@ -221,3 +221,19 @@ def test_the_cli_helpers_dry_run_then_purge(dep: Deployment):
     done = purge.purge_jobs(dep.backend, ["failed"], cutoff)
     assert (done.jobs, done.objects, done.failed_jobs) == (2, 0, [])
     assert purge.sweep_expired(dep.backend, dep.settings).jobs == 0
+
+
+def test_a_stopping_sweeper_ends_after_the_current_batch_and_the_next_run_finishes(
+    dep: Deployment,
+):
+    jobs = dep.finished(dep.alice, 5, status=JobStatus.FAILED, age=timedelta(days=3))
+    stopping = Sweeper(dep.backend, dep.settings)
+    stopping.stop()  # as the runtime does at shutdown
+
+    partial = stopping.run_once(batch_size=2)
+
+    assert partial is not None and partial.deleted_jobs == 2
+    assert "shutting down" in partial.errors[0]
+    rest = Sweeper(dep.backend, dep.settings).run_once(batch_size=2)
+    assert rest is not None and rest.deleted_jobs == 3
+    assert all(dep.backend.jobs.get_job(j.id) is None for j in jobs)
