@@ -911,4 +911,8 @@ create policy results_read_own_or_reviewer on storage.objects for select to auth
            and ((storage.foldername(name))[1] = (select auth.uid())::text
                 or (select public.is_reviewer())));
 
+-- Tell PostgREST to pick up the new functions and grants now (Supabase also does this itself
+-- after DDL; on a plain Postgres nobody listens and this does nothing).
+notify pgrst, 'reload schema';
+
 commit;
