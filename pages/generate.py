@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 
 from core.errors import NotFound, StudioError
-from core.models import Job, JobRequest, User
+from core.models import Job, JobRequest, JobStatus, User
 from core.providers.base import SEED_MAX, ModelInfo, Provider
 from pages import widgets
 
@@ -126,20 +126,23 @@ def _render_jobs(user: User, job_ids: list[str]) -> bool:
             continue
     if not jobs:
         return True
-    queued = [j.id for j in jobs if j.status.value == "queued"]
+    queued = [j.id for j in jobs if j.status is JobStatus.QUEUED]
     positions = svc.queue_positions(user, queued) if queued else {}
     urls = widgets.image_sources(user, jobs, thumbs=False)
     columns = st.columns(min(len(jobs), 2))
     for i, job in enumerate(jobs):
         with columns[i % len(columns)], st.container(border=True):
             widgets.status_badge(job, positions.get(job.id))
-            if job.status.value == "done":
+            if job.status is JobStatus.DONE:
                 widgets.show_job_image(user, job, urls.get(job.id), thumb=False)
                 widgets.download_button(user, job, key=f"gen_dl_{job.id}")
-            elif job.status.value == "failed":
+            elif job.status is JobStatus.FAILED:
                 st.text(job.error_message or "The image could not be generated.")
-            elif job.status.value == "processing":
+            elif job.status is JobStatus.PROCESSING:
                 st.caption(f"Attempt {job.attempts} of {job.max_attempts}")
+            elif job.status is JobStatus.QUEUED and job.attempts and job.error_message:
+                # Back in the queue after a temporary provider error; it will be tried again.
+                st.text(f"Will retry (attempt {job.attempts} failed: {job.error_message})")
     return all(j.status.finished for j in jobs)
 
 

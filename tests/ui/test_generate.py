@@ -3,6 +3,8 @@ the live status of the batch's jobs."""
 
 from __future__ import annotations
 
+import time
+
 from streamlit.testing.v1 import AppTest
 
 from core.models import JobStatus, Role
@@ -182,3 +184,19 @@ def studio_path(script: str):
     from tests.ui.conftest import REPO
 
     return REPO / script
+
+
+def test_a_job_back_in_the_queue_after_a_temporary_error_says_it_will_retry(
+    studio: Studio,
+) -> None:
+    ada = user_of(studio)
+    at = submit(studio.app(ada, GENERATE), "a cat [fail:transient:60]")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        (job,) = studio.jobs(ada)
+        if job.attempts == 1 and job.status is JobStatus.QUEUED:
+            break
+        time.sleep(0.05)
+    at.run()
+    assert job.status is JobStatus.QUEUED and job.error_message
+    assert f"Will retry (attempt 1 failed: {job.error_message})" in [t.value for t in at.text]
