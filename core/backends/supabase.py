@@ -193,9 +193,11 @@ class SupabaseBlobStore:
 
     def put(self, path: str, data: bytes, mime: str) -> None:
         check_path(path)
-        # upsert: the path is derived from the job id, so a retried job overwrites its own file
+        # upsert: the path is derived from the job id, so a retried job overwrites its own file.
+        # Browsers may keep an image a day; every signed URL is new anyway, and the Smart CDN
+        # revalidates on overwrite or delete.
         self._bucket().upload(
-            path, data, {"content-type": mime, "upsert": "true", "cache-control": "31536000"}
+            path, data, {"content-type": mime, "upsert": "true", "cache-control": "86400"}
         )
 
     def get(self, path: str) -> bytes:
