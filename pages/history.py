@@ -15,6 +15,7 @@ OPEN_KEY = "history_open"
 CURSORS_KEY = "history_cursors"
 FILTERS_KEY = "history_filters"
 FLASH_KEY = "history_flash"
+FILTER_WIDGETS = ("hist_status", "hist_provider", "hist_text")
 GRID_REFRESH_S = 2.0
 DETAIL_REFRESH_S = 1.0
 
@@ -121,12 +122,18 @@ def _job_details(user: User, job_id: str) -> Job | None:
 
 
 def _filters() -> JobQuery:
-    """The filter bar; changing a filter goes back to the first page."""
+    """The filter bar; changing a filter goes back to the first page. The choices outlive a
+    visit to a job's details (Streamlit drops the state of widgets that were not drawn)."""
+    for key in FILTER_WIDGETS:
+        if key not in st.session_state and f"_{key}" in st.session_state:
+            st.session_state[key] = st.session_state[f"_{key}"]
     statuses = [s.value for s in JobStatus]
     cols = st.columns([2, 2, 3])
     chosen_status = cols[0].multiselect("Status", statuses, key="hist_status")
     chosen_providers = cols[1].multiselect("Provider", sorted(svc.providers), key="hist_provider")
     text = cols[2].text_input("Search prompts", key="hist_text").strip()
+    for key in FILTER_WIDGETS:
+        st.session_state[f"_{key}"] = st.session_state[key]
     filters = (tuple(chosen_status), tuple(chosen_providers), text)
     if st.session_state.get(FILTERS_KEY) != filters:
         st.session_state[FILTERS_KEY] = filters

@@ -169,3 +169,22 @@ def test_another_users_job_behaves_like_a_missing_one(studio: Studio) -> None:
     at.run()
     assert "That job no longer exists." in page_text(at)
     assert "private prompt" not in page_text(at)
+
+
+def test_filters_and_page_survive_opening_a_job_and_coming_back(studio_factory) -> None:
+    studio = studio_factory(worker_enabled=False)
+    ada, _bob = people(studio)
+    for n in range(26):
+        submit(studio, ada, f"picture number {n:02d}")
+    submit(studio, ada, "something else")
+    at = studio.app(ada, HISTORY)
+    at.text_input(key="hist_text").input("picture").run()
+    at = button(at, "Next").click().run()
+    assert grid_prompts(at) == ["picture number 01", "picture number 00"]
+    opened = next(b for b in at.button if (b.key or "").startswith("hist_open_"))
+    at = opened.click().run()
+    assert "Back to history" in [b.label for b in at.button]
+    at = button(at, "Back to history").click().run()
+    assert at.text_input(key="hist_text").value == "picture"
+    assert grid_prompts(at) == ["picture number 01", "picture number 00"]
+    assert "Page 2" in page_text(at)
