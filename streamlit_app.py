@@ -56,6 +56,7 @@ def main() -> None:
         st.navigation([sign_in], position="hidden").run()
         return
 
+    widgets.keep_form_state()
     with st.sidebar:
         st.caption("Signed in as")
         st.text(f"{user.email} ({user.role.value})")
