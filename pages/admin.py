@@ -183,7 +183,9 @@ def sweeper_section() -> None:
 
 def usage_section(emails: dict[str, str]) -> None:
     st.subheader("Usage and health")
-    days = st.selectbox("Period", [7, 30, 90], index=1, key="usage_days", format_func=_days)
+    days = st.columns([1, 3])[0].selectbox(
+        "Period", [7, 30, 90], index=1, key="usage_days", format_func=_days
+    )
     try:
         board = svc.stats(user, days=days)
     except StudioError as exc:
@@ -313,30 +315,34 @@ def users_section(rows: list[UserSummary]) -> None:
         key="users_table",
     )
     by_email = {r.user.email: r.user for r in rows}
-    email = st.selectbox("Edit", sorted(by_email), key="user_pick")
+    left, _ = st.columns([2, 1])
+    email = left.selectbox("Edit a user", sorted(by_email), key="user_pick")
     target = by_email[email]
-    with st.form(f"user_edit_{target.id}"):
+    # Widget keys carry the user id, so switching users never shows the previous one's values.
+    with left.form(f"user_edit_{target.id}"):
         roles = [r.value for r in Role]
-        role = st.selectbox("Role", roles, index=roles.index(target.role.value), key="edit_role")
+        role = st.selectbox(
+            "Role", roles, index=roles.index(target.role.value), key=f"edit_role_{target.id}"
+        )
         disabled = st.checkbox(
             "Disabled (cannot sign in, use tokens or submit; queued jobs are canceled)",
             value=target.disabled,
-            key="edit_disabled",
+            key=f"edit_disabled_{target.id}",
         )
         mode = st.radio(
             "Daily quota",
             [DEFAULT_QUOTA, OWN_QUOTA],
             index=0 if target.daily_quota is None else 1,
             horizontal=True,
-            key="edit_quota_mode",
+            key=f"edit_quota_mode_{target.id}",
         )
         quota = st.number_input(
             "Own limit (images per day; 0 blocks submitting)",
             min_value=0,
             max_value=100_000,
-            value=target.daily_quota or default or 50,
+            value=target.daily_quota if target.daily_quota is not None else (default or 50),
             step=1,
-            key="edit_quota",
+            key=f"edit_quota_{target.id}",
         )
         if st.form_submit_button("Save", type="primary"):
             _save_user(target, Role(role), disabled, None if mode == DEFAULT_QUOTA else int(quota))

@@ -126,16 +126,15 @@ def _details(job: Job, emails: dict[str, str]) -> None:
 
 
 def _decision_buttons(job_ids: list[str], *, key: str, note_key: str, open_next: bool) -> None:
-    cols = st.columns(len(DECISIONS))
-    for col, (status, label, shortcut, icon) in zip(cols, DECISIONS, strict=True):
-        col.button(
+    row = st.container(horizontal=True)
+    for status, label, shortcut, icon in DECISIONS:
+        row.button(
             label,
             key=f"{key}_{status.value}",
             icon=icon,
             shortcut=shortcut,
             on_click=_decide,
             args=(job_ids, status, note_key, open_next),
-            width="stretch",
             type="primary" if status is ReviewStatus.APPROVED else "secondary",
         )
 
@@ -259,17 +258,17 @@ def _grid(jobs: list[Job], emails: dict[str, str]) -> None:
         row = st.columns(GRID_COLUMNS)
         for col, job in zip(row, jobs[start : start + GRID_COLUMNS], strict=False):
             with col, st.container(border=True):
-                top = st.columns([1, 1])
-                with top[0]:
-                    _review_badge(job)
-                top[1].checkbox("Select", key=SELECT_PREFIX + job.id)
+                _review_badge(job)
                 widgets.show_job_image(user, job, urls.get(job.id), thumb=True)
                 st.text(widgets.short(job.prompt, 60))
-                st.caption(
-                    f"{widgets.md_escape(emails.get(job.user_id, '?'))} · {job.provider} · "
+                # Plain text: a caption would turn the email into a mailto link.
+                st.text(
+                    f"{emails.get(job.user_id, '?')} · {job.provider}\n"
                     f"{widgets.fmt_time(job.created_at)}"
                 )
-                st.button(
+                bottom = st.columns([1, 1], vertical_alignment="center")
+                bottom[0].checkbox("Select", key=SELECT_PREFIX + job.id)
+                bottom[1].button(
                     "Open",
                     key=f"rev_open_{job.id}",
                     width="stretch",

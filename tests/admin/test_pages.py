@@ -236,10 +236,11 @@ def test_an_admin_changes_role_quota_and_disables_a_user(app: Deployment):
     app.queued(app.bob, 2)
     at = admin_page(app, "Users")
     at.selectbox(key="user_pick").select("bob@example.com").run()
-    at.selectbox(key="edit_role").select("reviewer")
-    at.radio(key="edit_quota_mode").set_value("Own limit")
-    at.number_input(key="edit_quota").set_value(7)
-    at.checkbox(key="edit_disabled").check()
+    bob = app.bob.id
+    at.selectbox(key=f"edit_role_{bob}").select("reviewer")
+    at.radio(key=f"edit_quota_mode_{bob}").set_value("Own limit")
+    at.number_input(key=f"edit_quota_{bob}").set_value(7)
+    at.checkbox(key=f"edit_disabled_{bob}").check()
     at.button[-1].click().run()  # the form's Save
 
     assert not at.exception
@@ -251,7 +252,18 @@ def test_an_admin_changes_role_quota_and_disables_a_user(app: Deployment):
 def test_the_last_admin_cannot_demote_themselves_from_the_page(app: Deployment):
     at = admin_page(app, "Users")
     at.selectbox(key="user_pick").select("admin@example.com").run()
-    at.selectbox(key="edit_role").select("user")
+    at.selectbox(key=f"edit_role_{app.admin.id}").select("user")
     at.button[-1].click().run()
     assert "last admin" in texts(at)
     assert app.user(app.admin.id).role.value == "admin"
+
+
+def test_switching_the_edited_user_shows_that_users_values(app: Deployment):
+    app.service.set_daily_quota(app.admin, app.bob.id, 9)
+    at = admin_page(app, "Users")
+    at.selectbox(key="user_pick").select("reviewer@example.com").run()
+    assert at.selectbox(key=f"edit_role_{app.reviewer.id}").value == "reviewer"
+    assert at.radio(key=f"edit_quota_mode_{app.reviewer.id}").value == "Global default"
+    at.selectbox(key="user_pick").select("bob@example.com").run()
+    assert at.selectbox(key=f"edit_role_{app.bob.id}").value == "user"
+    assert at.number_input(key=f"edit_quota_{app.bob.id}").value == 9
