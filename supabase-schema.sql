@@ -288,6 +288,14 @@ begin
         if exists (select 1 from public.profiles p where p.id = v_user and p.disabled) then
             raise exception using errcode = '42501', message = 'this account is disabled';
         end if;
+        -- an edit's source image must be the user's own object
+        if exists (
+            select 1 from jsonb_array_elements(p_jobs) j
+            where j ->> 'input_path' is not null
+              and split_part(j ->> 'input_path', '/', 1) <> v_user::text
+        ) then
+            raise exception using errcode = '42501', message = 'an edit source must be your own';
+        end if;
         -- limits for a user's own call come from the server's settings, not from the caller
         select * into v_cfg from public.app_config where id;
         if v_cfg.rate_limit_per_minute is not null then

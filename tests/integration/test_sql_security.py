@@ -104,6 +104,18 @@ def test_user_submits_own_jobs_within_the_servers_rate_limit(db, make_user):
     assert caught.value.sqlstate == "SR429"
 
 
+def test_user_cannot_edit_another_users_image(db, make_user):
+    a, b = make_user(), make_user()
+    batch = job_json(a)
+    batch.obj[0].update(kind="edit", input_path=f"{b}/source.png")
+    with pytest.raises(errors.InsufficientPrivilege), acting_as(db, "authenticated", a):
+        db.execute("select * from public.submit_jobs(%s, 30)", [batch])
+    batch.obj[0].update(input_path=f"{a}/source.png")
+    with acting_as(db, "authenticated", a):
+        row = db.execute("select * from public.submit_jobs(%s, 30)", [batch]).fetchone()
+    assert row["input_path"] == f"{a}/source.png"
+
+
 def test_disabled_user_cannot_submit(db, make_user):
     a = make_user()
     db.execute("update public.profiles set disabled = true where id = %s", [a])
