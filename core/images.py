@@ -84,9 +84,9 @@ def make_thumbnail(data: bytes, max_side: int = THUMB_MAX_SIDE) -> bytes:
         )
         mode = "RGBA" if has_alpha else "RGB"
         thumb = img.convert(mode) if img.mode != mode else img
-        # Shrink in place (no copies), then rotate the small result. Pillow's bilinear
-        # downscale is antialiased: at this size it looks like Lanczos at half the cost.
-        thumb.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+        # Shrink in place (no copies), then rotate the small result. Pillow's box filter is
+        # antialiased; at thumbnail size it looks like Lanczos at a third of the cost.
+        thumb.thumbnail((max_side, max_side), Image.Resampling.BOX)
         if orientation in _TRANSPOSE:
             thumb = thumb.transpose(_TRANSPOSE[orientation])
         out = io.BytesIO()

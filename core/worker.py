@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 import uuid
+from concurrent import futures
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -72,6 +73,7 @@ class _Slot:
     owner: str
     job: Job | None = None
     since: float = 0.0  # monotonic time of the claim
+    renewed: float = 0.0  # monotonic time the lease was last taken or extended
     released: bool = False  # handed back to the queue by stop(): touch nothing more
 
 
@@ -103,6 +105,9 @@ class Worker:
         self._slots: list[_Slot] = []
         self._threads: list[threading.Thread] = []
         self._heartbeat_thread: threading.Thread | None = None
+        self._writer = futures.ThreadPoolExecutor(
+            max(1, settings.worker_concurrency), thread_name_prefix="worker-write"
+        )
         self._counts = {"processed": 0, "done": 0, "failed": 0, "retried": 0, "lost": 0}
         self._rng = random.Random()
 
@@ -152,6 +157,7 @@ class Worker:
                 thread.join(max(0.0, settle - time.monotonic()))
         if self._heartbeat_thread is not None:
             self._heartbeat_thread.join(1.0)
+        self._writer.shutdown(wait=False)
         log.info("worker %s stopped", self.owner)
         return released
 
@@ -209,7 +215,8 @@ class Worker:
             self._release(slot.owner, job.id)
             return None
         with self._lock:
-            slot.job, slot.since, slot.released = job, time.monotonic(), False
+            now = time.monotonic()
+            slot.job, slot.since, slot.renewed, slot.released = job, now, now, False
         # More work may be waiting: let an idle sibling thread look at once.
         self._wake.set()
         return job
@@ -241,7 +248,9 @@ class Worker:
                 except Exception:
                     log.exception("worker %s: heartbeat failed", owner)
                     continue
-                if job_id not in kept:
+                if job_id in kept:
+                    self._renewed(owner, job_id)
+                else:
                     log.warning("worker %s lost the lease on job %s", owner, job_id)
 
     # ---- one job --------------------------------------------------------------------------
@@ -340,17 +349,27 @@ class Worker:
         except images.InvalidImage as exc:
             log.warning("job %s: provider %s returned a bad image: %s", job.id, job.provider, exc)
             raise Transient("The provider returned an unreadable image.") from None
-        thumb = images.make_thumbnail(result.data)
         result_path, thumb_path = result_paths(job, images.extension_for(info.mime))
         if self._was_released(slot):
             raise _JobReleased()
-        # Renew the lease before writing: an attempt that lost it (stuck past its lease, job
-        # re-claimed) must not overwrite the objects of the attempt that owns the job now.
+        # An attempt that may have lost its lease (stuck past it, job re-claimed) must not
+        # overwrite the objects of the attempt that owns the job now: renew before writing,
+        # unless the lease was taken or renewed so recently that it cannot have run out.
         lease = self.settings.worker_lease_seconds
-        if job.id not in self.backend.jobs.heartbeat([job.id], slot.owner, lease):
-            raise _LeaseLost()
-        self.backend.blobs.put(result_path, result.data, info.mime)
-        self.backend.blobs.put(thumb_path, thumb, "image/webp")
+        if time.monotonic() - slot.renewed > lease / 2:
+            if job.id not in self.backend.jobs.heartbeat([job.id], slot.owner, lease):
+                raise _LeaseLost()
+            self._renewed(slot.owner, job.id)
+        # The image write (I/O) runs while this thread makes the thumbnail (CPU).
+        image_write = self._writer.submit(
+            self.backend.blobs.put, result_path, result.data, info.mime
+        )
+        try:
+            thumb = images.make_thumbnail(result.data)
+            self.backend.blobs.put(thumb_path, thumb, "image/webp")
+        finally:
+            futures.wait([image_write])
+        image_write.result()
         meta = dict(result.meta)
         meta.update(
             model=model.id,
@@ -416,6 +435,12 @@ class Worker:
         except Exception:
             log.exception("worker %s could not release job %s", owner, job_id)
             return 0
+
+    def _renewed(self, owner: str, job_id: str) -> None:
+        with self._lock:
+            for slot in self._slots:
+                if slot.owner == owner and slot.job is not None and slot.job.id == job_id:
+                    slot.renewed = time.monotonic()
 
     def _was_released(self, slot: _Slot) -> bool:
         """True once `stop` handed the slot's job back to the queue."""
