@@ -39,7 +39,7 @@ def test_sign_up_generate_history_reload_and_sign_out(live_server_factory, page:
     expect(main.get_by_role("button", name="Download")).to_have_count(2)
     assert len(sent) - before_submit >= 2, "the submit plus at least one timed refresh"
     # Once every job is finished the refresh timer stops: the browser goes quiet.
-    page.wait_for_timeout(500)
+    page.wait_for_timeout(1500)  # the last redraw may still be on its way
     quiet_from = len(sent)
     page.wait_for_timeout(3000)
     assert len(sent) == quiet_from
