@@ -11,7 +11,12 @@ st.set_page_config(page_title="Image Studio", page_icon=":material/palette:", la
 
 
 def sign_in_page() -> None:
-    """Sign in or create an account (email + password)."""
+    """Sign in or create an account (email + password), in a narrow centred column."""
+    with st.columns([1, 2, 1])[1]:
+        _sign_in_forms()
+
+
+def _sign_in_forms() -> None:
     st.title("Image Studio")
     st.caption("Sign in to generate images, or create an account.")
     sign_in_tab, sign_up_tab = st.tabs(["Sign in", "Create account"])
