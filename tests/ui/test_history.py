@@ -188,3 +188,40 @@ def test_filters_and_page_survive_opening_a_job_and_coming_back(studio_factory) 
     assert at.text_input(key="hist_text").value == "picture"
     assert grid_prompts(at) == ["picture number 01", "picture number 00"]
     assert "Page 2" in page_text(at)
+
+
+class _AbsoluteUrlBlobs:
+    """The local blob store answering signed URLs the way Supabase does (absolute https)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.reads: list[str] = []
+
+    def signed_urls(self, paths: list[str], ttl: int) -> dict[str, str]:
+        return {p: f"https://cdn.example.test/{p}?token=t" for p in paths}
+
+    def get(self, path: str) -> bytes:
+        self.reads.append(path)
+        return self.inner.get(path)
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+
+def test_images_with_absolute_urls_go_to_the_browser_and_relative_ones_as_bytes(
+    studio: Studio,
+) -> None:
+    ada, _bob = people(studio)
+    (job_id,) = submit(studio, ada, "a lighthouse")
+    (job,) = studio.wait_finished(ada)
+    local = studio.app(ada, HISTORY)
+    (relative,) = local.get("image")
+    assert not relative.value[0].startswith("https://")  # bytes served by Streamlit's media
+
+    blobs = _AbsoluteUrlBlobs(studio.runtime.backend.blobs)
+    studio.runtime.backend.blobs = blobs  # type: ignore[assignment]
+    remote = studio.app(ada, HISTORY)
+    (absolute,) = remote.get("image")
+    assert absolute.value == [f"https://cdn.example.test/{job.thumb_path}?token=t"]
+    assert blobs.reads == []
+    assert job_id == job.id
