@@ -3,6 +3,11 @@ retry, cancel, delete and "use this prompt"."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from streamlit.testing.v1 import AppTest
+
+from core.backends.base import BlobStore
 from core.models import JobRequest, JobStatus, Role
 from tests.ui.conftest import Person, Studio
 from tests.ui.helpers import button, page_text, titles
@@ -20,7 +25,7 @@ def submit(studio: Studio, person: Person, prompt: str, count: int = 1) -> list[
     return [j.id for j in studio.service.submit(person.user, request, count=count)]
 
 
-def grid_prompts(at) -> list[str]:
+def grid_prompts(at: AppTest) -> list[str]:
     """The prompt line of each grid card, in order."""
     open_keys = [b.key for b in at.button if (b.key or "").startswith("hist_open_")]
     return [t.value for t in at.text if t.value and not t.value.startswith("Signed")][
@@ -193,7 +198,7 @@ def test_filters_and_page_survive_opening_a_job_and_coming_back(studio_factory) 
 class _AbsoluteUrlBlobs:
     """The local blob store answering signed URLs the way Supabase does (absolute https)."""
 
-    def __init__(self, inner) -> None:
+    def __init__(self, inner: BlobStore) -> None:
         self.inner = inner
         self.reads: list[str] = []
 
@@ -204,7 +209,7 @@ class _AbsoluteUrlBlobs:
         self.reads.append(path)
         return self.inner.get(path)
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
 
