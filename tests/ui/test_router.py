@@ -150,3 +150,10 @@ def test_every_user_page_is_reachable_through_the_router(studio: Studio, page: s
     at.switch_page(f"pages/{page}").run()
     assert not at.exception
     assert titles(at) == [page.removesuffix(".py").capitalize()]
+
+
+def test_an_email_in_admin_emails_signs_up_as_admin(studio_factory) -> None:
+    studio = studio_factory(admin_emails=frozenset({"boss@example.com"}))
+    studio.person("first@example.com")
+    at = sign_up(studio.app(), "Boss@Example.com", PASSWORD)
+    assert "(admin)" in page_text(at)
