@@ -254,3 +254,12 @@ def test_the_last_admin_keeps_the_role_and_quotas_apply_per_user(world: World):
     world.service.submit(bob, REQUEST)
     with pytest.raises(QuotaExceeded):
         world.service.submit(bob, REQUEST)
+
+
+def test_a_finished_purge_releases_its_lease_for_the_next_one(world: World):
+    world.finished(world.alice, 1, JobStatus.FAILED, timedelta(days=3))
+    criteria, _summary = world.service.purge_preview(world.admin, ["failed"], 86_400)
+    assert world.service.purge(world.admin, criteria).deleted_jobs == 1
+    world.finished(world.bob, 1, JobStatus.FAILED, timedelta(days=3))
+    run = world.service.sweep_now(world.admin)  # another owner, straight after
+    assert run.deleted_jobs == 1
