@@ -16,8 +16,9 @@ from PIL import Image
 
 from core.models import Job, JobKind, JobRequest, JobStatus, NewJob
 from core.providers.base import AuthFailed, SafetyBlocked, Transient
+from core.runner import backoff_seconds
 from core.settings import Settings
-from core.worker import Worker, backoff_seconds
+from core.worker import Worker
 from tests.unit.conftest import Studio, finished_ok, make_studio, wait_until
 
 

@@ -1,0 +1,284 @@
+"""One attempt at one job: the provider call, image checks, storage, and the outcome recorded
+in the store — done, back to the queue with backoff, or failed. The Worker (core.worker)
+supplies the threads, leases and shutdown."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import random
+import time
+from concurrent import futures
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from core import images
+from core.backends.base import Backend
+from core.errors import ValidationError
+from core.models import Job, JobKind
+from core.providers.base import GenerationRequest, Provider, ProviderError, Transient
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_CAP_SECONDS = 300.0
+UNEXPECTED_MESSAGE = "Unexpected error while generating"
+
+
+def backoff_seconds(
+    attempt: int,
+    *,
+    base: float = BACKOFF_BASE_SECONDS,
+    cap: float = BACKOFF_CAP_SECONDS,
+    retry_after: float | None = None,
+    rng: random.Random | None = None,
+) -> float:
+    """Exponential backoff with full jitter for the `attempt`-th failure (1-based), never
+    shorter than the provider's Retry-After."""
+    ceiling = min(cap, base * 2 ** max(0, attempt - 1))
+    delay = (rng or random).uniform(0, ceiling)
+    if retry_after is not None and retry_after > delay:
+        delay = float(retry_after)
+    return delay
+
+
+def result_paths(job: Job, ext: str) -> tuple[str, str]:
+    """Object paths of a job's image and thumbnail: derived from the job id, so a retried or
+    re-claimed job overwrites rather than adds."""
+    return f"{job.user_id}/{job.id}.{ext}", f"{job.user_id}/{job.id}.thumb.webp"
+
+
+class LeaseGuard(Protocol):
+    """The worker's view of one claimed job's lease."""
+
+    def released(self) -> bool:
+        """True once shutdown handed the job back to the queue: touch nothing more."""
+        ...
+
+    def hold(self) -> bool:
+        """True if the lease is still ours (renewing it if it could have run out)."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    code: str
+    message: str
+    retryable: bool
+    retry_after: float | None = None
+
+
+class JobRunner:
+    """Runs claimed jobs. `run` never raises: every outcome ends up in the store (or is
+    deliberately left to the lease, when the job is no longer this attempt's)."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        providers: dict[str, Provider],
+        settings: Settings,
+        *,
+        writer: futures.Executor,
+        backoff_base: float = BACKOFF_BASE_SECONDS,
+        backoff_cap: float = BACKOFF_CAP_SECONDS,
+    ) -> None:
+        self.backend = backend
+        self.providers = providers
+        self.settings = settings
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self._writer = writer
+        self._rng = random.Random()
+
+    def run(self, job: Job, owner: str, guard: LeaseGuard) -> str:
+        """One attempt as lease holder `owner`. Returns what happened: "done", "retried",
+        "failed", "lost" (another attempt owns the job now) or "released" (shutdown)."""
+        started = time.perf_counter()
+        try:
+            result_path, thumb_path, meta = self._generate_and_store(job, guard)
+        except ProviderError as exc:
+            outcome = _Outcome(exc.code, exc.message, exc.retryable, exc.retry_after)
+            return self._settle_error(job, owner, guard, outcome)
+        except _JobReleased:
+            log.info("job %s was released during shutdown; leaving it to the next worker", job.id)
+            return "released"
+        except _LeaseLost:
+            log.warning("worker %s lost the lease on job %s; dropping its result", owner, job.id)
+            return "lost"
+        except Exception:
+            log.exception("worker %s: unexpected error on job %s", owner, job.id)
+            outcome = _Outcome("internal_error", UNEXPECTED_MESSAGE, True)
+            return self._settle_error(job, owner, guard, outcome)
+        meta["worker_seconds"] = round(time.perf_counter() - started, 3)
+        if guard.released():
+            return "released"
+        try:
+            finished = self.backend.jobs.finish(
+                job.id, owner, result_path=result_path, thumb_path=thumb_path, result_meta=meta
+            )
+        except Exception:
+            log.exception("worker %s: could not record job %s as done", owner, job.id)
+            outcome = _Outcome("internal_error", UNEXPECTED_MESSAGE, True)
+            return self._settle_error(job, owner, guard, outcome)
+        if not finished:
+            log.warning(
+                "worker %s finished job %s after losing its lease; the new owner's result stands",
+                owner,
+                job.id,
+            )
+            return "lost"
+        log.info(
+            "job %s done: %s/%s in %.2fs (attempt %d)",
+            job.id,
+            job.provider,
+            job.model,
+            meta["worker_seconds"],
+            job.attempts,
+        )
+        return "done"
+
+    def _generate_and_store(self, job: Job, guard: LeaseGuard) -> tuple[str, str, dict[str, Any]]:
+        provider = self.providers.get(job.provider)
+        if provider is None or not provider.available():
+            reason = provider.unavailable_reason() if provider is not None else None
+            raise _Permanent(
+                "provider_unavailable",
+                reason or f"The provider {job.provider!r} is not available on this server.",
+            )
+        try:
+            model = provider.model(job.model)
+        except ValidationError as exc:
+            raise _Permanent("model_unavailable", exc.message) from None
+        if model.retired:
+            raise _Permanent("model_unavailable", f"{model.id} was {model.retired}.")
+
+        input_image = input_mime = None
+        if job.kind is JobKind.EDIT:
+            if not job.input_path:
+                raise _Permanent("invalid_request", "This edit has no source image.")
+            try:
+                input_image = self.backend.blobs.get(job.input_path)
+            except Exception:
+                raise _Permanent(
+                    "invalid_request", "The source image is no longer stored."
+                ) from None
+            try:
+                input_mime = images.inspect_image(input_image).mime
+            except images.InvalidImage as exc:
+                raise _Permanent("invalid_request", f"Source image: {exc.message}") from None
+
+        request = GenerationRequest(
+            model=model.id,
+            prompt=job.prompt,
+            params=dict(job.params),
+            user_ref=self._user_ref(job.user_id),
+            input_image=input_image,
+            input_mime=input_mime,
+        )
+        t0 = time.perf_counter()
+        call = provider.edit if job.kind is JobKind.EDIT else provider.generate
+        result = call(request)
+        generation_seconds = time.perf_counter() - t0
+
+        try:
+            info = images.inspect_image(result.data)
+        except images.InvalidImage as exc:
+            log.warning("job %s: provider %s returned a bad image: %s", job.id, job.provider, exc)
+            raise Transient("The provider returned an unreadable image.") from None
+        result_path, thumb_path = result_paths(job, images.extension_for(info.mime))
+        if guard.released():
+            raise _JobReleased()
+        # An attempt that lost its lease (stuck past it, job re-claimed) must not overwrite
+        # the objects of the attempt that owns the job now.
+        if not guard.hold():
+            raise _LeaseLost()
+        # The image write (I/O) runs while this thread makes the thumbnail (CPU).
+        image_write = self._writer.submit(
+            self.backend.blobs.put, result_path, result.data, info.mime
+        )
+        try:
+            thumb = images.make_thumbnail(result.data)
+            self.backend.blobs.put(thumb_path, thumb, "image/webp")
+        finally:
+            futures.wait([image_write])
+        image_write.result()
+        meta = dict(result.meta)
+        meta.update(
+            model=model.id,
+            width=info.width,
+            height=info.height,
+            mime=info.mime,
+            bytes=len(result.data),
+            generation_seconds=round(generation_seconds, 3),
+        )
+        return result_path, thumb_path, meta
+
+    def _settle_error(self, job: Job, owner: str, guard: LeaseGuard, outcome: _Outcome) -> str:
+        """Requeue with backoff while attempts remain, else fail with a plain message."""
+        if guard.released():
+            log.info("job %s was released during shutdown; its error is not recorded", job.id)
+            return "released"
+        jobs = self.backend.jobs
+        try:
+            if outcome.retryable and job.attempts < job.max_attempts:
+                delay = backoff_seconds(
+                    job.attempts,
+                    base=self.backoff_base,
+                    cap=self.backoff_cap,
+                    retry_after=outcome.retry_after,
+                    rng=self._rng,
+                )
+                message = outcome.message
+                if outcome.code == "internal_error":
+                    message = f"{message}; will retry."
+                ok = jobs.requeue(
+                    job.id,
+                    owner,
+                    run_after=datetime.now(UTC) + timedelta(seconds=delay),
+                    error_code=outcome.code,
+                    error_message=message,
+                )
+                counter = "retried"
+                log.info(
+                    "job %s attempt %d/%d failed (%s); retry in %.1fs",
+                    job.id,
+                    job.attempts,
+                    job.max_attempts,
+                    outcome.code,
+                    delay,
+                )
+            else:
+                message = outcome.message
+                if outcome.retryable:
+                    message = f"Gave up after {job.attempts} attempts: {message.rstrip('.')}."
+                ok = jobs.fail(job.id, owner, error_code=outcome.code, error_message=message)
+                counter = "failed"
+                log.info("job %s failed: %s", job.id, outcome.code)
+        except Exception:
+            log.exception("worker %s: could not record the outcome of job %s", owner, job.id)
+            return "lost"
+        return counter if ok else "lost"
+
+    def _user_ref(self, user_id: str) -> str:
+        """A stable pseudonymous id for providers' abuse tracking (never the real id)."""
+        key = (self.settings.secret_key or "image-studio").encode()
+        return hmac.new(key, user_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+class _Permanent(ProviderError):
+    """A job that cannot succeed whatever the retry (missing provider, model or source)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code  # type: ignore[misc]
+
+
+class _JobReleased(Exception):
+    """The job was handed back to the queue by shutdown; do not touch it any more."""
+
+
+class _LeaseLost(Exception):
+    """Another attempt owns the job now; this one's result is dropped."""
