@@ -1,6 +1,6 @@
 """Usage and health figures for the admin page, built from the backend's `usage_stats` plus the
-live queue depth. Spend is the cost recorded in each job's `result_meta.cost_usd`, or, for jobs
-that carry none, the model's catalogue price (an estimate)."""
+live queue depth. Spend is the cost recorded in each job's `result_meta` (`cost_usd`, else the
+adapter's `estimated_cost_usd`), or, for jobs that carry neither, the model's catalogue price."""
 
 from __future__ import annotations
 

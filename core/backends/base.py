@@ -266,7 +266,8 @@ class UserUsage:
 @dataclass(frozen=True)
 class SpendRow:
     """Done jobs of one (provider, model, user) and the cost recorded in their result_meta
-    (`cost_usd`); `priced` counts the jobs that carried a cost."""
+    (`cost_usd`, else the adapter's `estimated_cost_usd`); `priced` counts the jobs that
+    carried either."""
 
     provider: str
     model: str

@@ -54,11 +54,12 @@ SETUP = [
     "DROP INDEX IF EXISTS jobs_spend",
     "DROP INDEX IF EXISTS jobs_purge",
     "DROP INDEX IF EXISTS jobs_purge_summary",
+    "DROP INDEX IF EXISTS jobs_spend_groups",
     "CREATE INDEX IF NOT EXISTS jobs_by_day ON jobs "
     "(created_at, provider, status, error_code, started_at, finished_at)",
     "CREATE INDEX IF NOT EXISTS jobs_user_usage ON jobs (user_id, created_at, status)",
-    "CREATE INDEX IF NOT EXISTS jobs_spend_groups ON jobs "
-    "(status, provider, model, user_id, created_at, admin_cost_usd)",
+    "CREATE INDEX IF NOT EXISTS jobs_spend_by ON jobs "
+    "(status, provider, model, user_id, created_at, admin_spend_usd)",
     # Purge batches select and order by the cutoff expression; previews sum the figures.
     "CREATE INDEX IF NOT EXISTS jobs_purge_cover ON jobs (status, "
     "COALESCE(finished_at, created_at), id, user_id, review_status, admin_bytes, admin_objects)",
@@ -73,14 +74,22 @@ GENERATED_COLUMNS: dict[str, str] = {
         "IN ('integer', 'real') THEN CAST(json_extract(result_meta, '$.bytes') AS INTEGER) "
         "ELSE 0 END) VIRTUAL"
     ),
-    "admin_cost_usd": (
-        "REAL GENERATED ALWAYS AS (CASE WHEN json_type(result_meta, '$.cost_usd') "
-        "IN ('integer', 'real') THEN json_extract(result_meta, '$.cost_usd') END) VIRTUAL"
+    # What a job cost: the provider's figure (`cost_usd`), else the adapter's estimate
+    # (`estimated_cost_usd`); NULL when neither is a number.
+    "admin_spend_usd": (
+        "REAL GENERATED ALWAYS AS (CASE "
+        "WHEN json_type(result_meta, '$.cost_usd') IN ('integer', 'real') "
+        "THEN json_extract(result_meta, '$.cost_usd') "
+        "WHEN json_type(result_meta, '$.estimated_cost_usd') IN ('integer', 'real') "
+        "THEN json_extract(result_meta, '$.estimated_cost_usd') END) VIRTUAL"
     ),
     "admin_objects": (
         "INTEGER GENERATED ALWAYS AS ((result_path IS NOT NULL) + (thumb_path IS NOT NULL)) VIRTUAL"
     ),
 }
+
+# Generated columns of earlier development versions, with the index that used them.
+RETIRED_COLUMNS: dict[str, str] = {"admin_cost_usd": "jobs_spend_groups"}
 
 SQL_RECORD_SWEEP = (
     "INSERT INTO sweep_runs (id, trigger, owner, started_at, finished_at, deleted_jobs, "
@@ -117,9 +126,9 @@ SQL_TOP_USERS = (
     "GROUP BY user_id ORDER BY n DESC, user_id LIMIT ?"
 )
 SQL_SPEND = (
-    "SELECT provider, model, user_id, COUNT(*), COUNT(admin_cost_usd), "
-    "COALESCE(SUM(admin_cost_usd), 0) "
-    "FROM jobs INDEXED BY jobs_spend_groups WHERE status = 'done' AND created_at >= ? "
+    "SELECT provider, model, user_id, COUNT(*), COUNT(admin_spend_usd), "
+    "COALESCE(SUM(admin_spend_usd), 0) "
+    "FROM jobs INDEXED BY jobs_spend_by WHERE status = 'done' AND created_at >= ? "
     "GROUP BY provider, model, user_id"
 )
 
@@ -131,6 +140,10 @@ class LocalAdminStore:
         self._db = db
         with db.write() as conn:
             existing = {row[1] for row in conn.execute("PRAGMA table_xinfo(jobs)")}
+            for name, index in RETIRED_COLUMNS.items():
+                if name in existing:
+                    conn.execute(f"DROP INDEX IF EXISTS {index}")
+                    conn.execute(f"ALTER TABLE jobs DROP COLUMN {name}")
             for name, declaration in GENERATED_COLUMNS.items():
                 if name not in existing:
                     conn.execute(f"ALTER TABLE jobs ADD COLUMN {name} {declaration}")

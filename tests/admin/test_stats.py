@@ -100,3 +100,34 @@ def test_percentile_is_nearest_rank():
     assert stats.percentile(values, 0.95) == 95.0
     assert stats.percentile([3.0], 0.95) == 3.0
     assert stats.percentile([], 0.5) == 0.0
+
+
+def test_an_adapters_estimated_cost_counts_when_no_cost_is_recorded(dep: Deployment):
+    dep.finished(dep.alice, 2, meta={"estimated_cost_usd": 0.25})
+    dep.finished(dep.alice, 1, meta={"estimated_cost_usd": 0.25, "cost_usd": 0.1})
+    board = stats.build_dashboard(dep.backend, {"demo": DemoProvider()}, days=1)
+    assert board.spend_by_provider[0].usd == pytest.approx(0.6)
+    assert [(s.provider, s.images, s.priced) for s in board.usage.spend] == [("demo", 3, 3)]
+
+
+def test_opening_a_database_of_an_earlier_version_replaces_the_retired_column(
+    dep: Deployment,
+):
+    from core.backends.local_admin import LocalAdminStore
+
+    assert dep.backend.db is not None
+    with dep.backend.db.write() as conn:
+        conn.execute("DROP INDEX jobs_spend_by")
+        conn.execute("ALTER TABLE jobs DROP COLUMN admin_spend_usd")
+        conn.execute(
+            "ALTER TABLE jobs ADD COLUMN admin_cost_usd REAL GENERATED ALWAYS AS "
+            "(json_extract(result_meta, '$.cost_usd')) VIRTUAL"
+        )
+        conn.execute("CREATE INDEX jobs_spend_groups ON jobs (status, admin_cost_usd)")
+
+    LocalAdminStore(dep.backend.db)
+
+    columns = {r[1] for r in dep.backend.db.conn.execute("PRAGMA table_xinfo(jobs)")}
+    assert "admin_spend_usd" in columns and "admin_cost_usd" not in columns
+    dep.finished(dep.bob, 1, meta={"cost_usd": 0.5})
+    assert dep.service.stats(dep.admin, days=1).spend_by_provider[0].usd == pytest.approx(0.5)
