@@ -729,13 +729,17 @@ as $$
                 group by 1 order by 2 desc, 1 limit p_top_users) u), '[]'),
         'spend', coalesce((
             select jsonb_agg(s order by s.provider, s.model, s.user_id) from (
-                select j.provider, j.model, j.user_id, count(*) as images,
-                       count(*) filter (where jsonb_typeof(j.result_meta -> 'cost_usd') = 'number')
-                           as priced,
-                       coalesce(sum((j.result_meta ->> 'cost_usd')::numeric) filter (
-                           where jsonb_typeof(j.result_meta -> 'cost_usd') = 'number'), 0)
-                           as recorded_usd
-                from public.jobs j where j.created_at >= p_since and j.status = 'done'
+                -- the provider's cost_usd, else the adapter's estimated_cost_usd
+                select c.provider, c.model, c.user_id, count(*) as images,
+                       count(c.usd) as priced, coalesce(sum(c.usd), 0) as recorded_usd
+                from (
+                    select j.provider, j.model, j.user_id,
+                           case when jsonb_typeof(j.result_meta -> 'cost_usd') = 'number'
+                                then (j.result_meta ->> 'cost_usd')::numeric
+                                when jsonb_typeof(j.result_meta -> 'estimated_cost_usd') = 'number'
+                                then (j.result_meta ->> 'estimated_cost_usd')::numeric
+                           end as usd
+                    from public.jobs j where j.created_at >= p_since and j.status = 'done') c
                 group by 1, 2, 3) s), '[]'))
 $$;
 

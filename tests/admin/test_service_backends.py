@@ -90,7 +90,14 @@ class World:
     def signed_in(self, email: str) -> User:
         return self.service.sign_in(email, PASSWORD).user
 
-    def finished(self, user: User, count: int, status: JobStatus, age: timedelta) -> list[Job]:
+    def finished(
+        self,
+        user: User,
+        count: int,
+        status: JobStatus,
+        age: timedelta,
+        meta: dict[str, object] | None = None,
+    ) -> list[Job]:
         """Jobs taken through the store's claim → finish/fail, with real files when done."""
         request = replace(REQUEST, params={"seed": 1})
         batch = str(uuid.uuid4())
@@ -106,9 +113,13 @@ class World:
                 paths = (f"{job.user_id}/{job.id}.png", f"{job.user_id}/{job.id}.thumb.webp")
                 self.backend.blobs.put(paths[0], data, "image/png")
                 self.backend.blobs.put(paths[1], data, "image/webp")
-                meta = {"bytes": len(data), "mime": "image/png"}
+                result_meta = {"bytes": len(data), "mime": "image/png", **(meta or {})}
                 assert self.backend.jobs.finish(
-                    job.id, "seed", result_path=paths[0], thumb_path=paths[1], result_meta=meta
+                    job.id,
+                    "seed",
+                    result_path=paths[0],
+                    thumb_path=paths[1],
+                    result_meta=result_meta,
                 )
             else:
                 assert self.backend.jobs.fail(
@@ -263,3 +274,15 @@ def test_a_finished_purge_releases_its_lease_for_the_next_one(world: World):
     world.finished(world.bob, 1, JobStatus.FAILED, timedelta(days=3))
     run = world.service.sweep_now(world.admin)  # another owner, straight after
     assert run.deleted_jobs == 1
+
+
+def test_spend_counts_the_recorded_cost_else_the_adapters_estimate(world: World):
+    day = timedelta(minutes=5)
+    world.finished(world.alice, 2, JobStatus.DONE, day, meta={"estimated_cost_usd": 0.25})
+    world.finished(
+        world.alice, 1, JobStatus.DONE, day, meta={"estimated_cost_usd": 0.25, "cost_usd": 0.1}
+    )
+    world.finished(world.bob, 1, JobStatus.DONE, day)
+    board = world.service.stats(world.admin, days=1)
+    spend = {s.key: (s.images, round(s.usd, 6)) for s in board.spend_by_user}
+    assert spend == {world.alice.id: (3, 0.6), world.bob.id: (1, 0.0)}
