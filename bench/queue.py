@@ -213,7 +213,7 @@ def main() -> None:
             f"{'ok' if pipe['pickup_p50_ms'] <= 20 else 'MISSED'})"
         )
         print(f"queue wait : p50 {pipe['queue_wait_p50_s']:.2f} s in the bulk run of {args.jobs}")
-    print(f"\npeak RSS  : {peak_rss_mb():.0f} MB")
+    print(f"\npeak RSS   : {peak_rss_mb():.0f} MB")
 
 
 if __name__ == "__main__":
