@@ -37,6 +37,7 @@ class _Slot:
     since: float = 0.0  # monotonic time of the claim
     renewed: float = 0.0  # monotonic time the lease was last taken or extended
     released: bool = False  # handed back to the queue by stop(): touch nothing more
+    claim_failing: bool = False  # the last claim raised (store unreachable)
 
 
 class Worker:
@@ -181,8 +182,15 @@ class Worker:
                 slot.owner, self.settings.worker_lease_seconds, self.settings.worker_concurrency
             )
         except Exception:
-            log.exception("worker %s: claim failed", slot.owner)
+            # Once per outage, not once per poll per thread.
+            if not slot.claim_failing:
+                log.exception("worker %s: claim failed; retrying every poll", slot.owner)
+            slot.claim_failing = True
             job = None
+        else:
+            if slot.claim_failing:
+                log.info("worker %s: claiming works again", slot.owner)
+            slot.claim_failing = False
         if job is None:
             if not self._stopping.is_set():
                 self._wake.wait(self.settings.worker_poll_seconds)

@@ -362,6 +362,30 @@ def test_stop_waits_for_running_jobs_within_the_grace(studio: Studio) -> None:
     assert worker.stats()["running"] == 0 and worker.stats()["processed"] == 1
 
 
+def test_a_failing_store_is_logged_once_and_claiming_resumes_when_it_recovers(
+    studio: Studio, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jobs = studio.backend.jobs
+    real_claim = jobs.claim
+    outage = threading.Event()
+    outage.set()
+
+    def claim(*args: object, **kwargs: object) -> object:
+        if outage.is_set():
+            raise OSError("database unreachable")
+        return real_claim(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jobs, "claim", claim)  # the store, not the code under test
+    worker = studio.worker()
+    time.sleep(0.4)  # several polls per thread
+    assert caplog.text.count("claim failed") == worker.stats()["threads"]
+    assert worker.alive
+    outage.clear()
+    job = studio.submit("after the outage")
+    (done,) = studio.wait_for([job.id])
+    assert done.status is JobStatus.DONE
+
+
 def test_backoff_is_exponential_with_full_jitter_capped_and_honours_retry_after() -> None:
     rng = random.Random(1)
     for attempt, ceiling in [(1, 2), (2, 4), (3, 8), (4, 16), (9, 300), (30, 300)]:
