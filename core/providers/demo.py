@@ -257,11 +257,12 @@ def _pattern(
             draw.rectangle((x - size, y - size // 2, x + size, y + size // 2), fill=colour)
 
 
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return _FONTS.get(size) or _FONTS.setdefault(size, ImageFont.load_default(size=size))
-
-
 _FONTS: dict[int, ImageFont.FreeTypeFont | ImageFont.ImageFont] = {}
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's bundled font at `size`, loaded once per size."""
+    return _FONTS.get(size) or _FONTS.setdefault(size, ImageFont.load_default(size=size))
 
 
 def _label(draw: ImageDraw.ImageDraw, prompt: str, width: int, height: int) -> None:
