@@ -175,6 +175,7 @@ class JobRunner:
             prompt=job.prompt,
             params=dict(job.params),
             user_ref=self._user_ref(job.user_id),
+            request_id=job.id,
             input_image=input_image,
             input_mime=input_mime,
         )

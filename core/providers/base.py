@@ -69,6 +69,7 @@ class GenerationRequest:
     prompt: str
     params: dict[str, Any] = field(default_factory=dict)
     user_ref: str | None = None  # a hashed per-user id providers may take for abuse tracking
+    request_id: str | None = None  # our job id: stable across retries of the same job
     input_image: bytes | None = None  # edit source
     input_mime: str | None = None
 

@@ -153,11 +153,13 @@ def _dimensions(params: dict[str, Any]) -> tuple[int, int]:
 
 
 def _seed_for(req: GenerationRequest) -> int:
-    """The given seed, or one derived from the prompt so the same prompt draws the same."""
+    """The given seed, or one derived from the prompt and the job id: each image of a batch
+    differs (as with a real model), while a retry of the same job draws the same picture."""
     seed = req.params.get("seed")
     if isinstance(seed, int) and not isinstance(seed, bool):
         return seed
-    digest = hashlib.sha256(req.prompt.encode()).digest()
+    material = req.prompt if req.request_id is None else f"{req.prompt}\0{req.request_id}"
+    digest = hashlib.sha256(material.encode()).digest()
     return int.from_bytes(digest[:4], "big") % (SEED_MAX + 1)
 
 

@@ -164,3 +164,15 @@ def test_an_edit_frames_the_source_and_only_the_poster_model_edits() -> None:
         )
     with pytest.raises(InvalidRequest, match="source image could not be read"):
         demo.edit(GenerationRequest(model="demo-poster", prompt="x", input_image=b"not an image"))
+
+
+def test_without_a_seed_each_job_of_a_batch_draws_its_own_picture_and_a_retry_the_same() -> None:
+    demo = DemoProvider()
+
+    def draw(job_id: str) -> bytes:
+        request = GenerationRequest(model="demo-pattern", prompt="a kite", request_id=job_id)
+        return demo.generate(request).data
+
+    first, second = draw("job-1"), draw("job-2")
+    assert first != second
+    assert draw("job-1") == first
