@@ -1,13 +1,21 @@
-"""Shared fixtures. Each test tier keeps its own fixtures in its folder's conftest.py."""
+"""Shared fixtures. Each test tier keeps its own fixtures in its folder's conftest.py; the ones
+that must exist once per session (the browser) live here."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from core.settings import Settings
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 
 @pytest.fixture
@@ -15,3 +23,36 @@ def settings(tmp_path: Path) -> Settings:
     """Settings for an isolated local deployment in a temp dir, no keys, no network."""
     base = Settings.load(env={}, secrets_path=None)
     return replace(base, data_dir=tmp_path / "data", worker_poll_seconds=0.05)
+
+
+@pytest.fixture(autouse=True)
+def _restore_main_module() -> Iterator[None]:
+    """AppTest leaves the last page script as `sys.modules["__main__"]`; a later test that
+    spawns processes would make every child re-run that page. Put the real one back."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium for the whole session (Playwright's sync API allows one driver
+    per thread, so every browser test shares this fixture)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: install Debian's chromium package")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser context (own cookies) and page."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    yield page
+    context.close()

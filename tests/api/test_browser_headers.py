@@ -3,25 +3,14 @@ its websocket carry them, nothing is refused by the browser, and signing up work
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from core.security import SECURITY_HEADERS
-from tests.e2e.conftest import browser  # noqa: F401  (the shared Chromium fixture)
 from tests.e2e.helpers import SIGNED_OUT_TEXT, sign_up, signed_in_marker
 from tests.live_server import live_server_factory  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:  # noqa: F811
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(20_000)
-    yield context.new_page()
-    context.close()
 
 
 def test_the_app_renders_and_works_with_the_security_headers(

@@ -10,7 +10,6 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import browser, page  # noqa: F401  (fixtures)
 from tests.e2e.helpers import generate, open_page, sign_up, signed_in_marker
 from tests.integration.supabase_factory import gateway, make_supabase_backend, supabase_settings
 from tests.live_server import live_server_factory  # noqa: F401  (fixture)
