@@ -146,8 +146,10 @@ def _render_jobs(user: User, job_ids: list[str]) -> bool:
     return all(j.status.finished for j in jobs)
 
 
-def _live_batch(user: User, job_ids: list[str], refreshing: bool) -> None:
-    finished = _render_jobs(user, job_ids)
+def _live_batch(job_ids: list[str], refreshing: bool) -> None:
+    finished = False  # stays so when the service refused the session (the error is shown)
+    with widgets.live_user() as user:
+        finished = _render_jobs(user, job_ids)
     if refreshing and finished:
         st.rerun(scope="app")  # redraw once without the timer
 
@@ -168,7 +170,7 @@ def _show_batch(user: User) -> None:
         except NotFound:
             continue
     run_every = 1.0 if unfinished else None
-    st.fragment(run_every=run_every)(_live_batch)(user, job_ids, unfinished)
+    st.fragment(run_every=run_every)(_live_batch)(job_ids, unfinished)
 
 
 providers = svc.providers

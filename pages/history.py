@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.errors import NotFound, StudioError
+from core.errors import AuthRequired, NotFound, StudioError
 from core.models import Job, JobQuery, JobStatus, User
 from pages import widgets
 
@@ -27,8 +27,9 @@ def _flash(message: str) -> None:
     st.session_state[FLASH_KEY] = message
 
 
-def _act(action: str, job: Job) -> None:
-    """Run one action on a job; errors are shown, never raised."""
+def _act(user: User, action: str, job: Job) -> None:
+    """Run one action on a job; errors are shown, never raised (but a refused session is left
+    to the live fragment, which signs the tab out)."""
     try:
         if action == "retry":
             new = svc.retry(user, job.id)
@@ -41,6 +42,8 @@ def _act(action: str, job: Job) -> None:
             svc.delete(user, job.id)
             _flash("Deleted.")
             st.session_state.pop(OPEN_KEY, None)
+    except AuthRequired:
+        raise
     except StudioError as exc:
         widgets.show_error(exc)
         return
@@ -73,18 +76,18 @@ def _job_details(user: User, job_id: str) -> Job | None:
         if job.status in (JobStatus.FAILED, JobStatus.CANCELED) and st.button(
             "Retry", key="hist_retry", icon=":material/refresh:"
         ):
-            _act("retry", job)
+            _act(user, "retry", job)
         if job.status is JobStatus.QUEUED and st.button(
             "Cancel", key="hist_cancel", icon=":material/cancel:"
         ):
-            _act("cancel", job)
+            _act(user, "cancel", job)
         if st.button("Use this prompt", key="hist_use", icon=":material/edit:"):
             _use_prompt(job)
         if job.status is not JobStatus.PROCESSING:
             with st.popover("Delete", icon=":material/delete:"):
                 st.text("Delete this job and its image for good?")
                 if st.button("Yes, delete", key="hist_delete", type="primary"):
-                    _act("delete", job)
+                    _act(user, "delete", job)
 
     image_col, info_col = st.columns([3, 2], gap="large")
     with image_col:
@@ -185,23 +188,27 @@ if flash:
 
 def _jobs_view(query: JobQuery, refreshing: bool) -> None:
     """The grid and pager; while shown jobs are unfinished this redraws every few seconds."""
-    try:
-        page = svc.list_jobs(user, query)
-    except StudioError as exc:
-        widgets.show_error(exc)
-        return
-    if not page.items:
-        st.info("No jobs here yet." if query.cursor is None else "No more jobs.")
-    _grid(user, page.items)
-    _pager(page.next_cursor)
-    if refreshing and all(j.status.finished for j in page.items):
-        st.rerun(scope="app")  # redraw once without the timer
+    with widgets.live_user() as user:
+        try:
+            page = svc.list_jobs(user, query)
+        except AuthRequired:
+            raise
+        except StudioError as exc:
+            widgets.show_error(exc)
+            return
+        if not page.items:
+            st.info("No jobs here yet." if query.cursor is None else "No more jobs.")
+        _grid(user, page.items)
+        _pager(page.next_cursor)
+        if refreshing and all(j.status.finished for j in page.items):
+            st.rerun(scope="app")  # redraw once without the timer
 
 
 def _details_view(job_id: str, refreshing: bool) -> None:
-    job = _job_details(user, job_id)
-    if refreshing and (job is None or job.status.finished):
-        st.rerun(scope="app")
+    with widgets.live_user() as user:
+        job = _job_details(user, job_id)
+        if refreshing and (job is None or job.status.finished):
+            st.rerun(scope="app")
 
 
 def _unfinished(jobs: list[Job]) -> bool:

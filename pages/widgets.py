@@ -6,7 +6,8 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import streamlit as st
 
 from core import web_auth
 from core.backends.base import SignedIn
-from core.errors import StudioError
+from core.errors import AuthRequired, StudioError
 from core.models import Job, JobStatus, Role, User
 from core.runtime import get_runtime
 from core.service import JobService
@@ -22,6 +23,7 @@ from core.service import JobService
 PAGES_DIR = Path(__file__).resolve().parent
 _TOKEN_KEY = "auth_session_token"
 _REDIRECT_KEY = "auth_redirect"
+_LIVE_AUTH_RERUN_KEY = "auth_live_rerun"
 _ROLE_RANK = {Role.USER: 0, Role.REVIEWER: 1, Role.ADMIN: 2}
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])")
 
@@ -79,6 +81,29 @@ def require_user(min_role: Role = Role.USER) -> User:
         st.error(f"This page is for the {min_role.value} role and above.")
         st.stop()
     return user
+
+
+@contextmanager
+def live_user() -> Iterator[User]:
+    """The body of a live fragment (st.fragment(run_every=…)) runs inside this. A timed rerun
+    runs only the fragment, never the page's require_user, so the session is re-checked here and
+    the fresh user (with a fresh backend credential) is the one to use. Signed out, revoked or
+    disabled: the whole app reruns and the router shows sign-in. A service call refused with
+    AuthRequired does the same, once: if the full rerun is refused too, the error is shown
+    instead of rerunning in a loop."""
+    user = current_user()
+    if user is None:
+        st.rerun(scope="app")
+    try:
+        yield user
+    except AuthRequired as exc:
+        if st.session_state.get(_LIVE_AUTH_RERUN_KEY):
+            show_error(exc)
+            return
+        st.session_state[_LIVE_AUTH_RERUN_KEY] = True
+        st.rerun(scope="app")
+    else:
+        st.session_state.pop(_LIVE_AUTH_RERUN_KEY, None)
 
 
 # (file, title, icon, minimum role) in menu order; Review and Admin come from their own work

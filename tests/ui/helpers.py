@@ -34,3 +34,20 @@ def titles(at: AppTest) -> list[str]:
 def errors(at: AppTest) -> list[str]:
     # Messages are Markdown-escaped for display; compare without the backslashes.
     return [str(e.value).replace("\\", "") for e in at.error]
+
+
+def tick_live_fragments(at: AppTest) -> AppTest:
+    """What the browser's st.fragment(run_every=…) timer does: rerun only the fragments the last
+    run registered, not the script (AppTest has no call for it, so the rerun request carries the
+    fragment ids as the frontend's does). A fragment that asks for a full-app rerun gets one."""
+    from functools import partial
+    from unittest import mock
+
+    from streamlit.runtime.scriptrunner import RerunData
+    from streamlit.testing.v1 import local_script_runner
+
+    fragment_ids = list(at._fragment_storage._fragments)
+    assert fragment_ids, "the last run registered no fragment"
+    tick = partial(RerunData, fragment_id_queue=fragment_ids, is_auto_rerun=True)
+    with mock.patch.object(local_script_runner, "RerunData", tick):
+        return at.run()
