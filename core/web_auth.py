@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlencode
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Route
@@ -142,7 +143,10 @@ async def begin_session(request: Request) -> RedirectResponse:
     binding = browser_binding(request.cookies.get(XSRF_COOKIE_NAME))
     token = tickets.redeem(request.query_params.get("ticket"), "sign_in", binding)
     response = _redirect_home()
-    if token is None or get_runtime().service.user_for_session(token) is None:
+    # Backend calls block (SQLite busy timeout, a Supabase round trip): off the event loop
+    # that serves every websocket.
+    service = get_runtime().service
+    if token is None or await run_in_threadpool(service.user_for_session, token) is None:
         log.info("sign-in hand-off refused (unknown, spent, expired or foreign ticket)")
         return response
     response.set_cookie(
@@ -166,11 +170,11 @@ async def end_session(request: Request) -> RedirectResponse:
     service = get_runtime().service
     response = _redirect_home()
     if token is not None:
-        service.sign_out(token)
+        await run_in_threadpool(service.sign_out, token)
         _clear_cookie(response, request)
         return response
     cookie = request.cookies.get(COOKIE_NAME)
-    if cookie and service.user_for_session(cookie) is None:
+    if cookie and await run_in_threadpool(service.user_for_session, cookie) is None:
         _clear_cookie(response, request)
     return response
 

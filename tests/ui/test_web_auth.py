@@ -3,10 +3,17 @@ routes that set and clear the HttpOnly cookie."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
+from typing import Any
 
+import httpx
 import pytest
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 from starlette.testclient import TestClient
 from streamlit.web.server.starlette.starlette_app_utils import generate_xsrf_token_string
 
@@ -168,3 +175,81 @@ def test_sign_out_without_a_ticket_keeps_a_live_cookie_but_clears_a_dead_one(
     studio.service.sign_out(signed.session_token)
     response = client.get(web_auth.SIGN_OUT_PATH)
     assert "Max-Age=0" in response.headers["set-cookie"]
+
+
+class _SlowService:
+    """The studio's service whose session calls take as long as a busy SQLite or a slow
+    Supabase: each waits (up to `patience` seconds) for another request to be served."""
+
+    def __init__(self, inner: Any, patience: float = 3.0) -> None:
+        self.inner = inner
+        self.patience = patience
+        self.other_request_served = threading.Event()
+        self.saw_other_request: list[bool] = []
+
+    def _wait(self) -> None:
+        self.saw_other_request.append(self.other_request_served.wait(self.patience))
+
+    def user_for_session(self, token: str | None) -> Any:
+        self._wait()
+        return self.inner.user_for_session(token)
+
+    def sign_out(self, token: str) -> None:
+        self._wait()
+        self.inner.sign_out(token)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def _while_slow(studio: Studio, path: str, cookies: dict[str, str]) -> httpx.Response:
+    """GET `path` on the auth routes and, meanwhile, another route on the same event loop."""
+    slow: _SlowService = studio.runtime.service  # type: ignore[assignment]
+
+    async def ping(_request: Request) -> PlainTextResponse:
+        slow.other_request_served.set()
+        return PlainTextResponse("pong")
+
+    app = Starlette(routes=[*web_auth.auth_routes(), Route("/ping", ping)])
+
+    async def both() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://studio.test", cookies=cookies
+        ) as client:
+            auth = asyncio.ensure_future(client.get(path))
+            await asyncio.sleep(0.05)  # the auth request is now inside the backend call
+            pong = await client.get("/ping")
+            assert pong.text == "pong"
+            return await auth
+
+    return asyncio.run(both())
+
+
+@pytest.mark.parametrize("route", ["sign in", "sign out", "sign out without a ticket"])
+def test_a_slow_backend_during_the_cookie_hand_off_does_not_stall_other_requests(
+    studio: Studio, monkeypatch: pytest.MonkeyPatch, route: str
+) -> None:
+    signed = studio.service.sign_up("ada@example.com", "correct horse battery")
+    cookie = xsrf()
+    slow = _SlowService(studio.runtime.service)
+    monkeypatch.setattr(studio.runtime, "service", slow)
+    cookies = {XSRF_COOKIE_NAME: cookie, COOKIE_NAME: signed.session_token}
+    if route == "sign in":
+        ticket = web_auth.issue_ticket("sign_in", signed.session_token, cookie)
+        path = web_auth.sign_in_url(ticket or "")
+    elif route == "sign out":
+        path = web_auth.sign_out_url(
+            web_auth.issue_ticket("sign_out", signed.session_token, cookie)
+        )
+    else:
+        path = web_auth.SIGN_OUT_PATH
+    started = time.monotonic()
+    response = _while_slow(studio, path, cookies)
+    assert response.status_code == 303
+    assert slow.saw_other_request == [True]  # served while the backend call was waiting
+    assert time.monotonic() - started < slow.patience
+    if route == "sign in":
+        assert response.headers["set-cookie"].startswith(f"{COOKIE_NAME}=")
+    elif route == "sign out":
+        assert studio.service.user_for_session(signed.session_token) is None
