@@ -72,6 +72,21 @@ def inspect_image(
     return ImageInfo(width=width, height=height, mime=_MIME_BY_FORMAT[fmt], format=fmt)
 
 
+def sniff_mime(data: bytes) -> str | None:
+    """The accepted image type the leading bytes announce (PNG, JPEG, WebP, GIF), or None.
+    A cheap first look for provider adapters: nothing is decoded, so it proves only that the
+    bytes claim to be an image; the worker verifies them fully (inspect_image) before storing."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    return None
+
+
 def make_thumbnail(data: bytes, max_side: int = THUMB_MAX_SIDE) -> bytes:
     """A WebP no larger than `max_side` on its long side, EXIF orientation applied."""
     with Image.open(io.BytesIO(data)) as img:

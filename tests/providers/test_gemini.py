@@ -44,7 +44,7 @@ def test_generate_stores_the_inline_image_bytes_exactly_with_meta(
     assert meta["usage"]["total_token_count"] == 1132
     assert meta["watermark"] == "SynthID"
     assert meta["estimated_cost_usd"] == 0.134
-    assert (meta["width"], meta["height"]) == (20, 20)
+    assert meta["bytes"] == len(fake_gemini.image)
 
 
 def test_generate_calls_generate_content_on_v1_with_image_modality_and_config(
@@ -301,3 +301,26 @@ def test_an_unsupported_location_is_an_auth_failure_about_the_region(
     )
     with pytest.raises(AuthFailed, match="region"):
         gemini_provider.generate(request())
+
+
+@pytest.mark.parametrize(
+    "data", [b"<html>not an image</html>", b"\x00" * 64], ids=["html", "zeros"]
+)
+def test_bytes_that_are_not_an_image_are_a_failure_not_a_result(
+    gemini_provider: GeminiProvider, fake_gemini: FakeGemini, data: bytes
+) -> None:
+    fake_gemini.enqueue(reply_with_parts([image_part(data)]))
+    with pytest.raises(Transient, match="not an image"):
+        gemini_provider.generate(request())
+
+
+def test_image_bytes_are_handed_on_undecoded_for_the_worker_to_verify(
+    gemini_provider: GeminiProvider, fake_gemini: FakeGemini
+) -> None:
+    # A PNG cut short looks like a PNG; decoding it is the worker's job (one verification per
+    # image), which refuses it (tests/providers/test_pipeline.py).
+    truncated = fake_gemini.image[: len(fake_gemini.image) // 2]
+    fake_gemini.enqueue(reply_with_parts([image_part(truncated)]))
+    image = gemini_provider.generate(request())
+    assert image.data == truncated and image.mime == "image/png"
+    assert "width" not in image.meta and "height" not in image.meta

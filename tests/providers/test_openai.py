@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import socket
 
 import pytest
@@ -35,7 +36,7 @@ def test_generate_stores_the_returned_bytes_exactly_and_reports_meta(
     meta = image.meta
     assert meta["request_id"] == "req_0001"
     assert meta["usage"]["output_tokens"] == USAGE["output_tokens"]
-    assert (meta["width"], meta["height"]) == (24, 16)
+    assert meta["bytes"] == len(fake_openai.image)
     assert meta["model"] == "gpt-image-2"
     # 40 text + 10 image input tokens and 1056 image output tokens at $5/$8/$30 per 1M.
     assert meta["estimated_cost_usd"] == pytest.approx((40 * 5 + 10 * 8 + 1056 * 30) / 1e6)
@@ -326,3 +327,30 @@ def test_edit_without_a_source_image_is_refused_before_any_request(
     with pytest.raises(InvalidRequest, match="source image"):
         openai_provider.edit(request())
     assert fake_openai.requests == []
+
+
+def _b64_reply(data: bytes) -> Reply:
+    return Reply(200, {"created": 0, "data": [{"b64_json": base64.b64encode(data).decode()}]})
+
+
+@pytest.mark.parametrize(
+    "data", [b"<html>not an image</html>", b"\x00" * 64], ids=["html", "zeros"]
+)
+def test_bytes_that_are_not_an_image_are_a_failure_not_a_result(
+    openai_provider: OpenAIProvider, fake_openai: FakeOpenAI, data: bytes
+) -> None:
+    fake_openai.enqueue(_b64_reply(data))
+    with pytest.raises(Transient, match="not an image"):
+        openai_provider.generate(request())
+
+
+def test_image_bytes_are_handed_on_undecoded_for_the_worker_to_verify(
+    openai_provider: OpenAIProvider, fake_openai: FakeOpenAI
+) -> None:
+    # A PNG cut short looks like a PNG; decoding it is the worker's job (one verification per
+    # image), which refuses it (tests/providers/test_pipeline.py).
+    truncated = fake_openai.image[: len(fake_openai.image) // 2]
+    fake_openai.enqueue(_b64_reply(truncated))
+    image = openai_provider.generate(request())
+    assert image.data == truncated and image.mime == "image/png"
+    assert "width" not in image.meta and "height" not in image.meta

@@ -3,6 +3,7 @@ local backend, with each real adapter pointed at its local fake server."""
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -13,11 +14,18 @@ from core.backends import open_backend
 from core.backends.base import Backend
 from core.models import Job, JobKind, JobRequest, JobStatus, User
 from core.providers import build_providers
+from core.runner import result_paths
 from core.service import JobService
 from core.settings import Settings
 from core.worker import Worker
 from tests.fakes import gemini_server, ideogram_server, openai_server
-from tests.fakes.gemini_server import FakeGemini, google_error, prompt_blocked
+from tests.fakes.gemini_server import (
+    FakeGemini,
+    google_error,
+    image_part,
+    prompt_blocked,
+    reply_with_parts,
+)
 from tests.fakes.http_server import FakeServer, Reply, make_png
 from tests.fakes.ideogram_server import FakeIdeogram, ideogram_error
 from tests.fakes.openai_server import FakeOpenAI, moderation_blocked, openai_error
@@ -205,3 +213,47 @@ def test_an_edit_job_sends_the_stored_source_image_and_completes(
     else:
         [call] = fake.calls(":generateContent")
         assert FakeGemini.inline_images(call) == [source]
+
+
+def _image_reply(provider: str, data: bytes) -> Reply:
+    """A well-formed success reply of `provider` carrying `data` as its image."""
+    if provider == "openai":
+        return Reply(200, {"created": 0, "data": [{"b64_json": base64.b64encode(data).decode()}]})
+    return reply_with_parts([image_part(data)])
+
+
+@pytest.mark.parametrize("garbage", ["truncated png", "not an image"])
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
+def test_garbage_image_bytes_from_a_provider_never_end_as_a_done_job(
+    deployment: Deployment, provider: str, garbage: str
+) -> None:
+    good = deployment.fakes[provider].image  # type: ignore[attr-defined]
+    data = good[: len(good) // 2] if garbage == "truncated png" else b"<html>oops</html>"
+    deployment.fakes[provider].enqueue(*[_image_reply(provider, data)] * 10)  # every attempt
+    model, params = CASES[provider]
+    job = deployment.wait(deployment.submit(provider, model, **params).id)
+
+    assert job.status is JobStatus.FAILED
+    assert job.attempts == job.max_attempts == _calls(deployment, provider)
+    assert "image" in (job.error_message or "")
+    assert job.result_path is None and job.thumb_path is None
+    paths = {p for ext in ("png", "jpg", "webp", "gif") for p in result_paths(job, ext)}
+    assert all(deployment.backend.blobs.size(path) is None for path in paths)
+
+
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
+def test_a_garbage_image_is_retried_and_the_next_good_one_is_stored_with_its_real_size(
+    deployment: Deployment, provider: str
+) -> None:
+    good = deployment.fakes[provider].image  # type: ignore[attr-defined]
+    deployment.fakes[provider].enqueue(_image_reply(provider, good[: len(good) // 2]))
+    model, params = CASES[provider]
+    job = deployment.wait(deployment.submit(provider, model, **params).id)
+
+    assert job.status is JobStatus.DONE, job.error_message
+    assert job.attempts == 2
+    data, _mime, _name = deployment.service.image_bytes(deployment.user, job.id)
+    assert data == good
+    size = {"openai": (24, 16), "gemini": (20, 20)}[provider]
+    assert (job.result_meta["width"], job.result_meta["height"]) == size
+    assert job.result_meta["bytes"] == len(good)
