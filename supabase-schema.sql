@@ -8,11 +8,14 @@
 --
 -- Who may do what:
 --   anon           nothing at all.
---   authenticated  reads its own jobs (reviewers and admins: every job), deletes its own
---                  finished or queued jobs (admins: any job not being processed), and calls
---                  the doors submit_jobs / cancel_job / set_review / queue_positions.
---                  There is no direct INSERT or UPDATE on jobs: a direct insert would skip the
---                  rate limit, and a direct update could rewrite a lease or a result.
+--   authenticated  reads its own jobs while the account is enabled (reviewers and admins:
+--                  every job), without the columns naming the reviewer (reviewed_by,
+--                  review_note: reviewers get them through get_job / list_jobs), and calls the
+--                  doors submit_jobs / get_job / list_jobs / cancel_job / set_review /
+--                  queue_positions. There is no direct INSERT, UPDATE or DELETE on jobs: a
+--                  direct insert would skip the rate limit, a direct update could rewrite a lease
+--                  or a result, and a direct delete would orphan the job's stored images (the
+--                  server deletes the files, then the row, with the service role).
 --   service_role   (the server's worker, sweeper and account code) everything; it bypasses RLS.
 -- Functions run as the caller (security invoker) unless they must see or change rows the
 -- caller cannot; those are security definer, check the caller themselves, and pin search_path.
@@ -30,8 +33,11 @@ create table if not exists public.app_config (
     daily_quota integer check (daily_quota > 0),
     updated_at timestamptz not null default now()
 );
+alter table public.app_config add column if not exists
+    max_attempts integer check (max_attempts between 1 and 100);
 comment on table public.app_config is
-    'Server settings for SQL: ADMIN_EMAILS, RATE_LIMIT_PER_MINUTE, DAILY_QUOTA. Service role only.';
+    'Server settings for SQL: ADMIN_EMAILS, RATE_LIMIT_PER_MINUTE, DAILY_QUOTA, MAX_ATTEMPTS. '
+    'Service role only.';
 insert into public.app_config (id) values (true) on conflict (id) do nothing;
 
 -- ---- profiles -------------------------------------------------------------------------------
@@ -193,25 +199,73 @@ as $$
     select coalesce(auth.role() = 'service_role', false)
 $$;
 
+-- The signed-in caller has a profile and is not disabled.
+create or replace function public.is_active_user() returns boolean
+    language sql stable security definer set search_path = ''
+as $$
+    select exists (
+        select 1 from public.profiles p where p.id = auth.uid() and not p.disabled
+    )
+$$;
+
+-- The caller sees every job with its review identity: the server, reviewers and admins. A
+-- connection without JWT claims (psql as the owner, a migration) is not an API request.
+create or replace function public.sees_all_jobs() returns boolean
+    language sql stable set search_path = ''
+as $$
+    select coalesce(auth.role(), 'service_role') = 'service_role' or public.is_reviewer()
+$$;
+
+-- A job row as the caller may see it: without who reviewed it, and the reviewer's note,
+-- unless p_full (used as `cross join lateral public.job_as_seen(j, v_full) m`).
+create or replace function public.job_as_seen(p_job public.jobs, p_full boolean)
+returns public.jobs
+    language sql stable set search_path = ''
+as $$
+    select case when p_full then p_job
+                else jsonb_populate_record(p_job, '{"reviewed_by": null, "review_note": null}')
+           end
+$$;
+
 -- ---- profiles from auth.users ---------------------------------------------------------------
--- The first account, or one whose email is in app_config.admin_emails, becomes admin.
+-- An account becomes admin once its email is confirmed, if it is the first confirmed account
+-- (and no admin exists) or its email is in app_config.admin_emails. Unconfirmed, nobody can
+-- claim an address (or the first seat) they do not own. With email confirmation off, Supabase
+-- sets email_confirmed_at at sign-up, so the promotion happens on insert.
+create or replace function public.should_be_admin(p_user auth.users) returns boolean
+    language sql stable security definer set search_path = ''
+as $$
+    select p_user.email_confirmed_at is not null and (
+        lower(coalesce(p_user.email, '')) in (
+            select lower(trim(e)) from public.app_config c, unnest(c.admin_emails) e)
+        or (not exists (select 1 from auth.users u
+                        where u.id <> p_user.id and u.email_confirmed_at is not null)
+            and not exists (select 1 from public.profiles p
+                            where p.id <> p_user.id and p.role = 'admin')))
+$$;
+
 create or replace function public.handle_new_user() returns trigger
     language plpgsql security definer set search_path = ''
 as $$
-declare
-    v_role text := 'user';
 begin
-    -- serialise sign-ups so exactly one "first account" exists
+    -- serialise sign-ups and confirmations so exactly one "first account" exists
     perform pg_advisory_xact_lock(hashtextextended('public.handle_new_user', 0));
-    if not exists (select 1 from public.profiles)
-       or lower(coalesce(new.email, '')) in (
-           select lower(trim(e)) from public.app_config c, unnest(c.admin_emails) e)
-    then
-        v_role := 'admin';
-    end if;
     insert into public.profiles (id, email, role)
-    values (new.id, lower(coalesce(new.email, '')), v_role)
+    values (new.id, lower(coalesce(new.email, '')),
+            case when public.should_be_admin(new) then 'admin' else 'user' end)
     on conflict (id) do nothing;
+    return new;
+end;
+$$;
+
+create or replace function public.handle_user_confirmed() returns trigger
+    language plpgsql security definer set search_path = ''
+as $$
+begin
+    perform pg_advisory_xact_lock(hashtextextended('public.handle_new_user', 0));
+    if public.should_be_admin(new) then
+        update public.profiles set role = 'admin' where id = new.id and role <> 'admin';
+    end if;
     return new;
 end;
 $$;
@@ -228,6 +282,10 @@ $$;
 drop trigger if exists on_auth_user_created on auth.users;
 create trigger on_auth_user_created after insert on auth.users
     for each row execute function public.handle_new_user();
+drop trigger if exists on_auth_user_confirmed on auth.users;
+create trigger on_auth_user_confirmed after update of email_confirmed_at on auth.users
+    for each row when (old.email_confirmed_at is null and new.email_confirmed_at is not null)
+    execute function public.handle_user_confirmed();
 drop trigger if exists on_auth_user_email_changed on auth.users;
 create trigger on_auth_user_email_changed after update of email on auth.users
     for each row when (old.email is distinct from new.email)
@@ -240,7 +298,11 @@ on conflict (id) do nothing;
 
 -- ---- submitting -----------------------------------------------------------------------------
 -- p_jobs: a JSON array of {id, user_id, provider, model, kind, prompt, params, input_path,
--- batch_id, max_attempts, idempotency_key}, one batch of one user. Errors the server maps:
+-- batch_id, max_attempts, idempotency_key}, one batch of one user. A user's own call (their
+-- JWT, straight to /rest/v1/rpc/submit_jobs) gets max_attempts and the limits from app_config,
+-- and small requests only: at most 16 jobs, a prompt of 1 to 20,000 characters, params a JSON
+-- object of at most 16 KiB. The provider and its params are checked again by the worker.
+-- Errors the server maps:
 --   SR429  rate limited   detail = {"retry_after": s, "limit": n}
 --   SQ429  daily quota    detail = {"retry_after": s, "quota": n, "left": n}
 create or replace function public.submit_jobs(
@@ -263,6 +325,8 @@ declare
     v_wait integer;
     v_midnight timestamptz;
     v_cfg public.app_config;
+    v_attempts integer;
+    v_full boolean := true;
     r record;
 begin
     if jsonb_typeof(p_jobs) is distinct from 'array' or jsonb_array_length(p_jobs) = 0 then
@@ -296,8 +360,23 @@ begin
         ) then
             raise exception using errcode = '42501', message = 'an edit source must be your own';
         end if;
+        if v_count > 16 then
+            raise exception using errcode = '22023', message = 'at most 16 jobs per submission';
+        end if;
+        if exists (
+            select 1 from jsonb_array_elements(p_jobs) j
+            where jsonb_typeof(coalesce(j -> 'params', '{}')) is distinct from 'object'
+               or octet_length(coalesce(j -> 'params', '{}')::text) > 16384
+               or coalesce(char_length(btrim(j ->> 'prompt')), 0) = 0
+               or char_length(j ->> 'prompt') > 20000
+        ) then
+            raise exception using errcode = '22023',
+                message = 'a prompt is 1 to 20000 characters and params a JSON object of at most 16 KiB';
+        end if;
         -- limits for a user's own call come from the server's settings, not from the caller
         select * into v_cfg from public.app_config where id;
+        v_attempts := coalesce(v_cfg.max_attempts, 4);
+        v_full := public.is_reviewer();
         if v_cfg.rate_limit_per_minute is not null then
             v_limit := least(coalesce(v_limit, v_cfg.rate_limit_per_minute),
                              v_cfg.rate_limit_per_minute);
@@ -315,7 +394,8 @@ begin
         where k.user_id = v_user and k.key = v_key;
         if found then
             if exists (select 1 from public.jobs j where j.batch_id = r.batch_id) then
-                return query select * from public.jobs j
+                return query select m.* from public.jobs j
+                    cross join lateral public.job_as_seen(j, v_full) m
                     where j.batch_id = r.batch_id order by j.created_at, j.id;
                 return;
             end if;
@@ -377,7 +457,7 @@ begin
     select coalesce((e ->> 'id')::uuid, gen_random_uuid()), v_user, e ->> 'provider',
            e ->> 'model', coalesce(e ->> 'kind', 'generate'), e ->> 'prompt',
            coalesce(e -> 'params', '{}'::jsonb), e ->> 'input_path', 'queued', 0,
-           coalesce((e ->> 'max_attempts')::integer, 4),
+           coalesce(v_attempts, (e ->> 'max_attempts')::integer, 4),
            -- a microsecond apart keeps the batch's order stable in every listing
            v_now + (n - 1) * interval '1 microsecond', v_batch, v_key,
            v_now + (n - 1) * interval '1 microsecond', v_now + (n - 1) * interval '1 microsecond'
@@ -561,7 +641,28 @@ begin
 end;
 $$;
 
--- Keyset-paginated listing; runs as the caller, so row-level security picks the rows.
+-- One job as the caller may see it (the rules of list_jobs); empty if they may not.
+create or replace function public.get_job(p_id uuid) returns setof public.jobs
+    language plpgsql stable security definer set search_path = ''
+as $$
+declare
+    v_full boolean := public.sees_all_jobs();
+    v_uid uuid := auth.uid();
+begin
+    if not v_full and (v_uid is null or not public.is_active_user()) then
+        return;
+    end if;
+    return query
+    select m.* from public.jobs j
+    cross join lateral public.job_as_seen(j, v_full) m
+    where j.id = p_id and (v_full or j.user_id = v_uid);
+end;
+$$;
+
+-- Keyset-paginated listing. It reads the review identity columns the caller cannot select, so
+-- it runs as the owner and applies the rules of the select policy itself: the server,
+-- reviewers and admins see every job in full; an enabled user sees their own, without who
+-- reviewed them.
 create or replace function public.list_jobs(
     p_user_id uuid default null,
     p_statuses text[] default '{}',
@@ -577,15 +678,22 @@ create or replace function public.list_jobs(
     p_cursor_id uuid default null,
     p_limit integer default 24
 ) returns setof public.jobs
-    language plpgsql stable set search_path = ''
+    language plpgsql stable security definer set search_path = ''
 as $$
 declare
     v_pattern text := case when p_text is null or p_text = '' then null else
         '%' || replace(replace(replace(p_text, '\', '\\'), '%', '\%'), '_', '\_') || '%' end;
+    v_full boolean := public.sees_all_jobs();
+    v_uid uuid := auth.uid();
 begin
+    if not v_full and (v_uid is null or not public.is_active_user()) then
+        return;
+    end if;
     return query
-    select j.* from public.jobs j
-    where (p_user_id is null or j.user_id = p_user_id)
+    select m.* from public.jobs j
+    cross join lateral public.job_as_seen(j, v_full) m
+    where (v_full or j.user_id = v_uid)
+      and (p_user_id is null or j.user_id = p_user_id)
       and (cardinality(p_statuses) = 0 or j.status = any (p_statuses))
       and (cardinality(p_providers) = 0 or j.provider = any (p_providers))
       and (cardinality(p_models) = 0 or j.model = any (p_models))
@@ -842,12 +950,11 @@ alter table public.sweep_runs enable row level security;
 -- `(select auth.uid())` is evaluated once per statement instead of once per row.
 drop policy if exists jobs_select_own_or_reviewer on public.jobs;
 create policy jobs_select_own_or_reviewer on public.jobs for select to authenticated
-    using (user_id = (select auth.uid()) or (select public.is_reviewer()));
+    using ((user_id = (select auth.uid()) and (select public.is_active_user()))
+           or (select public.is_reviewer()));
 
+-- no delete policy (and no delete grant): rows go with their files, through the server
 drop policy if exists jobs_delete_own_or_admin on public.jobs;
-create policy jobs_delete_own_or_admin on public.jobs for delete to authenticated
-    using (status <> 'processing'
-           and (user_id = (select auth.uid()) or (select public.is_admin())));
 
 drop policy if exists profiles_select_self_or_admin on public.profiles;
 create policy profiles_select_self_or_admin on public.profiles for select to authenticated
@@ -862,7 +969,13 @@ revoke all on table public.app_config, public.profiles, public.jobs, public.subm
     public.idempotency_keys, public.sessions, public.api_tokens, public.leases, public.sweep_runs,
     public.sign_in_failures
     from public, anon, authenticated;
-grant select, delete on table public.jobs to authenticated;
+-- every column but the reviewer's identity and note (reviewers read them through get_job and
+-- list_jobs); `select=*` on /rest/v1/jobs is refused for users, name the columns
+grant select (id, user_id, provider, model, kind, prompt, params, input_path, status, attempts,
+    max_attempts, run_after, lease_owner, lease_expires_at, error_code, error_message,
+    result_path, thumb_path, result_meta, review_status, reviewed_at, batch_id, idempotency_key,
+    created_at, started_at, finished_at, updated_at)
+    on table public.jobs to authenticated;
 grant select on table public.profiles to authenticated;
 grant all on table public.app_config, public.profiles, public.jobs, public.submissions,
     public.idempotency_keys, public.sessions, public.api_tokens, public.leases, public.sweep_runs,
@@ -870,8 +983,11 @@ grant all on table public.app_config, public.profiles, public.jobs, public.submi
     to service_role;
 
 revoke all on function
-    public.is_reviewer(), public.is_admin(), public.is_service(), public.handle_new_user(),
-    public.handle_user_email_change(), public.submit_jobs(jsonb, integer, integer),
+    public.is_reviewer(), public.is_admin(), public.is_service(), public.is_active_user(),
+    public.sees_all_jobs(), public.job_as_seen(public.jobs, boolean),
+    public.should_be_admin(auth.users), public.handle_new_user(),
+    public.handle_user_confirmed(), public.handle_user_email_change(),
+    public.submit_jobs(jsonb, integer, integer), public.get_job(uuid),
     public.claim_job(text, double precision, integer),
     public.heartbeat_jobs(uuid[], text, double precision),
     public.finish_job(uuid, text, text, text, jsonb), public.fail_job(uuid, text, text, text),
@@ -889,7 +1005,8 @@ revoke all on function
 
 -- what policies and the user-facing doors need
 grant execute on function public.is_reviewer(), public.is_admin(), public.is_service(),
-    public.submit_jobs(jsonb, integer, integer), public.cancel_job(uuid),
+    public.is_active_user(), public.sees_all_jobs(),
+    public.submit_jobs(jsonb, integer, integer), public.get_job(uuid), public.cancel_job(uuid),
     public.set_review(uuid[], text, text, uuid),
     public.list_jobs(uuid, text[], text[], text[], text[], text, uuid, timestamptz, timestamptz,
                      boolean, timestamptz, uuid, integer),
@@ -911,7 +1028,8 @@ grant execute on function
 
 -- ---- storage: the private `results` bucket --------------------------------------------------
 -- Objects are `{user_id}/{job_id}.{ext}` and `{user_id}/{job_id}.thumb.webp`. The server
--- (service role) uploads and deletes; a user reads only their own folder, reviewers all.
+-- (service role) uploads and deletes; an enabled user reads only their own folder, reviewers
+-- all.
 insert into storage.buckets (id, name, public, file_size_limit, allowed_mime_types)
 values ('results', 'results', false, 52428800,
         array['image/png', 'image/jpeg', 'image/webp', 'image/gif'])
@@ -920,7 +1038,8 @@ on conflict (id) do update set public = false;
 drop policy if exists results_read_own_or_reviewer on storage.objects;
 create policy results_read_own_or_reviewer on storage.objects for select to authenticated
     using (bucket_id = 'results'
-           and ((storage.foldername(name))[1] = (select auth.uid())::text
+           and (((storage.foldername(name))[1] = (select auth.uid())::text
+                 and (select public.is_active_user()))
                 or (select public.is_reviewer())));
 
 -- Tell PostgREST to pick up the new functions and grants now (Supabase also does this itself

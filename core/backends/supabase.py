@@ -19,11 +19,13 @@ from supabase import Client, ClientOptions, create_client
 
 from core.backends.base import Backend
 from core.backends.local_blobs import check_path
-from core.errors import Forbidden, QuotaExceeded, RateLimited, ValidationError
+from core.errors import AuthRequired, Forbidden, QuotaExceeded, RateLimited, ValidationError
 from core.models import Job, JobKind, JobStatus, ReviewStatus, User
 from core.settings import Settings
 
 BUCKET = "results"
+# PostgREST's answers to a JWT it cannot accept (PGRST303: expired; PGRST301: not decodable)
+JWT_ERRORS = frozenset({"PGRST301", "PGRST303"})
 USER_CLIENTS_CACHED = 256
 HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
@@ -160,6 +162,8 @@ def raise_api_error(exc: APIError) -> NoReturn:
             "left today. It resets at midnight UTC.",
             retry_after=int(detail.get("retry_after") or 3600),
         ) from None
+    if exc.code in JWT_ERRORS:
+        raise AuthRequired("Your session expired; sign in again.") from None
     if exc.code == "42501":
         raise Forbidden("You are not allowed to do that.") from None
     if exc.code in ("22023", "22P02", "23514"):
@@ -268,9 +272,10 @@ class SupabaseBackend(Backend):
         from core.backends.supabase_jobs import SupabaseJobStore
 
         client = self.clients.for_jwt(user.access_token)
+        owner_id = None if user.is_admin else user.id
         return Backend(
             name=self.name,
-            jobs=SupabaseJobStore(client),
+            jobs=SupabaseJobStore(client, server=self.clients.service, owner_id=owner_id),
             blobs=SupabaseBlobStore(client),
             accounts=self.accounts,
             admin=None,

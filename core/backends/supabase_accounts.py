@@ -72,6 +72,8 @@ class SupabaseAccounts:
             "admin_emails": sorted(settings.admin_emails),
             "rate_limit_per_minute": settings.rate_limit_per_minute,
             "daily_quota": settings.daily_quota,
+            # a user's own submit_jobs call takes this, not the caller's value
+            "max_attempts": min(max(int(settings.max_attempts), 1), 100),
             "updated_at": datetime.now(UTC).isoformat(),
         }
         try:
@@ -323,11 +325,20 @@ class SupabaseAccounts:
         return SignedIn(user=user_from_profile(profile, session.access_token), session_token=token)
 
     def _refresh(self, token_hash: str, row: dict[str, Any]) -> str | None:
-        """A fresh JWT for the session (None if Supabase no longer honours it)."""
+        """A fresh JWT for the session. Supabase refusing the refresh token ends the session;
+        an Auth hiccup (rate limit, 5xx, network) keeps it: the current JWT serves while still
+        valid, else this request is signed out and a later one refreshes."""
         try:
             response = self._clients.auth().auth.refresh_session(row["refresh_token"])
-        except AuthApiError:
-            self._delete_session(token_hash)
+        except AuthError as exc:
+            if _is_invalid_grant(exc):
+                self._delete_session(token_hash)
+                return None
+            log.warning("Supabase session refresh failed: %s", _auth_error_name(exc))
+            access = row.get("access_token")
+            expires = parse_time(row.get("access_expires_at"))
+            if access and expires is not None and expires > datetime.now(UTC):
+                return access
             return None
         session = response.session
         if session is None:
@@ -402,6 +413,38 @@ class SupabaseAccounts:
                 return False
             raise_api_error(exc)
         return bool(rows)
+
+
+# Auth's answers meaning "this refresh token or session is gone for good"
+_INVALID_GRANT_CODES = frozenset(
+    {
+        "refresh_token_not_found",
+        "refresh_token_already_used",
+        "session_not_found",
+        "session_expired",
+        "invalid_grant",
+    }
+)
+
+
+def _is_invalid_grant(exc: AuthError) -> bool:
+    if not isinstance(exc, AuthApiError):
+        return False
+    if str(exc.code or "") in _INVALID_GRANT_CODES:
+        return True
+    # older Auth servers answer {"error": "invalid_grant", "error_description": "Invalid
+    # Refresh Token: ..."} without an error code
+    message = str(exc.message or "").lower()
+    return (
+        exc.code is None
+        and exc.status in (400, 401)
+        and ("invalid refresh token" in message or "invalid_grant" in message)
+    )
+
+
+def _auth_error_name(exc: AuthError) -> str:
+    status = getattr(exc, "status", None)
+    return f"{type(exc).__name__} {status}" if status else type(exc).__name__
 
 
 def _digest(secret: str) -> str:

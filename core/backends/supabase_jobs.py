@@ -23,10 +23,18 @@ MAX_LIST_LIMIT = 500
 
 
 class SupabaseJobStore:
-    """JobStore over PostgREST (see core.backends.base.JobStore for the contract)."""
+    """JobStore over PostgREST (see core.backends.base.JobStore for the contract).
 
-    def __init__(self, client: Client) -> None:
+    A user's store (`client` carries their JWT) deletes rows with the server's client, since
+    users have no DELETE on jobs (a row deleted before its files would orphan them): pass
+    `server` and `owner_id` (None for an admin, who may delete anyone's jobs)."""
+
+    def __init__(
+        self, client: Client, *, server: Client | None = None, owner_id: str | None = None
+    ) -> None:
         self._client = client
+        self._server = server or client
+        self._owner_id = owner_id
 
     def _rpc(self, fn: str, params: dict[str, Any]) -> Any:
         return call_rpc(self._client, fn, params)
@@ -81,10 +89,9 @@ class SupabaseJobStore:
     def get_job(self, job_id: str) -> Job | None:
         if not _is_uuid(job_id):
             return None
-        try:
-            rows = self._client.table("jobs").select("*").eq("id", job_id).limit(1).execute().data
-        except APIError as exc:
-            raise_api_error(exc)
+        # get_job applies the select policy's rules and hides the reviewer's identity from
+        # owners (they cannot select those columns)
+        rows = self._rpc("get_job", {"p_id": job_id})
         return job_from_row(rows[0]) if rows else None
 
     def list_jobs(self, query: JobQuery) -> JobPage:
@@ -223,8 +230,11 @@ class SupabaseJobStore:
         ids = [i for i in dict.fromkeys(job_ids) if _is_uuid(i)]
         if not ids:
             return 0
+        query = self._server.table("jobs").delete().in_("id", ids).neq("status", "processing")
+        if self._owner_id is not None:
+            query = query.eq("user_id", self._owner_id)
         try:
-            rows = self._client.table("jobs").delete().in_("id", ids).execute().data
+            rows = query.execute().data
         except APIError as exc:
             raise_api_error(exc)
         return len(rows)

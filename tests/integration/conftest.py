@@ -68,12 +68,15 @@ def role_conn(pg: PgCluster) -> Iterator[Callable[[], psycopg.Connection]]:
 @pytest.fixture
 def make_user(db: psycopg.Connection) -> Callable[..., str]:
     """Insert an auth.users row (the trigger makes the profile) with `role` (None: whatever
-    the trigger chose); return its id."""
+    the trigger chose), its email confirmed unless `confirmed=False`; return its id."""
 
-    def make(email: str | None = None, role: str | None = "user") -> str:
+    def make(email: str | None = None, role: str | None = "user", *, confirmed: bool = True) -> str:
         email = email or f"{uuid.uuid4().hex[:10]}@example.com"
+        # confirmed: as Supabase signs up with email confirmation off (or after the link)
         row = db.execute(
-            "insert into auth.users (email) values (%s) returning id", [email]
+            "insert into auth.users (email, email_confirmed_at) "
+            "values (%s, case when %s then now() end) returning id",
+            [email, confirmed],
         ).fetchone()
         user_id = str(row["id"])
         if role is not None:
@@ -94,7 +97,7 @@ def job_json(user_id: str, n: int = 1, *, key: str | None = None, **fields: Any)
             "model": "demo-1",
             "kind": "generate",
             "prompt": fields.get("prompt", "a lighthouse"),
-            "params": {},
+            "params": fields.get("params", {}),
             "batch_id": batch,
             "max_attempts": fields.get("max_attempts", 4),
             "idempotency_key": key,

@@ -64,6 +64,9 @@ class Gateway(AuthRoutes, StorageRoutes):
     secret: str = field(default_factory=lambda: secrets.token_hex(32))
     recorded: list[Recorded] = field(default_factory=list)
     record: bool = False
+    # (status, body, media type) answered to refresh-token grants instead of refreshing: an
+    # Auth outage or rate limit
+    refresh_fault: tuple[int, str, str] | None = None
 
     def __post_init__(self) -> None:
         self.port = free_port()

@@ -37,6 +37,7 @@ class AuthRoutes:
     url: str
     access_ttl: int
     autoconfirm: bool
+    refresh_fault: tuple[int, str, str] | None
 
     async def _signup(self, request: Request) -> Response:
         body = json.loads(await self._record(request) or b"{}")
@@ -69,6 +70,9 @@ class AuthRoutes:
                     str(body.get("password") or ""),
                 )
                 return JSONResponse(await run_in_threadpool(self._new_session, user, None))
+            if grant == "refresh_token" and self.refresh_fault is not None:
+                status, text, media_type = self.refresh_fault
+                return Response(text, status_code=status, media_type=media_type)
             if grant == "refresh_token":
                 return JSONResponse(
                     await run_in_threadpool(self._refresh, str(body.get("refresh_token") or ""))

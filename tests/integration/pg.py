@@ -170,7 +170,8 @@ truncate auth.users, auth.refresh_tokens, storage.objects, public.leases, public
     public.sign_in_failures
     restart identity cascade;
 update public.app_config
-    set admin_emails = '{}', rate_limit_per_minute = null, daily_quota = null;
+    set admin_emails = '{}', rate_limit_per_minute = null, daily_quota = null,
+        max_attempts = null;
 """
 
 

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from core.backends.base import Backend
-from core.models import JobQuery, User
+from core.models import JobQuery, Role, User
 from tests.contract.support import PASSWORD, new_jobs
 from tests.integration.gateway import Gateway, Recorded
 from tests.integration.supabase_factory import gateway, make_supabase_backend
@@ -62,13 +62,37 @@ def test_service_calls_carry_the_service_key_and_user_calls_the_users_jwt(backen
 
 
 def test_a_row_read_is_a_filtered_get_with_the_profile_header(backend, user, gw):
+    seen = _capture(gw)
+    backend.accounts.get_user(user.id)
+    (req,) = seen
+    assert (req.method, req.path) == ("GET", "/rest/v1/profiles")
+    assert parse_qs(req.query) == {"select": ["*"], "id": [f"eq.{user.id}"], "limit": ["1"]}
+    assert req.headers["accept-profile"] == "public"
+
+
+def test_a_job_read_is_the_get_job_rpc_which_hides_review_identity_from_owners(backend, user, gw):
     job_id = new_jobs(user)[0].id
     seen = _capture(gw)
-    backend.jobs.get_job(job_id)
+    backend.for_user(user).jobs.get_job(job_id)
     (req,) = seen
-    assert (req.method, req.path) == ("GET", "/rest/v1/jobs")
-    assert parse_qs(req.query) == {"select": ["*"], "id": [f"eq.{job_id}"], "limit": ["1"]}
-    assert req.headers["accept-profile"] == "public"
+    assert (req.method, req.path) == ("POST", "/rest/v1/rpc/get_job")
+    assert json.loads(req.body) == {"p_id": job_id}
+
+
+def test_a_users_delete_goes_with_the_service_key_filtered_to_their_idle_rows(backend, user, gw):
+    assert user.role is Role.ADMIN  # the first account; the next one is a plain user
+    plain = backend.accounts.sign_up("plain@example.com", PASSWORD, admin_emails=frozenset()).user
+    job_id = new_jobs(plain)[0].id
+    seen = _capture(gw)
+    backend.for_user(plain).jobs.delete_jobs([job_id])
+    (req,) = seen
+    assert (req.method, req.path) == ("DELETE", "/rest/v1/jobs")
+    assert req.headers["authorization"] == f"Bearer {gw.service_key}"
+    assert parse_qs(req.query) == {
+        "id": [f"in.({job_id})"],
+        "status": ["neq.processing"],
+        "user_id": [f"eq.{plain.id}"],
+    }
 
 
 def test_queue_calls_are_rpc_posts_with_named_json_arguments(backend, user, gw):
