@@ -17,7 +17,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -34,8 +34,90 @@ DB_FILE = "studio.db"
 BUSY_TIMEOUT_MS = 10_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-# Each entry upgrades the schema from version i to i + 1. Never edit a shipped entry; append.
-MIGRATIONS: list[str] = [
+# ---- the admin store's schema (migration 3; queries in local_admin.py) -------------------------
+
+ADMIN_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS sweep_runs (
+        id            TEXT PRIMARY KEY,
+        trigger       TEXT NOT NULL,
+        owner         TEXT NOT NULL,
+        started_at    INTEGER NOT NULL,
+        finished_at   INTEGER NOT NULL,
+        deleted_jobs  INTEGER NOT NULL,
+        deleted_bytes INTEGER NOT NULL,
+        kept_jobs     INTEGER NOT NULL,
+        errors        TEXT NOT NULL DEFAULT '[]'
+    )""",
+    "CREATE INDEX IF NOT EXISTS sweep_runs_started ON sweep_runs (started_at DESC)",
+    # The review queue: done jobs of one review status in created order (both directions).
+    "CREATE INDEX IF NOT EXISTS jobs_review_queue ON jobs (status, review_status, created_at, id)",
+    # Every done job in created order (review queue without a review-status filter).
+    "CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created_at, id)",
+    # The statistics read only these indexes, never whole rows; the queries name them with
+    # INDEXED BY, and the ones that group follow the index order so SQLite need not sort.
+    # (Indexes of earlier development versions, replaced by the ones below.)
+    "DROP INDEX IF EXISTS jobs_stats",
+    "DROP INDEX IF EXISTS jobs_usage",
+    "DROP INDEX IF EXISTS jobs_spend",
+    "DROP INDEX IF EXISTS jobs_purge",
+    "DROP INDEX IF EXISTS jobs_purge_summary",
+    "DROP INDEX IF EXISTS jobs_spend_groups",
+    "CREATE INDEX IF NOT EXISTS jobs_by_day ON jobs "
+    "(created_at, provider, status, error_code, started_at, finished_at)",
+    "CREATE INDEX IF NOT EXISTS jobs_user_usage ON jobs (user_id, created_at, status)",
+    "CREATE INDEX IF NOT EXISTS jobs_spend_by ON jobs "
+    "(status, provider, model, user_id, created_at, admin_spend_usd)",
+    # Purge batches select and order by the cutoff expression; previews sum the figures.
+    "CREATE INDEX IF NOT EXISTS jobs_purge_cover ON jobs (status, "
+    "COALESCE(finished_at, created_at), id, user_id, review_status, admin_bytes, admin_objects)",
+]
+
+# Virtual columns (computed on read, never stored) over the job's JSON and paths, so that the
+# indexes of ADMIN_SCHEMA can cover the figures the admin queries sum without reading whole rows.
+# `admin_bytes` counts exactly as core.purge.job_bytes does (numbers only).
+GENERATED_COLUMNS: dict[str, str] = {
+    "admin_bytes": (
+        "INTEGER GENERATED ALWAYS AS (CASE WHEN json_type(result_meta, '$.bytes') "
+        "IN ('integer', 'real') THEN CAST(json_extract(result_meta, '$.bytes') AS INTEGER) "
+        "ELSE 0 END) VIRTUAL"
+    ),
+    # What a job cost: the provider's figure (`cost_usd`), else the adapter's estimate
+    # (`estimated_cost_usd`); NULL when neither is a number.
+    "admin_spend_usd": (
+        "REAL GENERATED ALWAYS AS (CASE "
+        "WHEN json_type(result_meta, '$.cost_usd') IN ('integer', 'real') "
+        "THEN json_extract(result_meta, '$.cost_usd') "
+        "WHEN json_type(result_meta, '$.estimated_cost_usd') IN ('integer', 'real') "
+        "THEN json_extract(result_meta, '$.estimated_cost_usd') END) VIRTUAL"
+    ),
+    "admin_objects": (
+        "INTEGER GENERATED ALWAYS AS ((result_path IS NOT NULL) + (thumb_path IS NOT NULL)) VIRTUAL"
+    ),
+}
+
+# Generated columns of earlier development versions, with the index that used them.
+RETIRED_COLUMNS: dict[str, str] = {"admin_cost_usd": "jobs_spend_groups"}
+
+
+def _admin_schema(conn: sqlite3.Connection) -> None:
+    """Migration 3: the admin store's table, virtual columns and indexes. Earlier versions made
+    them on every open, outside the versioned schema, so a version-2 database may already hold
+    any of them (or retired ones): each step checks first."""
+    existing = {row[1] for row in conn.execute("PRAGMA table_xinfo(jobs)")}
+    for name, index in RETIRED_COLUMNS.items():
+        if name in existing:
+            conn.execute(f"DROP INDEX IF EXISTS {index}")
+            conn.execute(f"ALTER TABLE jobs DROP COLUMN {name}")
+    for name, declaration in GENERATED_COLUMNS.items():
+        if name not in existing:
+            conn.execute(f"ALTER TABLE jobs ADD COLUMN {name} {declaration}")
+    for statement in ADMIN_SCHEMA:
+        conn.execute(statement)
+
+
+# Each entry upgrades the schema from version i to i + 1: a script, or a function for a step
+# that must look before it acts. Never edit a shipped entry; append.
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     """
     CREATE TABLE jobs (
         id               TEXT PRIMARY KEY,
@@ -146,6 +228,8 @@ MIGRATIONS: list[str] = [
     CREATE INDEX jobs_queue_order ON jobs (status, created_at, id, run_after);
     CREATE INDEX idempotency_keys_batch ON idempotency_keys (batch_id);
     """,
+    # 3: see _admin_schema.
+    _admin_schema,
 ]
 
 
@@ -308,8 +392,12 @@ class Database:
                         f"({len(MIGRATIONS)}); upgrade the studio."
                     )
                 for number in range(version, len(MIGRATIONS)):
-                    for statement in _statements(MIGRATIONS[number]):
-                        conn.execute(statement)
+                    migration = MIGRATIONS[number]
+                    if callable(migration):
+                        migration(conn)
+                    else:
+                        for statement in _statements(migration):
+                            conn.execute(statement)
                     conn.execute(f"PRAGMA user_version = {number + 1}")
             except BaseException:
                 conn.execute("ROLLBACK")

@@ -1,8 +1,8 @@
 """The local backend's AdminStore: purge summaries, sweep-run records, user activity, quotas
 and the usage statistics of the admin page, on the same SQLite file as the jobs.
 
-Its own table (`sweep_runs`) and the extra indexes behind the review queue and the statistics are
-created idempotently when the store opens (additive; the core schema lives in local.py)."""
+Its table (`sweep_runs`), the virtual columns and the indexes behind the review queue and the
+statistics are part of the versioned schema in local.py (migration 3)."""
 
 from __future__ import annotations
 
@@ -28,68 +28,6 @@ from core.stats import percentile
 
 DAY_US = 86_400 * 1_000_000
 SWEEP_RUNS_KEPT = 500
-
-SETUP = [
-    """CREATE TABLE IF NOT EXISTS sweep_runs (
-        id            TEXT PRIMARY KEY,
-        trigger       TEXT NOT NULL,
-        owner         TEXT NOT NULL,
-        started_at    INTEGER NOT NULL,
-        finished_at   INTEGER NOT NULL,
-        deleted_jobs  INTEGER NOT NULL,
-        deleted_bytes INTEGER NOT NULL,
-        kept_jobs     INTEGER NOT NULL,
-        errors        TEXT NOT NULL DEFAULT '[]'
-    )""",
-    "CREATE INDEX IF NOT EXISTS sweep_runs_started ON sweep_runs (started_at DESC)",
-    # The review queue: done jobs of one review status in created order (both directions).
-    "CREATE INDEX IF NOT EXISTS jobs_review_queue ON jobs (status, review_status, created_at, id)",
-    # Every done job in created order (review queue without a review-status filter).
-    "CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created_at, id)",
-    # The statistics read only these indexes, never whole rows; the queries name them with
-    # INDEXED BY, and the ones that group follow the index order so SQLite need not sort.
-    # (Indexes of earlier development versions, replaced by the ones below.)
-    "DROP INDEX IF EXISTS jobs_stats",
-    "DROP INDEX IF EXISTS jobs_usage",
-    "DROP INDEX IF EXISTS jobs_spend",
-    "DROP INDEX IF EXISTS jobs_purge",
-    "DROP INDEX IF EXISTS jobs_purge_summary",
-    "DROP INDEX IF EXISTS jobs_spend_groups",
-    "CREATE INDEX IF NOT EXISTS jobs_by_day ON jobs "
-    "(created_at, provider, status, error_code, started_at, finished_at)",
-    "CREATE INDEX IF NOT EXISTS jobs_user_usage ON jobs (user_id, created_at, status)",
-    "CREATE INDEX IF NOT EXISTS jobs_spend_by ON jobs "
-    "(status, provider, model, user_id, created_at, admin_spend_usd)",
-    # Purge batches select and order by the cutoff expression; previews sum the figures.
-    "CREATE INDEX IF NOT EXISTS jobs_purge_cover ON jobs (status, "
-    "COALESCE(finished_at, created_at), id, user_id, review_status, admin_bytes, admin_objects)",
-]
-
-# Virtual columns (computed on read, never stored) over the job's JSON and paths, so that the
-# indexes above can cover the figures the admin queries sum without reading whole rows.
-# `admin_bytes` counts exactly as core.purge.job_bytes does (numbers only).
-GENERATED_COLUMNS: dict[str, str] = {
-    "admin_bytes": (
-        "INTEGER GENERATED ALWAYS AS (CASE WHEN json_type(result_meta, '$.bytes') "
-        "IN ('integer', 'real') THEN CAST(json_extract(result_meta, '$.bytes') AS INTEGER) "
-        "ELSE 0 END) VIRTUAL"
-    ),
-    # What a job cost: the provider's figure (`cost_usd`), else the adapter's estimate
-    # (`estimated_cost_usd`); NULL when neither is a number.
-    "admin_spend_usd": (
-        "REAL GENERATED ALWAYS AS (CASE "
-        "WHEN json_type(result_meta, '$.cost_usd') IN ('integer', 'real') "
-        "THEN json_extract(result_meta, '$.cost_usd') "
-        "WHEN json_type(result_meta, '$.estimated_cost_usd') IN ('integer', 'real') "
-        "THEN json_extract(result_meta, '$.estimated_cost_usd') END) VIRTUAL"
-    ),
-    "admin_objects": (
-        "INTEGER GENERATED ALWAYS AS ((result_path IS NOT NULL) + (thumb_path IS NOT NULL)) VIRTUAL"
-    ),
-}
-
-# Generated columns of earlier development versions, with the index that used them.
-RETIRED_COLUMNS: dict[str, str] = {"admin_cost_usd": "jobs_spend_groups"}
 
 SQL_RECORD_SWEEP = (
     "INSERT INTO sweep_runs (id, trigger, owner, started_at, finished_at, deleted_jobs, "
@@ -138,17 +76,6 @@ class LocalAdminStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        with db.write() as conn:
-            existing = {row[1] for row in conn.execute("PRAGMA table_xinfo(jobs)")}
-            for name, index in RETIRED_COLUMNS.items():
-                if name in existing:
-                    conn.execute(f"DROP INDEX IF EXISTS {index}")
-                    conn.execute(f"ALTER TABLE jobs DROP COLUMN {name}")
-            for name, declaration in GENERATED_COLUMNS.items():
-                if name not in existing:
-                    conn.execute(f"ALTER TABLE jobs ADD COLUMN {name} {declaration}")
-            for statement in SETUP:
-                conn.execute(statement)
 
     # ---- purge and sweeps ------------------------------------------------------------------
 

@@ -110,10 +110,10 @@ def test_an_adapters_estimated_cost_counts_when_no_cost_is_recorded(dep: Deploym
     assert [(s.provider, s.images, s.priced) for s in board.usage.spend] == [("demo", 3, 3)]
 
 
-def test_opening_a_database_of_an_earlier_version_replaces_the_retired_column(
+def test_opening_a_version_2_database_with_a_retired_column_replaces_it(
     dep: Deployment,
 ):
-    from core.backends.local_admin import LocalAdminStore
+    from core.backends.local import Database
 
     assert dep.backend.db is not None
     with dep.backend.db.write() as conn:
@@ -124,8 +124,9 @@ def test_opening_a_database_of_an_earlier_version_replaces_the_retired_column(
             "(json_extract(result_meta, '$.cost_usd')) VIRTUAL"
         )
         conn.execute("CREATE INDEX jobs_spend_groups ON jobs (status, admin_cost_usd)")
+        conn.execute("PRAGMA user_version = 2")  # as left by that development version
 
-    LocalAdminStore(dep.backend.db)
+    Database(dep.backend.db.path).close()  # opening migrates
 
     columns = {r[1] for r in dep.backend.db.conn.execute("PRAGMA table_xinfo(jobs)")}
     assert "admin_spend_usd" in columns and "admin_cost_usd" not in columns

@@ -8,11 +8,13 @@ import stat
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime
 
 import pytest
 
 from core.backends import open_backend
 from core.backends.local import MIGRATIONS, LocalBackend, _statements, open_local_backend
+from core.models import JobStatus
 from tests.contract.support import FAST_HASHER, PASSWORD
 
 
@@ -117,6 +119,61 @@ def test_a_version_1_database_is_upgraded_in_place_keeping_its_rows(settings):
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     assert "jobs_queue_order" in indexes and "jobs_claim" not in indexes
+
+
+def _admin_schema_of(conn: sqlite3.Connection) -> tuple[set[str], set[str], set[str]]:
+    """(jobs columns, tables, indexes) of a database."""
+    columns = {r[1] for r in conn.execute("PRAGMA table_xinfo(jobs)")}
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    return columns, tables, indexes
+
+
+ADMIN_COLUMNS = {"admin_bytes", "admin_spend_usd", "admin_objects"}
+ADMIN_INDEXES = {"jobs_review_queue", "jobs_by_day", "jobs_spend_by", "jobs_purge_cover"}
+
+
+def test_a_version_2_database_gets_the_admin_schema_as_migration_3_keeping_its_jobs(settings):
+    settings.data_dir.mkdir(parents=True)
+    with _raw(settings) as conn:
+        for script in MIGRATIONS[:2]:
+            for statement in _statements(script):
+                conn.execute(statement)
+        conn.execute("PRAGMA user_version = 2")
+        conn.execute(
+            "INSERT INTO jobs (id, user_id, provider, model, prompt, status, max_attempts, "
+            "run_after, result_path, thumb_path, result_meta, created_at, finished_at, "
+            "updated_at) VALUES ('j1', 'u1', 'demo', 'demo-1', 'old', 'done', 4, 0, "
+            "'u1/j1.png', 'u1/j1.thumb.webp', '{\"bytes\": 1234}', 1, 2, 2)"
+        )
+
+    backend = open_local_backend(settings)
+    try:
+        assert backend.jobs.get_job("j1").result_path == "u1/j1.png"
+        summary = backend.admin.purge_summary(
+            statuses=(JobStatus.DONE,), finished_before=datetime.now(UTC)
+        )
+        assert (summary.jobs, summary.bytes, summary.objects) == (1, 1234, 2)
+    finally:
+        backend.close()
+    with _raw(settings) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3 == len(MIGRATIONS)
+        columns, tables, indexes = _admin_schema_of(conn)
+    assert columns >= ADMIN_COLUMNS and "sweep_runs" in tables and indexes >= ADMIN_INDEXES
+
+
+def test_a_version_2_database_already_holding_the_admin_schema_upgrades_too(settings):
+    # The previous release made the admin schema on every open, outside the version count.
+    open_local_backend(settings).close()
+    with _raw(settings) as conn:
+        before = _admin_schema_of(conn)
+        conn.execute("PRAGMA user_version = 2")
+
+    open_local_backend(settings).close()
+
+    with _raw(settings) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert _admin_schema_of(conn) == before
 
 
 def test_the_data_directory_and_database_files_are_private(local, settings):
