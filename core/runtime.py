@@ -13,6 +13,7 @@ from core.providers import build_providers
 from core.providers.base import Provider
 from core.service import JobService
 from core.settings import Settings
+from core.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
 
@@ -24,30 +25,28 @@ class Runtime:
     providers: dict[str, Provider]
     service: JobService
     worker: object | None = None  # core.worker.Worker once started
-    sweeper: object | None = None  # core.sweeper.Sweeper once started
+    sweeper: Sweeper | None = None  # once started
+    stopping: bool = False  # stop() has begun: never start again
 
     def start(self) -> None:
-        """Start the background worker (and sweeper, where available) if enabled."""
-        if not self.settings.worker_enabled or self.worker is not None:
+        """Start the background worker and the sweeper if enabled."""
+        if not self.settings.worker_enabled or self.worker is not None or self.stopping:
             return
-        from core.worker import Worker
+        from core.worker import Worker  # the worker imports this module (headless main)
 
         worker = Worker(self.backend, self.providers, self.settings)
         worker.start()
         self.worker = worker
         self.service.set_wake_worker(worker.wake)
-        try:
-            from core.sweeper import Sweeper
-        except ImportError:  # the sweeper lands with the admin work
-            return
         sweeper = Sweeper(self.backend, self.settings)
         sweeper.start()
         self.sweeper = sweeper
 
     def stop(self) -> None:
         """Stop claiming, give running jobs a bounded grace period, release the rest."""
+        self.stopping = True
         if self.sweeper is not None:
-            self.sweeper.stop()  # type: ignore[attr-defined]
+            self.sweeper.stop()
             self.sweeper = None
         if self.worker is not None:
             self.worker.stop(self.settings.shutdown_grace_seconds)  # type: ignore[attr-defined]
@@ -69,7 +68,9 @@ _current: Runtime | None = None
 
 
 def get_runtime() -> Runtime:
-    """The process's Runtime, built and started on first use."""
+    """The process's Runtime, built and started on first use. While it shuts down this is
+    still the stopping one (its worker claims nothing more): building a fresh runtime then
+    would start a worker that re-claims the jobs just handed back, and that nobody stops."""
     global _current
     with _lock:
         if _current is None:
@@ -87,8 +88,17 @@ def install_runtime(runtime: Runtime) -> None:
 
 
 def shutdown_runtime() -> None:
+    """Stop the process's Runtime (once; a concurrent second call returns at once) and
+    forget it when it has stopped."""
     global _current
     with _lock:
-        runtime, _current = _current, None
-    if runtime is not None:
+        runtime = _current
+        if runtime is None or runtime.stopping:
+            return
+        runtime.stopping = True  # under the lock: get_runtime sees it from now on
+    try:
         runtime.stop()
+    finally:
+        with _lock:
+            if _current is runtime:
+                _current = None
