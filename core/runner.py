@@ -45,10 +45,32 @@ def backoff_seconds(
     return delay
 
 
+# Every extension an image may be stored under (images.extension_for of an accepted type).
+IMAGE_EXTENSIONS = ("png", "jpg", "webp", "gif")
+
+
 def result_paths(job: Job, ext: str) -> tuple[str, str]:
     """Object paths of a job's image and thumbnail: derived from the job id, so a retried or
     re-claimed job overwrites rather than adds."""
     return f"{job.user_id}/{job.id}.{ext}", f"{job.user_id}/{job.id}.thumb.webp"
+
+
+def derived_paths(job: Job) -> list[str]:
+    """Every object path an attempt at `job` may have written, whatever the image type: the
+    files are written before the row records them, so a job whose `finish` never landed has
+    files its row does not name."""
+    paths = [result_paths(job, ext)[0] for ext in IMAGE_EXTENSIONS]
+    return [*paths, result_paths(job, IMAGE_EXTENSIONS[0])[1]]
+
+
+def is_own_input_path(user_id: str, path: object) -> bool:
+    """True when `path` names an object inside the user's own folder (no `..` escape)."""
+    return (
+        isinstance(path, str)
+        and path.startswith(f"{user_id}/")
+        and ".." not in path.split("/")
+        and "\\" not in path
+    )
 
 
 class LeaseGuard(Protocol):
@@ -154,11 +176,19 @@ class JobRunner:
             raise _Permanent("model_unavailable", exc.message) from None
         if model.retired:
             raise _Permanent("model_unavailable", f"{model.id} was {model.retired}.")
+        # The row may not have come through JobService (a direct database call): check it
+        # again as a submission would be, before anything is paid for.
+        try:
+            params = provider.validate(model.id, job.prompt, job.params)
+        except ValidationError as exc:
+            raise _Permanent("invalid_request", exc.message) from None
 
         input_image = input_mime = None
         if job.kind is JobKind.EDIT:
             if not job.input_path:
                 raise _Permanent("invalid_request", "This edit has no source image.")
+            if not is_own_input_path(job.user_id, job.input_path):
+                raise _Permanent("invalid_request", "The source image must be one of your own.")
             try:
                 input_image = self.backend.blobs.get(job.input_path)
             except Exception:
@@ -173,7 +203,7 @@ class JobRunner:
         request = GenerationRequest(
             model=model.id,
             prompt=job.prompt,
-            params=dict(job.params),
+            params=params,
             user_ref=self._user_ref(job.user_id),
             request_id=job.id,
             input_image=input_image,

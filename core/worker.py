@@ -62,6 +62,9 @@ class Worker:
         self.max_job_seconds = max_job_seconds
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        # Set only once no job thread holds a live lease: jobs keep running through the grace
+        # period, and a lease left to lapse then would let another worker take (and bill) it.
+        self._heartbeat_done = threading.Event()
         self._lock = threading.Lock()
         self._slots: list[_Slot] = []
         self._threads: list[threading.Thread] = []
@@ -122,6 +125,7 @@ class Worker:
             for slot in leftover:
                 slot.released = True
         released = sum(self._release(slot.owner, slot.job.id) for slot in leftover if slot.job)
+        self._heartbeat_done.set()
         if leftover:
             log.info("worker %s released %d unfinished jobs", self.owner, released)
         # Idle threads are only claiming or waiting: let them exit before the caller closes
@@ -208,12 +212,16 @@ class Worker:
     def _heartbeat_loop(self) -> None:
         interval = max(0.05, self.settings.worker_lease_seconds / 3)
         warned: set[str] = set()
-        while not self._stopping.wait(interval):
+        while not self._heartbeat_done.wait(interval):
             # A call stuck past max_job_seconds stops being renewed: its lease runs out and
             # another thread or worker takes the job (this attempt's late finish is refused).
             too_old = time.monotonic() - self.max_job_seconds
             with self._lock:
-                held = [(s.owner, s.job.id, s.since > too_old) for s in self._slots if s.job]
+                held = [
+                    (s.owner, s.job.id, s.since > too_old)
+                    for s in self._slots
+                    if s.job and not s.released
+                ]
             warned &= {job_id for _owner, job_id, _renew in held}
             for owner, job_id, renew in held:
                 if not renew:

@@ -404,3 +404,90 @@ def test_worker_stats_report_running_and_processed(studio: Studio) -> None:
     wait_until(lambda: worker.stats()["processed"] == 2)
     stats = worker.stats()
     assert stats["running"] == 0 and stats["done"] == 2 and stats["alive"] is True
+
+
+def test_heartbeats_go_on_through_the_stop_grace_so_no_other_worker_takes_the_job(
+    settings: Settings,
+) -> None:
+    with make_studio(replace(settings, worker_lease_seconds=0.3)) as studio:
+        gate = threading.Event()
+        studio.fake.gate = gate
+        job = studio.submit("finishing during shutdown")
+        worker = studio.worker(owner="stopping")
+        wait_until(lambda: studio.fake.in_flight == 1)
+        stopper = threading.Thread(target=worker.stop, args=(5.0,))
+        stopper.start()
+        try:
+            time.sleep(0.8)  # well past the lease: only heartbeats keep it
+            assert studio.backend.jobs.claim("thief", 60, 3) is None
+        finally:
+            gate.set()
+            stopper.join(10)
+        done = studio.job(job.id)
+        assert (done.status, done.attempts) == (JobStatus.DONE, 1)
+        assert studio.fake.calls == 1
+
+
+def _insert_row(studio: Studio, request: JobRequest) -> str:
+    """A row created straight in the store (as a direct database call could), unchecked."""
+    job_id = str(uuid.uuid4())
+    studio.backend.jobs.create_jobs(
+        [
+            NewJob(
+                id=job_id,
+                user_id=studio.alice.id,
+                request=request,
+                batch_id=job_id,
+                max_attempts=4,
+            )
+        ],
+        rate_limit_per_minute=1000,
+    )
+    return job_id
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"quality": "max"}, "quality 'max' is not available"),
+        ({"seed": -5}, "seed must be a whole number"),
+        ({"background": "transparent"}, "does not support the option 'background'"),
+    ],
+)
+def test_a_row_with_params_the_provider_refuses_fails_at_once_without_a_call(
+    studio: Studio, params: dict, message: str
+) -> None:
+    job_id = _insert_row(
+        studio, JobRequest(provider="fake", model="demo-pattern", prompt="raw", params=params)
+    )
+    studio.worker()
+    (failed,) = studio.wait_for([job_id])
+    assert (failed.status, failed.error_code, failed.attempts) == (
+        JobStatus.FAILED,
+        "invalid_request",
+        1,
+    )
+    assert message in failed.error_message
+    assert studio.fake.calls == 0
+
+
+def test_a_row_editing_another_users_file_fails_without_reading_it(studio: Studio) -> None:
+    theirs = f"{studio.bob.id}/uploads/private.png"
+    source = io.BytesIO()
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(source, format="PNG")
+    studio.backend.blobs.put(theirs, source.getvalue(), "image/png")
+    job_id = _insert_row(
+        studio,
+        JobRequest(
+            provider="demo",
+            model="demo-poster",
+            prompt="steal it",
+            kind=JobKind.EDIT,
+            input_path=theirs,
+        ),
+    )
+    studio.worker()
+    (failed,) = studio.wait_for([job_id])
+    assert (failed.status, failed.error_code) == (JobStatus.FAILED, "invalid_request")
+    assert failed.error_message == "The source image must be one of your own."
+    assert failed.result_path is None
