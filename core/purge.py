@@ -24,13 +24,15 @@ from core.models import Job, JobStatus, ReviewStatus
 from core.settings import Settings
 
 if TYPE_CHECKING:
-    from core.backends.base import AdminStore, Backend, PurgeSummary, SweepRun
+    from core.backends.base import AdminStore, Backend, BlobStore, PurgeSummary, SweepRun
 
 log = logging.getLogger(__name__)
 
 PURGE_LEASE = "purge"
 PURGE_LEASE_SECONDS = 120.0
 DEFAULT_BATCH = 200
+# Paths per storage delete call (Supabase Storage takes at most 1000 per request).
+DELETE_CHUNK = 500
 MAX_ERRORS_KEPT = 20
 
 Progress = Callable[[int, int], None]  # (jobs handled so far, jobs expected)
@@ -263,7 +265,7 @@ def _purge_one(
         report.batches += 1
         paths = {job.id: _job_paths(job) for job in batch}
         try:
-            failed_paths = set(blobs.delete([p for ps in paths.values() for p in ps]))
+            failed_paths = _delete_files(blobs, [p for ps in paths.values() for p in ps])
         except Exception as exc:  # storage unreachable: keep every row, the next run retries
             log.warning("purge: file delete failed: %s", type(exc).__name__)
             failed_paths = {p for ps in paths.values() for p in ps}
@@ -279,7 +281,7 @@ def _purge_one(
                 gone.append(job)
         if gone:
             report.deleted_jobs += jobs.delete_jobs([j.id for j in gone])
-            report.deleted_objects += sum(len(paths[j.id]) for j in gone)
+            report.deleted_objects += sum(recorded_objects(j) for j in gone)
             report.deleted_bytes += sum(job_bytes(j) for j in gone)
         if progress is not None:
             done = report.deleted_jobs + report.kept_jobs
@@ -369,3 +371,17 @@ def _job_paths(job: Job) -> list[str]:
     from core.service import job_paths  # service imports this module
 
     return job_paths(job)
+
+
+def recorded_objects(job: Job) -> int:
+    """How many stored objects the job's row names (what the previews count); the purge also
+    removes any file an unrecorded attempt left, which the figures do not count."""
+    return sum(1 for p in (job.result_path, job.thumb_path) if p)
+
+
+def _delete_files(blobs: BlobStore, paths: list[str]) -> set[str]:
+    """Delete in chunks that object stores accept in one request; the paths that failed."""
+    failed: set[str] = set()
+    for start in range(0, len(paths), DELETE_CHUNK):
+        failed.update(blobs.delete(paths[start : start + DELETE_CHUNK]))
+    return failed

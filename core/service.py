@@ -32,6 +32,7 @@ from core.models import (
     User,
 )
 from core.providers.base import Provider
+from core.runner import derived_paths, is_own_input_path
 from core.service_admin import ReviewAdminMixin
 from core.settings import Settings
 
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 MAX_COUNT = 4
 MAX_IDEMPOTENCY_KEY = 200
 MAX_PAGE = 100
+BEING_GENERATED = "This job is being generated; wait for it to finish, then delete it."
 
 
 class JobService(ReviewAdminMixin):
@@ -143,6 +145,8 @@ class JobService(ReviewAdminMixin):
                 f"An idempotency key is 1 to {MAX_IDEMPOTENCY_KEY} characters long."
             )
         request = self.validate_request(request)
+        if request.kind is JobKind.EDIT and not is_own_input_path(user.id, request.input_path):
+            raise ValidationError("Edit one of your own uploaded images.")
         batch_id = str(uuid.uuid4())
         new_jobs = [
             NewJob(
@@ -188,8 +192,8 @@ class JobService(ReviewAdminMixin):
         return self._jobs(user).queue_positions(ids) if ids else {}
 
     def cancel(self, user: User, job_id: str) -> Job:
-        """Cancel a queued job of one's own."""
-        job = self._owned(user, job_id)
+        """Cancel a queued job of one's own (admins: anyone's)."""
+        job = self._owned(user, job_id, admin_ok=True)
         if job.status is not JobStatus.QUEUED or not self._jobs(user).cancel(job.id):
             raise Conflict("Only a queued job can be canceled.")
         return self.get_job(user, job.id)
@@ -203,15 +207,22 @@ class JobService(ReviewAdminMixin):
 
     def delete(self, user: User, job_id: str) -> None:
         """Delete one's own job: its stored files first, then the row."""
+        jobs = self._jobs(user)
         job = self._owned(user, job_id, admin_ok=True)
+        # Cancel first so that no worker can claim it while its files go; a failed cancel means
+        # a worker got there first (or it finished): decide on what it is now.
+        if job.status is JobStatus.QUEUED and not jobs.cancel(job.id):
+            job = self._owned(user, job.id, admin_ok=True)
         if job.status is JobStatus.PROCESSING:
-            raise Conflict("This job is being generated; wait for it to finish, then delete it.")
-        if job.status is JobStatus.QUEUED:
-            self._jobs(user).cancel(job.id)
+            raise Conflict(BEING_GENERATED)
         failed = self.backend.blobs.delete(job_paths(job))
         if failed:
             raise Conflict("Could not delete the stored image; try again.")
-        self._jobs(user).delete_jobs([job.id])
+        # The store refuses a processing row, so a claim that slipped in still cannot lose it.
+        if not jobs.delete_jobs([job.id]):
+            if jobs.get_job(job.id) is None:
+                raise NotFound()
+            raise Conflict(BEING_GENERATED)
 
     def image_urls(self, user: User, jobs: Iterable[Job], *, thumbs: bool = True) -> dict[str, str]:
         """Signed URLs (one batch call) for the finished jobs in `jobs`, keyed by job id."""
@@ -273,8 +284,10 @@ def _as_seen_by(user: User, job: Job) -> Job:
 
 
 def job_paths(job: Job) -> list[str]:
-    """Every stored object of a job."""
-    return [p for p in (job.result_path, job.thumb_path) if p]
+    """Every stored object of a job: the ones its row names, and every one an attempt may have
+    written before recording it (see core.runner.derived_paths)."""
+    recorded = [p for p in (job.result_path, job.thumb_path) if p]
+    return list(dict.fromkeys([*recorded, *derived_paths(job)]))
 
 
 def download_name(job: Job, path: str) -> str:

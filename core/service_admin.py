@@ -60,8 +60,10 @@ class ReviewAdminMixin:
     def review_queue(self, user: User, query: JobQuery) -> JobPage:
         """Finished images of every user (done jobs only), for reviewers and admins. The page
         decides the order (`oldest_first` for the default queue)."""
+        from core.service import MAX_PAGE  # service imports this module
+
         _require_role(user, Role.REVIEWER)
-        limit = max(1, min(query.limit, 100))
+        limit = max(1, min(query.limit, MAX_PAGE))
         query = replace(query, statuses=(JobStatus.DONE,), limit=limit)
         return self._jobs(user).list_jobs(query)
 

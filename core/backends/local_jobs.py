@@ -55,7 +55,9 @@ SQL_INSERT_JOB = (
 )
 SQL_GET_JOB = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"
 
-SQL_DELETE = "DELETE FROM jobs WHERE id = ? RETURNING batch_id"
+# A job being generated is never deleted: its provider call runs on and would leave files
+# (and a bill) behind a missing row.
+SQL_DELETE = "DELETE FROM jobs WHERE id = ? AND status <> 'processing' RETURNING batch_id"
 SQL_FORGET_EMPTY_BATCH_KEYS = (
     "DELETE FROM idempotency_keys WHERE batch_id = :batch "
     "AND NOT EXISTS (SELECT 1 FROM jobs WHERE batch_id = :batch)"

@@ -66,6 +66,47 @@ def test_preview_counts_exactly_what_the_purge_then_deletes(dep: Deployment):
     ]
 
 
+def test_purge_removes_the_files_of_an_attempt_whose_finish_never_landed(dep: Deployment):
+    # The worker stores the image and thumbnail, then records them with `finish`; when that
+    # and every later attempt fail, the failed row names no file but the files are there.
+    (failed,) = dep.finished(dep.alice, 1, status=JobStatus.FAILED, age=timedelta(days=2))
+    assert failed.result_path is None
+    left = [f"{dep.alice.id}/{failed.id}.{ext}" for ext in ("png", "jpg", "gif", "thumb.webp")]
+    for path in left:
+        dep.backend.blobs.put(path, b"orphan", "image/png")
+    criteria, summary = dep.service.purge_preview(dep.admin, ["failed"], DAY)
+    assert (summary.jobs, summary.objects) == (1, 0)
+
+    report = dep.service.purge(dep.admin, criteria)
+
+    assert (report.deleted_jobs, report.deleted_objects) == (1, 0)  # as previewed
+    assert not any(dep.exists(p) for p in left)
+
+
+def test_purge_asks_the_store_to_delete_at_most_500_paths_at_once(dep: Deployment):
+    # Object stores cap one delete request (Supabase Storage: 1000 objects); a batch of jobs,
+    # each with every path an attempt may have written, goes in several requests.
+    gone = dep.finished(dep.alice, 120, status=JobStatus.FAILED, age=timedelta(days=2))
+    real = dep.backend.blobs
+    calls: list[int] = []
+
+    class Recording:
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def delete(self, paths: list[str]) -> list[str]:
+            calls.append(len(paths))
+            return real.delete(paths)
+
+    criteria, _ = dep.service.purge_preview(dep.admin, ["failed"], DAY)
+    report = purge.purge(replace(dep.backend, blobs=Recording()), criteria, batch_size=120)
+
+    assert report.deleted_jobs == 120
+    assert calls and max(calls) <= purge.DELETE_CHUNK == 500
+    assert sum(calls) >= 120 * 5  # every derived path of every job was asked for
+    assert all(dep.backend.jobs.get_job(j.id) is None for j in gone)
+
+
 def test_purge_can_target_one_user(dep: Deployment):
     dep.finished(dep.alice, 2, status=JobStatus.FAILED, age=timedelta(days=2))
     bobs = dep.finished(dep.bob, 2, status=JobStatus.FAILED, age=timedelta(days=2))

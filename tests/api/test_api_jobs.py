@@ -199,6 +199,22 @@ def test_deleting_a_done_job_removes_its_files_and_link(
     assert client.get(url).status_code == 404
 
 
+def test_an_admins_delete_of_another_users_queued_job_cancels_it_first(
+    client: TestClient, runtime: Runtime, make_user
+) -> None:
+    admin = make_user("admin@example.com")  # the first account is the admin
+    owner = make_user("owner@example.com")
+    assert admin.user.is_admin and not owner.user.is_admin
+    job_id = submit(client, owner)["id"]
+
+    first = client.delete("/api/jobs", params={"id": job_id}, headers=admin.headers)
+    assert first.json() == {"id": job_id, "status": "canceled", "deleted": False}
+    assert runtime.backend.jobs.get_job(job_id).status is JobStatus.CANCELED
+    second = client.delete("/api/jobs", params={"id": job_id}, headers=admin.headers)
+    assert second.json() == {"id": job_id, "status": "canceled", "deleted": True}
+    assert runtime.backend.jobs.get_job(job_id) is None
+
+
 def test_a_job_being_generated_cannot_be_deleted(
     client: TestClient, runtime: Runtime, alice: ApiUser
 ) -> None:

@@ -199,6 +199,23 @@ def test_delete_jobs_removes_rows_and_counts_them(backend, new_user):
     assert backend.jobs.delete_jobs([]) == 0
 
 
+def test_delete_jobs_never_deletes_a_job_being_generated(backend, new_user):
+    # Its provider call runs on: deleting the row would orphan the files and the bill.
+    running, queued = submit(backend, new_user(), 2)
+    claimed = backend.jobs.claim("worker-1", LEASE, 10)
+    assert claimed is not None and claimed.id == running.id
+
+    assert backend.jobs.delete_jobs([running.id, queued.id]) == 1
+
+    kept = backend.jobs.get_job(running.id)
+    assert kept is not None and kept.status is JobStatus.PROCESSING
+    assert backend.jobs.get_job(queued.id) is None
+    # The worker's attempt still lands.
+    assert backend.jobs.finish(
+        running.id, "worker-1", result_path=None, thumb_path=None, result_meta={}
+    )
+
+
 def test_purge_candidates_select_finished_jobs_older_than_the_cutoff(backend, new_user):
     alice, bob = new_user(), new_user()
     done, failed, running, waiting = (submit(backend, alice)[0] for _ in range(4))

@@ -10,8 +10,9 @@ from dataclasses import replace
 import pytest
 
 from core.errors import Conflict, NotFound, RateLimited, ValidationError
-from core.models import JobQuery, JobRequest, JobStatus
+from core.models import JobKind, JobQuery, JobRequest, JobStatus, Role
 from core.providers.base import SEED_MAX, SafetyBlocked
+from core.service import JobService
 from core.settings import Settings
 from tests.unit.conftest import Studio, make_studio
 
@@ -203,3 +204,118 @@ def test_another_users_job_behaves_exactly_like_a_missing_one(studio: Studio, st
     after = studio.job(job.id)
     assert after.status.value == status  # nothing changed
     assert service.get_job(studio.alice, job.id).id == job.id
+
+
+class _ClaimedDuringCancel:
+    """The job store, with a worker that claims every job just before a cancel reaches the
+    store: the race between delete()'s read and its cancel, made certain."""
+
+    def __init__(self, jobs: object, worker_owner: str) -> None:
+        self._jobs = jobs
+        self._owner = worker_owner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._jobs, name)
+
+    def cancel(self, job_id: str) -> bool:
+        claimed = self._jobs.claim(self._owner, 60, 3)  # type: ignore[attr-defined]
+        assert claimed is not None and claimed.id == job_id
+        return self._jobs.cancel(job_id)  # type: ignore[attr-defined]
+
+
+def test_delete_of_a_job_a_worker_claims_between_read_and_cancel_is_refused_and_keeps_it(
+    studio: Studio,
+) -> None:
+    racing = replace(studio.backend, jobs=_ClaimedDuringCancel(studio.backend.jobs, "w"))
+    service = JobService(racing, studio.service.providers, studio.settings)  # type: ignore[arg-type]
+    job = studio.service.submit(studio.alice, request())[0]
+    with pytest.raises(Conflict, match="being generated"):
+        service.delete(studio.alice, job.id)
+    kept = studio.job(job.id)
+    assert (kept.status, kept.lease_owner) == (JobStatus.PROCESSING, "w")
+
+
+def test_delete_says_not_found_when_the_row_went_meanwhile(studio: Studio) -> None:
+    class GoneBeforeDelete:
+        def __init__(self, jobs: object) -> None:
+            self._jobs = jobs
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._jobs, name)
+
+        def delete_jobs(self, job_ids: list[str]) -> int:
+            self._jobs.delete_jobs(job_ids)  # type: ignore[attr-defined]  # another tab won
+            return self._jobs.delete_jobs(job_ids)  # type: ignore[attr-defined]
+
+    racing = replace(studio.backend, jobs=GoneBeforeDelete(studio.backend.jobs))
+    service = JobService(racing, studio.service.providers, studio.settings)  # type: ignore[arg-type]
+    job = studio.service.submit(studio.alice, request())[0]
+    with pytest.raises(NotFound):
+        service.delete(studio.alice, job.id)
+
+
+def test_an_admin_can_cancel_another_users_queued_job_but_a_reviewer_cannot(
+    studio: Studio,
+) -> None:
+    job = studio.service.submit(studio.alice, request())[0]
+    reviewer = replace(studio.bob, role=Role.REVIEWER)
+    with pytest.raises(NotFound):
+        studio.service.cancel(reviewer, job.id)
+    admin = replace(studio.bob, role=Role.ADMIN)
+    assert studio.service.cancel(admin, job.id).status is JobStatus.CANCELED
+
+
+def _edit(input_path: str | None) -> JobRequest:
+    return JobRequest(
+        provider="demo",
+        model="demo-poster",
+        prompt="frame it",
+        kind=JobKind.EDIT,
+        input_path=input_path,
+    )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        None,
+        "",
+        "{bob}/uploads/source.png",
+        "{alice}/../{bob}/uploads/source.png",
+        "{alice}/uploads/../../{bob}/source.png",
+        "{alice}",
+        "uploads/{alice}/source.png",
+    ],
+)
+def test_an_edit_must_name_a_source_in_the_users_own_folder(studio: Studio, path: str) -> None:
+    if path is not None:
+        path = path.format(alice=studio.alice.id, bob=studio.bob.id)
+    with pytest.raises(ValidationError, match="your own uploaded images"):
+        studio.service.submit(studio.alice, _edit(path))
+    assert count_jobs(studio) == 0
+
+
+def test_an_edit_of_the_users_own_upload_is_queued(studio: Studio) -> None:
+    path = f"{studio.alice.id}/uploads/source.png"
+    job = studio.service.submit(studio.alice, _edit(path))[0]
+    assert (job.kind, job.input_path) == (JobKind.EDIT, path)
+
+
+def test_delete_also_removes_files_an_attempt_wrote_but_never_recorded(studio: Studio) -> None:
+    # A worker stored the image (any type) and thumbnail, then died before `finish`: the row
+    # names no file, yet deleting the job must not leave them behind.
+    job = studio.service.submit(studio.alice, request())[0]
+    blobs = studio.backend.blobs
+    left = [
+        f"{studio.alice.id}/{job.id}.jpg",
+        f"{studio.alice.id}/{job.id}.webp",
+        f"{studio.alice.id}/{job.id}.thumb.webp",
+    ]
+    for path in left:
+        blobs.put(path, b"bytes", "image/webp")
+    other = f"{studio.alice.id}/{uuid.uuid4()}.png"  # another job's file stays
+    blobs.put(other, b"bytes", "image/png")
+    assert studio.backend.jobs.cancel(job.id)
+    studio.service.delete(studio.alice, job.id)
+    assert [blobs.size(p) for p in left] == [None, None, None]
+    assert blobs.size(other) == 5
