@@ -301,7 +301,8 @@ on conflict (id) do nothing;
 -- batch_id, max_attempts, idempotency_key}, one batch of one user. A user's own call (their
 -- JWT, straight to /rest/v1/rpc/submit_jobs) gets max_attempts and the limits from app_config,
 -- and small requests only: at most 16 jobs, a prompt of 1 to 20,000 characters, params a JSON
--- object of at most 16 KiB. The provider and its params are checked again by the worker.
+-- object of at most 16 KiB; its rate limit is never lifted (30 a minute until the server has
+-- published RATE_LIMIT_PER_MINUTE). The provider and its params are checked again by the worker.
 -- Errors the server maps:
 --   SR429  rate limited   detail = {"retry_after": s, "limit": n}
 --   SQ429  daily quota    detail = {"retry_after": s, "quota": n, "left": n}
@@ -377,10 +378,9 @@ begin
         select * into v_cfg from public.app_config where id;
         v_attempts := coalesce(v_cfg.max_attempts, 4);
         v_full := public.is_reviewer();
-        if v_cfg.rate_limit_per_minute is not null then
-            v_limit := least(coalesce(v_limit, v_cfg.rate_limit_per_minute),
-                             v_cfg.rate_limit_per_minute);
-        end if;
+        -- never unlimited: until the server publishes its limit, the default (30) applies
+        v_limit := least(coalesce(v_limit, v_cfg.rate_limit_per_minute, 30),
+                         coalesce(v_cfg.rate_limit_per_minute, 30));
         v_quota := coalesce((select p.daily_quota from public.profiles p where p.id = v_user),
                             v_cfg.daily_quota, v_quota);
     end if;

@@ -208,3 +208,20 @@ def test_with_confirmation_off_the_first_account_is_admin_at_sign_up(db, make_us
     first = make_user("first@example.com", role=None)
     second = make_user("second@example.com", role=None)
     assert (_role(db, first), _role(db, second)) == ("admin", "user")
+
+
+def test_a_users_own_submit_is_rate_limited_even_before_the_server_publishes_a_limit(db, make_user):
+    a = make_user()
+    with acting_as(db, "authenticated", a):
+        assert (
+            len(
+                db.execute(
+                    "select * from public.submit_jobs(%s, null)", [job_json(a, 16)]
+                ).fetchall()
+            )
+            == 16
+        )
+    with pytest.raises(psycopg.Error) as caught, acting_as(db, "authenticated", a):
+        db.execute("select * from public.submit_jobs(%s, null)", [job_json(a, 16)])
+    assert caught.value.sqlstate == "SR429"
+    assert db.execute("select count(*) as n from public.jobs").fetchone()["n"] == 16
