@@ -14,7 +14,7 @@ from dataclasses import replace
 import pytest
 
 from core.backends.base import Backend
-from core.errors import AuthRequired
+from core.errors import AuthRequired, ValidationError
 from core.models import JobQuery, JobStatus, ReviewStatus, Role, User
 from core.providers import build_providers
 from core.service import JobService
@@ -203,3 +203,22 @@ def test_a_users_own_submit_gets_max_attempts_from_the_servers_settings(backend,
         new_jobs(alice, max_attempts=5), rate_limit_per_minute=NO_LIMIT
     )
     assert served[0].max_attempts == 5
+
+
+# ---- the first account --------------------------------------------------------------------
+
+
+def test_with_confirmation_on_the_first_sign_up_is_admin_only_once_confirmed(backend, gw):
+    gw.autoconfirm = False
+    try:
+        with pytest.raises(ValidationError, match="confirm your email"):
+            backend.accounts.sign_up("owner@example.com", PASSWORD, admin_emails=frozenset())
+    finally:
+        gw.autoconfirm = True
+    pending = backend.accounts.find_user_by_email("owner@example.com")
+    assert pending.role is Role.USER
+    with gw.cluster.connect() as conn:
+        conn.execute("update auth.users set email_confirmed_at = now() where id = %s", [pending.id])
+    assert backend.accounts.get_user(pending.id).role is Role.ADMIN
+    later = backend.accounts.sign_up("later@example.com", PASSWORD, admin_emails=frozenset())
+    assert later.user.role is Role.USER
