@@ -162,6 +162,8 @@ def _grid(user: User, jobs: list[Job]) -> None:
                 widgets.status_badge(job, positions.get(job.id))
                 widgets.show_job_image(user, job, urls.get(job.id), thumb=True)
                 st.text(widgets.short(job.prompt, 60))
+                if job.status is JobStatus.FAILED and job.error_message:
+                    st.text(f"Why: {widgets.short(job.error_message, 80)}")
                 st.caption(f"{job.provider} · {widgets.fmt_time(job.created_at)}")
                 if st.button("Open", key=f"hist_open_{job.id}", width="stretch"):
                     st.session_state[OPEN_KEY] = job.id

@@ -94,7 +94,9 @@ class JobStore(Protocol):
         """queued → canceled; False when the job is not queued."""
         ...
 
-    def delete_jobs(self, job_ids: list[str]) -> int: ...
+    def delete_jobs(self, job_ids: list[str]) -> int:
+        """Delete rows (never one that is `processing`); return how many went."""
+        ...
 
     def set_review(
         self,

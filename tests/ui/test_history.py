@@ -28,9 +28,8 @@ def submit(studio: Studio, person: Person, prompt: str, count: int = 1) -> list[
 def grid_prompts(at: AppTest) -> list[str]:
     """The prompt line of each grid card, in order."""
     open_keys = [b.key for b in at.button if (b.key or "").startswith("hist_open_")]
-    return [t.value for t in at.text if t.value and not t.value.startswith("Signed")][
-        : len(open_keys)
-    ]
+    lines = [t.value for t in at.text if t.value and not t.value.startswith(("Signed", "Why:"))]
+    return lines[: len(open_keys)]
 
 
 def test_signed_out_history_renders_only_the_sign_in_message(studio: Studio) -> None:
@@ -51,6 +50,7 @@ def test_own_jobs_newest_first_with_status_badges_and_thumbnails(studio: Studio)
     assert grid_prompts(at) == ["a blocked cat [fail:safety]", "an old lighthouse"]
     text = page_text(at)
     assert "Failed" in text and "Done" in text
+    assert "Why: " in text  # a failed card says why, in plain words
     assert "secret garden" not in text
     assert len(at.get("image")) == 1  # only the finished job has a thumbnail
 
