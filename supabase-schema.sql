@@ -60,7 +60,7 @@ create table if not exists public.jobs (
     provider text not null check (char_length(provider) between 1 and 50),
     model text not null check (char_length(model) between 1 and 200),
     kind text not null default 'generate' check (kind in ('generate', 'edit')),
-    prompt text not null check (char_length(prompt) <= 20000),
+    prompt text not null,
     params jsonb not null default '{}' check (jsonb_typeof(params) = 'object'),
     input_path text,
     status text not null default 'queued'
@@ -92,6 +92,11 @@ create table if not exists public.jobs (
     )
 );
 comment on table public.jobs is 'One image request each; the table is also the work queue.';
+
+-- Prompts up to the largest provider limit (OpenAI and Gemini take 32,000 characters). Kept as
+-- a named constraint so a re-run also widens the 20,000 limit of earlier versions.
+alter table public.jobs drop constraint if exists jobs_prompt_check;
+alter table public.jobs add constraint jobs_prompt_check check (char_length(prompt) <= 32000);
 
 create index if not exists jobs_history_idx on public.jobs (user_id, created_at desc, id desc);
 create index if not exists jobs_all_history_idx on public.jobs (created_at desc, id desc);
@@ -369,10 +374,10 @@ begin
             where jsonb_typeof(coalesce(j -> 'params', '{}')) is distinct from 'object'
                or octet_length(coalesce(j -> 'params', '{}')::text) > 16384
                or coalesce(char_length(btrim(j ->> 'prompt')), 0) = 0
-               or char_length(j ->> 'prompt') > 20000
+               or char_length(j ->> 'prompt') > 32000
         ) then
             raise exception using errcode = '22023',
-                message = 'a prompt is 1 to 20000 characters and params a JSON object of at most 16 KiB';
+                message = 'a prompt is 1 to 32000 characters and params a JSON object of at most 16 KiB';
         end if;
         -- limits for a user's own call come from the server's settings, not from the caller
         select * into v_cfg from public.app_config where id;

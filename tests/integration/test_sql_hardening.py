@@ -46,6 +46,15 @@ def test_a_users_own_submit_takes_max_attempts_from_the_server_not_the_caller(db
     assert stored == 4
 
 
+def test_a_users_own_submit_takes_a_prompt_as_long_as_the_largest_provider_limit(db, make_user):
+    a = make_user()
+    with acting_as(db, "authenticated", a):
+        row = db.execute(
+            "select * from public.submit_jobs(%s, 30)", [job_json(a, prompt="x" * 32_000)]
+        ).fetchone()
+    assert len(row["prompt"]) == 32_000
+
+
 def test_the_service_role_still_sets_max_attempts_itself(db, make_user, submit):
     db.execute("update public.app_config set max_attempts = 2")
     assert submit(make_user(), 1, max_attempts=7)[0]["max_attempts"] == 7
@@ -57,7 +66,7 @@ def test_the_service_role_still_sets_max_attempts_itself(db, make_user, submit):
         ({"params": {"blob": "x" * 20_000}}, 1),
         ({"params": {f"k{i}": i for i in range(2_000)}}, 1),
         ({"prompt": "   "}, 1),
-        ({"prompt": "x" * 20_001}, 1),
+        ({"prompt": "x" * 32_001}, 1),
         ({}, 17),
     ],
     ids=["params-too-large", "params-too-many-keys", "blank-prompt", "prompt-too-long", "batch"],
