@@ -17,6 +17,17 @@ from core.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
 
+# HTTP client loggers print full request URLs at INFO: provider result links carry signatures
+# and Supabase lookups carry session hashes. Keep them to warnings unless configured otherwise.
+_URL_LOGGERS = ("httpx", "httpx2", "httpcore")
+
+
+def _quiet_url_loggers() -> None:
+    for name in _URL_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)
+
 
 @dataclass
 class Runtime:
@@ -56,6 +67,7 @@ class Runtime:
 
 def build_runtime(settings: Settings | None = None) -> Runtime:
     """A new Runtime (not started)."""
+    _quiet_url_loggers()
     settings = settings or Settings.load()
     backend = open_backend(settings)
     providers = build_providers(settings)

@@ -80,3 +80,21 @@ def test_a_stopping_runtime_never_starts_a_worker_again(settings: Settings) -> N
     runtime.stop()
     runtime.start()
     assert runtime.worker is None and runtime.sweeper is None
+
+
+def test_building_a_runtime_keeps_http_client_loggers_from_printing_request_urls(settings) -> None:
+    import logging
+
+    from core.runtime import build_runtime
+
+    root, logger = logging.getLogger(), logging.getLogger("httpx")
+    root_level = root.level
+    root.setLevel(logging.INFO)  # as `python -m core.worker` configures it
+    logger.setLevel(logging.NOTSET)
+    try:
+        assert logger.isEnabledFor(logging.INFO)
+        runtime = build_runtime(settings)
+        runtime.backend.close()
+        assert not logger.isEnabledFor(logging.INFO)
+    finally:
+        root.setLevel(root_level)
