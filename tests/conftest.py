@@ -34,10 +34,11 @@ def _restore_main_module() -> Iterator[None]:
     sys.modules["__main__"] = main
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless Chromium for the whole session (Playwright's sync API allows one driver
-    per thread, so every browser test shares this fixture)."""
+    """One headless Chromium per test module, shared by every browser test through this one
+    fixture. Playwright's sync API keeps an event loop running on the main thread while it is
+    open (one driver per thread; asyncio.run fails meanwhile), so it closes after each module."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():

@@ -177,12 +177,12 @@ def _render(req: GenerationRequest, source: Image.Image | None) -> GeneratedImag
         grey = sum(palette[0]) // 3
         palette = [(grey, grey, grey), (255 - grey,) * 3, (128, 128, 128), (grey // 2,) * 3]
     img = _gradient(width, height, palette[0], palette[1], horizontal=rng.random() < 0.5)
-    if source is not None:
+    draw = ImageDraw.Draw(img, "RGBA")
+    _pattern(draw, rng, style, width, height, palette, sparse=source is not None)
+    if source is not None:  # an edit frames the source: the pattern stays behind it
         inner = source.copy()
         inner.thumbnail((int(width * 0.8), int(height * 0.8)))
         img.paste(inner, ((width - inner.width) // 2, (height - inner.height) // 2))
-    draw = ImageDraw.Draw(img, "RGBA")
-    _pattern(draw, rng, style, width, height, palette, sparse=source is not None)
     _label(draw, req.prompt, width, height)
 
     out = io.BytesIO()

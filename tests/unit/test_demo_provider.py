@@ -176,3 +176,20 @@ def test_without_a_seed_each_job_of_a_batch_draws_its_own_picture_and_a_retry_th
     first, second = draw("job-1"), draw("job-2")
     assert first != second
     assert draw("job-1") == first
+
+
+def test_an_edit_keeps_the_source_unobscured_whatever_the_job() -> None:
+    source = io.BytesIO()
+    Image.new("RGB", (300, 200), (10, 200, 30)).save(source, format="PNG")
+    demo = DemoProvider()
+    for i in range(40):
+        request = GenerationRequest(
+            model="demo-poster",
+            prompt="frame it",
+            params={"quality": "draft"},
+            request_id=f"job-{i}",
+            input_image=source.getvalue(),
+            input_mime="image/png",
+        )
+        with Image.open(io.BytesIO(demo.edit(request).data)) as result:
+            assert result.convert("RGB").getpixel((128, 128)) == (10, 200, 30)
