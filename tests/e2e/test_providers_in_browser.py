@@ -1,0 +1,109 @@
+"""The real app (`streamlit run app.py`) with OPENAI_BASE_URL, GEMINI_BASE_URL and
+IDEOGRAM_BASE_URL pointing at the local fake servers: a person in a real browser generates one
+image with each provider, sees them in History, and sees a safety block as a plain reason."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.helpers import generate, open_page, sign_up, signed_in_marker
+from tests.fakes import gemini_server, ideogram_server, openai_server
+from tests.fakes.gemini_server import FakeGemini, prompt_blocked
+from tests.fakes.ideogram_server import FakeIdeogram
+from tests.fakes.openai_server import FakeOpenAI
+
+PASSWORD = "correct horse battery"
+DONE = re.compile(r"Done$")
+FAILED = re.compile(r"Failed$")
+
+
+@pytest.fixture
+def fakes() -> Iterator[tuple[FakeOpenAI, FakeGemini, FakeIdeogram]]:
+    with FakeOpenAI() as openai, FakeGemini() as gemini, FakeIdeogram() as ideogram:
+        yield openai, gemini, ideogram
+
+
+def choose_provider(page: Page, label: str) -> None:
+    """Pick a provider in the Generate page's selectbox and wait for the page to follow."""
+    main = page.get_by_test_id("stMain")
+    box = main.get_by_role("combobox", name="Provider")
+    box.click()
+    page.get_by_role("option", name=label, exact=True).click()
+    expect(box).to_have_value(label)
+
+
+def test_each_provider_generates_through_the_browser_and_a_safety_block_shows_why(
+    live_server_factory, page: Page, fakes: tuple[FakeOpenAI, FakeGemini, FakeIdeogram]
+) -> None:
+    fake_openai, fake_gemini, fake_ideogram = fakes
+    server = live_server_factory(
+        env={
+            "OPENAI_API_KEY": openai_server.API_KEY,
+            "OPENAI_BASE_URL": fake_openai.base_url,  # the SDK's base includes /v1
+            "GEMINI_API_KEY": gemini_server.API_KEY,
+            "GEMINI_BASE_URL": fake_gemini.url,  # google-genai adds /v1beta|/v1 itself
+            "IDEOGRAM_API_KEY": ideogram_server.API_KEY,
+            "IDEOGRAM_BASE_URL": fake_ideogram.url,  # http base: http image links allowed
+        }
+    )
+    page.goto(server.url + "/")
+    sign_up(page, "ada@example.com", PASSWORD)
+    expect(signed_in_marker(page, "ada@example.com")).to_be_visible()
+    main = page.get_by_test_id("stMain")
+
+    prompts = {
+        "OpenAI": "A red bicycle against a white wall",
+        "Google Gemini": "A green kite over the dunes",
+        "Ideogram": "A poster that says HELLO in bold letters",
+    }
+    for label, prompt in prompts.items():
+        choose_provider(page, label)
+        generate(page, prompt)
+        batch = main.get_by_test_id("stVerticalBlock").filter(has_text="This batch").last
+        expect(batch.get_by_text(DONE)).to_have_count(1, timeout=20_000)
+        expect(batch.get_by_test_id("stImage")).to_have_count(1)
+        expect(batch.get_by_role("button", name="Download")).to_have_count(1)
+
+    # Exactly one request per job, each with the right key, endpoint and prompt.
+    [openai_call] = fake_openai.generations()
+    assert openai_call.headers["authorization"] == f"Bearer {openai_server.API_KEY}"
+    assert openai_call.json()["prompt"] == prompts["OpenAI"]
+    assert openai_call.json()["model"] == "gpt-image-2"
+    assert fake_openai.edits() == []
+    [gemini_call] = fake_gemini.generate_calls()
+    assert gemini_call.headers["x-goog-api-key"] == gemini_server.API_KEY
+    assert gemini_call.path.endswith("/models/gemini-nano-banana-2.1:generateContent")
+    assert gemini_call.json()["contents"][0]["parts"][0]["text"] == prompts["Google Gemini"]
+    [ideogram_call] = fake_ideogram.generate_calls()
+    assert ideogram_call.headers["api-key"] == ideogram_server.API_KEY
+    assert ideogram_call.form()["prompt"] == prompts["Ideogram"]
+    [download] = fake_ideogram.image_calls()  # the temporary link, fetched once, keyless
+    assert "api-key" not in download.headers
+    assert len(fake_openai.requests) == len(fake_gemini.requests) == 1
+    assert len(fake_ideogram.requests) == 2
+
+    # Gemini answers the next prompt with a safety block (HTTP 200 + promptFeedback).
+    fake_gemini.enqueue(prompt_blocked("SAFETY"))
+    choose_provider(page, "Google Gemini")
+    generate(page, "Something the filter refuses")
+    batch = main.get_by_test_id("stVerticalBlock").filter(has_text="This batch").last
+    expect(batch.get_by_text(FAILED)).to_have_count(1, timeout=20_000)
+    expect(batch.get_by_text(re.compile(r"^Gemini blocked this prompt: .+\.$"))).to_be_visible()
+    expect(batch.get_by_test_id("stImage")).to_have_count(0)
+    expect(page.get_by_text(re.compile("Traceback|SafetyBlocked|AIza"))).to_have_count(0)
+    assert len(fake_gemini.generate_calls()) == 2, "a safety block is never retried"
+
+    open_page(page, "History")
+    expect(main.get_by_text(DONE)).to_have_count(3)
+    expect(main.get_by_text(FAILED)).to_have_count(1)
+    expect(main.get_by_test_id("stImage")).to_have_count(3)
+    for provider, count in (("openai", 1), ("gemini", 2), ("ideogram", 1)):
+        expect(main.get_by_text(re.compile(rf"^{provider} · "))).to_have_count(count)
+    expect(main.get_by_text(re.compile(r"^Why: Gemini blocked this prompt"))).to_be_visible()
+    assert len(fake_openai.requests) == 1
+    assert len(fake_gemini.requests) == 2
+    assert len(fake_ideogram.requests) == 2
