@@ -1,13 +1,15 @@
 """Supabase accounts: sign-up, sign-in and sign-out with Supabase Auth; profiles, browser sessions
 and API tokens in the tables of `supabase-schema.sql` (service role). The browser cookie holds an
 opaque random token; its sha256 maps to the Supabase refresh token stored server-side, so the
-refresh token never reaches the browser. Tokens and keys are never logged."""
+refresh token never reaches the browser. API bearers are our `ist_` tokens or Supabase access
+tokens, which Supabase Auth verifies (never decoded here). Tokens and keys are never logged."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import math
+import re
 import secrets
 import threading
 from datetime import UTC, datetime, timedelta
@@ -50,6 +52,8 @@ log = logging.getLogger(__name__)
 
 # Refresh the user's JWT when it has less than this left, so calls made with it still succeed.
 REFRESH_MARGIN = timedelta(seconds=60)
+# header.payload.signature, base64url: what a Supabase access token looks like
+_JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _EXISTS_CODES = {"user_already_exists", "email_exists"}
 _RATE_CODES = {"over_request_rate_limit", "over_email_send_rate_limit"}
 
@@ -266,8 +270,11 @@ class SupabaseAccounts:
         return _token(row), secret
 
     def resolve_api_token(self, secret: str) -> User | None:
-        if not isinstance(secret, str) or not secret.startswith(API_TOKEN_PREFIX):
+        """A personal `ist_` token, or a Supabase access token that Supabase Auth accepts."""
+        if not isinstance(secret, str):
             return None
+        if not secret.startswith(API_TOKEN_PREFIX):
+            return self._resolve_access_token(secret) if _JWT_SHAPE.fullmatch(secret) else None
         try:
             rows = self._db.rpc("use_api_token", {"p_token_hash": _digest(secret)}).execute().data
         except APIError as exc:
@@ -294,6 +301,31 @@ class SupabaseAccounts:
                 return False
             raise_api_error(exc)
         return len(rows) == 1
+
+    def _resolve_access_token(self, jwt: str) -> User | None:
+        """The user of a Supabase access token, asked of Supabase Auth (GET /auth/v1/user checks
+        the signature, the expiry and that the session still exists; nothing here decodes the
+        token). Refused, disabled or anonymous: None. Auth unreachable: None, with a warning."""
+        try:
+            response = self._clients.auth().auth.get_user(jwt)
+        except AuthApiError as exc:
+            if exc.status == 429 or exc.status >= 500:
+                log.warning(
+                    "Supabase Auth could not check an access token: %s", _auth_error_name(exc)
+                )
+            return None
+        except (AuthError, httpx.HTTPError, ValueError) as exc:
+            # AuthRetryableError (network, 502-504), AuthUnknownError (a non-JSON answer), or a
+            # body that is not a user
+            log.warning("Supabase Auth could not check an access token: %s", _auth_error_name(exc))
+            return None
+        auth_user = None if response is None else response.user
+        if auth_user is None or not auth_user.id or auth_user.is_anonymous:
+            return None
+        profile = self._profile(auth_user.id)
+        if profile is None or profile.get("disabled"):
+            return None
+        return user_from_profile(profile, jwt)
 
     # ---- helpers ---------------------------------------------------------------------------
 

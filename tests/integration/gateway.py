@@ -67,6 +67,8 @@ class Gateway(AuthRoutes, StorageRoutes):
     # (status, body, media type) answered to refresh-token grants instead of refreshing: an
     # Auth outage or rate limit
     refresh_fault: tuple[int, str, str] | None = None
+    # the same for GET /auth/v1/user (checking an access token)
+    user_fault: tuple[int, str, str] | None = None
 
     def __post_init__(self) -> None:
         self.port = free_port()

@@ -38,6 +38,7 @@ class AuthRoutes:
     access_ttl: int
     autoconfirm: bool
     refresh_fault: tuple[int, str, str] | None
+    user_fault: tuple[int, str, str] | None
 
     async def _signup(self, request: Request) -> Response:
         body = json.loads(await self._record(request) or b"{}")
@@ -85,11 +86,20 @@ class AuthRoutes:
 
     async def _user(self, request: Request) -> Response:
         await self._record(request)
+        if self.user_fault is not None:
+            status, text, media_type = self.user_fault
+            return Response(text, status_code=status, media_type=media_type)
         try:
+            # as GoTrue: signature and expiry (bad_jwt), then the user, then the session
             claims = self._user_claims(request)
             user = await run_in_threadpool(self._load_user, claims["sub"])
             if user is None:
                 raise AuthError(403, "user_not_found", "User from sub claim in JWT does not exist")
+            session_id = claims.get("session_id")
+            if session_id and not await run_in_threadpool(self._session_alive, session_id):
+                raise AuthError(
+                    403, "session_not_found", "Session from session_id claim in JWT does not exist"
+                )
             return JSONResponse(_user_json(user))
         except AuthError as exc:
             return _auth_error(exc)
@@ -196,6 +206,18 @@ class AuthRoutes:
             lambda c: c.execute("select * from auth.users where id = %s", [user_id]).fetchone()
         )
 
+    def _session_alive(self, session_id: str) -> bool:
+        """A session lasts while one of its refresh tokens is unrevoked (logout revokes all)."""
+        return bool(
+            self._admin(
+                lambda c: c.execute(
+                    "select 1 from auth.refresh_tokens "
+                    "where session_id::text = %s and not revoked limit 1",
+                    [str(session_id)],
+                ).fetchone()
+            )
+        )
+
     def _new_session(self, user: dict[str, Any], session_id: str | None) -> dict[str, Any]:
         session_id = session_id or str(uuid.uuid4())
         refresh = secrets.token_urlsafe(24)
@@ -275,7 +297,7 @@ def _user_json(user: dict[str, Any]) -> dict[str, Any]:
         "identities": [],
         "created_at": iso(user["created_at"]),
         "updated_at": iso(user["updated_at"]),
-        "is_anonymous": False,
+        "is_anonymous": bool(user.get("is_anonymous")),
     }
 
 
