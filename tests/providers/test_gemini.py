@@ -127,6 +127,24 @@ def test_a_text_only_reply_is_a_failure_that_quotes_the_model(
         gemini_provider.generate(request())
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(200, {"candidates": [], "usageMetadata": {"promptTokenCount": 12}}),
+        reply_with_parts([]),
+        reply_with_parts([image_part(make_png(8, 8, seed=42), thought=True)]),
+    ],
+    ids=["no candidates", "no parts", "only a thought image"],
+)
+def test_a_reply_without_a_final_image_is_a_failure_not_a_result(
+    gemini_provider: GeminiProvider, fake_gemini: FakeGemini, reply: Reply
+) -> None:
+    fake_gemini.enqueue(reply)
+    with pytest.raises(Transient, match=r"without any result|returned no image"):
+        gemini_provider.generate(request())
+    assert len(fake_gemini.generate_calls()) == 1
+
+
 def test_a_wrong_key_is_an_auth_failure_that_never_shows_the_key(fake_gemini: FakeGemini) -> None:
     wrong = "AIzaWrongKey0000000000000000000000000"
     provider = GeminiProvider(api_key=wrong, base_url=fake_gemini.url, timeout=5)

@@ -149,6 +149,64 @@ def test_an_expired_link_is_refused_and_a_failing_image_host_is_transient(
         ideogram_provider.generate(request())
 
 
+def test_a_link_that_is_gone_is_refused_without_retrying(
+    ideogram_provider: IdeogramProvider, fake_ideogram: FakeIdeogram
+) -> None:
+    fake_ideogram.download_replies.append(Reply(404, b"Not Found", {"Content-Type": "text/plain"}))
+    with pytest.raises(InvalidRequest, match=r"HTTP 404.*expired"):
+        ideogram_provider.generate(request())
+    assert len(fake_ideogram.image_calls()) == 1
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["http://images.example.invalid/stolen.png", "{fake}/images/redirected.png", "ftp://x/y.png"],
+)
+def test_a_link_that_redirects_elsewhere_is_not_followed(
+    ideogram_provider: IdeogramProvider, fake_ideogram: FakeIdeogram, location: str
+) -> None:
+    # The second form points back at the fake (plain http): a followed redirect would show
+    # up as a second image request there.
+    target = location.format(fake=fake_ideogram.url)
+    fake_ideogram.download_replies.append(Reply(302, b"", {"Location": target}))
+    with pytest.raises(InvalidRequest, match="HTTP 302") as info:
+        ideogram_provider.generate(request())
+    assert target not in info.value.message
+    assert [c.path for c in fake_ideogram.image_calls()] == ["/images/ephemeral-1.png"]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(200, '{"created": "2026-01-01", "data": [', {"Content-Type": "application/json"}),
+        Reply(200, "<html>502 Bad Gateway</html>", {"Content-Type": "text/html"}),
+        Reply(200, {"created": "2026-01-01", "data": {"url": "x"}}),
+    ],
+    ids=["truncated json", "html", "wrong shape"],
+)
+def test_a_malformed_reply_is_transient_and_nothing_is_downloaded(
+    ideogram_provider: IdeogramProvider, fake_ideogram: FakeIdeogram, reply: Reply
+) -> None:
+    fake_ideogram.enqueue(reply)
+    with pytest.raises(Transient, match="could not be read"):
+        ideogram_provider.generate(request())
+    assert fake_ideogram.image_calls() == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    [[], [{"url": None, "is_image_safe": True, "seed": 1, "prompt": "p"}]],
+    ids=["empty data", "no url"],
+)
+def test_a_reply_without_an_image_is_a_failure_not_a_result(
+    ideogram_provider: IdeogramProvider, fake_ideogram: FakeIdeogram, data: list
+) -> None:
+    fake_ideogram.enqueue(Reply(200, {"created": "2026-01-01", "data": data}))
+    with pytest.raises(Transient, match=r"could not be read|without an image link"):
+        ideogram_provider.generate(request())
+    assert fake_ideogram.image_calls() == []
+
+
 @pytest.mark.parametrize(
     ("reply", "kind", "words"),
     [

@@ -4,11 +4,14 @@ local backend, with each real adapter pointed at its local fake server."""
 from __future__ import annotations
 
 import base64
+import io
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from PIL import Image
 
 from core.backends import open_backend
 from core.backends.base import Backend
@@ -24,6 +27,7 @@ from tests.fakes.gemini_server import (
     google_error,
     image_part,
     prompt_blocked,
+    quota_error,
     reply_with_parts,
 )
 from tests.fakes.http_server import FakeServer, Reply, make_png
@@ -257,3 +261,150 @@ def test_a_garbage_image_is_retried_and_the_next_good_one_is_stored_with_its_rea
     size = {"openai": (24, 16), "gemini": (20, 20)}[provider]
     assert (job.result_meta["width"], job.result_meta["height"]) == size
     assert job.result_meta["bytes"] == len(good)
+
+
+def _encoded(fmt: str) -> bytes:
+    """A real image in `fmt` (PNG, JPEG or WEBP) made with Pillow."""
+    picture = Image.open(io.BytesIO(make_png(20, 12, seed=31))).convert("RGB")
+    out = io.BytesIO()
+    picture.save(out, format=fmt)
+    return out.getvalue()
+
+
+def _enqueue_image(deployment: Deployment, provider: str, data: bytes, mime: str) -> None:
+    """Make `provider`'s next success carry `data` (declared as `mime`)."""
+    fake = deployment.fakes[provider]
+    if provider == "openai":
+        body = {
+            "created": 0,
+            "output_format": mime.removeprefix("image/"),
+            "data": [{"b64_json": base64.b64encode(data).decode()}],
+        }
+        fake.enqueue(Reply(200, body, {"x-request-id": "req_fmt"}))
+    elif provider == "gemini":
+        fake.enqueue(reply_with_parts([image_part(data, mime)]))
+    else:
+        fake.download_replies.append(Reply(200, data, {"Content-Type": mime}))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mime", "ext"),
+    [("PNG", "image/png", "png"), ("JPEG", "image/jpeg", "jpg"), ("WEBP", "image/webp", "webp")],
+)
+@pytest.mark.parametrize("provider", list(CASES))
+def test_png_jpeg_and_webp_results_are_stored_byte_for_byte_with_their_type(
+    deployment: Deployment, provider: str, fmt: str, mime: str, ext: str
+) -> None:
+    data = _encoded(fmt)
+    _enqueue_image(deployment, provider, data, mime)
+    model, params = CASES[provider]
+    job = deployment.wait(deployment.submit(provider, model, **params).id)
+
+    assert job.status is JobStatus.DONE, job.error_message
+    stored, stored_mime, _name = deployment.service.image_bytes(deployment.user, job.id)
+    assert stored == data
+    assert stored_mime == job.result_meta["mime"] == mime
+    assert job.result_path and job.result_path.endswith(f".{ext}")
+    assert (job.result_meta["width"], job.result_meta["height"]) == (20, 12)
+    assert _calls(deployment, provider) == 1
+
+
+RATE_LIMITED: dict[str, Callable[[], Reply]] = {
+    "openai": lambda: openai_error(
+        429,
+        "Rate limit reached for gpt-image-2 on images per minute.",
+        code="rate_limit_exceeded",
+        type="requests",
+        headers={"Retry-After": "40"},
+    ),
+    "gemini": lambda: quota_error("GenerateRequestsPerMinutePerProjectPerModel", "40s"),
+    "ideogram": lambda: Reply(429, {"error": "Too many requests in flight"}, {"Retry-After": "40"}),
+}
+
+
+def _wait_requeued(deployment: Deployment, job_id: str, timeout: float = 15) -> Job:
+    """The job once it is back in the queue after its first failed attempt."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = deployment.service.get_job(deployment.user, job_id)
+        if job.status is JobStatus.QUEUED and job.attempts == 1:
+            return job
+        assert not job.status.finished, f"the job ended {job.status.value}: {job.error_message}"
+        assert time.monotonic() < deadline, f"job still {job.status.value} after {timeout}s"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("provider", list(CASES))
+def test_a_rate_limit_requeues_the_job_after_exactly_the_providers_retry_after(
+    deployment: Deployment, provider: str
+) -> None:
+    # The worker's own backoff here is at most 0.05 s, so a 40 s wait can only come from the
+    # provider's Retry-After (OpenAI, Ideogram) or RetryInfo.retryDelay (Gemini).
+    deployment.fakes[provider].enqueue(RATE_LIMITED[provider]())
+    model, params = CASES[provider]
+    before = datetime.now(UTC)
+    job = deployment.submit(provider, model, **params)
+    requeued = _wait_requeued(deployment, job.id)
+    after = datetime.now(UTC)
+
+    assert requeued.error_code == "transient"
+    assert requeued.error_message and "Traceback" not in requeued.error_message
+    assert before + timedelta(seconds=40) <= requeued.run_after <= after + timedelta(seconds=40)
+    time.sleep(0.3)  # several worker polls: nobody retries before run_after
+    assert _calls(deployment, provider) == 1
+    assert deployment.service.get_job(deployment.user, job.id).status is JobStatus.QUEUED
+    deployment.service.cancel(deployment.user, job.id)  # keep the shared worker idle
+
+
+QUOTA: dict[str, tuple[Callable[[], Reply], str]] = {
+    "openai": (
+        lambda: openai_error(
+            429,
+            "You exceeded your current quota, please check your plan and billing details.",
+            code="insufficient_quota",
+            type="insufficient_quota",
+        ),
+        "quota",
+    ),
+    "gemini": (lambda: quota_error("GenerateRequestsPerDayPerProjectPerModel-FreeTier"), "daily"),
+    "ideogram": (
+        lambda: ideogram_error(402, "Payment required", reject_reason="insufficient_funds"),
+        "balance",
+    ),
+}
+
+
+@pytest.mark.parametrize("provider", list(CASES))
+def test_an_exhausted_quota_fails_the_job_at_once_without_a_retry(
+    deployment: Deployment, provider: str
+) -> None:
+    reply, words = QUOTA[provider]
+    deployment.fakes[provider].enqueue(reply())
+    model, params = CASES[provider]
+    job = deployment.wait(deployment.submit(provider, model, **params).id)
+
+    assert job.status is JobStatus.FAILED
+    assert job.error_code == "quota_exhausted"
+    assert words in (job.error_message or "").lower()
+    assert "Gave up" not in (job.error_message or "")
+    assert job.attempts == 1
+    time.sleep(0.2)
+    assert _calls(deployment, provider) == 1
+
+
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
+def test_an_oversized_image_never_ends_as_a_done_job(deployment: Deployment, provider: str) -> None:
+    # 8200 x 8200 = 67 megapixels (over the 64 MP cap) in an 8 KB 1-bit PNG: checked from the
+    # header before anything is decoded. (Ideogram's download cap has its own tests.)
+    out = io.BytesIO()
+    Image.new("1", (8200, 8200)).save(out, format="PNG")
+    deployment.fakes[provider].enqueue(*[_image_reply(provider, out.getvalue())] * 10)
+    model, params = CASES[provider]
+    job = deployment.wait(deployment.submit(provider, model, **params).id)
+
+    assert job.status is JobStatus.FAILED
+    assert job.attempts == job.max_attempts == _calls(deployment, provider)
+    assert "image" in (job.error_message or "")
+    assert job.result_path is None and job.thumb_path is None
+    paths = {p for ext in ("png", "jpg", "webp", "gif") for p in result_paths(job, ext)}
+    assert all(deployment.backend.blobs.size(path) is None for path in paths)
