@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.e2e.helpers import generate, open_page, sign_up, signed_in_marker
 from tests.fakes import gemini_server, ideogram_server, openai_server
@@ -17,23 +18,42 @@ from tests.fakes.ideogram_server import FakeIdeogram
 from tests.fakes.openai_server import FakeOpenAI
 
 PASSWORD = "correct horse battery"
+DEFAULT_MODELS = {
+    "OpenAI": "GPT Image 2",
+    "Google Gemini": "Nano Banana 2.1",
+    "Ideogram": "Ideogram 3.0",
+}
 DONE = re.compile(r"Done$")
+IN_PROGRESS = re.compile(r"Queued|Processing")  # after the badge's icon name
 FAILED = re.compile(r"Failed$")
 
 
 @pytest.fixture
 def fakes() -> Iterator[tuple[FakeOpenAI, FakeGemini, FakeIdeogram]]:
     with FakeOpenAI() as openai, FakeGemini() as gemini, FakeIdeogram() as ideogram:
+        for fake in (openai, gemini, ideogram):
+            # Each job stays in progress long enough for the browser to show it, so a "Done"
+            # seen afterwards is the new job's, not the previous batch's.
+            fake.latency = 0.8
         yield openai, gemini, ideogram
 
 
-def choose_provider(page: Page, label: str) -> None:
-    """Pick a provider in the Generate page's selectbox and wait for the page to follow."""
+def choose_provider(page: Page, label: str, model: str) -> None:
+    """Pick a provider in the Generate page's selectbox and wait until the page has redrawn
+    for it (its default model chosen, one prompt box: the previous form is gone)."""
     main = page.get_by_test_id("stMain")
     box = main.get_by_role("combobox", name="Provider")
-    box.click()
-    page.get_by_role("option", name=label, exact=True).click()
+    option = page.get_by_role("option", name=label, exact=True)
+    for _ in range(5):  # a rerun that lands while the list is open closes it again
+        box.click()
+        try:
+            option.click(timeout=3_000)
+            break
+        except PlaywrightTimeoutError:
+            page.keyboard.press("Escape")
     expect(box).to_have_value(label)
+    expect(main.get_by_role("combobox", name="Model")).to_have_value(model)
+    expect(main.get_by_role("textbox", name=re.compile("^Prompt"))).to_have_count(1)
 
 
 def test_each_provider_generates_through_the_browser_and_a_safety_block_shows_why(
@@ -61,9 +81,10 @@ def test_each_provider_generates_through_the_browser_and_a_safety_block_shows_wh
         "Ideogram": "A poster that says HELLO in bold letters",
     }
     for label, prompt in prompts.items():
-        choose_provider(page, label)
+        choose_provider(page, label, DEFAULT_MODELS[label])
         generate(page, prompt)
         batch = main.get_by_test_id("stVerticalBlock").filter(has_text="This batch").last
+        expect(batch.get_by_text(IN_PROGRESS)).to_have_count(1)
         expect(batch.get_by_text(DONE)).to_have_count(1, timeout=20_000)
         expect(batch.get_by_test_id("stImage")).to_have_count(1)
         expect(batch.get_by_role("button", name="Download")).to_have_count(1)
@@ -88,7 +109,7 @@ def test_each_provider_generates_through_the_browser_and_a_safety_block_shows_wh
 
     # Gemini answers the next prompt with a safety block (HTTP 200 + promptFeedback).
     fake_gemini.enqueue(prompt_blocked("SAFETY"))
-    choose_provider(page, "Google Gemini")
+    choose_provider(page, "Google Gemini", DEFAULT_MODELS["Google Gemini"])
     generate(page, "Something the filter refuses")
     batch = main.get_by_test_id("stVerticalBlock").filter(has_text="This batch").last
     expect(batch.get_by_text(FAILED)).to_have_count(1, timeout=20_000)

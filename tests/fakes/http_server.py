@@ -107,6 +107,7 @@ class FakeServer:
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self._script: deque[Reply] = deque()
+        self.latency = 0.0  # seconds added before every reply without its own delay
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -133,8 +134,9 @@ class FakeServer:
                 with fake._lock:
                     fake.requests.append(request)
                 reply = fake.route(request)
-                if reply.delay:
-                    time.sleep(reply.delay)
+                delay = reply.delay or fake.latency
+                if delay:
+                    time.sleep(delay)
                 payload, headers = reply.encoded()
                 try:
                     self.send_response(reply.status)
