@@ -37,6 +37,7 @@ from core.providers.base import (
 from core.providers.util import hashed_user_ref, plain_message, retry_after_seconds
 
 TIMEOUT_SECONDS = 120.0
+_UNREADABLE = "OpenAI sent a reply that could not be read; the job will retry."
 MAX_PROMPT = 32_000
 
 # ---- catalogue -----------------------------------------------------------------------------
@@ -281,10 +282,18 @@ class OpenAIProvider(Provider):
             response = raw.parse()
         except openai.APIError as exc:
             raise self._classify(exc, req.model) from None
+        except (ValueError, TypeError):  # a 200 whose JSON does not parse
+            raise Transient(_UNREADABLE) from None
         request_id = raw.headers.get("x-request-id")
         if not isinstance(response, ImagesResponse):  # e.g. an HTML page from a proxy
-            raise Transient("OpenAI sent a reply that could not be read; the job will retry.")
-        item = (response.data or [None])[0]
+            raise Transient(_UNREADABLE)
+        # The SDK does not validate responses: `data` may hold anything the server sent.
+        data_items = response.data
+        if data_items is not None and not isinstance(data_items, list):
+            raise Transient(_UNREADABLE)
+        item = (data_items or [None])[0]
+        if item is not None and not hasattr(item, "b64_json"):
+            raise Transient(_UNREADABLE)
         if item is None or not item.b64_json:
             raise Transient("OpenAI answered without an image; the job will retry.")
         try:

@@ -294,14 +294,6 @@ def test_an_unreadable_reply_is_a_failure_not_a_result(
         openai_provider.generate(request())
 
 
-# Known adapter bug (core/providers/openai.py): `raw.parse()` lets json.JSONDecodeError and
-# TypeError escape instead of raising Transient, so the worker records a generic "Unexpected
-# error" rather than the provider's reason. Strict: these start failing once it is fixed.
-_PARSE_BUG = pytest.mark.xfail(
-    strict=True,
-    raises=(ValueError, TypeError),
-    reason="OpenAI adapter: a JSON body that does not parse escapes as a non-provider error",
-)
 _JSON = {"Content-Type": "application/json"}
 
 
@@ -311,15 +303,12 @@ _JSON = {"Content-Type": "application/json"}
         pytest.param(
             Reply(200, '{"created": 0, "data": [{"b64_json": "iVBO', _JSON),
             "could not be read",
-            marks=_PARSE_BUG,
             id="truncated json",
         ),
-        pytest.param(Reply(200, "", _JSON), "could not be read", marks=_PARSE_BUG, id="empty"),
+        pytest.param(Reply(200, "", _JSON), "could not be read", id="empty"),
+        pytest.param(Reply(200, {"created": 0, "data": 5}), "could not be read", id="wrong shape"),
         pytest.param(
-            Reply(200, {"created": 0, "data": 5}),
-            "could not be read",
-            marks=_PARSE_BUG,
-            id="wrong shape",
+            Reply(200, {"created": 0, "data": [7]}), "could not be read", id="wrong item shape"
         ),
         pytest.param(
             Reply(200, {"created": 0, "data": [{"url": "https://files.example/x.png"}]}),
