@@ -242,7 +242,7 @@ class Worker:
                     continue
                 if job_id in kept:
                     self._renewed(owner, job_id)
-                else:
+                elif self._holds(owner, job_id):  # not merely finished since the snapshot
                     log.warning("worker %s lost the lease on job %s", owner, job_id)
 
     def _release(self, owner: str, job_id: str) -> int:
@@ -252,6 +252,14 @@ class Worker:
         except Exception:
             log.exception("worker %s could not release job %s", owner, job_id)
             return 0
+
+    def _holds(self, owner: str, job_id: str) -> bool:
+        """Whether a slot of this worker still runs `job_id` as `owner`."""
+        with self._lock:
+            return any(
+                s.owner == owner and s.job is not None and s.job.id == job_id and not s.released
+                for s in self._slots
+            )
 
     def _renewed(self, owner: str, job_id: str) -> None:
         with self._lock:

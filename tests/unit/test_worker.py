@@ -491,3 +491,32 @@ def test_a_row_editing_another_users_file_fails_without_reading_it(studio: Studi
     assert (failed.status, failed.error_code) == (JobStatus.FAILED, "invalid_request")
     assert failed.error_message == "The source image must be one of your own."
     assert failed.result_path is None
+
+
+def test_a_job_that_finishes_while_its_heartbeat_is_in_flight_is_not_reported_lost(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    with make_studio(replace(settings, worker_lease_seconds=0.3)) as studio:
+        store = studio.backend.jobs
+
+        class SlowHeartbeatStore:
+            """The store, but a heartbeat answers only after its job has finished (a slow
+            store): the worker must not take the empty answer for a lost lease."""
+
+            def __getattr__(self, name: str) -> object:
+                return getattr(store, name)
+
+            def heartbeat(self, job_ids: list[str], owner: str, lease: float) -> set[str]:
+                if threading.current_thread().name == "worker-heartbeat":
+                    wait_until(lambda: all(store.get_job(j).status.finished for j in job_ids))
+                    time.sleep(0.1)  # the worker thread leaves its slot meanwhile
+                return store.heartbeat(job_ids, owner, lease)
+
+        studio.backend.jobs = SlowHeartbeatStore()  # type: ignore[assignment]
+        studio.fake.delay = 0.15  # still running at the first heartbeat (every 0.1 s)
+        job = studio.submit("finishes mid-heartbeat")
+        studio.worker(owner="w")
+        (done,) = studio.wait_for([job.id])
+        time.sleep(0.3)
+        assert done.status is JobStatus.DONE
+        assert "lost the lease" not in caplog.text
