@@ -3,8 +3,9 @@ set of error kinds the worker branches on (DESIGN.md §5)."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from core.errors import ValidationError
 
@@ -12,6 +13,8 @@ from core.errors import ValidationError
 QUALITY_TIERS = ("draft", "standard", "high", "max")
 SEED_MAX = 2_147_483_647
 NEGATIVE_PROMPT_MAX = 2_000
+# Per-request timeout of the remote adapters (seconds).
+TIMEOUT_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,40 @@ class Provider:
 
     def edit(self, req: GenerationRequest) -> GeneratedImage:
         raise InvalidRequest(f"{self.label} cannot edit images.")
+
+
+ClientT = TypeVar("ClientT")
+
+
+class RemoteProvider(Provider, Generic[ClientT]):
+    """Base of the adapters that call a remote API: a base URL, a timeout, and one client
+    built on first use. The client is built once under a lock and kept referenced for the
+    provider's lifetime: a client that is garbage collected closes its connections, which can
+    cut a request in flight. Subclasses implement `_build_client`."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        default_model: str | None = None,
+        base_url: str | None = None,
+        timeout: float = TIMEOUT_SECONDS,
+    ) -> None:
+        super().__init__(api_key=api_key, default_model=default_model)
+        self.base_url = base_url
+        self.timeout = timeout
+        self._client: ClientT | None = None
+        self._client_lock = threading.Lock()
+
+    def client(self) -> ClientT:
+        """The client (it pools connections and is thread-safe), built on first use."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = self._build_client()
+            return self._client
+
+    def _build_client(self) -> ClientT:
+        raise NotImplementedError
 
 
 def validate_params(model: ModelInfo, prompt: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,6 @@ without an image, so the reply is inspected, not only the status. SDK retries ar
 from __future__ import annotations
 
 import re
-import threading
 from typing import Any
 
 import httpx
@@ -27,15 +26,14 @@ from core.providers.base import (
     InvalidRequest,
     ModelInfo,
     ModelUnavailable,
-    Provider,
     ProviderError,
     QuotaExhausted,
+    RemoteProvider,
     SafetyBlocked,
     Transient,
 )
 from core.providers.util import plain_message, retry_after_seconds
 
-TIMEOUT_SECONDS = 120.0
 MAX_PROMPT = 32_000
 
 # ---- catalogue -----------------------------------------------------------------------------
@@ -139,7 +137,7 @@ _NOT_SAFETY = {"STOP", "FINISH_REASON_UNSPECIFIED", "MAX_TOKENS", "MALFORMED_RES
 # ---- adapter -------------------------------------------------------------------------------
 
 
-class GeminiProvider(Provider):
+class GeminiProvider(RemoteProvider[genai.Client]):
     """Gemini image models through `client.models.generate_content`."""
 
     name = "gemini"
@@ -147,33 +145,12 @@ class GeminiProvider(Provider):
     key_setting = "GEMINI_API_KEY"
     models = MODELS
 
-    def __init__(
-        self,
-        *,
-        api_key: str | None = None,
-        default_model: str | None = None,
-        base_url: str | None = None,
-        timeout: float = TIMEOUT_SECONDS,
-    ) -> None:
-        super().__init__(api_key=api_key, default_model=default_model)
-        self.base_url = base_url
-        self.timeout = timeout
-        # Kept referenced for the provider's lifetime: a genai.Client that is garbage
-        # collected closes its HTTP client, which can cut a request in flight.
-        self._client: genai.Client | None = None
-        self._lock = threading.Lock()
-
-    def client(self) -> genai.Client:
-        """The SDK client, built once. No retry_options: the job queue owns retries."""
-        with self._lock:
-            if self._client is None:
-                options = types.HttpOptions(timeout=int(self.timeout * 1000))
-                if self.base_url:
-                    options.base_url = self.base_url
-                self._client = genai.Client(
-                    api_key=self.api_key, vertexai=False, http_options=options
-                )
-            return self._client
+    def _build_client(self) -> genai.Client:
+        """No retry_options: the job queue owns retries."""
+        options = types.HttpOptions(timeout=int(self.timeout * 1000))
+        if self.base_url:
+            options.base_url = self.base_url
+        return genai.Client(api_key=self.api_key, vertexai=False, http_options=options)
 
     def generate(self, req: GenerationRequest) -> GeneratedImage:
         return self._run(req, [req.prompt])

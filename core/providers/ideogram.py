@@ -6,7 +6,6 @@ The reply holds a temporary image URL, downloaded at once with the safe download
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import httpx
@@ -14,6 +13,7 @@ import httpx
 from core.errors import ValidationError
 from core.images import DownloadFailed, download_image
 from core.providers.base import (
+    TIMEOUT_SECONDS,
     AuthFailed,
     Capabilities,
     GeneratedImage,
@@ -21,9 +21,9 @@ from core.providers.base import (
     InvalidRequest,
     ModelInfo,
     ModelUnavailable,
-    Provider,
     ProviderError,
     QuotaExhausted,
+    RemoteProvider,
     SafetyBlocked,
     Transient,
 )
@@ -31,7 +31,6 @@ from core.providers.util import plain_message, retry_after_seconds
 
 DEFAULT_BASE_URL = "https://api.ideogram.ai"
 GENERATE_PATH = "/v1/ideogram-v3/generate"
-TIMEOUT_SECONDS = 120.0
 # Ideogram's 429s carry no Retry-After; wait at least this long before the retry.
 RATE_LIMIT_BACKOFF_SECONDS = 10.0
 
@@ -65,7 +64,7 @@ MODELS: tuple[ModelInfo, ...] = (
 )
 
 
-class IdeogramProvider(Provider):
+class IdeogramProvider(RemoteProvider[httpx.Client]):
     """Ideogram 3.0 generate over HTTP."""
 
     name = "ideogram"
@@ -83,9 +82,12 @@ class IdeogramProvider(Provider):
         draft_speed: str = "TURBO",
         allow_http_downloads: bool | None = None,
     ) -> None:
-        super().__init__(api_key=api_key, default_model=default_model)
-        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
-        self.timeout = timeout
+        super().__init__(
+            api_key=api_key,
+            default_model=default_model,
+            base_url=(base_url or DEFAULT_BASE_URL).rstrip("/"),
+            timeout=timeout,
+        )
         self.speeds = {"draft": draft_speed, "standard": "DEFAULT", "high": "QUALITY"}
         # Image links are https in production; an http base URL (a local gateway or a test
         # server) is the one configuration where plain-http image links are accepted.
@@ -94,8 +96,6 @@ class IdeogramProvider(Provider):
             if allow_http_downloads is None
             else allow_http_downloads
         )
-        self._http: httpx.Client | None = None
-        self._lock = threading.Lock()
 
     def validate(self, model_id: str, prompt: str, params: dict[str, Any]) -> dict[str, Any]:
         """The common options plus Ideogram's own `magic_prompt` (auto, on or off)."""
@@ -111,13 +111,10 @@ class IdeogramProvider(Provider):
             cleaned["magic_prompt"] = magic
         return cleaned
 
-    def http(self) -> httpx.Client:
+    def _build_client(self) -> httpx.Client:
         """One pooled client; the key is sent per request, never as a default header, so it
         cannot reach the image download host."""
-        with self._lock:
-            if self._http is None:
-                self._http = httpx.Client(timeout=self.timeout, follow_redirects=False)
-            return self._http
+        return httpx.Client(timeout=self.timeout, follow_redirects=False)
 
     def generate(self, req: GenerationRequest) -> GeneratedImage:
         if not self.api_key:
@@ -136,7 +133,7 @@ class IdeogramProvider(Provider):
         if "magic_prompt" in params:
             fields.append(("magic_prompt", params["magic_prompt"].upper()))
         try:
-            response = self.http().post(
+            response = self.client().post(
                 self.base_url + GENERATE_PATH,
                 headers={"Api-Key": self.api_key, "Accept": "application/json"},
                 files=[(name, (None, value)) for name, value in fields],  # multipart form
@@ -166,7 +163,7 @@ class IdeogramProvider(Provider):
             data, info = download_image(
                 url,
                 allow_http=self.allow_http_downloads,
-                client=self.http(),
+                client=self.client(),
                 source="Ideogram",
             )
         except DownloadFailed as exc:

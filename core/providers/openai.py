@@ -11,7 +11,6 @@ import base64
 import binascii
 import math
 import re
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,15 +27,14 @@ from core.providers.base import (
     InvalidRequest,
     ModelInfo,
     ModelUnavailable,
-    Provider,
     ProviderError,
     QuotaExhausted,
+    RemoteProvider,
     SafetyBlocked,
     Transient,
 )
 from core.providers.util import hashed_user_ref, plain_message, retry_after_seconds
 
-TIMEOUT_SECONDS = 120.0
 _UNREADABLE = "OpenAI sent a reply that could not be read; the job will retry."
 MAX_PROMPT = 32_000
 
@@ -206,27 +204,13 @@ def estimate_cost(model_id: str, quality: str | None, usage: dict[str, Any] | No
 _MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(RemoteProvider[openai.OpenAI]):
     """GPT image models through `client.images.generate`."""
 
     name = "openai"
     label = "OpenAI"
     key_setting = "OPENAI_API_KEY"
     models = MODELS
-
-    def __init__(
-        self,
-        *,
-        api_key: str | None = None,
-        default_model: str | None = None,
-        base_url: str | None = None,
-        timeout: float = TIMEOUT_SECONDS,
-    ) -> None:
-        super().__init__(api_key=api_key, default_model=default_model)
-        self.base_url = base_url
-        self.timeout = timeout
-        self._client: openai.OpenAI | None = None
-        self._lock = threading.Lock()
 
     def validate(self, model_id: str, prompt: str, params: dict[str, Any]) -> dict[str, Any]:
         cleaned = super().validate(model_id, prompt, params)
@@ -235,15 +219,12 @@ class OpenAIProvider(Provider):
         size_for(model_id, cleaned.get("aspect_ratio"), cleaned.get("image_size"))
         return cleaned
 
-    def client(self) -> openai.OpenAI:
-        """The SDK client, built once (it pools connections and is thread-safe)."""
-        with self._lock:
-            if self._client is None:
-                kwargs: dict[str, Any] = {"max_retries": 0, "timeout": self.timeout}
-                if self.base_url:
-                    kwargs["base_url"] = self.base_url
-                self._client = openai.OpenAI(api_key=self.api_key, **kwargs)
-            return self._client
+    def _build_client(self) -> openai.OpenAI:
+        """No SDK retries: the job queue owns retries."""
+        kwargs: dict[str, Any] = {"max_retries": 0, "timeout": self.timeout}
+        if self.base_url:
+            kwargs["base_url"] = self.base_url
+        return openai.OpenAI(api_key=self.api_key, **kwargs)
 
     def generate(self, req: GenerationRequest) -> GeneratedImage:
         return self._run(req, edit=False)
