@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
+from core.backends.base import SignedIn
 from core.errors import StudioError
+from core.service import JobService
 from pages import widgets
 
 st.set_page_config(page_title="Image Studio", page_icon=":material/palette:", layout="wide")
@@ -20,30 +24,35 @@ def _sign_in_forms() -> None:
     st.title("Image Studio")
     st.caption("Sign in to generate images, or create an account.")
     sign_in_tab, sign_up_tab = st.tabs(["Sign in", "Create account"])
-    with sign_in_tab, st.form("sign_in"):
-        email = st.text_input("Email", key="sign_in_email", autocomplete="email")
-        password = st.text_input(
-            "Password", type="password", key="sign_in_password", autocomplete="current-password"
-        )
-        if st.form_submit_button("Sign in", type="primary"):
-            try:
-                signed_in = widgets.service().sign_in(email.strip(), password)
-            except StudioError as exc:
-                widgets.show_error(exc)
-            else:
-                widgets.start_session(signed_in)
-                st.rerun()
-    with sign_up_tab, st.form("sign_up"):
-        email = st.text_input("Email", key="sign_up_email", autocomplete="email")
-        password = st.text_input(
+    with sign_in_tab:
+        _account_form("sign_in", JobService.sign_in, "Password", "current-password", "Sign in")
+    with sign_up_tab:
+        _account_form(
+            "sign_up",
+            JobService.sign_up,
             "Password (at least 8 characters)",
-            type="password",
-            key="sign_up_password",
-            autocomplete="new-password",
+            "new-password",
+            "Create account",
         )
-        if st.form_submit_button("Create account", type="primary"):
+
+
+def _account_form(
+    form_key: str,
+    action: Callable[[JobService, str, str], SignedIn],
+    password_label: str,
+    autocomplete: str,
+    submit: str,
+) -> None:
+    """One email + password form (its widget keys start with `form_key`) that signs the tab in
+    with what `action` returns."""
+    with st.form(form_key):
+        email = st.text_input("Email", key=f"{form_key}_email", autocomplete="email")
+        password = st.text_input(
+            password_label, type="password", key=f"{form_key}_password", autocomplete=autocomplete
+        )
+        if st.form_submit_button(submit, type="primary"):
             try:
-                signed_in = widgets.service().sign_up(email.strip(), password)
+                signed_in = action(widgets.service(), email.strip(), password)
             except StudioError as exc:
                 widgets.show_error(exc)
             else:
