@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -345,3 +346,26 @@ class Backend:
 
     def close(self) -> None:
         """Release connections."""
+
+
+# ---- argument checks every implementation makes before touching its store ---------------------
+
+
+def check_batch(jobs: list[NewJob]) -> None:
+    """All jobs of one `create_jobs` batch share user, idempotency key and batch id."""
+    first = jobs[0]
+    if any(
+        j.user_id != first.user_id
+        or j.idempotency_key != first.idempotency_key
+        or j.batch_id != first.batch_id
+        for j in jobs
+    ):
+        raise ValueError("a batch belongs to one user and shares one batch_id and key")
+
+
+def finished_statuses(statuses: Iterable[JobStatus]) -> list[str]:
+    """The status values of a purge query; only finished statuses may be purged."""
+    values = [JobStatus(s).value for s in statuses]
+    if any(not JobStatus(v).finished for v in values):
+        raise ValueError("only finished jobs (done, failed, canceled) can be purged")
+    return values

@@ -21,6 +21,7 @@ from core.backends.base import (
     UsageStats,
     UserActivity,
     UserUsage,
+    finished_statuses,
 )
 from core.backends.local import Database, from_us, now_us, to_us
 from core.models import JobStatus, ReviewStatus
@@ -87,11 +88,9 @@ class LocalAdminStore:
         user_id: str | None = None,
         exclude_review: tuple[ReviewStatus, ...] = (),
     ) -> PurgeSummary:
-        values = [JobStatus(s).value for s in statuses]
+        values = finished_statuses(statuses)
         if not values:
             return PurgeSummary(jobs=0, bytes=0, objects=0)
-        if any(not JobStatus(v).finished for v in values):
-            raise ValueError("only finished jobs (done, failed, canceled) can be purged")
         # The same conditions as LocalJobStore.purge_candidates.
         sql = (
             "SELECT COUNT(*), COALESCE(SUM(admin_bytes), 0), COALESCE(SUM(admin_objects), 0) "

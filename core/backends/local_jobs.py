@@ -13,6 +13,7 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
+from core.backends.base import check_batch, finished_statuses
 from core.backends.local import JOB_COLUMNS, job_from_row, now_us, sql_marks, to_us
 from core.backends.local_queue import LocalQueue
 from core.errors import QuotaExceeded, RateLimited, ValidationError
@@ -82,13 +83,10 @@ class LocalJobStore(LocalQueue):
     ) -> list[Job]:
         if not jobs:
             return []
+        check_batch(jobs)
         user_id = jobs[0].user_id
         key = jobs[0].idempotency_key
         batch_id = jobs[0].batch_id
-        if any(j.user_id != user_id or j.idempotency_key != key for j in jobs):
-            raise ValueError("a batch belongs to one user and carries one idempotency key")
-        if any(j.batch_id != batch_id for j in jobs):
-            raise ValueError("a batch shares one batch_id")
         count = len(jobs)
         with self._db.write() as conn:
             now = now_us()
@@ -266,11 +264,9 @@ class LocalJobStore(LocalQueue):
         exclude_review: tuple[ReviewStatus, ...] = (),
         limit: int = 500,
     ) -> list[Job]:
-        values = [JobStatus(s).value for s in statuses]
+        values = finished_statuses(statuses)
         if not values or limit < 1:
             return []
-        if any(not JobStatus(v).finished for v in values):
-            raise ValueError("only finished jobs (done, failed, canceled) can be purged")
         sql = (
             f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN ({sql_marks(values)}) "
             "AND COALESCE(finished_at, created_at) < ?"

@@ -18,9 +18,10 @@ from core.backends.base import (
     UsageStats,
     UserActivity,
     UserUsage,
+    finished_statuses,
 )
 from core.backends.supabase import call_rpc, parse_time, raise_api_error
-from core.backends.supabase_jobs import finished_statuses, iso
+from core.backends.supabase_jobs import iso
 from core.models import JobStatus, ReviewStatus
 from core.stats import percentile
 

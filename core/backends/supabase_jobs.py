@@ -8,13 +8,13 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from postgrest.exceptions import APIError
 from supabase import Client
 
+from core.backends.base import check_batch, finished_statuses
 from core.backends.supabase import call_rpc, job_from_row, parse_time, raise_api_error
 from core.errors import ValidationError
 from core.models import Job, JobKind, JobPage, JobQuery, JobStatus, NewJob, QueueDepth, ReviewStatus
@@ -50,14 +50,7 @@ class SupabaseJobStore:
     ) -> list[Job]:
         if not jobs:
             return []
-        first = jobs[0]
-        if any(
-            j.user_id != first.user_id
-            or j.idempotency_key != first.idempotency_key
-            or j.batch_id != first.batch_id
-            for j in jobs
-        ):
-            raise ValueError("a batch belongs to one user and shares one batch_id and key")
+        check_batch(jobs)
         payload = [
             {
                 "id": j.id,
@@ -290,13 +283,6 @@ class SupabaseJobStore:
 
 
 # ---- helpers ---------------------------------------------------------------------------------
-
-
-def finished_statuses(statuses: Iterable[JobStatus]) -> list[str]:
-    values = [JobStatus(s).value for s in statuses]
-    if any(not JobStatus(v).finished for v in values):
-        raise ValueError("only finished jobs (done, failed, canceled) can be purged")
-    return values
 
 
 def iso(value: datetime | None) -> str | None:
