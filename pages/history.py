@@ -138,16 +138,12 @@ def _filters() -> JobQuery:
     for key in FILTER_WIDGETS:
         st.session_state[f"_{key}"] = st.session_state[key]
     filters = (tuple(chosen_status), tuple(chosen_providers), text)
-    if st.session_state.get(FILTERS_KEY) != filters:
-        st.session_state[FILTERS_KEY] = filters
-        st.session_state[CURSORS_KEY] = [None]
-    cursors: list[str | None] = st.session_state.setdefault(CURSORS_KEY, [None])
     return JobQuery(
         statuses=tuple(JobStatus(s) for s in chosen_status),
         providers=tuple(chosen_providers),
         text=text or None,
         limit=PAGE_SIZE,
-        cursor=cursors[-1],
+        cursor=widgets.page_cursor(CURSORS_KEY, FILTERS_KEY, filters),
     )
 
 
@@ -170,18 +166,6 @@ def _grid(user: User, jobs: list[Job]) -> None:
                     st.rerun()
 
 
-def _pager(next_cursor: str | None) -> None:
-    cursors: list[str | None] = st.session_state[CURSORS_KEY]
-    prev_col, label_col, next_col = st.columns([1, 2, 1])
-    if prev_col.button("Previous", disabled=len(cursors) <= 1, icon=":material/chevron_left:"):
-        cursors.pop()
-        st.rerun()
-    label_col.caption(f"Page {len(cursors)}")
-    if next_col.button("Next", disabled=next_cursor is None, icon=":material/chevron_right:"):
-        cursors.append(next_cursor)
-        st.rerun()
-
-
 st.title("History")
 flash = st.session_state.pop(FLASH_KEY, None)
 if flash:
@@ -201,7 +185,7 @@ def _jobs_view(query: JobQuery, refreshing: bool) -> None:
         if not page.items:
             st.info("No jobs here yet." if query.cursor is None else "No more jobs.")
         _grid(user, page.items)
-        _pager(page.next_cursor)
+        widgets.pager(CURSORS_KEY, page.next_cursor)
         if refreshing and all(j.status.finished for j in page.items):
             st.rerun(scope="app")  # redraw once without the timer
 

@@ -234,10 +234,6 @@ def _filters(emails: dict[str, str]) -> JobQuery:
         before,
         oldest_first,
     )
-    if st.session_state.get(FILTERS_KEY) != filters:
-        st.session_state[FILTERS_KEY] = filters
-        st.session_state[CURSORS_KEY] = [None]
-    cursors: list[str | None] = st.session_state.setdefault(CURSORS_KEY, [None])
     return JobQuery(
         review_statuses=() if review == ALL else (ReviewStatus(review),),
         providers=tuple(providers),
@@ -248,7 +244,7 @@ def _filters(emails: dict[str, str]) -> JobQuery:
         created_before=before,
         oldest_first=oldest_first,
         limit=PAGE_SIZE,
-        cursor=cursors[-1],
+        cursor=widgets.page_cursor(CURSORS_KEY, FILTERS_KEY, filters),
     )
 
 
@@ -296,22 +292,6 @@ def _selection_bar(jobs: list[Job]) -> None:
         )
 
 
-def _pager(next_cursor: str | None) -> None:
-    cursors: list[str | None] = st.session_state[CURSORS_KEY]
-    prev_col, label_col, next_col = st.columns([1, 2, 1])
-    if prev_col.button(
-        "Previous page", key="rev_prev", disabled=len(cursors) <= 1, icon=":material/chevron_left:"
-    ):
-        cursors.pop()
-        st.rerun()
-    label_col.caption(f"Page {len(cursors)}")
-    if next_col.button(
-        "Next page", key="rev_next", disabled=next_cursor is None, icon=":material/chevron_right:"
-    ):
-        cursors.append(next_cursor)
-        st.rerun()
-
-
 def main(user: User) -> None:
     st.title("Review")
     flash = st.session_state.pop(FLASH_KEY, None)
@@ -341,7 +321,12 @@ def main(user: User) -> None:
         return
     _selection_bar(page.items)
     _grid(page.items, emails)
-    _pager(page.next_cursor)
+    widgets.pager(
+        CURSORS_KEY,
+        page.next_cursor,
+        labels=("Previous page", "Next page"),
+        keys=("rev_prev", "rev_next"),
+    )
 
 
 main(user)

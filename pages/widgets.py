@@ -218,6 +218,42 @@ def short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# ---- keyset pagination -----------------------------------------------------------------------
+
+
+def page_cursor(cursors_key: str, filters_key: str, filters: object) -> str | None:
+    """The cursor of the page to show, from the stack of visited pages' cursors kept under
+    `cursors_key`; a change of `filters` (kept under `filters_key`) goes back to the first."""
+    if st.session_state.get(filters_key) != filters:
+        st.session_state[filters_key] = filters
+        st.session_state[cursors_key] = [None]
+    cursors: list[str | None] = st.session_state.setdefault(cursors_key, [None])
+    return cursors[-1]
+
+
+def pager(
+    cursors_key: str,
+    next_cursor: str | None,
+    *,
+    labels: tuple[str, str] = ("Previous", "Next"),
+    keys: tuple[str | None, str | None] = (None, None),
+) -> None:
+    """Previous / "Page n" / Next under a grid, moving along the stack of `page_cursor`."""
+    cursors: list[str | None] = st.session_state[cursors_key]
+    prev_col, label_col, next_col = st.columns([1, 2, 1])
+    if prev_col.button(
+        labels[0], key=keys[0], disabled=len(cursors) <= 1, icon=":material/chevron_left:"
+    ):
+        cursors.pop()
+        st.rerun()
+    label_col.caption(f"Page {len(cursors)}")
+    if next_col.button(
+        labels[1], key=keys[1], disabled=next_cursor is None, icon=":material/chevron_right:"
+    ):
+        cursors.append(next_cursor)
+        st.rerun()
+
+
 # ---- jobs and images -------------------------------------------------------------------------
 
 
