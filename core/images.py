@@ -24,6 +24,8 @@ _MIME_BY_FORMAT = {
     "GIF": "image/gif",
 }
 _EXT_BY_MIME = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
+# Every extension an accepted image may be stored under (what extension_for returns).
+EXTENSIONS = tuple(_EXT_BY_MIME.values())
 
 
 class InvalidImage(ValidationError):

@@ -45,10 +45,6 @@ def backoff_seconds(
     return delay
 
 
-# Every extension an image may be stored under (images.extension_for of an accepted type).
-IMAGE_EXTENSIONS = ("png", "jpg", "webp", "gif")
-
-
 def result_paths(job: Job, ext: str) -> tuple[str, str]:
     """Object paths of a job's image and thumbnail: derived from the job id, so a retried or
     re-claimed job overwrites rather than adds."""
@@ -59,8 +55,8 @@ def derived_paths(job: Job) -> list[str]:
     """Every object path an attempt at `job` may have written, whatever the image type: the
     files are written before the row records them, so a job whose `finish` never landed has
     files its row does not name."""
-    paths = [result_paths(job, ext)[0] for ext in IMAGE_EXTENSIONS]
-    return [*paths, result_paths(job, IMAGE_EXTENSIONS[0])[1]]
+    paths = [result_paths(job, ext)[0] for ext in images.EXTENSIONS]
+    return [*paths, result_paths(job, images.EXTENSIONS[0])[1]]
 
 
 def is_own_input_path(user_id: str, path: object) -> bool:
