@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -169,3 +170,14 @@ class ApiToken:
     created_at: datetime
     last_used_at: datetime | None = None
     revoked: bool = False
+
+
+def is_uuid(value: object) -> bool:
+    """True for a string that parses as a UUID (every job and user id is one)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

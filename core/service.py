@@ -30,17 +30,17 @@ from core.models import (
     NewJob,
     QueueDepth,
     User,
+    is_uuid,
 )
 from core.providers.base import Provider
 from core.runner import derived_paths, is_own_input_path
-from core.service_admin import ReviewAdminMixin
+from core.service_admin import MAX_PAGE, ReviewAdminMixin
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MAX_COUNT = 4
 MAX_IDEMPOTENCY_KEY = 200
-MAX_PAGE = 100
 BEING_GENERATED = "This job is being generated; wait for it to finish, then delete it."
 
 
@@ -170,7 +170,7 @@ class JobService(ReviewAdminMixin):
 
     def get_job(self, user: User, job_id: str) -> Job:
         """A job the user may see (their own; any for reviewers and admins)."""
-        job = self._jobs(user).get_job(job_id) if _is_uuid(job_id) else None
+        job = self._jobs(user).get_job(job_id) if is_uuid(job_id) else None
         if job is None or (job.user_id != user.id and not user.is_reviewer):
             raise NotFound()
         return _as_seen_by(user, job)
@@ -188,7 +188,7 @@ class JobService(ReviewAdminMixin):
         return replace(page, items=[_as_seen_by(user, job) for job in page.items])
 
     def queue_positions(self, user: User, job_ids: Iterable[str]) -> dict[str, int]:
-        ids = [i for i in job_ids if _is_uuid(i)]
+        ids = [i for i in job_ids if is_uuid(i)]
         return self._jobs(user).queue_positions(ids) if ids else {}
 
     def cancel(self, user: User, job_id: str) -> Job:
@@ -293,13 +293,3 @@ def job_paths(job: Job) -> list[str]:
 def download_name(job: Job, path: str) -> str:
     ext = path.rsplit(".", 1)[-1] if "." in path else "png"
     return f"{job.provider}-{job.id[:8]}.{ext}"
-
-
-def _is_uuid(value: object) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True

@@ -20,13 +20,15 @@ from core.errors import (
     NotFound,
     ValidationError,
 )
-from core.models import Job, JobPage, JobQuery, JobStatus, ReviewStatus, Role, User
+from core.models import Job, JobPage, JobQuery, JobStatus, ReviewStatus, Role, User, is_uuid
+from core.sweeper import Sweeper
 
 if TYPE_CHECKING:
     from core.backends.base import Backend, JobStore
     from core.providers.base import Provider
     from core.settings import Settings
 
+MAX_PAGE = 100  # items per page of any listing (the API's upper bound on `limit`)
 MAX_REVIEW_NOTE = 1_000
 MAX_REVIEW_SELECTION = 100
 COMPARE_MIN, COMPARE_MAX = 2, 4
@@ -60,8 +62,6 @@ class ReviewAdminMixin:
     def review_queue(self, user: User, query: JobQuery) -> JobPage:
         """Finished images of every user (done jobs only), for reviewers and admins. The page
         decides the order (`oldest_first` for the default queue)."""
-        from core.service import MAX_PAGE  # service imports this module
-
         _require_role(user, Role.REVIEWER)
         limit = max(1, min(query.limit, MAX_PAGE))
         query = replace(query, statuses=(JobStatus.DONE,), limit=limit)
@@ -92,7 +92,7 @@ class ReviewAdminMixin:
             raise ValidationError(f"Review at most {MAX_REVIEW_SELECTION} images at once.")
         store = self._jobs(user)
         for job_id in ids:
-            job = store.get_job(job_id) if _is_uuid(job_id) else None
+            job = store.get_job(job_id) if is_uuid(job_id) else None
             if job is None:
                 raise NotFound()
             if job.status is not JobStatus.DONE:
@@ -106,7 +106,7 @@ class ReviewAdminMixin:
         if not COMPARE_MIN <= len(ids) <= COMPARE_MAX:
             raise ValidationError(f"Compare {COMPARE_MIN} to {COMPARE_MAX} images.")
         store = self._jobs(user)
-        jobs = [store.get_job(i) if _is_uuid(i) else None for i in ids]
+        jobs = [store.get_job(i) if is_uuid(i) else None for i in ids]
         if any(j is None for j in jobs):
             raise NotFound()
         return [j for j in jobs if j is not None]
@@ -170,8 +170,6 @@ class ReviewAdminMixin:
     def sweep_now(self, user: User) -> SweepRun:
         """Run the retention sweep by hand (recorded like a scheduled one)."""
         _require_role(user, Role.ADMIN)
-        from core.sweeper import Sweeper
-
         run = Sweeper(self.backend, self.settings).run_once(trigger="manual")
         if run is None:
             raise purging.PurgeBusy()
@@ -284,9 +282,3 @@ def _require_role(user: User | None, role: Role) -> None:
         raise Forbidden(
             "Only admins can do this." if role is Role.ADMIN else "Only reviewers can do this."
         )
-
-
-def _is_uuid(value: object) -> bool:
-    from core.service import _is_uuid as check  # service imports this module
-
-    return check(value)

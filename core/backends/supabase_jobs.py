@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +16,17 @@ from supabase import Client
 from core.backends.base import check_batch, finished_statuses
 from core.backends.supabase import call_rpc, job_from_row, parse_time, raise_api_error
 from core.errors import ValidationError
-from core.models import Job, JobKind, JobPage, JobQuery, JobStatus, NewJob, QueueDepth, ReviewStatus
+from core.models import (
+    Job,
+    JobKind,
+    JobPage,
+    JobQuery,
+    JobStatus,
+    NewJob,
+    QueueDepth,
+    ReviewStatus,
+    is_uuid,
+)
 
 MAX_LIST_LIMIT = 500
 
@@ -80,7 +89,7 @@ class SupabaseJobStore:
     # ---- reading ---------------------------------------------------------------------------
 
     def get_job(self, job_id: str) -> Job | None:
-        if not _is_uuid(job_id):
+        if not is_uuid(job_id):
             return None
         # get_job applies the select policy's rules and hides the reviewer's identity from
         # owners (they cannot select those columns)
@@ -116,7 +125,7 @@ class SupabaseJobStore:
         return JobPage(items=items, next_cursor=next_cursor)
 
     def queue_positions(self, job_ids: list[str]) -> dict[str, int]:
-        ids = [i for i in dict.fromkeys(job_ids) if _is_uuid(i)]
+        ids = [i for i in dict.fromkeys(job_ids) if is_uuid(i)]
         if not ids:
             return {}
         rows = self._rpc("queue_positions", {"p_ids": ids})
@@ -143,7 +152,7 @@ class SupabaseJobStore:
         return job_from_row(rows[0]) if rows else None
 
     def heartbeat(self, job_ids: list[str], owner: str, lease_seconds: float) -> set[str]:
-        ids = [i for i in dict.fromkeys(job_ids) if _is_uuid(i)]
+        ids = [i for i in dict.fromkeys(job_ids) if is_uuid(i)]
         if not ids:
             return set()
         held = self._rpc(
@@ -209,18 +218,18 @@ class SupabaseJobStore:
         )
 
     def release(self, job_ids: list[str], owner: str) -> int:
-        ids = [i for i in dict.fromkeys(job_ids) if _is_uuid(i)]
+        ids = [i for i in dict.fromkeys(job_ids) if is_uuid(i)]
         if not ids:
             return 0
         return int(self._rpc("release_jobs", {"p_ids": ids, "p_owner": owner}) or 0)
 
     def cancel(self, job_id: str) -> bool:
-        if not _is_uuid(job_id):
+        if not is_uuid(job_id):
             return False
         return bool(self._rpc("cancel_job", {"p_id": job_id}))
 
     def delete_jobs(self, job_ids: list[str]) -> int:
-        ids = [i for i in dict.fromkeys(job_ids) if _is_uuid(i)]
+        ids = [i for i in dict.fromkeys(job_ids) if is_uuid(i)]
         if not ids:
             return 0
         query = self._server.table("jobs").delete().in_("id", ids).neq("status", "processing")
@@ -240,7 +249,7 @@ class SupabaseJobStore:
         note: str | None,
         reviewer_id: str,
     ) -> int:
-        ids = [i for i in dict.fromkeys(job_ids) if _is_uuid(i)]
+        ids = [i for i in dict.fromkeys(job_ids) if is_uuid(i)]
         if not ids:
             return 0
         params = {
@@ -293,16 +302,6 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat()
 
 
-def _is_uuid(value: object) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
 def _encode_cursor(created_at: str, job_id: str) -> str:
     raw = json.dumps([created_at, job_id], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -312,7 +311,7 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, job_id = json.loads(raw)
-        if not isinstance(created_at, str) or not _is_uuid(job_id):
+        if not isinstance(created_at, str) or not is_uuid(job_id):
             raise ValueError
         parse_time(created_at)
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
