@@ -314,7 +314,7 @@ class OpenAIProvider(RemoteProvider[openai.OpenAI]):
         if isinstance(exc, openai.APIConnectionError):
             return Transient("Could not reach OpenAI; the job will retry.")
         if not isinstance(exc, openai.APIStatusError):
-            return Transient("OpenAI sent a reply that could not be read; the job will retry.")
+            return Transient(_UNREADABLE)
         status = exc.status_code
         code = (exc.code or "").lower()
         detail = plain_message(_body_message(exc), [self.api_key])
