@@ -16,7 +16,7 @@ from core.models import JobStatus, Role, User
 from core.runtime import Runtime, build_runtime
 from core.settings import parse_duration
 
-PURGEABLE = (JobStatus.DONE.value, JobStatus.FAILED.value, JobStatus.CANCELED.value)
+PURGEABLE = tuple(s.value for s in JobStatus if s.finished)
 
 EPILOG = """\
 examples:

@@ -15,7 +15,7 @@ from pages import widgets
 SECTIONS = ["Purge", "Sweeper", "Usage & health", "Users"]
 PLAN_KEY = "admin_purge_plan"
 FLASH_KEY = "admin_flash"
-FINISHED = [JobStatus.DONE.value, JobStatus.FAILED.value, JobStatus.CANCELED.value]
+FINISHED = [s.value for s in JobStatus if s.finished]
 UNITS = {"hours": 3600, "days": 86400}
 EVERYONE = "Everyone"
 DEFAULT_QUOTA = "Global default"
