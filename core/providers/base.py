@@ -9,8 +9,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from core.errors import ValidationError
 
-# Common parameters every adapter maps (providers.md §4). A model lists the values it accepts.
-QUALITY_TIERS = ("draft", "standard", "high", "max")
+# Common parameters every adapter maps (providers.md §4): a model's Capabilities list the
+# values it accepts (quality tiers: draft / standard / high / max).
 SEED_MAX = 2_147_483_647
 NEGATIVE_PROMPT_MAX = 2_000
 # Per-request timeout of the remote adapters (seconds).
