@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from core.errors import Conflict, ValidationError
 from core.models import Job, JobStatus, ReviewStatus
+from core.runner import derived_paths
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -263,7 +264,7 @@ def _purge_one(
         if not batch:
             return True
         report.batches += 1
-        paths = {job.id: _job_paths(job) for job in batch}
+        paths = {job.id: job_paths(job) for job in batch}
         try:
             failed_paths = _delete_files(blobs, [p for ps in paths.values() for p in ps])
         except Exception as exc:  # storage unreachable: keep every row, the next run retries
@@ -367,16 +368,20 @@ def _as_list(criteria: PurgeCriteria | Iterable[PurgeCriteria]) -> list[PurgeCri
     return [criteria] if isinstance(criteria, PurgeCriteria) else list(criteria)
 
 
-def _job_paths(job: Job) -> list[str]:
-    from core.service import job_paths  # service imports this module
-
-    return job_paths(job)
+def job_paths(job: Job) -> list[str]:
+    """Every stored object of a job: the ones its row names, and every one an attempt may have
+    written before recording it (see core.runner.derived_paths)."""
+    return list(dict.fromkeys([*_recorded_paths(job), *derived_paths(job)]))
 
 
 def recorded_objects(job: Job) -> int:
     """How many stored objects the job's row names (what the previews count); the purge also
     removes any file an unrecorded attempt left, which the figures do not count."""
-    return sum(1 for p in (job.result_path, job.thumb_path) if p)
+    return len(_recorded_paths(job))
+
+
+def _recorded_paths(job: Job) -> list[str]:
+    return [p for p in (job.result_path, job.thumb_path) if p]
 
 
 def _delete_files(blobs: BlobStore, paths: list[str]) -> set[str]:

@@ -33,7 +33,8 @@ from core.models import (
     is_uuid,
 )
 from core.providers.base import Provider
-from core.runner import derived_paths, is_own_input_path
+from core.purge import job_paths
+from core.runner import is_own_input_path
 from core.service_admin import MAX_PAGE, ReviewAdminMixin
 from core.settings import Settings
 
@@ -281,13 +282,6 @@ def _as_seen_by(user: User, job: Job) -> Job:
     if user.is_reviewer or (job.reviewed_by is None and job.review_note is None):
         return job
     return replace(job, reviewed_by=None, review_note=None)
-
-
-def job_paths(job: Job) -> list[str]:
-    """Every stored object of a job: the ones its row names, and every one an attempt may have
-    written before recording it (see core.runner.derived_paths)."""
-    recorded = [p for p in (job.result_path, job.thumb_path) if p]
-    return list(dict.fromkeys([*recorded, *derived_paths(job)]))
 
 
 def download_name(job: Job, path: str) -> str:
