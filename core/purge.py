@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from core.backends.base import PurgeSummary, SweepRun
 from core.errors import Conflict, ValidationError
 from core.models import Job, JobStatus, ReviewStatus
 from core.runner import derived_paths
 from core.settings import Settings
 
 if TYPE_CHECKING:
-    from core.backends.base import AdminStore, Backend, BlobStore, PurgeSummary, SweepRun
+    from core.backends.base import AdminStore, Backend, BlobStore
 
 log = logging.getLogger(__name__)
 
@@ -186,8 +187,6 @@ def admin_store(backend: Backend) -> AdminStore:
 
 def preview(backend: Backend, criteria: PurgeCriteria | Iterable[PurgeCriteria]) -> PurgeSummary:
     """How many jobs, objects and recorded bytes a purge with these criteria would delete."""
-    from core.backends.base import PurgeSummary
-
     jobs = size = objects = 0
     for c in _as_list(criteria):
         summary = admin_store(backend).purge_summary(
@@ -309,8 +308,6 @@ def run_recorded(
     stop: threading.Event | None = None,
 ) -> tuple[PurgeReport, SweepRun]:
     """`purge`, then record the run (shown on the admin page). Raises PurgeBusy unrecorded."""
-    from core.backends.base import SweepRun
-
     owner = owner or process_owner(trigger)
     started_at = datetime.now(UTC)
     report = purge(
