@@ -29,7 +29,6 @@ _UNAUTHORIZED = _error(
     {"WWW-Authenticate": {"schema": {"type": "string"}}},
 )
 _NOT_FOUND = _error("No such job, or one the caller may not see (indistinguishable).")
-_METHOD = _error("Method not allowed.", {"Allow": {"schema": {"type": "string"}}})
 _BAD_REQUEST = _error("Malformed request: invalid JSON, wrong types, bad query parameter.")
 _UNPROCESSABLE = _error("Validation failed (unknown provider/model/option, bad prompt...).")
 _SERVER = _error("Unexpected server error (details are logged, never returned).")
