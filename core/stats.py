@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from core.backends.base import Backend, UsageStats
+from core.backends.base import Backend, ProviderLatency, UsageStats
 from core.models import QueueDepth
 from core.providers.base import Provider
 from core.purge import admin_store
@@ -131,3 +131,20 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
         return 0.0
     rank = max(1, min(len(sorted_values), math.ceil(fraction * len(sorted_values))))
     return float(sorted_values[rank - 1])
+
+
+def provider_latency(durations: Mapping[str, Iterable[float]]) -> list[ProviderLatency]:
+    """p50/p95 of each provider's job durations in seconds, by provider name (what both
+    backends' `usage_stats` report)."""
+    latency = []
+    for provider, seconds in sorted(durations.items()):
+        values = sorted(float(s) for s in seconds)
+        latency.append(
+            ProviderLatency(
+                provider=provider,
+                jobs=len(values),
+                p50_seconds=percentile(values, 0.50),
+                p95_seconds=percentile(values, 0.95),
+            )
+        )
+    return latency

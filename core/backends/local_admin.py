@@ -14,7 +14,6 @@ from typing import Any
 from core.backends.base import (
     DailyCount,
     FailureCount,
-    ProviderLatency,
     PurgeSummary,
     SpendRow,
     SweepRun,
@@ -25,7 +24,7 @@ from core.backends.base import (
 )
 from core.backends.local import Database, from_us, now_us, to_us
 from core.models import JobStatus, ReviewStatus
-from core.stats import percentile
+from core.stats import provider_latency
 
 DAY_US = 86_400 * 1_000_000
 SWEEP_RUNS_KEPT = 500
@@ -191,22 +190,11 @@ class LocalAdminStore:
             ]
         finally:
             conn.execute("COMMIT")
-        latency = []
-        for provider, values in sorted(durations.items()):
-            values.sort()
-            latency.append(
-                ProviderLatency(
-                    provider=provider,
-                    jobs=len(values),
-                    p50_seconds=percentile(values, 0.50),
-                    p95_seconds=percentile(values, 0.95),
-                )
-            )
         return UsageStats(
             since=since,
             per_day=per_day,
             failures=failures,
-            latency=latency,
+            latency=provider_latency(durations),
             top_users=top,
             spend=spend,
         )

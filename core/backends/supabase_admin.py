@@ -11,7 +11,6 @@ from supabase import Client
 from core.backends.base import (
     DailyCount,
     FailureCount,
-    ProviderLatency,
     PurgeSummary,
     SpendRow,
     SweepRun,
@@ -23,7 +22,7 @@ from core.backends.base import (
 from core.backends.supabase import call_rpc, parse_time, raise_api_error
 from core.backends.supabase_jobs import iso
 from core.models import JobStatus, ReviewStatus
-from core.stats import percentile
+from core.stats import provider_latency
 
 
 class SupabaseAdminStore:
@@ -130,17 +129,6 @@ class SupabaseAdminStore:
         data = call_rpc(
             self._client, "job_stats", {"p_since": iso(since), "p_top_users": max(1, top_users)}
         )
-        latency = []
-        for provider, seconds in sorted((data.get("durations") or {}).items()):
-            values = sorted(float(s) for s in seconds)
-            latency.append(
-                ProviderLatency(
-                    provider=provider,
-                    jobs=len(values),
-                    p50_seconds=percentile(values, 0.50),
-                    p95_seconds=percentile(values, 0.95),
-                )
-            )
         return UsageStats(
             since=since,
             per_day=[
@@ -158,7 +146,7 @@ class SupabaseAdminStore:
                 )
                 for f in data.get("failures") or []
             ],
-            latency=latency,
+            latency=provider_latency(data.get("durations") or {}),
             top_users=[
                 UserUsage(
                     user_id=str(u["user_id"]),
