@@ -28,6 +28,7 @@ from core.api_http import (
 )
 from core.api_openapi import openapi_document
 from core.errors import Conflict, NotFound, ValidationError
+from core.images import mime_for_extension
 from core.models import Job, JobQuery, JobRequest, JobStatus, User
 from core.runtime import get_runtime
 from core.service import MAX_PAGE
@@ -35,13 +36,6 @@ from core.service import MAX_PAGE
 DEFAULT_PAGE = 20
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _CREATE_FIELDS = {"provider", "type", "prompt", "model", "params", "count"}
-_IMAGE_TYPES = {
-    "png": "image/png",
-    "jpg": "image/jpeg",
-    "jpeg": "image/jpeg",
-    "webp": "image/webp",
-    "gif": "image/gif",
-}
 
 
 # ---- health and schema ----------------------------------------------------------------------
@@ -291,7 +285,7 @@ async def files(request: Request) -> Response:
     ext = path.rsplit(".", 1)[-1].lower() if "." in path else ""
     return Response(
         data,
-        media_type=_IMAGE_TYPES.get(ext, "application/octet-stream"),
+        media_type=mime_for_extension(ext) or "application/octet-stream",
         headers={
             "Cache-Control": f"private, max-age={max(0, math.floor(remaining))}",
             "X-Content-Type-Options": "nosniff",

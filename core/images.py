@@ -26,6 +26,12 @@ _MIME_BY_FORMAT = {
 _EXT_BY_MIME = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
 # Every extension an accepted image may be stored under (what extension_for returns).
 EXTENSIONS = tuple(_EXT_BY_MIME.values())
+_MIME_BY_EXT = {ext: mime for mime, ext in _EXT_BY_MIME.items()} | {"jpeg": "image/jpeg"}
+
+
+def mime_for_extension(ext: str) -> str | None:
+    """The MIME type of a stored image by its file extension; None if it is not one we store."""
+    return _MIME_BY_EXT.get(ext.lower())
 
 
 class InvalidImage(ValidationError):
