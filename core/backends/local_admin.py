@@ -22,7 +22,7 @@ from core.backends.base import (
     UserUsage,
     finished_statuses,
 )
-from core.backends.local import Database, from_us, now_us, to_us
+from core.backends.local import Database, from_us, now_us, sql_marks, to_us
 from core.models import JobStatus, ReviewStatus
 from core.stats import provider_latency
 
@@ -94,7 +94,7 @@ class LocalAdminStore:
         sql = (
             "SELECT COUNT(*), COALESCE(SUM(admin_bytes), 0), COALESCE(SUM(admin_objects), 0) "
             "FROM jobs INDEXED BY jobs_purge_cover "
-            f"WHERE status IN ({_marks(values)}) AND COALESCE(finished_at, created_at) < ?"
+            f"WHERE status IN ({sql_marks(values)}) AND COALESCE(finished_at, created_at) < ?"
         )
         args: list[Any] = [*values, to_us(finished_before)]
         if user_id is not None:
@@ -102,7 +102,7 @@ class LocalAdminStore:
             args.append(user_id)
         excluded = [ReviewStatus(r).value for r in exclude_review]
         if excluded:
-            sql += f" AND review_status NOT IN ({_marks(excluded)})"
+            sql += f" AND review_status NOT IN ({sql_marks(excluded)})"
             args.extend(excluded)
         count, size, objects = self._db.conn.execute(sql, args).fetchone()
         return PurgeSummary(jobs=int(count), bytes=int(size), objects=int(objects))
@@ -198,7 +198,3 @@ class LocalAdminStore:
             top_users=top,
             spend=spend,
         )
-
-
-def _marks(values: list[Any]) -> str:
-    return ", ".join("?" for _ in values)
