@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from datetime import UTC, datetime
-from typing import Any
 
 from core.backends.base import (
     DailyCount,
@@ -22,7 +21,8 @@ from core.backends.base import (
     UserUsage,
     finished_statuses,
 )
-from core.backends.local import Database, from_us, now_us, sql_marks, to_us
+from core.backends.local import Database, from_us, now_us, to_us
+from core.backends.local_jobs import purge_filter
 from core.models import JobStatus, ReviewStatus
 from core.stats import provider_latency
 
@@ -90,20 +90,11 @@ class LocalAdminStore:
         values = finished_statuses(statuses)
         if not values:
             return PurgeSummary(jobs=0, bytes=0, objects=0)
-        # The same conditions as LocalJobStore.purge_candidates.
+        where, args = purge_filter(values, finished_before, user_id, exclude_review)
         sql = (
             "SELECT COUNT(*), COALESCE(SUM(admin_bytes), 0), COALESCE(SUM(admin_objects), 0) "
-            "FROM jobs INDEXED BY jobs_purge_cover "
-            f"WHERE status IN ({sql_marks(values)}) AND COALESCE(finished_at, created_at) < ?"
+            f"FROM jobs INDEXED BY jobs_purge_cover WHERE {where}"
         )
-        args: list[Any] = [*values, to_us(finished_before)]
-        if user_id is not None:
-            sql += " AND user_id = ?"
-            args.append(user_id)
-        excluded = [ReviewStatus(r).value for r in exclude_review]
-        if excluded:
-            sql += f" AND review_status NOT IN ({sql_marks(excluded)})"
-            args.extend(excluded)
         count, size, objects = self._db.conn.execute(sql, args).fetchone()
         return PurgeSummary(jobs=int(count), bytes=int(size), objects=int(objects))
 

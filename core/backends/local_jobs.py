@@ -267,24 +267,36 @@ class LocalJobStore(LocalQueue):
         values = finished_statuses(statuses)
         if not values or limit < 1:
             return []
+        where, args = purge_filter(values, finished_before, user_id, exclude_review)
         sql = (
-            f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN ({sql_marks(values)}) "
-            "AND COALESCE(finished_at, created_at) < ?"
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE {where} "
+            "ORDER BY COALESCE(finished_at, created_at), id LIMIT ?"
         )
-        args: list[Any] = [*values, to_us(finished_before)]
-        if user_id is not None:
-            sql += " AND user_id = ?"
-            args.append(user_id)
-        excluded = [ReviewStatus(r).value for r in exclude_review]
-        if excluded:
-            sql += f" AND review_status NOT IN ({sql_marks(excluded)})"
-            args.extend(excluded)
-        sql += " ORDER BY COALESCE(finished_at, created_at), id LIMIT ?"
         args.append(int(limit))
         return [job_from_row(r) for r in self._db.conn.execute(sql, args).fetchall()]
 
 
 # ---- helpers ---------------------------------------------------------------------------------
+
+
+def purge_filter(
+    statuses: list[str],
+    finished_before: datetime,
+    user_id: str | None,
+    exclude_review: tuple[ReviewStatus, ...],
+) -> tuple[str, list[Any]]:
+    """The WHERE conditions and arguments of a purge query (purge_candidates, and the admin
+    store's purge_summary, which must count exactly those jobs)."""
+    where = f"status IN ({sql_marks(statuses)}) AND COALESCE(finished_at, created_at) < ?"
+    args: list[Any] = [*statuses, to_us(finished_before)]
+    if user_id is not None:
+        where += " AND user_id = ?"
+        args.append(user_id)
+    excluded = [ReviewStatus(r).value for r in exclude_review]
+    if excluded:
+        where += f" AND review_status NOT IN ({sql_marks(excluded)})"
+        args.extend(excluded)
+    return where, args
 
 
 def _escape_like(text: str) -> str:
