@@ -11,8 +11,6 @@ from dataclasses import replace
 
 from core.backends.base import Backend, JobStore, SignedIn
 from core.errors import (
-    AccountDisabled,
-    AuthRequired,
     Conflict,
     Forbidden,
     NotFound,
@@ -29,13 +27,14 @@ from core.models import (
     JobStatus,
     NewJob,
     QueueDepth,
+    Role,
     User,
     is_uuid,
 )
 from core.providers.base import Provider
 from core.purge import job_paths
 from core.runner import is_own_input_path
-from core.service_admin import MAX_PAGE, ReviewAdminMixin
+from core.service_admin import MAX_PAGE, ReviewAdminMixin, require_role
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -90,7 +89,7 @@ class JobService(ReviewAdminMixin):
         return self.backend.accounts.resolve_api_token(secret)
 
     def create_api_token(self, user: User, name: str) -> tuple[ApiToken, str]:
-        self._require_active(user)
+        require_role(user, Role.USER)
         name = (name or "").strip() or "API token"
         if len(name) > 100:
             raise ValidationError("A token name has at most 100 characters.")
@@ -136,7 +135,7 @@ class JobService(ReviewAdminMixin):
     ) -> list[Job]:
         """Validate and queue `count` copies of a request as one batch. The same user and
         idempotency key return the batch created the first time."""
-        self._require_active(user)
+        require_role(user, Role.USER)
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_COUNT:
             raise ValidationError(f"Choose between 1 and {MAX_COUNT} images.")
         if idempotency_key is not None and (
@@ -268,13 +267,6 @@ class JobService(ReviewAdminMixin):
         if job.user_id != user.id and not (admin_ok and user.is_admin):
             raise NotFound()
         return job
-
-    @staticmethod
-    def _require_active(user: User | None) -> None:
-        if user is None:
-            raise AuthRequired("Sign in first.")
-        if user.disabled:
-            raise AccountDisabled()
 
 
 def _as_seen_by(user: User, job: Job) -> Job:

@@ -62,7 +62,7 @@ class ReviewAdminMixin:
     def review_queue(self, user: User, query: JobQuery) -> JobPage:
         """Finished images of every user (done jobs only), for reviewers and admins. The page
         decides the order (`oldest_first` for the default queue)."""
-        _require_role(user, Role.REVIEWER)
+        require_role(user, Role.REVIEWER)
         limit = max(1, min(query.limit, MAX_PAGE))
         query = replace(query, statuses=(JobStatus.DONE,), limit=limit)
         return self._jobs(user).list_jobs(query)
@@ -76,7 +76,7 @@ class ReviewAdminMixin:
     ) -> int:
         """Approve / reject / flag (or reset to unreviewed) one or more done jobs; the reviewer
         and the time are recorded. Returns how many jobs changed."""
-        _require_role(user, Role.REVIEWER)
+        require_role(user, Role.REVIEWER)
         try:
             status = ReviewStatus(status)
         except ValueError:
@@ -101,7 +101,7 @@ class ReviewAdminMixin:
 
     def compare_jobs(self, user: User, job_ids: Iterable[str]) -> list[Job]:
         """2 to 4 jobs the user may see, in the order given, to show side by side."""
-        _require_role(user, Role.REVIEWER)
+        require_role(user, Role.REVIEWER)
         ids = list(dict.fromkeys(job_ids))
         if not COMPARE_MIN <= len(ids) <= COMPARE_MAX:
             raise ValidationError(f"Compare {COMPARE_MIN} to {COMPARE_MAX} images.")
@@ -113,7 +113,7 @@ class ReviewAdminMixin:
 
     def user_emails(self, user: User) -> dict[str, str]:
         """Every account's email by id, for reviewers to see and filter whose image it is."""
-        _require_role(user, Role.REVIEWER)
+        require_role(user, Role.REVIEWER)
         return {person.id: person.email for person in self.backend.accounts.list_users()}
 
     # ---- purge and sweeps ------------------------------------------------------------------
@@ -129,7 +129,7 @@ class ReviewAdminMixin:
     ) -> tuple[purging.PurgeCriteria, PurgeSummary]:
         """Fix the criteria (absolute cutoff) and count what they would delete. Pass the
         criteria back to `purge` to delete exactly that."""
-        _require_role(user, Role.ADMIN)
+        require_role(user, Role.ADMIN)
         if user_id is not None and self.backend.accounts.get_user(user_id) is None:
             raise NotFound("No such user.")
         criteria = purging.make_criteria(
@@ -148,7 +148,7 @@ class ReviewAdminMixin:
     ) -> purging.PurgeReport:
         """Delete the jobs matching previewed criteria (files first), recorded as a run.
         Raises Conflict while another purge or sweep runs."""
-        _require_role(user, Role.ADMIN)
+        require_role(user, Role.ADMIN)
         if not isinstance(criteria, purging.PurgeCriteria):
             raise ValidationError("Preview the purge first.")
         report, _run = purging.run_recorded(
@@ -164,26 +164,26 @@ class ReviewAdminMixin:
 
     def retention_preview(self, user: User) -> PurgeSummary:
         """What the sweeper would delete if it ran now."""
-        _require_role(user, Role.ADMIN)
+        require_role(user, Role.ADMIN)
         return purging.preview(self.backend, purging.retention_criteria(self.settings))
 
     def sweep_now(self, user: User) -> SweepRun:
         """Run the retention sweep by hand (recorded like a scheduled one)."""
-        _require_role(user, Role.ADMIN)
+        require_role(user, Role.ADMIN)
         run = Sweeper(self.backend, self.settings).run_once(trigger="manual")
         if run is None:
             raise purging.PurgeBusy()
         return run
 
     def sweep_runs(self, user: User, limit: int = 20) -> list[SweepRun]:
-        _require_role(user, Role.ADMIN)
+        require_role(user, Role.ADMIN)
         return self._admin_store().list_sweeps(max(1, min(int(limit), 200)))
 
     # ---- usage -----------------------------------------------------------------------------
 
     def stats(self, user: User, *, days: int = 30, top_users: int = 10) -> usage.Dashboard:
         """Usage and health figures for the last `days` days."""
-        _require_role(user, Role.ADMIN)
+        require_role(user, Role.ADMIN)
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_STATS_DAYS:
             raise ValidationError(f"Choose between 1 and {MAX_STATS_DAYS} days.")
         self._admin_store()
@@ -193,7 +193,7 @@ class ReviewAdminMixin:
 
     def list_users(self, user: User) -> list[UserSummary]:
         """Every account with its job count and last activity, oldest account first."""
-        _require_role(user, Role.ADMIN)
+        require_role(user, Role.ADMIN)
         activity = self._admin_store().user_activity()
         out = []
         for person in self.backend.accounts.list_users():
@@ -214,7 +214,7 @@ class ReviewAdminMixin:
 
     def set_role(self, admin: User, user_id: str, role: Role | str) -> User:
         """Change someone's role. The last active admin cannot stop being one."""
-        _require_role(admin, Role.ADMIN)
+        require_role(admin, Role.ADMIN)
         try:
             role = Role(role)
         except ValueError:
@@ -228,7 +228,7 @@ class ReviewAdminMixin:
     def set_disabled(self, admin: User, user_id: str, disabled: bool) -> int:
         """Disable (or re-enable) an account. A disabled user cannot sign in, use API tokens
         or submit; their queued jobs are canceled. Returns how many jobs were canceled."""
-        _require_role(admin, Role.ADMIN)
+        require_role(admin, Role.ADMIN)
         target = self._target_user(user_id)
         if disabled and target.id == admin.id:
             raise Conflict("You cannot disable your own account.")
@@ -239,7 +239,7 @@ class ReviewAdminMixin:
 
     def set_daily_quota(self, admin: User, user_id: str, quota: int | None) -> User:
         """A user's own daily image limit; None falls back to the global DAILY_QUOTA."""
-        _require_role(admin, Role.ADMIN)
+        require_role(admin, Role.ADMIN)
         if quota is not None and (
             isinstance(quota, bool)
             or not isinstance(quota, int)
@@ -271,7 +271,7 @@ class ReviewAdminMixin:
             raise Conflict(f"You cannot {action} the last admin; make someone else an admin first.")
 
 
-def _require_role(user: User | None, role: Role) -> None:
+def require_role(user: User | None, role: Role) -> None:
     """Signed in, enabled, and at least `role` (admin ⊃ reviewer ⊃ user)."""
     if user is None:
         raise AuthRequired("Sign in first.")
