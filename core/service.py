@@ -159,11 +159,10 @@ class JobService(ReviewAdminMixin):
             )
             for _ in range(count)
         ]
-        quota = user.daily_quota if user.daily_quota is not None else self.settings.daily_quota
         jobs = self._jobs(user).create_jobs(
             new_jobs,
             rate_limit_per_minute=self.settings.rate_limit_per_minute,
-            daily_quota=quota,
+            daily_quota=self._effective_quota(user),
         )
         self._wake_worker()
         return jobs

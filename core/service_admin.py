@@ -203,11 +203,7 @@ class ReviewAdminMixin:
                     user=person,
                     jobs=seen.jobs if seen else 0,
                     last_activity=seen.last_activity if seen else None,
-                    effective_quota=(
-                        person.daily_quota
-                        if person.daily_quota is not None
-                        else self.settings.daily_quota
-                    ),
+                    effective_quota=self._effective_quota(person),
                 )
             )
         return out
@@ -251,6 +247,10 @@ class ReviewAdminMixin:
         return self._target_user(target.id)
 
     # ---- helpers ---------------------------------------------------------------------------
+
+    def _effective_quota(self, user: User) -> int | None:
+        """The user's own daily quota, else the global DAILY_QUOTA."""
+        return user.daily_quota if user.daily_quota is not None else self.settings.daily_quota
 
     def _admin_store(self) -> AdminStore:
         return purging.admin_store(self.backend)
