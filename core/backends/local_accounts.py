@@ -96,9 +96,7 @@ class LocalAccounts:
     # ---- sign up / in / out ----------------------------------------------------------------
 
     def sign_up(self, email: str, password: str, *, admin_emails: frozenset[str]) -> SignedIn:
-        email = normalize_email(email)
-        if not isinstance(email, str) or not EMAIL_RE.match(email) or len(email) > MAX_EMAIL:
-            raise ValidationError("Enter a valid email address.")
+        email = check_email(email)
         check_password(password)
         password_hash = self._hasher.hash(password)  # slow: outside the write lock
         admins = {e.strip().lower() for e in admin_emails}
@@ -142,7 +140,7 @@ class LocalAccounts:
     def resolve_session(self, session_token: str) -> User | None:
         if not isinstance(session_token, str) or not session_token:
             return None
-        token_hash = _digest(session_token)
+        token_hash = digest(session_token)
         row = self._db.conn.execute(SQL_SESSION_USER, (token_hash,)).fetchone()
         now = now_us()
         if row is None or row["session_expires_at"] <= now or row["disabled"]:
@@ -155,7 +153,7 @@ class LocalAccounts:
 
     def sign_out(self, session_token: str) -> None:
         if isinstance(session_token, str) and session_token:
-            self._db.conn.execute(SQL_DELETE_SESSION, (_digest(session_token),))
+            self._db.conn.execute(SQL_DELETE_SESSION, (digest(session_token),))
 
     # ---- users -----------------------------------------------------------------------------
 
@@ -194,14 +192,14 @@ class LocalAccounts:
                 raise NotFound("No such user.")
             if user["disabled"]:
                 raise AccountDisabled()
-            conn.execute(SQL_INSERT_TOKEN, (token_id, user_id, name, _digest(secret), now))
+            conn.execute(SQL_INSERT_TOKEN, (token_id, user_id, name, digest(secret), now))
         token = ApiToken(id=token_id, user_id=user_id, name=name, created_at=from_us(now))
         return token, secret
 
     def resolve_api_token(self, secret: str) -> User | None:
         if not isinstance(secret, str) or not secret.startswith(API_TOKEN_PREFIX):
             return None
-        row = self._db.conn.execute(SQL_TOKEN_USER, (_digest(secret),)).fetchone()
+        row = self._db.conn.execute(SQL_TOKEN_USER, (digest(secret),)).fetchone()
         if row is None or row["revoked"] or row["disabled"]:
             return None
         self._db.conn.execute(SQL_TOUCH_TOKEN, (now_us(), row["token_id"]))
@@ -229,7 +227,7 @@ class LocalAccounts:
     def _new_session(self, conn: sqlite3.Connection, user_id: str, now: int) -> str:
         token = secrets.token_urlsafe(32)
         expires = now + seconds_us(SESSION_SECONDS)
-        conn.execute(SQL_INSERT_SESSION, (_digest(token), user_id, now, expires))
+        conn.execute(SQL_INSERT_SESSION, (digest(token), user_id, now, expires))
         return token
 
     def _check_lockout(self, email: str, now: int) -> None:
@@ -262,6 +260,14 @@ def normalize_email(email: str) -> str:
     return email.strip().lower() if isinstance(email, str) else ""
 
 
+def check_email(email: str) -> str:
+    """The normalized email; ValidationError unless it looks like an address."""
+    email = normalize_email(email)
+    if not EMAIL_RE.match(email) or len(email) > MAX_EMAIL:
+        raise ValidationError("Enter a valid email address.")
+    return email
+
+
 def check_password(password: str) -> None:
     """Raise ValidationError unless the password has 8 to 1024 characters."""
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
@@ -270,7 +276,8 @@ def check_password(password: str) -> None:
         raise ValidationError(f"A password has at most {MAX_PASSWORD} characters.")
 
 
-def _digest(secret: str) -> str:
+def digest(secret: str) -> str:
+    """How session and API token secrets are stored (both backends)."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 

@@ -6,7 +6,6 @@ tokens, which Supabase Auth verifies (never decoded here). Tokens and keys are n
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import re
@@ -23,11 +22,11 @@ from supabase_auth.types import Session
 from core.backends.base import SignedIn
 from core.backends.local_accounts import (
     API_TOKEN_PREFIX,
-    EMAIL_RE,
-    MAX_EMAIL,
     MAX_PASSWORD,
     SESSION_SECONDS,
+    check_email,
     check_password,
+    digest,
     normalize_email,
 )
 from core.backends.supabase import (
@@ -102,9 +101,7 @@ class SupabaseAccounts:
     # ---- sign up / in / out ----------------------------------------------------------------
 
     def sign_up(self, email: str, password: str, *, admin_emails: frozenset[str]) -> SignedIn:
-        email = normalize_email(email)
-        if not EMAIL_RE.match(email) or len(email) > MAX_EMAIL:
-            raise ValidationError("Enter a valid email address.")
+        email = check_email(email)
         check_password(password)
         self._publish_admins(admin_emails)
         client = self._clients.auth()
@@ -170,7 +167,7 @@ class SupabaseAccounts:
     def resolve_session(self, session_token: str) -> User | None:
         if not isinstance(session_token, str) or not session_token:
             return None
-        token_hash = _digest(session_token)
+        token_hash = digest(session_token)
         row = self._session_row(token_hash)
         if row is None:
             return None
@@ -197,7 +194,7 @@ class SupabaseAccounts:
             rows = (
                 self._db.table("sessions")
                 .delete()
-                .eq("token_hash", _digest(session_token))
+                .eq("token_hash", digest(session_token))
                 .execute()
                 .data
             )
@@ -261,7 +258,7 @@ class SupabaseAccounts:
         try:
             row = (
                 self._db.table("api_tokens")
-                .insert({"user_id": user_id, "name": name, "token_hash": _digest(secret)})
+                .insert({"user_id": user_id, "name": name, "token_hash": digest(secret)})
                 .execute()
                 .data[0]
             )
@@ -276,7 +273,7 @@ class SupabaseAccounts:
         if not secret.startswith(API_TOKEN_PREFIX):
             return self._resolve_access_token(secret) if _JWT_SHAPE.fullmatch(secret) else None
         try:
-            rows = self._db.rpc("use_api_token", {"p_token_hash": _digest(secret)}).execute().data
+            rows = self._db.rpc("use_api_token", {"p_token_hash": digest(secret)}).execute().data
         except APIError as exc:
             raise_api_error(exc)
         return user_from_profile(rows[0]) if rows else None
@@ -345,7 +342,7 @@ class SupabaseAccounts:
         try:
             self._db.table("sessions").insert(
                 {
-                    "token_hash": _digest(token),
+                    "token_hash": digest(token),
                     "user_id": user_id,
                     "refresh_token": session.refresh_token,
                     "access_token": session.access_token,
@@ -477,10 +474,6 @@ def _is_invalid_grant(exc: AuthError) -> bool:
 def _auth_error_name(exc: AuthError) -> str:
     status = getattr(exc, "status", None)
     return f"{type(exc).__name__} {status}" if status else type(exc).__name__
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def _expiry(session: Session) -> datetime:
