@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import base64
+import binascii
+import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
+from core.errors import ValidationError
 from core.models import (
     ApiToken,
     Job,
@@ -369,3 +373,22 @@ def finished_statuses(statuses: Iterable[JobStatus]) -> list[str]:
     if any(not JobStatus(v).finished for v in values):
         raise ValueError("only finished jobs (done, failed, canceled) can be purged")
     return values
+
+
+def encode_cursor(created_at: int | str, job_id: str) -> str:
+    """The opaque keyset cursor of `list_jobs`: the last item's (created_at, id)."""
+    raw = json.dumps([created_at, job_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, valid: Callable[[Any, Any], bool]) -> tuple[Any, Any]:
+    """(created_at, id) of an `encode_cursor` cursor that `valid` accepts (it may also raise
+    ValueError); ValidationError for anything else."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, job_id = json.loads(raw)
+        if not valid(created_at, job_id):
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise ValidationError("This page link is not valid; start from the first page.") from None
+    return created_at, job_id

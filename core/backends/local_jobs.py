@@ -5,18 +5,16 @@ statement of this module is in the block at the top."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import math
 import sqlite3
 from datetime import datetime
 from typing import Any
 
-from core.backends.base import check_batch, finished_statuses
+from core.backends.base import check_batch, decode_cursor, encode_cursor, finished_statuses
 from core.backends.local import JOB_COLUMNS, job_from_row, now_us, sql_marks, to_us
 from core.backends.local_queue import LocalQueue
-from core.errors import QuotaExceeded, RateLimited, ValidationError
+from core.errors import QuotaExceeded, RateLimited
 from core.models import (
     Job,
     JobKind,
@@ -207,7 +205,7 @@ class LocalJobStore(LocalQueue):
             args.append(to_us(query.created_before))
         op, order = (">", "ASC") if query.oldest_first else ("<", "DESC")
         if query.cursor:
-            created, last_id = _decode_cursor(query.cursor)
+            created, last_id = decode_cursor(query.cursor, _valid_cursor)
             where.append(f"(created_at {op} ? OR (created_at = ? AND id {op} ?))")
             args.extend([created, created, last_id])
         limit = max(1, min(int(query.limit), MAX_LIST_LIMIT))
@@ -220,7 +218,7 @@ class LocalJobStore(LocalQueue):
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
-            next_cursor = _encode_cursor(last["created_at"], last["id"])
+            next_cursor = encode_cursor(last["created_at"], last["id"])
         return JobPage(items=items, next_cursor=next_cursor)
 
     def delete_jobs(self, job_ids: list[str]) -> int:
@@ -303,17 +301,5 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _encode_cursor(created_at: int, job_id: str) -> str:
-    raw = json.dumps([created_at, job_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[int, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, job_id = json.loads(raw)
-        if not isinstance(created_at, int) or not isinstance(job_id, str):
-            raise ValueError
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise ValidationError("This page link is not valid; start from the first page.") from None
-    return created_at, job_id
+def _valid_cursor(created_at: object, job_id: object) -> bool:
+    return isinstance(created_at, int) and isinstance(job_id, str)

@@ -4,18 +4,14 @@ global cap, lease-checked finishing, rate limit, idempotency)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 from postgrest.exceptions import APIError
 from supabase import Client
 
-from core.backends.base import check_batch, finished_statuses
+from core.backends.base import check_batch, decode_cursor, encode_cursor, finished_statuses
 from core.backends.supabase import call_rpc, job_from_row, parse_time, raise_api_error
-from core.errors import ValidationError
 from core.models import (
     Job,
     JobKind,
@@ -98,7 +94,9 @@ class SupabaseJobStore:
 
     def list_jobs(self, query: JobQuery) -> JobPage:
         limit = max(1, min(int(query.limit), MAX_LIST_LIMIT))
-        cursor_at, cursor_id = _decode_cursor(query.cursor) if query.cursor else (None, None)
+        cursor_at, cursor_id = (
+            decode_cursor(query.cursor, _valid_cursor) if query.cursor else (None, None)
+        )
         rows = self._rpc(
             "list_jobs",
             {
@@ -121,7 +119,7 @@ class SupabaseJobStore:
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
-            next_cursor = _encode_cursor(last["created_at"], str(last["id"]))
+            next_cursor = encode_cursor(last["created_at"], str(last["id"]))
         return JobPage(items=items, next_cursor=next_cursor)
 
     def queue_positions(self, job_ids: list[str]) -> dict[str, int]:
@@ -302,18 +300,8 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat()
 
 
-def _encode_cursor(created_at: str, job_id: str) -> str:
-    raw = json.dumps([created_at, job_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, job_id = json.loads(raw)
-        if not isinstance(created_at, str) or not is_uuid(job_id):
-            raise ValueError
-        parse_time(created_at)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise ValidationError("This page link is not valid; start from the first page.") from None
-    return created_at, job_id
+def _valid_cursor(created_at: object, job_id: object) -> bool:
+    if not isinstance(created_at, str) or not is_uuid(job_id):
+        return False
+    parse_time(created_at)  # raises ValueError for a malformed time
+    return True
