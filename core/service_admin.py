@@ -186,7 +186,6 @@ class ReviewAdminMixin:
         require_role(user, Role.ADMIN)
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_STATS_DAYS:
             raise ValidationError(f"Choose between 1 and {MAX_STATS_DAYS} days.")
-        self._admin_store()
         return usage.build_dashboard(self.backend, self.providers, days=days, top_users=top_users)
 
     # ---- users -----------------------------------------------------------------------------
