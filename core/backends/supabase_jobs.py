@@ -123,7 +123,7 @@ class SupabaseJobStore:
         return JobPage(items=items, next_cursor=next_cursor)
 
     def queue_positions(self, job_ids: list[str]) -> dict[str, int]:
-        ids = [i for i in dict.fromkeys(job_ids) if is_uuid(i)]
+        ids = _uuids(job_ids)
         if not ids:
             return {}
         rows = self._rpc("queue_positions", {"p_ids": ids})
@@ -150,7 +150,7 @@ class SupabaseJobStore:
         return job_from_row(rows[0]) if rows else None
 
     def heartbeat(self, job_ids: list[str], owner: str, lease_seconds: float) -> set[str]:
-        ids = [i for i in dict.fromkeys(job_ids) if is_uuid(i)]
+        ids = _uuids(job_ids)
         if not ids:
             return set()
         held = self._rpc(
@@ -216,7 +216,7 @@ class SupabaseJobStore:
         )
 
     def release(self, job_ids: list[str], owner: str) -> int:
-        ids = [i for i in dict.fromkeys(job_ids) if is_uuid(i)]
+        ids = _uuids(job_ids)
         if not ids:
             return 0
         return int(self._rpc("release_jobs", {"p_ids": ids, "p_owner": owner}) or 0)
@@ -227,7 +227,7 @@ class SupabaseJobStore:
         return bool(self._rpc("cancel_job", {"p_id": job_id}))
 
     def delete_jobs(self, job_ids: list[str]) -> int:
-        ids = [i for i in dict.fromkeys(job_ids) if is_uuid(i)]
+        ids = _uuids(job_ids)
         if not ids:
             return 0
         query = self._server.table("jobs").delete().in_("id", ids).neq("status", "processing")
@@ -247,7 +247,7 @@ class SupabaseJobStore:
         note: str | None,
         reviewer_id: str,
     ) -> int:
-        ids = [i for i in dict.fromkeys(job_ids) if is_uuid(i)]
+        ids = _uuids(job_ids)
         if not ids:
             return 0
         params = {
@@ -298,6 +298,11 @@ def iso(value: datetime | None) -> str | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.isoformat()
+
+
+def _uuids(job_ids: list[str]) -> list[str]:
+    """The distinct ids that can name a row (PostgREST rejects a non-UUID in a uuid filter)."""
+    return [i for i in dict.fromkeys(job_ids) if is_uuid(i)]
 
 
 def _valid_cursor(created_at: object, job_id: object) -> bool:
