@@ -41,7 +41,6 @@ class Sweeper:
         )
         self.owner = owner or purge.process_owner("sweeper")
         self.last_run: SweepRun | None = None
-        self.last_error: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -103,9 +102,7 @@ class Sweeper:
             try:
                 if self.run_once(trigger="schedule") is None and self._busy_elsewhere():
                     wait = min(BUSY_RETRY, self.interval)
-                self.last_error = None
-            except Exception as exc:  # keep sweeping next interval; never kill the thread
-                self.last_error = f"{type(exc).__name__}: {exc}"
+            except Exception:  # keep sweeping next interval; never kill the thread
                 log.exception("sweep failed")
 
     def _busy_elsewhere(self) -> bool:
