@@ -88,9 +88,10 @@ def test_building_a_runtime_keeps_http_client_loggers_from_printing_request_urls
     from core.runtime import build_runtime
 
     root, logger = logging.getLogger(), logging.getLogger("httpx")
-    root_level = root.level
+    root_level, was_disabled = root.level, logger.disabled
     root.setLevel(logging.INFO)  # as `python -m core.worker` configures it
     logger.setLevel(logging.NOTSET)
+    logger.disabled = False  # an earlier dictConfig elsewhere in the session may disable it
     try:
         assert logger.isEnabledFor(logging.INFO)
         runtime = build_runtime(settings)
@@ -98,3 +99,4 @@ def test_building_a_runtime_keeps_http_client_loggers_from_printing_request_urls
         assert not logger.isEnabledFor(logging.INFO)
     finally:
         root.setLevel(root_level)
+        logger.disabled = was_disabled
