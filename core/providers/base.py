@@ -3,6 +3,7 @@ set of error kinds the worker branches on (DESIGN.md §5)."""
 
 from __future__ import annotations
 
+import abc
 import threading
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
@@ -187,7 +188,7 @@ class Provider:
 ClientT = TypeVar("ClientT")
 
 
-class RemoteProvider(Provider, Generic[ClientT]):
+class RemoteProvider(Provider, Generic[ClientT], abc.ABC):
     """Base of the adapters that call a remote API: a base URL, a timeout, and one client
     built on first use. The client is built once under a lock and kept referenced for the
     provider's lifetime: a client that is garbage collected closes its connections, which can
@@ -214,8 +215,9 @@ class RemoteProvider(Provider, Generic[ClientT]):
                 self._client = self._build_client()
             return self._client
 
+    @abc.abstractmethod
     def _build_client(self) -> ClientT:
-        raise NotImplementedError
+        """The SDK or HTTP client for this provider, configured from key, base URL, timeout."""
 
 
 def validate_params(model: ModelInfo, prompt: str, params: dict[str, Any]) -> dict[str, Any]:
