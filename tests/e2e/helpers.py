@@ -43,7 +43,9 @@ def generate(page: Page, prompt: str, *, count: int = 1) -> None:
     """Fill the Generate form with the default (demo) provider and submit it."""
     expect(page.get_by_role("heading", name="Generate", level=1)).to_be_visible()
     form = page.get_by_test_id("stForm")
-    form.get_by_label(re.compile("^Prompt")).fill(prompt)
+    # By role, not label: a role query skips the previous provider's form while Streamlit still
+    # keeps it (hidden) in the page during a rerun; a label query matches both.
+    form.get_by_role("textbox", name=re.compile("^Prompt")).fill(prompt)
     number = form.get_by_label("Number of images")
     number.fill(str(count))
     number.press("Tab")
