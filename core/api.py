@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from core.api_http import (
     ApiError,
     absolute_url,
+    ascii_digits,
     authenticate,
     bad_request,
     endpoint,
@@ -34,6 +35,7 @@ from core.runtime import get_runtime
 from core.service import MAX_PAGE
 
 DEFAULT_PAGE = 20
+MAX_EXP_DIGITS = 12  # a signed URL's expiry in epoch seconds: 10 digits until the year 2286
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _CREATE_FIELDS = {"provider", "type", "prompt", "model", "params", "count"}
 
@@ -181,11 +183,13 @@ def _parse_list_query(request: Request) -> JobQuery:
     raw_limit = params.get("limit")
     limit = DEFAULT_PAGE
     if raw_limit is not None:
-        if not raw_limit.strip().isdigit():
+        digits = raw_limit.strip()
+        if not ascii_digits(digits):
             raise bad_request("limit must be a whole number.")
-        limit = int(raw_limit)
-        if not 1 <= limit <= MAX_PAGE:
+        # Length first: int() of thousands of digits is slow, then refused.
+        if len(digits.lstrip("0")) > len(str(MAX_PAGE)) or not 1 <= int(digits) <= MAX_PAGE:
             raise ValidationError(f"limit must be between 1 and {MAX_PAGE}.")
+        limit = int(digits)
     statuses: list[JobStatus] = []
     for raw in _multi(params.getlist("status")):
         try:
@@ -272,7 +276,7 @@ async def files(request: Request) -> Response:
     invalid = ApiError(403, "forbidden", "This link is invalid or has expired.")
     if verify is None:
         raise ApiError(404, "not_found", "No such file.")
-    if not exp_raw.isdigit() or not sig:
+    if not ascii_digits(exp_raw) or len(exp_raw) > MAX_EXP_DIGITS or not sig:
         raise invalid
     exp = int(exp_raw)
     if not verify(path, exp, sig):  # also refuses an expired link

@@ -57,6 +57,7 @@ class Settings:
     demo_latency_ms: int = 0
     demo_fail_rate: float = 0.0
     secret_key: str | None = field(default=None, repr=False)
+    body_read_timeout: float = 15.0
 
     @property
     def backend_name(self) -> str:
@@ -127,4 +128,5 @@ class Settings:
             demo_latency_ms=get_int("DEMO_LATENCY_MS", 0),
             demo_fail_rate=get_float("DEMO_FAIL_RATE", 0.0),
             secret_key=get("SECRET_KEY"),
+            body_read_timeout=get_duration("BODY_READ_TIMEOUT", 15.0),
         )
