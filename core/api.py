@@ -12,9 +12,11 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
+from starlette.datastructures import URLPath
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, NoMatchFound, Route
+from starlette.types import Receive, Scope, Send
 
 from core.api_http import (
     ApiError,
@@ -23,6 +25,7 @@ from core.api_http import (
     authenticate,
     bad_request,
     endpoint,
+    error_response,
     iso,
     json_response,
     read_json,
@@ -315,12 +318,44 @@ class _AnyPath(Convertor[str]):
 register_url_convertor("anypath", _AnyPath())
 
 
+class ApiNotFound(BaseRoute):
+    """Every other HTTP path under /api (the prefix in any case: /API/jobs too) answers the
+    API's JSON 404, never the Streamlit page that the app serves for unknown paths."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and _is_api_path(_route_path(scope)):
+            return Match.FULL, {}
+        return Match.NONE, {}
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(
+            404, "not_found", "No such API path; the API is described at /api/openapi.json."
+        )
+        await response(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path without the app's root_path (as Starlette's routes match it)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+def _is_api_path(path: str) -> bool:
+    lowered = path.lower()
+    return lowered == "/api" or lowered.startswith("/api/")
+
+
 def api_routes() -> list[BaseRoute]:
-    """Every /api/* route."""
+    """Every /api/* route, the JSON 404 for the rest of /api last."""
     # Every method reaches the handlers, which answer 405 in the API's JSON error shape.
     return [
         Route("/api/health", health, methods=_ALL_METHODS),
         Route("/api/openapi.json", openapi, methods=_ALL_METHODS),
         Route("/api/jobs", jobs, methods=_ALL_METHODS),
         Route("/api/files/{path:anypath}", files, methods=_ALL_METHODS),
+        ApiNotFound(),
     ]

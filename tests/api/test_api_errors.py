@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from core.api_http import MAX_BODY_BYTES
 from core.runtime import Runtime, install_runtime, shutdown_runtime
+from core.security import SECURITY_HEADERS
 from core.settings import Settings
 from tests.api.conftest import ApiUser, build_test_runtime, make_app
 
@@ -232,6 +233,23 @@ def test_a_malformed_signed_url_expiry_is_403(client: TestClient, exp: str) -> N
 def test_unknown_ids_are_404(client: TestClient, alice: ApiUser, method: str, job_id: str) -> None:
     response = client.request(method, "/api/jobs", params={"id": job_id}, headers=alice.headers)
     assert_error(response, 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/nope", "/api/jobs/123", "/api/jobs/", "/API/jobs", "/Api/Health", "/api/files",
+     "/api/files/", "/api/", "/api", "/API"],
+)  # fmt: skip
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"])
+def test_unknown_api_paths_are_a_json_404_with_the_security_headers(
+    client: TestClient, alice: ApiUser, method: str, path: str
+) -> None:
+    response = client.request(method, path, headers=alice.headers)
+    assert response.status_code == 404
+    if method != "HEAD":
+        assert_error(response, 404, "not_found")
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers[name] == value
 
 
 @pytest.mark.parametrize(
