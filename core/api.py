@@ -161,7 +161,7 @@ async def _read_one(request: Request, user: User) -> Response:
         return job, service.image_urls(user, [job], thumbs=False)
 
     job, urls = await run_in_threadpool(load)
-    return json_response(job_json(request, job, urls.get(job.id)))
+    return json_response(job_json(job, urls.get(job.id)))
 
 
 async def _list(request: Request, user: User) -> Response:
@@ -175,7 +175,7 @@ async def _list(request: Request, user: User) -> Response:
     items, next_cursor, urls = await run_in_threadpool(load)
     return json_response(
         {
-            "items": [job_json(request, job, urls.get(job.id)) for job in items],
+            "items": [job_json(job, urls.get(job.id)) for job in items],
             "next_cursor": next_cursor,
         }
     )
@@ -240,14 +240,14 @@ async def _delete(request: Request, user: User) -> Response:
     return json_response(await run_in_threadpool(act))
 
 
-def job_json(request: Request, job: Job, result_url: str | None) -> dict[str, Any]:
+def job_json(job: Job, result_url: str | None) -> dict[str, Any]:
     """The API's view of a job. `id`, `status`, `result_url` and `created_at` are the original
     system's contract and keep their names and meanings."""
     failed = job.status is JobStatus.FAILED
     return {
         "id": job.id,
         "status": job.status.value,
-        "result_url": absolute_url(request, result_url) if result_url else None,
+        "result_url": absolute_url(result_url) if result_url else None,
         "created_at": iso(job.created_at),
         "provider": job.provider,
         "model": job.model,

@@ -220,14 +220,12 @@ async def authenticate(request: Request) -> User:
     return user
 
 
-def base_url(request: Request) -> str:
-    """Scheme, host and root path of the request, without a trailing slash."""
-    return str(request.base_url).rstrip("/")
-
-
-def absolute_url(request: Request, url: str) -> str:
-    """Make a server-relative URL (the local backend's signed URLs) absolute."""
-    return base_url(request) + url if url.startswith("/") else url
+def absolute_url(url: str) -> str:
+    """A server-relative URL (the local backend's signed URLs) on the configured PUBLIC_URL,
+    or left relative without one. Never built from the request's Host header: a client
+    chooses that, and a signed URL on a host it names would be sent there."""
+    public_url = get_runtime().settings.public_url
+    return public_url + url if public_url and url.startswith("/") else url
 
 
 def iso(moment: datetime | None) -> str | None:

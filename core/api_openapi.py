@@ -124,8 +124,9 @@ _SCHEMAS: dict[str, Any] = {
             "status": {"$ref": "#/components/schemas/JobStatus"},
             "result_url": {
                 "type": ["string", "null"],
-                "format": "uri",
-                "description": "A fresh, expiring signed URL of the image once done; else null.",
+                "format": "uri-reference",
+                "description": "A fresh, expiring signed URL of the image once done; else null. "
+                "Local backend: on PUBLIC_URL when it is set, else relative to this server.",
             },
             "created_at": {"type": "string", "format": "date-time"},
             "provider": {"type": "string"},
