@@ -278,3 +278,46 @@ def test_x_forwarded_proto_from_an_untrusted_peer_is_ignored(
         assert _secure_flags(other, https) == {"sign-out": False, "xsrf": False}
     finally:
         other.stop()
+
+
+def test_a_body_that_stalls_gets_408_and_the_connection_closes(
+    server: LiveServer, api: httpx.Client
+) -> None:
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=BODY_TIMEOUT + 10) as sock:
+        sock.sendall(
+            b"POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            + f"Authorization: {api.headers['Authorization']}\r\n".encode()
+            + b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+            + b'{"provider": "demo", '  # ... and nothing more
+        )
+        received = _read_until_closed(sock)
+    elapsed = time.monotonic() - started
+    assert received.startswith(b"HTTP/1.1 408"), received[:200]
+    assert b'"request_timeout"' in received
+    assert BODY_TIMEOUT * 0.9 <= elapsed < BODY_TIMEOUT + 5, elapsed
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(4096):
+        data += chunk
+    return data
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n"],
+    ids=["request-line", "header"],
+)
+def test_uvicorns_own_400s_are_bare_pinned(server: LiveServer, request_bytes: bytes) -> None:
+    """h11 refuses these before any ASGI app (or middleware) runs, so they carry no security
+    headers: pinned here, explained in docs/http-server.md."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request_bytes)
+        received = _read_until_closed(sock)
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400")
+    assert b"content-type: text/plain" in head.lower()
+    assert b"strict-transport-security" not in head.lower()
+    assert body == b"Invalid HTTP request received."
