@@ -12,16 +12,20 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
+from starlette.datastructures import URLPath
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, NoMatchFound, Route
+from starlette.types import Receive, Scope, Send
 
 from core.api_http import (
     ApiError,
     absolute_url,
+    ascii_digits,
     authenticate,
     bad_request,
     endpoint,
+    error_response,
     iso,
     json_response,
     read_json,
@@ -34,6 +38,7 @@ from core.runtime import get_runtime
 from core.service import MAX_PAGE
 
 DEFAULT_PAGE = 20
+MAX_EXP_DIGITS = 12  # a signed URL's expiry in epoch seconds: 10 digits until the year 2286
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _CREATE_FIELDS = {"provider", "type", "prompt", "model", "params", "count"}
 
@@ -156,7 +161,7 @@ async def _read_one(request: Request, user: User) -> Response:
         return job, service.image_urls(user, [job], thumbs=False)
 
     job, urls = await run_in_threadpool(load)
-    return json_response(job_json(request, job, urls.get(job.id)))
+    return json_response(job_json(job, urls.get(job.id)))
 
 
 async def _list(request: Request, user: User) -> Response:
@@ -170,7 +175,7 @@ async def _list(request: Request, user: User) -> Response:
     items, next_cursor, urls = await run_in_threadpool(load)
     return json_response(
         {
-            "items": [job_json(request, job, urls.get(job.id)) for job in items],
+            "items": [job_json(job, urls.get(job.id)) for job in items],
             "next_cursor": next_cursor,
         }
     )
@@ -181,11 +186,13 @@ def _parse_list_query(request: Request) -> JobQuery:
     raw_limit = params.get("limit")
     limit = DEFAULT_PAGE
     if raw_limit is not None:
-        if not raw_limit.strip().isdigit():
+        digits = raw_limit.strip()
+        if not ascii_digits(digits):
             raise bad_request("limit must be a whole number.")
-        limit = int(raw_limit)
-        if not 1 <= limit <= MAX_PAGE:
+        # Length first: int() of thousands of digits is slow, then refused.
+        if len(digits.lstrip("0")) > len(str(MAX_PAGE)) or not 1 <= int(digits) <= MAX_PAGE:
             raise ValidationError(f"limit must be between 1 and {MAX_PAGE}.")
+        limit = int(digits)
     statuses: list[JobStatus] = []
     for raw in _multi(params.getlist("status")):
         try:
@@ -233,14 +240,14 @@ async def _delete(request: Request, user: User) -> Response:
     return json_response(await run_in_threadpool(act))
 
 
-def job_json(request: Request, job: Job, result_url: str | None) -> dict[str, Any]:
+def job_json(job: Job, result_url: str | None) -> dict[str, Any]:
     """The API's view of a job. `id`, `status`, `result_url` and `created_at` are the original
     system's contract and keep their names and meanings."""
     failed = job.status is JobStatus.FAILED
     return {
         "id": job.id,
         "status": job.status.value,
-        "result_url": absolute_url(request, result_url) if result_url else None,
+        "result_url": absolute_url(result_url) if result_url else None,
         "created_at": iso(job.created_at),
         "provider": job.provider,
         "model": job.model,
@@ -272,7 +279,7 @@ async def files(request: Request) -> Response:
     invalid = ApiError(403, "forbidden", "This link is invalid or has expired.")
     if verify is None:
         raise ApiError(404, "not_found", "No such file.")
-    if not exp_raw.isdigit() or not sig:
+    if not ascii_digits(exp_raw) or len(exp_raw) > MAX_EXP_DIGITS or not sig:
         raise invalid
     exp = int(exp_raw)
     if not verify(path, exp, sig):  # also refuses an expired link
@@ -311,12 +318,44 @@ class _AnyPath(Convertor[str]):
 register_url_convertor("anypath", _AnyPath())
 
 
+class ApiNotFound(BaseRoute):
+    """Every other HTTP path under /api (the prefix in any case: /API/jobs too) answers the
+    API's JSON 404, never the Streamlit page that the app serves for unknown paths."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and _is_api_path(_route_path(scope)):
+            return Match.FULL, {}
+        return Match.NONE, {}
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(
+            404, "not_found", "No such API path; the API is described at /api/openapi.json."
+        )
+        await response(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path without the app's root_path (as Starlette's routes match it)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+def _is_api_path(path: str) -> bool:
+    lowered = path.lower()
+    return lowered == "/api" or lowered.startswith("/api/")
+
+
 def api_routes() -> list[BaseRoute]:
-    """Every /api/* route."""
+    """Every /api/* route, the JSON 404 for the rest of /api last."""
     # Every method reaches the handlers, which answer 405 in the API's JSON error shape.
     return [
         Route("/api/health", health, methods=_ALL_METHODS),
         Route("/api/openapi.json", openapi, methods=_ALL_METHODS),
         Route("/api/jobs", jobs, methods=_ALL_METHODS),
         Route("/api/files/{path:anypath}", files, methods=_ALL_METHODS),
+        ApiNotFound(),
     ]

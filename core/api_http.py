@@ -3,15 +3,17 @@ authentication and the endpoint wrapper that turns every failure into a safe JSO
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from core.errors import RateLimited, StudioError
@@ -115,7 +117,7 @@ def endpoint(allowed: tuple[str, ...]) -> Callable[[Handler], Handler]:
 async def read_json(request: Request) -> Any:
     """The request body parsed as JSON. Refuses a non-JSON content type (415) and a body over
     MAX_BODY_BYTES (413) from its Content-Length or, when streamed, as soon as it goes over,
-    without reading the rest."""
+    without reading the rest; text JSON cannot store (a lone surrogate, NUL) is a 400."""
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media != "application/json" and not (
         media.startswith("application/") and media.endswith("+json")
@@ -128,25 +130,75 @@ async def read_json(request: Request) -> Any:
     too_large = ApiError(413, "payload_too_large", f"The body is over {MAX_BODY_BYTES // 1024} KB.")
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.strip().isdigit():
+        declared = declared.strip()
+        if not ascii_digits(declared):
             raise bad_request("Content-Length is not a number.")
-        if int(declared) > MAX_BODY_BYTES:
+        if len(declared.lstrip("0")) > len(str(MAX_BODY_BYTES)) or int(declared) > MAX_BODY_BYTES:
             raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise too_large
-        chunks.append(chunk)
+    body = await _read_body(request, too_large)
     try:
-        return json.loads(b"".join(chunks), parse_constant=_reject_constant)
+        parsed = json.loads(body, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         raise bad_request("The body is not valid JSON.") from None
+    if any(_UNSTORABLE_TEXT.search(text) for text in _strings(parsed)):
+        raise bad_request(
+            "Text in the body must be valid Unicode without NUL: no lone surrogate escape "
+            "(\\ud800-\\udfff) and no \\u0000."
+        )
+    return parsed
+
+
+async def _read_body(request: Request, too_large: ApiError) -> bytes:
+    """The body, at most MAX_BODY_BYTES, within the settings' body_read_timeout; a client that
+    stalls gets 408 and the connection is closed."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(get_runtime().settings.body_read_timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise too_large
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(
+            408,
+            "request_timeout",
+            "The body did not arrive in time; send it again.",
+            headers={"Connection": "close"},
+        ) from None
+    except ClientDisconnect:
+        raise bad_request("The connection closed before the body was complete.") from None
+    return b"".join(chunks)
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+# A lone surrogate cannot be encoded as UTF-8 (json.loads accepts "\ud800"); Postgres text
+# cannot hold NUL.
+_UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in parsed JSON, keys included (iterative: no recursion limit)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            yield from item.keys()
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def ascii_digits(text: str) -> bool:
+    """Whether `text` is one or more ASCII digits 0-9. str.isdigit() alone also accepts other
+    scripts' digits and superscripts ('²' breaks int(), '٣' is 3)."""
+    return text.isascii() and text.isdigit()
 
 
 async def authenticate(request: Request) -> User:
@@ -168,14 +220,12 @@ async def authenticate(request: Request) -> User:
     return user
 
 
-def base_url(request: Request) -> str:
-    """Scheme, host and root path of the request, without a trailing slash."""
-    return str(request.base_url).rstrip("/")
-
-
-def absolute_url(request: Request, url: str) -> str:
-    """Make a server-relative URL (the local backend's signed URLs) absolute."""
-    return base_url(request) + url if url.startswith("/") else url
+def absolute_url(url: str) -> str:
+    """A server-relative URL (the local backend's signed URLs) on the configured PUBLIC_URL,
+    or left relative without one. Never built from the request's Host header: a client
+    chooses that, and a signed URL on a host it names would be sent there."""
+    public_url = get_runtime().settings.public_url
+    return public_url + url if public_url and url.startswith("/") else url
 
 
 def iso(moment: datetime | None) -> str | None:

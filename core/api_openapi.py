@@ -8,6 +8,7 @@ import copy
 from typing import Any
 
 from core.api_http import MAX_BODY_BYTES
+from core.backends.base import MAX_CURSOR_CHARS
 from core.models import JobStatus
 from core.service import MAX_COUNT, MAX_IDEMPOTENCY_KEY, MAX_PAGE
 
@@ -123,8 +124,9 @@ _SCHEMAS: dict[str, Any] = {
             "status": {"$ref": "#/components/schemas/JobStatus"},
             "result_url": {
                 "type": ["string", "null"],
-                "format": "uri",
-                "description": "A fresh, expiring signed URL of the image once done; else null.",
+                "format": "uri-reference",
+                "description": "A fresh, expiring signed URL of the image once done; else null. "
+                "Local backend: on PUBLIC_URL when it is set, else relative to this server.",
             },
             "created_at": {"type": "string", "format": "date-time"},
             "provider": {"type": "string"},
@@ -256,6 +258,7 @@ _DOCUMENT: dict[str, Any] = {
                     "401": _UNAUTHORIZED,
                     "403": _error("The account may not submit jobs."),
                     "409": _error("The Idempotency-Key was used for a different request."),
+                    "408": _error("The body did not arrive within BODY_READ_TIMEOUT."),
                     "413": _error(f"The body is over {MAX_BODY_BYTES} bytes."),
                     "415": _error("The body is not JSON."),
                     "422": _UNPROCESSABLE,
@@ -285,7 +288,7 @@ _DOCUMENT: dict[str, Any] = {
                         "name": "cursor",
                         "in": "query",
                         "description": "The `next_cursor` of the previous page.",
-                        "schema": {"type": "string"},
+                        "schema": {"type": "string", "maxLength": MAX_CURSOR_CHARS},
                     },
                     {
                         "name": "status",

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -22,6 +23,19 @@ def parse_duration(value: str | int | float) -> float:
     if not match:
         raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 15m, 24h, 7d)")
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def parse_public_url(value: str) -> str:
+    """The app's public origin (and optional path prefix) without a trailing slash:
+    'https://studio.example.com' or 'https://example.com/studio'."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"PUBLIC_URL must be an http(s) URL like https://studio.example.com: {value!r}"
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"PUBLIC_URL takes no query, fragment or credentials: {value!r}")
+    return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,8 @@ class Settings:
     demo_latency_ms: int = 0
     demo_fail_rate: float = 0.0
     secret_key: str | None = field(default=None, repr=False)
+    public_url: str | None = None
+    body_read_timeout: float = 15.0
 
     @property
     def backend_name(self) -> str:
@@ -96,6 +112,7 @@ class Settings:
             return default if raw is None else parse_duration(raw)
 
         quota = get("DAILY_QUOTA")
+        public_url = get("PUBLIC_URL")
         admins = get("ADMIN_EMAILS") or ""
         return cls(
             supabase_url=get("SUPABASE_URL", "NEXT_PUBLIC_SUPABASE_URL"),
@@ -127,4 +144,6 @@ class Settings:
             demo_latency_ms=get_int("DEMO_LATENCY_MS", 0),
             demo_fail_rate=get_float("DEMO_FAIL_RATE", 0.0),
             secret_key=get("SECRET_KEY"),
+            public_url=parse_public_url(public_url) if public_url else None,
+            body_read_timeout=get_duration("BODY_READ_TIMEOUT", 15.0),
         )

@@ -375,6 +375,10 @@ def finished_statuses(statuses: Iterable[JobStatus]) -> list[str]:
     return values
 
 
+# A real cursor is about 80 (local) or 110 (Supabase) characters.
+MAX_CURSOR_CHARS = 256
+
+
 def encode_cursor(created_at: int | str, job_id: str) -> str:
     """The opaque keyset cursor of `list_jobs`: the last item's (created_at, id)."""
     raw = json.dumps([created_at, job_id], separators=(",", ":")).encode()
@@ -383,12 +387,18 @@ def encode_cursor(created_at: int | str, job_id: str) -> str:
 
 def decode_cursor(cursor: str, valid: Callable[[Any, Any], bool]) -> tuple[Any, Any]:
     """(created_at, id) of an `encode_cursor` cursor that `valid` accepts (it may also raise
-    ValueError); ValidationError for anything else."""
+    ValueError); ValidationError for anything else, refused unparsed when over
+    MAX_CURSOR_CHARS."""
     try:
+        if len(cursor) > MAX_CURSOR_CHARS:
+            raise ValueError
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, job_id = json.loads(raw)
+        pair = json.loads(raw)
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise ValueError
+        created_at, job_id = pair
         if not valid(created_at, job_id):
             raise ValueError
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise ValidationError("This page link is not valid; start from the first page.") from None
     return created_at, job_id

@@ -302,4 +302,5 @@ def _escape_like(text: str) -> str:
 
 
 def _valid_cursor(created_at: object, job_id: object) -> bool:
-    return isinstance(created_at, int) and isinstance(job_id, str)
+    """A microsecond timestamp SQLite can bind (a 64-bit integer, not a bool) and an id."""
+    return type(created_at) is int and -(2**63) <= created_at < 2**63 and isinstance(job_id, str)

@@ -4,9 +4,11 @@ no internals in the message, and changes nothing."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 import pytest
@@ -14,6 +16,7 @@ from starlette.testclient import TestClient
 
 from core.api_http import MAX_BODY_BYTES
 from core.runtime import Runtime, install_runtime, shutdown_runtime
+from core.security import SECURITY_HEADERS
 from core.settings import Settings
 from tests.api.conftest import ApiUser, build_test_runtime, make_app
 
@@ -30,6 +33,45 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
     if code is not None:
         assert body["error"]["code"] == code
     return body["error"]
+
+
+def cursor_of(value: object) -> str:
+    """A list cursor holding `value` (encoded like the real ones)."""
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+def call_asgi(
+    method: str,
+    path: str,
+    headers: list[tuple[bytes, bytes]],
+    receive: Callable[[], Awaitable[dict]],
+) -> tuple[int, dict[str, str], bytes]:
+    """Drive the ASGI app directly (raw headers, hand-made body events); returns the status,
+    the response headers and the body."""
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+    }
+    asyncio.run(make_app()(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    names = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in start["headers"]}
+    return start["status"], names, body
 
 
 def job_count(runtime: Runtime, user: ApiUser) -> int:
@@ -74,8 +116,27 @@ def test_an_oversized_token_is_refused_without_a_lookup(client: TestClient) -> N
         b'{"provider": "demo", "prompt": NaN}',
         b"\xff\xfe\x00",
         b"[" * 100_00 + b"]" * 100_00,
+        b'{"provider": "demo", "prompt": "\\ud800"}',
+        b'{"provider": "demo", "prompt": "a\\udfffb"}',
+        b'{"provider": "demo", "prompt": "\xed\xa0\x80"}',
+        b'{"provider": "demo", "prompt": "x", "\\ud800": 1}',
+        b'{"provider": "demo", "prompt": "x", "params": {"style": ["\\udc00"]}}',
+        b'{"provider": "demo", "prompt": "a\\u0000b"}',
     ],
-    ids=["truncated", "empty", "text", "nan", "binary", "deep-nesting"],
+    ids=[
+        "truncated",
+        "empty",
+        "text",
+        "nan",
+        "binary",
+        "deep-nesting",
+        "lone-surrogate",
+        "low-surrogate",
+        "utf8-encoded-surrogate",
+        "surrogate-key",
+        "surrogate-in-params",
+        "nul",
+    ],
 )
 def test_malformed_json_is_400(
     client: TestClient, runtime: Runtime, alice: ApiUser, body: bytes
@@ -113,7 +174,7 @@ def test_wrong_json_types_are_400(
     assert job_count(runtime, alice) == 0
 
 
-@pytest.mark.parametrize("limit", ["abc", "-1", "1.5", ""])
+@pytest.mark.parametrize("limit", ["abc", "-1", "1.5", "", "\u00b2", "\u0663", "1\u00b2"])
 def test_a_non_numeric_limit_is_400(client: TestClient, alice: ApiUser, limit: str) -> None:
     response = client.get("/api/jobs", params={"limit": limit}, headers=alice.headers)
     assert_error(response, 400, "bad_request")
@@ -126,6 +187,32 @@ def test_delete_without_an_id_is_400(client: TestClient, alice: ApiUser) -> None
 def test_a_non_numeric_content_length_is_400(client: TestClient, alice: ApiUser) -> None:
     headers = {**alice.headers, "Content-Type": "application/json", "Content-Length": "x"}
     assert_error(client.post("/api/jobs", content=b"{}", headers=headers), 400)
+
+
+@pytest.mark.parametrize("declared", [b"\xb2", b"1" * 5000])
+def test_an_odd_content_length_is_refused_unparsed(alice: ApiUser, declared: bytes) -> None:
+    """uvicorn's h11 checks Content-Length itself; another server might pass these on."""
+    headers = [
+        (b"authorization", f"Bearer {alice.token}".encode()),
+        (b"content-type", b"application/json"),
+        (b"content-length", declared),
+    ]
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    status, _, body = call_asgi("POST", "/api/jobs", headers, receive)
+    assert (status, json.loads(body)["error"]["code"]) == (
+        (400, "bad_request") if declared == b"\xb2" else (413, "payload_too_large")
+    )
+
+
+@pytest.mark.parametrize(
+    "exp", ["%C2%B2", "9" * 5000, "%D9%A3", "1%C2%B2", "-1", "", "1" * 13, "%20123"]
+)
+def test_a_malformed_signed_url_expiry_is_403(client: TestClient, exp: str) -> None:
+    response = client.get(f"/api/files/u/j.png?exp={exp}&sig=abc")
+    assert_error(response, 403, "forbidden")
 
 
 # ---- 404 / 405 --------------------------------------------------------------------------------
@@ -146,6 +233,23 @@ def test_a_non_numeric_content_length_is_400(client: TestClient, alice: ApiUser)
 def test_unknown_ids_are_404(client: TestClient, alice: ApiUser, method: str, job_id: str) -> None:
     response = client.request(method, "/api/jobs", params={"id": job_id}, headers=alice.headers)
     assert_error(response, 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/nope", "/api/jobs/123", "/api/jobs/", "/API/jobs", "/Api/Health", "/api/files",
+     "/api/files/", "/api/", "/api", "/API"],
+)  # fmt: skip
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"])
+def test_unknown_api_paths_are_a_json_404_with_the_security_headers(
+    client: TestClient, alice: ApiUser, method: str, path: str
+) -> None:
+    response = client.request(method, path, headers=alice.headers)
+    assert response.status_code == 404
+    if method != "HEAD":
+        assert_error(response, 404, "not_found")
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers[name] == value
 
 
 @pytest.mark.parametrize(
@@ -219,6 +323,54 @@ def test_a_streamed_body_over_the_cap_is_refused_before_it_is_all_read(
     assert start["status"] == 413
     assert json.loads(body)["error"]["code"] == "payload_too_large"
     assert sum(received) <= MAX_BODY_BYTES + len(chunk)
+
+
+def _json_post_headers(user: ApiUser) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"authorization", f"Bearer {user.token}".encode()),
+        (b"content-type", b"application/json"),
+        (b"content-length", b"1000"),
+    ]
+
+
+def test_a_body_that_stalls_is_408_and_closes_the_connection(
+    runtime: Runtime, alice: ApiUser
+) -> None:
+    runtime.settings = replace(runtime.settings, body_read_timeout=0.3)
+    calls = 0
+
+    async def receive() -> dict:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return {"type": "http.request", "body": b'{"provider": "demo", ', "more_body": True}
+        await asyncio.sleep(30)  # the rest never comes
+        raise AssertionError("the app waited for the body")
+
+    status, headers, body = call_asgi("POST", "/api/jobs", _json_post_headers(alice), receive)
+    assert status == 408
+    assert json.loads(body)["error"]["code"] == "request_timeout"
+    assert headers["connection"] == "close"
+    assert job_count(runtime, alice) == 0
+
+
+def test_a_client_gone_mid_body_is_a_4xx_not_a_logged_500(
+    runtime: Runtime, alice: ApiUser, caplog: pytest.LogCaptureFixture
+) -> None:
+    events = iter(
+        [
+            {"type": "http.request", "body": b'{"provider": ', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+
+    async def receive() -> dict:
+        return next(events)
+
+    with caplog.at_level(logging.ERROR, logger="core.api_http"):
+        status, _, _ = call_asgi("POST", "/api/jobs", _json_post_headers(alice), receive)
+    assert status == 400
+    assert not caplog.records
 
 
 def test_a_declared_length_over_the_cap_is_refused_without_reading(
@@ -317,6 +469,33 @@ def test_an_over_long_idempotency_key_is_422(client: TestClient, alice: ApiUser)
         {"status": "finished"},
         {"provider": "midjourney"},
         {"cursor": "garbage!"},
+        {"limit": "9" * 5000},
+        {"limit": "0" * 10},
+        {"cursor": cursor_of([10**30, str(uuid.uuid4())])},
+        {"cursor": cursor_of([-(10**30), str(uuid.uuid4())])},
+        {"cursor": cursor_of([True, str(uuid.uuid4())])},
+        {"cursor": base64.urlsafe_b64encode(b"[" * 3000).decode()},
+        {"cursor": cursor_of([1, "a", "b"])},
+        {"cursor": cursor_of({"created_at": 1, "id": "a"})},
+        {"cursor": cursor_of("ab")},
+        {"cursor": cursor_of([1, "x" * 1000])},
+    ],
+    ids=[
+        "limit-0",
+        "limit-101",
+        "status",
+        "provider",
+        "cursor-garbage",
+        "limit-5000-digits",
+        "limit-zeros",
+        "cursor-1e30",
+        "cursor-minus-1e30",
+        "cursor-bool",
+        "cursor-nested",
+        "cursor-three",
+        "cursor-object",
+        "cursor-string",
+        "cursor-too-long",
     ],
 )
 def test_bad_list_parameters_are_422(client: TestClient, alice: ApiUser, params: dict) -> None:

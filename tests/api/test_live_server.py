@@ -21,6 +21,7 @@ from tests.api.conftest import cli
 from tests.live_server import LiveServer, launch_live_server
 
 pytestmark = pytest.mark.slow
+BODY_TIMEOUT = 1
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     base = tmp_path_factory.mktemp("api-live")
     live = launch_live_server(
         base / "data",
-        env={"RATE_LIMIT_PER_MINUTE": "1000", "WORKER_POLL_SECONDS": "0.2"},
+        env={
+            "RATE_LIMIT_PER_MINUTE": "1000",
+            "WORKER_POLL_SECONDS": "0.2",
+            "BODY_READ_TIMEOUT": f"{BODY_TIMEOUT}s",
+        },
         log_path=base / "server.log",
     )
     yield live
@@ -71,9 +76,9 @@ def test_the_original_clients_flow_post_poll_fetch(server: LiveServer, api: http
 
     job = poll(api, created.json()["id"])
     assert job["status"] == "done", job
-    assert job["result_url"].startswith(server.url + "/api/files/")
+    assert job["result_url"].startswith("/api/files/")  # no PUBLIC_URL: relative
 
-    image = httpx.get(job["result_url"])  # a plain fetch: no token, no cookie
+    image = httpx.get(server.url + job["result_url"])  # a plain fetch: no token, no cookie
     assert image.status_code == 200
     assert image.headers["content-type"] == "image/png"
     assert image.headers["cache-control"].startswith("private, max-age=")
@@ -198,3 +203,121 @@ def test_a_refused_websocket_handshake_carries_the_headers_too(server: LiveServe
     assert " 403 " in status + " ", status
     for name, value in SECURITY_HEADERS.items():
         assert headers.get(name.lower()) == value, name
+
+
+# ---- unknown /api paths, forged hosts, proxies, slow and malformed clients ----------------------
+
+
+UNKNOWN_API_PATHS = [
+    "/api/nope",
+    "/api/jobs/123",
+    "/API/jobs",
+    "/Api/Health",
+    "/api/files",
+    "/api/",
+    "/api",
+]
+
+
+@pytest.mark.parametrize("path", UNKNOWN_API_PATHS)
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+def test_unknown_api_paths_are_a_json_404_not_the_page(
+    server: LiveServer, path: str, method: str
+) -> None:
+    response = httpx.request(method, server.url + path, timeout=10)
+    assert response.status_code == 404, response.text[:200]
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"]["code"] == "not_found"
+    assert set(response.json()["error"]) == {"code", "message"}
+    assert_secure(response.headers)
+
+
+def test_a_forged_host_never_reaches_the_result_url(server: LiveServer, api: httpx.Client) -> None:
+    forged = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+    job_id = api.post("/api/jobs", json={"provider": "demo", "prompt": "a fox"}, headers=forged)
+    job = poll(api, job_id.json()["id"])
+    for url in (
+        api.get("/api/jobs", params={"id": job["id"]}, headers=forged).json()["result_url"],
+        api.get("/api/jobs", headers=forged).json()["items"][0]["result_url"],
+    ):
+        assert "evil.example" not in url and url.startswith("/api/files/")
+
+
+def _cookies(server: LiveServer, path: str, headers: dict[str, str]) -> list[str]:
+    response = httpx.get(server.url + path, headers=headers, timeout=10)
+    return response.headers.get_list("set-cookie")
+
+
+def _secure_flags(server: LiveServer, headers: dict[str, str]) -> dict[str, bool]:
+    """Whether the sign-out's cookie deletion and Streamlit's XSRF cookie carry Secure."""
+    dead = {"Cookie": "studio_session=a-dead-session", **headers}
+    (cleared,) = _cookies(server, "/auth/sign-out", dead)
+    assert cleared.startswith('studio_session="";')
+    health = _cookies(server, "/_stcore/health", headers)  # Streamlit sets its XSRF cookie here
+    xsrf = [c for c in health if c.startswith("_streamlit_xsrf=")]
+    assert xsrf, "no XSRF cookie from /_stcore/health"
+    return {"sign-out": "secure" in cleared.lower(), "xsrf": "secure" in xsrf[0].lower()}
+
+
+def test_https_from_a_trusted_proxy_makes_every_cookie_secure(server: LiveServer) -> None:
+    """FORWARDED_ALLOW_IPS unset: uvicorn trusts loopback, where this test connects from."""
+    assert _secure_flags(server, {}) == {"sign-out": False, "xsrf": False}
+    https = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+    assert _secure_flags(server, https) == {"sign-out": True, "xsrf": True}
+
+
+def test_x_forwarded_proto_from_an_untrusted_peer_is_ignored(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    base = tmp_path_factory.mktemp("untrusted")
+    other = launch_live_server(
+        base / "data", env={"FORWARDED_ALLOW_IPS": "192.0.2.1"}, log_path=base / "server.log"
+    )
+    try:
+        https = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+        assert _secure_flags(other, https) == {"sign-out": False, "xsrf": False}
+    finally:
+        other.stop()
+
+
+def test_a_body_that_stalls_gets_408_and_the_connection_closes(
+    server: LiveServer, api: httpx.Client
+) -> None:
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=BODY_TIMEOUT + 10) as sock:
+        sock.sendall(
+            b"POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            + f"Authorization: {api.headers['Authorization']}\r\n".encode()
+            + b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+            + b'{"provider": "demo", '  # ... and nothing more
+        )
+        received = _read_until_closed(sock)
+    elapsed = time.monotonic() - started
+    assert received.startswith(b"HTTP/1.1 408"), received[:200]
+    assert b'"request_timeout"' in received
+    assert BODY_TIMEOUT * 0.9 <= elapsed < BODY_TIMEOUT + 5, elapsed
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(4096):
+        data += chunk
+    return data
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n"],
+    ids=["request-line", "header"],
+)
+def test_uvicorns_own_400s_are_bare_pinned(server: LiveServer, request_bytes: bytes) -> None:
+    """h11 refuses these before any ASGI app (or middleware) runs, so they carry no security
+    headers: pinned here, explained in docs/http-server.md."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request_bytes)
+        received = _read_until_closed(sock)
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400")
+    assert b"content-type: text/plain" in head.lower()
+    assert b"strict-transport-security" not in head.lower()
+    assert body == b"Invalid HTTP request received."
