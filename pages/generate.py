@@ -206,26 +206,24 @@ with form_col:
     provider_names = [p.name for p in available]
     if st.session_state.get("gen_provider") not in provider_names:
         st.session_state["gen_provider"] = provider_names[0]
-    left, right = st.columns(2)
-    with left:
-        provider_name = st.selectbox(
-            "Provider",
-            provider_names,
-            format_func=lambda name: providers[name].label,
-            key="gen_provider",
-        )
+    provider_name = st.selectbox(
+        "Provider",
+        provider_names,
+        format_func=lambda name: providers[name].label,
+        key="gen_provider",
+    )
     provider = providers[provider_name]
     model_ids = [m.id for m in provider.active_models()]
     model_key = f"gen_model_{provider.name}"
     if st.session_state.get(model_key) not in model_ids:
         st.session_state[model_key] = provider.default_model.id
-    with right:
-        model_id = st.selectbox(
-            "Model",
-            model_ids,
-            format_func=lambda mid: _model_label(provider, mid),
-            key=model_key,
-        )
+    # Full width (not beside the provider): labels carry "· shuts down on DATE".
+    model_id = st.selectbox(
+        "Model",
+        model_ids,
+        format_func=lambda mid: _model_label(provider, mid),
+        key=model_key,
+    )
     model = provider.model(model_id)
 
     if provider.name == "demo":
