@@ -70,7 +70,11 @@ _SCHEMAS: dict[str, Any] = {
             "prompt": {"type": "string", "minLength": 1, "examples": ["a lighthouse at dusk"]},
             "model": {
                 "type": ["string", "null"],
-                "description": "A model id of the provider; its default when omitted.",
+                "description": (
+                    "A model id of the provider; its default when omitted. From a model's "
+                    "shutdown date (UTC) it is refused with 422: 'MODEL shut down on DATE; use "
+                    "REPLACEMENT.'"
+                ),
             },
             "params": {
                 "type": ["object", "null"],

@@ -170,8 +170,9 @@ class JobRunner:
             model = provider.model(job.model)
         except ValidationError as exc:
             raise _Permanent("model_unavailable", exc.message) from None
-        if model.retired:
-            raise _Permanent("model_unavailable", f"{model.id} was {model.retired}.")
+        # A job queued before its model's shutdown date fails with the reason, unpaid.
+        if provider.is_shut_down(model):
+            raise _Permanent("model_unavailable", model.shutdown_message())
         # The row may not have come through JobService (a direct database call): check it
         # again as a submission would be, before anything is paid for.
         try:

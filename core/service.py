@@ -31,7 +31,7 @@ from core.models import (
     User,
     is_uuid,
 )
-from core.providers.base import Provider
+from core.providers.base import Provider, compatible_params
 from core.purge import job_paths
 from core.runner import is_own_input_path
 from core.service_admin import MAX_PAGE, ReviewAdminMixin, require_role
@@ -123,6 +123,21 @@ class JobService(ReviewAdminMixin):
             raise ValidationError(f"{model} cannot edit images.")
         return replace(request, model=model, params=params, prompt=request.prompt.strip())
 
+    def current_request(self, request: JobRequest) -> JobRequest:
+        """`request` on today's catalogue: a model that has shut down is swapped for its named
+        replacement, keeping the options the replacement takes. Anything else is returned as
+        it is (submitting it reports what is wrong)."""
+        provider = self.providers.get(request.provider)
+        if provider is None or not any(m.id == request.model for m in provider.models):
+            return request
+        try:
+            model = provider.successor(request.model)
+        except ValidationError:
+            return request
+        if model.id == request.model:
+            return request
+        return replace(request, model=model.id, params=compatible_params(model, request.params))
+
     # ---- jobs -----------------------------------------------------------------------------
 
     def submit(
@@ -198,11 +213,13 @@ class JobService(ReviewAdminMixin):
         return self.get_job(user, job.id)
 
     def retry(self, user: User, job_id: str) -> Job:
-        """A new job with the same request as a failed or canceled one."""
+        """A new job with the same request as a failed or canceled one; on the named
+        replacement model when the job's model has shut down since (the new job's `model`
+        shows it)."""
         job = self._owned(user, job_id)
         if job.status not in (JobStatus.FAILED, JobStatus.CANCELED):
             raise Conflict("Only a failed or canceled job can be retried.")
-        return self.submit(user, job.request)[0]
+        return self.submit(user, self.current_request(job.request))[0]
 
     def delete(self, user: User, job_id: str) -> None:
         """Delete one's own job: its stored files first, then the row."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from core import purge as purging
@@ -21,6 +21,7 @@ from core.errors import (
     ValidationError,
 )
 from core.models import Job, JobPage, JobQuery, JobStatus, ReviewStatus, Role, User, is_uuid
+from core.providers.base import ModelInfo, utc_today
 from core.sweeper import Sweeper
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ MAX_REVIEW_SELECTION = 100
 COMPARE_MIN, COMPARE_MAX = 2, 4
 MAX_DAILY_QUOTA = 100_000
 MAX_STATS_DAYS = 366
+SHUTDOWN_WARNING_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,17 @@ class UserSummary:
     jobs: int
     last_activity: datetime | None
     effective_quota: int | None  # the user's own quota, else the global default
+
+
+@dataclass(frozen=True)
+class ShutdownWarning:
+    """A model that shuts down soon while jobs still use it. Counts stop at MAX_PAGE (which
+    then means "at least MAX_PAGE")."""
+
+    provider: str
+    model: ModelInfo
+    recent_jobs: int  # created in the last SHUTDOWN_WARNING_DAYS days, any status
+    queued_jobs: int  # waiting now: they fail on the shutdown date if still queued
 
 
 class ReviewAdminMixin:
@@ -187,6 +200,34 @@ class ReviewAdminMixin:
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_STATS_DAYS:
             raise ValidationError(f"Choose between 1 and {MAX_STATS_DAYS} days.")
         return usage.build_dashboard(self.backend, self.providers, days=days, top_users=top_users)
+
+    def upcoming_shutdowns(
+        self, user: User, *, days: int = SHUTDOWN_WARNING_DAYS
+    ) -> list[ShutdownWarning]:
+        """Models whose shutdown is at most `days` days ahead and that jobs created in the
+        last `days` days (or queued now) use, soonest first."""
+        require_role(user, Role.ADMIN)
+        today = utc_today()
+        since = datetime.now(UTC) - timedelta(days=days)
+        store = self._jobs(user)
+        found: list[ShutdownWarning] = []
+        for provider in self.providers.values():
+            for model in provider.models:
+                if not model.shuts_down_within(today, days):
+                    continue
+                query = JobQuery(providers=(provider.name,), models=(model.id,), limit=MAX_PAGE)
+                recent = store.list_jobs(replace(query, created_after=since))
+                queued = store.list_jobs(replace(query, statuses=(JobStatus.QUEUED,)))
+                if recent.items or queued.items:
+                    found.append(
+                        ShutdownWarning(
+                            provider=provider.name,
+                            model=model,
+                            recent_jobs=len(recent.items),
+                            queued_jobs=len(queued.items),
+                        )
+                    )
+        return sorted(found, key=lambda w: (w.model.shuts_down_on or today, w.model.id))
 
     # ---- users -----------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import streamlit as st
 from core.errors import StudioError
 from core.models import JobStatus, ReviewStatus, Role, User
 from core.runtime import get_runtime
-from core.service_admin import UserSummary
+from core.service_admin import MAX_PAGE, SHUTDOWN_WARNING_DAYS, ShutdownWarning, UserSummary
 from pages import widgets
 
 SECTIONS = ["Purge", "Sweeper", "Usage & health", "Users"]
@@ -375,6 +375,42 @@ def _quota_label(own: int | None, default: int | None) -> str:
     return f"default ({default})" if default else "default (off)"
 
 
+# ---- model shutdowns --------------------------------------------------------------------------
+
+
+def shutdowns_section(warnings: list[ShutdownWarning]) -> None:
+    """Models that shut down within SHUTDOWN_WARNING_DAYS days while jobs still use them."""
+    if not warnings:
+        return
+    with st.container(border=True):
+        st.markdown(f"**Models shutting down within {SHUTDOWN_WARNING_DAYS} days**")
+        st.dataframe(
+            pd.DataFrame([_shutdown_row(w) for w in warnings]),
+            hide_index=True,
+            key="shutdowns_table",
+        )
+        st.caption(
+            "From its shutdown date a model is hidden and refused, its queued jobs fail, and "
+            "retries move to the replacement."
+        )
+
+
+def _shutdown_row(warning: ShutdownWarning) -> dict[str, str]:
+    return {
+        "provider": warning.provider,
+        "model": warning.model.id,
+        "shuts down on": str(warning.model.shuts_down_on),
+        "replacement": warning.model.replacement or "—",
+        f"jobs, last {SHUTDOWN_WARNING_DAYS} days": _at_least(warning.recent_jobs),
+        "queued now": _at_least(warning.queued_jobs),
+    }
+
+
+def _at_least(count: int) -> str:
+    """Counts stop at one page of jobs: a full page reads "100+"."""
+    return f"{count}+" if count >= MAX_PAGE else str(count)
+
+
 # ---- page -------------------------------------------------------------------------------------
 
 
@@ -383,6 +419,11 @@ def main() -> None:
     flash = st.session_state.pop(FLASH_KEY, None)
     if flash:
         st.success(widgets.md_escape(flash))
+    try:
+        shutdowns_section(svc.upcoming_shutdowns(user))
+    except StudioError as exc:
+        widgets.show_error(exc)
+        return
     section = st.radio(
         "Section", SECTIONS, horizontal=True, key="admin_section", label_visibility="collapsed"
     )

@@ -13,7 +13,7 @@ import streamlit as st
 
 from core.errors import NotFound, StudioError
 from core.models import Job, JobRequest, JobStatus, User
-from core.providers.base import SEED_MAX, ModelInfo, Provider
+from core.providers.base import SEED_MAX, ModelInfo, Provider, utc_today
 from pages import widgets
 
 # A second submit of the same form content within this window is the same click (double-click,
@@ -30,18 +30,35 @@ svc = widgets.service()
 st.title("Generate")
 
 
-def _apply_prefill(providers: dict[str, Provider]) -> None:
-    """'Use this prompt' from History: seed the widgets before they are drawn."""
+def _apply_prefill(providers: dict[str, Provider]) -> str | None:
+    """'Use this prompt' from History: seed the widgets before they are drawn. A model that
+    has shut down since is swapped for its replacement; the notice saying so is returned."""
     prefill = st.session_state.pop(PREFILL_KEY, None)
     if not prefill:
-        return
+        return None
     st.session_state["gen_prompt"] = prefill.get("prompt", "")
+    params = dict(prefill.get("params") or {})
+    notice = None
     provider = providers.get(prefill.get("provider", ""))
     if provider is not None and provider.available():
         st.session_state["gen_provider"] = provider.name
-        if any(m.id == prefill.get("model") for m in provider.active_models()):
-            st.session_state[f"gen_model_{provider.name}"] = prefill["model"]
-    st.session_state["gen_prefill_params"] = dict(prefill.get("params") or {})
+        model_id = str(prefill.get("model") or "")
+        asked = JobRequest(provider=provider.name, model=model_id, prompt="", params=params)
+        request = svc.current_request(asked)
+        if request.model != asked.model:
+            notice = provider.model(asked.model).switch_notice(request.model)
+            params = request.params
+        if any(m.id == request.model for m in provider.active_models()):
+            st.session_state[f"gen_model_{provider.name}"] = request.model
+    st.session_state["gen_prefill_params"] = params
+    return notice
+
+
+def _model_label(provider: Provider, model_id: str) -> str:
+    """The picker's text: the label, and "shuts down on DATE" while a shutdown is ahead."""
+    model = provider.model(model_id)
+    marker = model.upcoming_shutdown(utc_today())
+    return f"{model.label} · {marker}" if marker else model.label
 
 
 def _option_select(
@@ -174,7 +191,9 @@ def _show_batch(user: User) -> None:
 
 
 providers = svc.providers
-_apply_prefill(providers)
+switched = _apply_prefill(providers)
+if switched:
+    st.info(widgets.md_escape(switched), icon=":material/swap_horiz:")
 available = [p for p in providers.values() if p.available()]
 unavailable = [p for p in providers.values() if not p.available()]
 
@@ -187,26 +206,24 @@ with form_col:
     provider_names = [p.name for p in available]
     if st.session_state.get("gen_provider") not in provider_names:
         st.session_state["gen_provider"] = provider_names[0]
-    left, right = st.columns(2)
-    with left:
-        provider_name = st.selectbox(
-            "Provider",
-            provider_names,
-            format_func=lambda name: providers[name].label,
-            key="gen_provider",
-        )
+    provider_name = st.selectbox(
+        "Provider",
+        provider_names,
+        format_func=lambda name: providers[name].label,
+        key="gen_provider",
+    )
     provider = providers[provider_name]
     model_ids = [m.id for m in provider.active_models()]
     model_key = f"gen_model_{provider.name}"
     if st.session_state.get(model_key) not in model_ids:
         st.session_state[model_key] = provider.default_model.id
-    with right:
-        model_id = st.selectbox(
-            "Model",
-            model_ids,
-            format_func=lambda mid: provider.model(mid).label,
-            key=model_key,
-        )
+    # Full width (not beside the provider): labels carry "· shuts down on DATE".
+    model_id = st.selectbox(
+        "Model",
+        model_ids,
+        format_func=lambda mid: _model_label(provider, mid),
+        key=model_key,
+    )
     model = provider.model(model_id)
 
     if provider.name == "demo":
@@ -221,6 +238,12 @@ with form_col:
                 st.text(f"{p.label}: {p.unavailable_reason() or 'unavailable'}")
     if model.notes:
         st.caption(widgets.md_escape(model.notes))
+    shutdown = model.upcoming_shutdown(utc_today())
+    if shutdown:
+        st.warning(
+            widgets.md_escape(f"{model.label} {shutdown}; move to {model.replacement}."),
+            icon=":material/event_busy:",
+        )
 
     preset = st.session_state.pop("gen_prefill_params", None) or {}
     with st.form("generate", border=True):

@@ -33,7 +33,11 @@ def _act(user: User, action: str, job: Job) -> None:
     try:
         if action == "retry":
             new = svc.retry(user, job.id)
-            _flash("Queued again as a new job.")
+            message = "Queued again as a new job."
+            if new.model != job.model:  # the job's model has shut down since
+                old = svc.provider(job.provider).model(job.model)
+                message = f"{old.switch_notice(new.model)} {message}"
+            _flash(message)
             st.session_state[OPEN_KEY] = new.id
         elif action == "cancel":
             svc.cancel(user, job.id)

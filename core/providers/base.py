@@ -6,6 +6,7 @@ from __future__ import annotations
 import abc
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
 from core.errors import ValidationError
@@ -16,6 +17,12 @@ SEED_MAX = 2_147_483_647
 NEGATIVE_PROMPT_MAX = 2_000
 # Per-request timeout of the remote adapters (seconds).
 TIMEOUT_SECONDS = 120.0
+
+
+def utc_today() -> date:
+    """Today's date in UTC: the one clock every shutdown check reads (tests freeze it with
+    time-machine). A model is shut down from 00:00 UTC of its `shuts_down_on` date."""
+    return datetime.now(UTC).date()
 
 
 @dataclass(frozen=True)
@@ -54,15 +61,42 @@ class Capabilities:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """One entry of a provider's catalogue."""
+    """One entry of a provider's catalogue. A model with `shuts_down_on` is retired from that
+    UTC date on: hidden from pickers, refused on submit, its queued jobs failed, and retries
+    moved to `replacement` (a model id of the same provider)."""
 
     id: str
     label: str
     capabilities: Capabilities
     default: bool = False
-    retired: str | None = None  # e.g. "retired on 2026-05-12; use gpt-image-2"
     notes: str = ""
     price_per_image_usd: float | None = None  # an estimate, see README
+    deprecated_on: date | None = None  # when the provider announced the shutdown
+    shuts_down_on: date | None = None
+    replacement: str | None = None
+
+    def is_shut_down(self, today: date) -> bool:
+        return self.shuts_down_on is not None and today >= self.shuts_down_on
+
+    def shuts_down_within(self, today: date, days: int) -> bool:
+        """True while the shutdown is still ahead and at most `days` days away."""
+        if self.shuts_down_on is None:
+            return False
+        return 0 < (self.shuts_down_on - today).days <= days
+
+    def shutdown_message(self) -> str:
+        """Why a request for this model is refused, naming the replacement."""
+        return f"{self.id} shut down on {self.shuts_down_on}; use {self.replacement}."
+
+    def switch_notice(self, replacement_id: str) -> str:
+        """What a user is told when a request for this model moves to its replacement."""
+        return f"{self.id} shut down on {self.shuts_down_on}, so {replacement_id} is used instead."
+
+    def upcoming_shutdown(self, today: date) -> str | None:
+        """The picker's marker ("shuts down on DATE") while the shutdown is ahead, else None."""
+        if self.shuts_down_on is None or self.is_shut_down(today):
+            return None
+        return f"shuts down on {self.shuts_down_on}"
 
 
 @dataclass(frozen=True)
@@ -152,7 +186,24 @@ class Provider:
         return f"{self.label} is not configured: set {self.key_setting}."
 
     def active_models(self) -> list[ModelInfo]:
-        return [m for m in self.models if not m.retired]
+        """The models that have not shut down as of today (UTC)."""
+        today = utc_today()
+        return [m for m in self.models if not m.is_shut_down(today)]
+
+    def is_shut_down(self, model: ModelInfo) -> bool:
+        return model.is_shut_down(utc_today())
+
+    def successor(self, model_id: str) -> ModelInfo:
+        """The model to use today for `model_id`: itself while it runs, else its named
+        replacement (followed on while that one has shut down too)."""
+        model = self.model(model_id)
+        seen = {model.id}
+        while self.is_shut_down(model):
+            if model.replacement is None or model.replacement in seen:
+                raise ValidationError(model.shutdown_message())
+            model = self.model(model.replacement)
+            seen.add(model.id)
+        return model
 
     @property
     def default_model(self) -> ModelInfo:
@@ -174,8 +225,8 @@ class Provider:
         """Check a request against the model's capabilities; return the cleaned params.
         Raises ValidationError with a clear message; never calls the network."""
         model = self.model(model_id)
-        if model.retired:
-            raise ValidationError(f"{model.id} was {model.retired}.")
+        if self.is_shut_down(model):
+            raise ValidationError(model.shutdown_message())
         return validate_params(model, prompt, params)
 
     def generate(self, req: GenerationRequest) -> GeneratedImage:
@@ -232,37 +283,57 @@ def validate_params(model: ModelInfo, prompt: str, params: dict[str, Any]) -> di
         )
     if not isinstance(params, dict):
         raise ValidationError("Options must be an object of name → value.")
-    supported = caps.supported_params()
     cleaned: dict[str, Any] = {}
     for name, value in params.items():
-        if value is None or value == "":
-            continue
-        if name not in supported:
-            raise ValidationError(f"{model.label} does not support the option {name!r}.")
-        if name == "seed":
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SEED_MAX:
-                raise ValidationError(f"seed must be a whole number from 0 to {SEED_MAX}.")
-        elif name == "negative_prompt":
-            if not isinstance(value, str) or len(value) > NEGATIVE_PROMPT_MAX:
-                raise ValidationError(
-                    f"negative_prompt must be text of at most {NEGATIVE_PROMPT_MAX} characters."
-                )
-            value = value.strip()
-            if not value:
-                continue
-        else:
-            allowed = {
-                "aspect_ratio": caps.aspect_ratios,
-                "quality": caps.qualities,
-                "image_size": caps.image_sizes,
-                "style": caps.styles,
-                "background": caps.backgrounds,
-                "output_format": caps.output_formats,
-            }[name]
-            if value not in allowed:
-                raise ValidationError(
-                    f"{name} {value!r} is not available for {model.label}; "
-                    f"choose one of: {', '.join(allowed)}."
-                )
-        cleaned[name] = value
+        value = _clean_param(model, name, value)
+        if value is not None:
+            cleaned[name] = value
     return cleaned
+
+
+def compatible_params(model: ModelInfo, params: dict[str, Any]) -> dict[str, Any]:
+    """The options of `params` that `model` accepts, each checked on its own; the others are
+    dropped (a request moved to a replacement model keeps what still applies)."""
+    kept: dict[str, Any] = {}
+    for name, value in params.items():
+        try:
+            cleaned = _clean_param(model, name, value)
+        except ValidationError:
+            continue
+        if cleaned is not None:
+            kept[name] = cleaned
+    return kept
+
+
+def _clean_param(model: ModelInfo, name: str, value: Any) -> Any:
+    """One option checked against the model's capabilities: its cleaned value, or None when
+    it is empty (left out). Raises ValidationError with a clear message."""
+    caps = model.capabilities
+    if value is None or value == "":
+        return None
+    if name not in caps.supported_params():
+        raise ValidationError(f"{model.label} does not support the option {name!r}.")
+    if name == "seed":
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SEED_MAX:
+            raise ValidationError(f"seed must be a whole number from 0 to {SEED_MAX}.")
+        return value
+    if name == "negative_prompt":
+        if not isinstance(value, str) or len(value) > NEGATIVE_PROMPT_MAX:
+            raise ValidationError(
+                f"negative_prompt must be text of at most {NEGATIVE_PROMPT_MAX} characters."
+            )
+        return value.strip() or None
+    allowed = {
+        "aspect_ratio": caps.aspect_ratios,
+        "quality": caps.qualities,
+        "image_size": caps.image_sizes,
+        "style": caps.styles,
+        "background": caps.backgrounds,
+        "output_format": caps.output_formats,
+    }[name]
+    if value not in allowed:
+        raise ValidationError(
+            f"{name} {value!r} is not available for {model.label}; "
+            f"choose one of: {', '.join(allowed)}."
+        )
+    return value

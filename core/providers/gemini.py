@@ -9,6 +9,7 @@ without an image, so the reply is inspected, not only the status. SDK retries ar
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 import httpx
@@ -42,10 +43,22 @@ _RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:
 _RATIOS_WIDE = (*_RATIOS, "1:4", "4:1", "1:8", "8:1")
 _SIZES = ("1K", "2K", "4K")
 
-_SHUT_IMAGEN = "shut down 2026-08-17; use gemini-nano-banana-2.1"
-_SHUT_PREVIEW = "shut down 2026-06-25; use gemini-nano-banana-2.1"
 _RETIRED = Capabilities(aspect_ratios=("1:1",))
 _COMMON: dict[str, Any] = {"max_prompt_chars": MAX_PROMPT, "edit": True}
+
+# Shutdowns as Google announces them on https://ai.google.dev/gemini-api/docs/deprecations
+# (checked 2026-12-01; its newest copy found lists gemini-3.1-flash-image and
+# gemini-3-pro-image with "No shutdown date announced", and the two image previews shut
+# down on June 25, 2026 with the GA models as their replacements). Imagen 4 shut down on
+# 2026-08-17 and imagen-3.0-generate-002 on 2025-11-10; Firebase's Imagen migration page
+# (https://firebase.google.com/docs/ai-logic/imagen-models-migration) names Nano Banana as
+# the replacement. gemini-2.5-flash-image: that page lists it as deprecated with a shutdown
+# date of "earliest October 2026" / "October 2, 2026" in older copies, and Google says such
+# dates are the earliest possible ones and the exact date is announced with notice; no
+# exact date was found (a third-party citation gives 2027-03-15), so none is set here: a
+# 404 from Gemini still fails its jobs as ModelUnavailable.
+_PREVIEW_SHUTDOWN = date(2026, 6, 25)
+_IMAGEN_SHUTDOWN = date(2026, 8, 17)
 
 MODELS: tuple[ModelInfo, ...] = (
     ModelInfo(
@@ -60,7 +73,6 @@ MODELS: tuple[ModelInfo, ...] = (
         "gemini-3.1-flash-image",
         "Nano Banana 2 (Gemini 3.1 Flash Image)",
         Capabilities(aspect_ratios=_RATIOS_WIDE, image_sizes=_SIZES, **_COMMON),
-        notes="Deprecated; sources disagree on its shutdown date (2026-10-29 or none).",
         price_per_image_usd=0.067,
     ),
     ModelInfo(
@@ -80,29 +92,44 @@ MODELS: tuple[ModelInfo, ...] = (
         "gemini-2.5-flash-image",
         "Nano Banana (Gemini 2.5 Flash Image)",
         Capabilities(aspect_ratios=_RATIOS, **_COMMON),
-        notes="About 1024 px output; no size choice. Scheduled to shut down in 2027.",
+        notes="About 1024 px output; no size choice. Deprecated by Google; no exact shutdown "
+        "date announced yet.",
         price_per_image_usd=0.039,
     ),
     ModelInfo(
         "gemini-3-pro-image-preview",
         "Gemini 3 Pro Image (preview)",
         _RETIRED,
-        retired=_SHUT_PREVIEW,
+        shuts_down_on=_PREVIEW_SHUTDOWN,
+        replacement="gemini-3-pro-image",
     ),
     ModelInfo(
         "gemini-3.1-flash-image-preview",
         "Gemini 3.1 Flash Image (preview)",
         _RETIRED,
-        retired=_SHUT_PREVIEW,
+        shuts_down_on=_PREVIEW_SHUTDOWN,
+        replacement="gemini-3.1-flash-image",
     ),
-    ModelInfo("imagen-4.0-generate-001", "Imagen 4", _RETIRED, retired=_SHUT_IMAGEN),
-    ModelInfo("imagen-4.0-ultra-generate-001", "Imagen 4 Ultra", _RETIRED, retired=_SHUT_IMAGEN),
-    ModelInfo("imagen-4.0-fast-generate-001", "Imagen 4 Fast", _RETIRED, retired=_SHUT_IMAGEN),
+    *(
+        ModelInfo(
+            model_id,
+            label,
+            _RETIRED,
+            shuts_down_on=_IMAGEN_SHUTDOWN,
+            replacement="gemini-nano-banana-2.1",
+        )
+        for model_id, label in (
+            ("imagen-4.0-generate-001", "Imagen 4"),
+            ("imagen-4.0-ultra-generate-001", "Imagen 4 Ultra"),
+            ("imagen-4.0-fast-generate-001", "Imagen 4 Fast"),
+        )
+    ),
     ModelInfo(
         "imagen-3.0-generate-002",
         "Imagen 3",
         _RETIRED,
-        retired="shut down 2025-11-10; use gemini-nano-banana-2.1",
+        shuts_down_on=date(2025, 11, 10),
+        replacement="gemini-nano-banana-2.1",
     ),
 )
 

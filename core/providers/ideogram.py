@@ -45,6 +45,10 @@ STYLES = ("auto", "general", "realistic", "design", "fiction")
 MAGIC_PROMPT = ("auto", "on", "off")
 PRICE_BY_SPEED = {"FLASH": 0.03, "TURBO": 0.03, "DEFAULT": 0.06, "QUALITY": 0.09}
 
+# Lifecycle: https://developer.ideogram.ai/ideogram-api/deprecations (checked 2026-12-01)
+# deprecates no model and gives no endpoint a removal date. Its one deprecated endpoint is
+# POST /v1/ideogram-v3/edit (since 2026-04-29), which the studio does not call; Ideogram 3.0
+# generate (GENERATE_PATH) has no shutdown announced.
 MODELS: tuple[ModelInfo, ...] = (
     ModelInfo(
         "ideogram-3.0",

@@ -12,6 +12,7 @@ import binascii
 import math
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import openai
@@ -73,7 +74,14 @@ _GPT1 = Capabilities(
 )
 _RETIRED = Capabilities(aspect_ratios=("1:1",))
 
-_DEPRECATED = "Deprecated: shuts down on 2026-12-01; move to gpt-image-2.6-sunburst or -flare."
+# Shutdowns as announced on https://developers.openai.com/api/docs/deprecations and in the
+# openai SDK's `types/image_model.py` ("GPT Image 1 was shut down on October 23, 2026. Use
+# gpt-image-2.5-sunburst or gpt-image-2.5-flare"; DALL·E "retired on May 12, 2026"). The
+# gpt-image-1.x family got notice on 2026-06-02 for 2026-12-01; the newer copy of the
+# deprecations page names the 2.6 models as their replacements.
+_GPT1_NOTICE = date(2026, 6, 2)
+_GPT1_SHUTDOWN = date(2026, 12, 1)
+_DALLE_SHUTDOWN = date(2026, 5, 12)
 
 MODELS: tuple[ModelInfo, ...] = (
     ModelInfo(
@@ -103,20 +111,52 @@ MODELS: tuple[ModelInfo, ...] = (
         price_per_image_usd=0.032,
     ),
     ModelInfo(
-        "gpt-image-1.5", "GPT Image 1.5", _GPT1, notes=_DEPRECATED, price_per_image_usd=0.034
+        "gpt-image-1.5",
+        "GPT Image 1.5",
+        _GPT1,
+        price_per_image_usd=0.034,
+        deprecated_on=_GPT1_NOTICE,
+        shuts_down_on=_GPT1_SHUTDOWN,
+        replacement="gpt-image-2.6-sunburst",
     ),
     ModelInfo(
-        "gpt-image-1-mini", "GPT Image 1 mini", _GPT1, notes=_DEPRECATED, price_per_image_usd=0.011
+        "gpt-image-1-mini",
+        "GPT Image 1 mini",
+        _GPT1,
+        price_per_image_usd=0.011,
+        deprecated_on=_GPT1_NOTICE,
+        shuts_down_on=_GPT1_SHUTDOWN,
+        replacement="gpt-image-2.6-flare",
     ),
-    ModelInfo("chatgpt-image-latest", "ChatGPT Image (latest)", _GPT1, notes=_DEPRECATED),
+    ModelInfo(
+        "chatgpt-image-latest",
+        "ChatGPT Image (latest)",
+        _GPT1,
+        deprecated_on=_GPT1_NOTICE,
+        shuts_down_on=_GPT1_SHUTDOWN,
+        replacement="gpt-image-2.6-sunburst",
+    ),
     ModelInfo(
         "gpt-image-1",
         "GPT Image 1",
         _RETIRED,
-        retired="shut down on 2026-10-23; use gpt-image-2.5-sunburst or gpt-image-2",
+        shuts_down_on=date(2026, 10, 23),
+        replacement="gpt-image-2.5-sunburst",
     ),
-    ModelInfo("dall-e-3", "DALL·E 3", _RETIRED, retired="retired on 2026-05-12; use gpt-image-2"),
-    ModelInfo("dall-e-2", "DALL·E 2", _RETIRED, retired="retired on 2026-05-12; use gpt-image-2"),
+    ModelInfo(
+        "dall-e-3",
+        "DALL·E 3",
+        _RETIRED,
+        shuts_down_on=_DALLE_SHUTDOWN,
+        replacement="gpt-image-2",
+    ),
+    ModelInfo(
+        "dall-e-2",
+        "DALL·E 2",
+        _RETIRED,
+        shuts_down_on=_DALLE_SHUTDOWN,
+        replacement="gpt-image-2",
+    ),
 )
 
 _QUOTA_CODES = ("insufficient_quota", "credit_balance_exhausted")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import socket
+from datetime import UTC, datetime
 
 import pytest
+import time_machine
 
 from core.errors import ValidationError
 from core.providers.base import (
@@ -235,16 +237,20 @@ def test_a_reply_without_an_image_is_a_failure_not_a_result(
 
 
 @pytest.mark.parametrize(
-    ("model", "replacement"),
-    [("dall-e-3", "gpt-image-2"), ("dall-e-2", "gpt-image-2"), ("gpt-image-1", "gpt-image-2")],
+    ("model", "message"),
+    [
+        ("dall-e-3", "shut down on 2026-05-12; use gpt-image-2."),
+        ("dall-e-2", "shut down on 2026-05-12; use gpt-image-2."),
+        ("gpt-image-1", "shut down on 2026-10-23; use gpt-image-2.5-sunburst."),
+        ("gpt-image-1.5", "shut down on 2026-12-01; use gpt-image-2.6-sunburst."),
+    ],
 )
-def test_retired_models_are_refused_naming_retirement_and_replacement(
-    openai_provider: OpenAIProvider, fake_openai: FakeOpenAI, model: str, replacement: str
+def test_retired_models_are_refused_naming_the_shutdown_and_replacement(
+    openai_provider: OpenAIProvider, fake_openai: FakeOpenAI, model: str, message: str
 ) -> None:
     with pytest.raises(ValidationError) as info:
         openai_provider.validate(model, "a fox", {})
-    assert "retired" in info.value.message or "shut down" in info.value.message
-    assert replacement in info.value.message
+    assert info.value.message == f"{model} {message}"
     assert fake_openai.requests == []
 
 
@@ -254,8 +260,6 @@ def test_retired_models_are_refused_naming_retirement_and_replacement(
         ("gpt-image-2", {"seed": 3}, "seed"),
         ("gpt-image-2", {"negative_prompt": "blur"}, "negative_prompt"),
         ("gpt-image-2", {"quality": "max"}, "max"),
-        ("gpt-image-1.5", {"aspect_ratio": "16:9"}, "16:9"),
-        ("gpt-image-1.5", {"image_size": "2K"}, "image_size"),
         ("gpt-image-2", {"background": "transparent", "output_format": "jpeg"}, "transparent"),
     ],
 )
@@ -264,6 +268,18 @@ def test_unsupported_options_are_refused_before_any_request(
 ) -> None:
     with pytest.raises(ValidationError, match=words):
         openai_provider.validate(model, "a fox", params)
+    assert fake_openai.requests == []
+
+
+@time_machine.travel(datetime(2026, 11, 30, 12, tzinfo=UTC), tick=False)
+@pytest.mark.parametrize(
+    ("params", "words"), [({"aspect_ratio": "16:9"}, "16:9"), ({"image_size": "2K"}, "image_size")]
+)
+def test_gpt_image_1_5_took_only_its_own_options_before_its_shutdown(
+    openai_provider: OpenAIProvider, fake_openai: FakeOpenAI, params, words
+) -> None:
+    with pytest.raises(ValidationError, match=words):
+        openai_provider.validate("gpt-image-1.5", "a fox", params)
     assert fake_openai.requests == []
 
 

@@ -67,16 +67,12 @@ def test_a_retired_or_unknown_default_model_setting_falls_back_to_the_catalogue_
     )
 
 
-def test_every_catalogue_has_one_default_and_retired_entries_name_a_replacement() -> None:
+def test_every_catalogue_has_one_default_and_unique_ids() -> None:
+    # Replacements and shutdown dates: tests/providers/test_lifecycle.py.
     for provider in (OpenAIProvider(), GeminiProvider(), IdeogramProvider()):
         assert sum(m.default for m in provider.models) == 1
         ids = [m.id for m in provider.models]
         assert len(ids) == len(set(ids))
-        for model in provider.models:
-            if model.retired:
-                assert "use " in model.retired
-                replacement = model.retired.split("use ", 1)[1].split()[0]
-                assert provider.model(replacement).retired is None
 
 
 def test_plain_message_removes_keys_and_key_shaped_strings() -> None:
