@@ -198,10 +198,21 @@ as $$
     )
 $$;
 
+-- The caller is the server: the request runs as the service role, or as a role that bypasses
+-- row-level security anyway (the owner or a superuser in psql, a migration, the SQL editor).
+-- Decided by the database role, never by a JWT claim (a claim is only what the token says; the
+-- role is what the grants and policies obey). PostgREST logs in as `authenticator` and switches
+-- to the token's role with `set local role`: that is the `role` setting, which stays the
+-- caller's inside security definer functions (where current_user is the owner). Without a
+-- `set role`, the login role is the caller.
 create or replace function public.is_service() returns boolean
     language sql stable set search_path = ''
 as $$
-    select coalesce(auth.role() = 'service_role', false)
+    select coalesce((
+        select r.rolname = 'service_role' or r.rolsuper or r.rolbypassrls
+        from pg_catalog.pg_roles r
+        where r.rolname = coalesce(nullif(pg_catalog.current_setting('role'), 'none'),
+                                   session_user::text)), false)
 $$;
 
 -- The signed-in caller has a profile and is not disabled.
@@ -213,12 +224,12 @@ as $$
     )
 $$;
 
--- The caller sees every job with its review identity: the server, reviewers and admins. A
--- connection without JWT claims (psql as the owner, a migration) is not an API request.
+-- The caller sees every job with its review identity: the server (is_service: psql as the
+-- owner or a migration counts too), enabled reviewers and admins (their profile).
 create or replace function public.sees_all_jobs() returns boolean
     language sql stable set search_path = ''
 as $$
-    select coalesce(auth.role(), 'service_role') = 'service_role' or public.is_reviewer()
+    select public.is_service() or public.is_reviewer()
 $$;
 
 -- A job row as the caller may see it: without who reviewed it, and the reviewer's note,
