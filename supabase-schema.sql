@@ -409,10 +409,13 @@ begin
         select k.batch_id into r from public.idempotency_keys k
         where k.user_id = v_user and k.key = v_key;
         if found then
-            if exists (select 1 from public.jobs j where j.batch_id = r.batch_id) then
+            -- the caller's own jobs of that batch: another user may have used the same batch id
+            if exists (select 1 from public.jobs j
+                       where j.batch_id = r.batch_id and j.user_id = v_user) then
                 return query select m.* from public.jobs j
                     cross join lateral public.job_as_seen(j, v_full) m
-                    where j.batch_id = r.batch_id order by j.created_at, j.id;
+                    where j.batch_id = r.batch_id and j.user_id = v_user
+                    order by j.created_at, j.id;
                 return;
             end if;
             delete from public.idempotency_keys k where k.user_id = v_user and k.key = v_key;

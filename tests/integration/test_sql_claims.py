@@ -64,6 +64,58 @@ def test_the_harness_runs_requests_like_postgrest(api):
     assert row == {"session_user": "authenticator", "current_user": "authenticated", "uid": user}
 
 
+# ---- item 4: batch ids are looked up per user -------------------------------------------------
+
+
+def test_replaying_a_key_with_another_users_batch_id_returns_only_the_callers_rows(
+    db, api, make_user
+):
+    victim, attacker = make_user(), make_user()
+    (mine,) = _submit(api, victim, job_json(victim, key="v-key", prompt="the victim's prompt"))
+    db.execute("update public.jobs set result_path = %s where id = %s", ["v/1.png", mine["id"]])
+    forged = _in_batch(job_json(attacker, key="a-key", prompt="attacker"), str(mine["batch_id"]))
+    first = _submit(api, attacker, forged)
+    again = _submit(api, attacker, forged)
+    assert [r["id"] for r in again] == [r["id"] for r in first]
+    assert {str(r["user_id"]) for r in again} == {attacker}
+    assert {r["prompt"] for r in again} == {"attacker"}
+    assert all(r["result_path"] is None for r in again)
+
+
+def test_another_users_rows_in_a_batch_never_answer_the_owners_retry(db, api, make_user):
+    victim, attacker = make_user(), make_user()
+    payload = job_json(victim, 2, key="retry-key", prompt="victim")
+    first = _submit(api, victim, payload)
+    batch_id = str(first[0]["batch_id"])
+    _submit(api, attacker, _in_batch(job_json(attacker, prompt="attacker"), batch_id))
+
+    retry = _submit(api, victim, payload)
+    assert [r["id"] for r in retry] == [r["id"] for r in first]
+
+    # the victim's batch is gone (deleted by the server): the key is free again, and the
+    # attacker's row with the same batch id does not hold it
+    db.execute("delete from public.jobs where user_id = %s", [victim])
+    fresh = _submit(api, victim, job_json(victim, key="retry-key", prompt="victim again"))
+    assert {str(r["user_id"]) for r in fresh} == {victim}
+    assert {r["prompt"] for r in fresh} == {"victim again"}
+    left = db.execute("select user_id, prompt from public.jobs where user_id = %s", [attacker])
+    assert [r["prompt"] for r in left.fetchall()] == ["attacker"]
+
+
+def test_two_users_with_the_same_key_and_batch_id_get_independent_batches(api, make_user):
+    a, b = make_user(), make_user()
+    shared = str(uuid.uuid4())
+    a_jobs = _submit(api, a, _in_batch(job_json(a, 2, key="same"), shared))
+    b_jobs = _submit(api, b, _in_batch(job_json(b, 1, key="same"), shared))
+    assert {str(r["user_id"]) for r in b_jobs} == {b} and len(b_jobs) == 1
+    assert [r["id"] for r in _submit(api, a, _in_batch(job_json(a, 2, key="same"), shared))] == [
+        r["id"] for r in a_jobs
+    ]
+    assert [r["id"] for r in _submit(api, b, _in_batch(job_json(b, 1, key="same"), shared))] == [
+        r["id"] for r in b_jobs
+    ]
+
+
 # ---- item 6: roles come from the database role and the profile, not from claims ----------------
 
 FORGED = [
