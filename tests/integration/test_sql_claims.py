@@ -116,6 +116,65 @@ def test_two_users_with_the_same_key_and_batch_id_get_independent_batches(api, m
     ]
 
 
+# ---- item 5: a user's daily quota is the server's ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "select * from public.submit_jobs(%s, 30, null)",
+        "select * from public.submit_jobs(p_jobs => %s, p_rate_limit => 30, p_daily_quota => 1000)",
+        "select * from public.submit_jobs_with_quota(%s, 30, null)",
+    ],
+    ids=["positional-null", "named-large", "server-door"],
+)
+def test_a_user_cannot_choose_their_own_daily_quota(db, api, make_user, call):
+    a = make_user()
+    with pytest.raises(psycopg.Error) as caught, request_as(api, "authenticated", user_claims(a)):
+        api.execute(call, [job_json(a)])
+    assert caught.value.sqlstate in ("42883", "42501")  # no such function / not allowed
+    assert db.execute("select count(*) as n from public.jobs").fetchone()["n"] == 0
+    assert db.execute("select count(*) as n from public.submissions").fetchone()["n"] == 0
+
+
+def test_no_function_a_user_may_call_takes_a_daily_quota(db):
+    rows = db.execute(
+        "select p.oid::regprocedure::text as fn from pg_proc p "
+        "where p.pronamespace = 'public'::regnamespace "
+        "and 'p_daily_quota' = any (p.proargnames) "
+        "and has_function_privilege('authenticated', p.oid, 'execute')"
+    ).fetchall()
+    assert rows == []
+
+
+def test_a_users_own_submit_takes_the_daily_quota_from_the_server(db, api, make_user):
+    a = make_user()
+    db.execute("update public.app_config set daily_quota = 2")
+    _submit(api, a, job_json(a, 2))
+    with pytest.raises(psycopg.Error) as caught:
+        _submit(api, a, job_json(a))
+    assert caught.value.sqlstate == "SQ429"
+    assert json.loads(caught.value.diag.message_detail)["quota"] == 2
+    # the per-user override on the profile wins over the global setting
+    db.execute("update public.profiles set daily_quota = 3 where id = %s", [a])
+    assert len(_submit(api, a, job_json(a))) == 1
+    with pytest.raises(psycopg.Error) as caught:
+        _submit(api, a, job_json(a))
+    assert json.loads(caught.value.diag.message_detail)["quota"] == 3
+
+
+def test_the_server_submits_with_the_quota_it_computed(db, api, make_user):
+    a = make_user()
+    with request_as(api, "service_role", {"role": "service_role"}):
+        api.execute("select * from public.submit_jobs_with_quota(%s, 100, 1)", [job_json(a)])
+    with (
+        pytest.raises(psycopg.Error) as caught,
+        request_as(api, "service_role", {"role": "service_role"}),
+    ):
+        api.execute("select * from public.submit_jobs_with_quota(%s, 100, 1)", [job_json(a)])
+    assert caught.value.sqlstate == "SQ429"
+
+
 # ---- item 6: roles come from the database role and the profile, not from claims ----------------
 
 FORGED = [

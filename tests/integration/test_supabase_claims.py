@@ -1,23 +1,35 @@
 """The Python side of submit_jobs after the claims review, with real supabase-py against the test
-gateway on PostgreSQL: idempotency keys and batch ids are per user."""
+gateway on PostgreSQL: a user's store never sends a daily quota (the server's setting applies),
+the server's store passes the one it computed, and idempotency keys and batch ids are per user."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
 
 from core.backends.base import Backend
+from core.errors import QuotaExceeded
 from core.models import JobRequest, User
 from core.providers import build_providers
 from core.service import JobService
 from core.settings import Settings
 from tests.contract.support import PASSWORD, new_jobs
-from tests.integration.supabase_factory import make_supabase_backend
+from tests.integration.gateway import Gateway
+from tests.integration.supabase_factory import gateway, make_supabase_backend
 
 NO_LIMIT = 1_000_000
 REQUEST = JobRequest(provider="demo", model="demo-pattern", prompt="a kite over dunes")
+
+
+@pytest.fixture
+def gw() -> Iterator[Gateway]:
+    gw = gateway()
+    yield gw
+    gw.record = False
+    gw.recorded.clear()
 
 
 @pytest.fixture
@@ -31,6 +43,43 @@ def people(backend: Backend) -> dict[str, User]:
     for name in names:
         backend.accounts.sign_up(f"{name}@example.com", PASSWORD, admin_emails=frozenset())
     return {n: backend.accounts.sign_in(f"{n}@example.com", PASSWORD).user for n in names}
+
+
+def test_a_users_store_sends_no_quota_and_the_servers_store_its_own(backend, people, gw):
+    alice = people["alice"]
+    gw.recorded.clear()
+    gw.record = True
+    backend.for_user(alice).jobs.create_jobs(
+        new_jobs(alice), rate_limit_per_minute=5, daily_quota=7
+    )
+    backend.jobs.create_jobs(new_jobs(alice), rate_limit_per_minute=5, daily_quota=7)
+    gw.record = False
+    mine, server = gw.recorded
+    assert (mine.path, mine.headers["authorization"]) == (
+        "/rest/v1/rpc/submit_jobs",
+        f"Bearer {alice.access_token}",
+    )
+    assert set(json.loads(mine.body)) == {"p_jobs", "p_rate_limit"}
+    assert (server.path, server.headers["authorization"]) == (
+        "/rest/v1/rpc/submit_jobs_with_quota",
+        f"Bearer {gw.service_key}",
+    )
+    assert json.loads(server.body)["p_daily_quota"] == 7
+
+
+def test_a_signed_in_users_submits_stop_at_the_servers_daily_quota(backend, people, settings):
+    alice, bob = people["alice"], people["bob"]
+    settings = replace(settings, daily_quota=2, rate_limit_per_minute=NO_LIMIT)
+    backend.accounts.publish_config(settings)  # what the app does at start
+    service = JobService(backend, build_providers(settings), settings)
+    assert len(service.submit(alice, REQUEST, count=2)) == 2
+    with pytest.raises(QuotaExceeded):
+        service.submit(alice, REQUEST)
+    # the per-user override, set by an admin, is read by SQL from the profile
+    service.set_daily_quota(people["admin"], bob.id, 1)
+    service.submit(bob, REQUEST)
+    with pytest.raises(QuotaExceeded):
+        service.submit(bob, REQUEST)
 
 
 def test_idempotency_keys_and_batch_ids_are_per_user(backend, people):
