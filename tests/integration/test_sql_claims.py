@@ -274,6 +274,28 @@ def test_forged_claims_do_not_lift_a_users_limits(db, api, world, forge):
     assert caught.value.sqlstate == "SR429"
 
 
+SERVER_ONLY = [
+    "select * from public.claim_job('w', 60, 3)",
+    "select public.cancel_user_jobs(%(b)s)",
+    "select public.job_stats(now() - interval '1 day')",
+    "select * from public.user_activity()",
+    "select * from public.purge_candidates('{done}', now(), null, '{}', 10)",
+    "select * from public.submit_jobs_with_quota(%(jobs)s, 30, null)",
+]
+
+
+@pytest.mark.parametrize("forge", FORGED)
+def test_forged_claims_reach_no_server_or_admin_function(db, api, world, forge):
+    args = {"b": world["b"], "jobs": job_json(world["b"])}
+    for statement in SERVER_ONLY:
+        with (
+            pytest.raises(errors.InsufficientPrivilege),
+            request_as(api, "authenticated", forge(world["a"])),
+        ):
+            api.execute(statement, args)
+    assert db.execute("select count(*) as n from public.jobs").fetchone()["n"] == 3
+
+
 def test_a_disabled_reviewer_is_no_reviewer_whatever_the_claims(db, api, world):
     reviewer = world["reviewer"]
     db.execute("update public.profiles set disabled = true where id = %s", [reviewer])
