@@ -198,10 +198,21 @@ as $$
     )
 $$;
 
+-- The caller is the server: the request runs as the service role, or as a role that bypasses
+-- row-level security anyway (the owner or a superuser in psql, a migration, the SQL editor).
+-- Decided by the database role, never by a JWT claim (a claim is only what the token says; the
+-- role is what the grants and policies obey). PostgREST logs in as `authenticator` and switches
+-- to the token's role with `set local role`: that is the `role` setting, which stays the
+-- caller's inside security definer functions (where current_user is the owner). Without a
+-- `set role`, the login role is the caller.
 create or replace function public.is_service() returns boolean
     language sql stable set search_path = ''
 as $$
-    select coalesce(auth.role() = 'service_role', false)
+    select coalesce((
+        select r.rolname = 'service_role' or r.rolsuper or r.rolbypassrls
+        from pg_catalog.pg_roles r
+        where r.rolname = coalesce(nullif(pg_catalog.current_setting('role'), 'none'),
+                                   session_user::text)), false)
 $$;
 
 -- The signed-in caller has a profile and is not disabled.
@@ -213,12 +224,12 @@ as $$
     )
 $$;
 
--- The caller sees every job with its review identity: the server, reviewers and admins. A
--- connection without JWT claims (psql as the owner, a migration) is not an API request.
+-- The caller sees every job with its review identity: the server (is_service: psql as the
+-- owner or a migration counts too), enabled reviewers and admins (their profile).
 create or replace function public.sees_all_jobs() returns boolean
     language sql stable set search_path = ''
 as $$
-    select coalesce(auth.role(), 'service_role') = 'service_role' or public.is_reviewer()
+    select public.is_service() or public.is_reviewer()
 $$;
 
 -- A job row as the caller may see it: without who reviewed it, and the reviewer's note,
@@ -303,18 +314,26 @@ on conflict (id) do nothing;
 
 -- ---- submitting -----------------------------------------------------------------------------
 -- p_jobs: a JSON array of {id, user_id, provider, model, kind, prompt, params, input_path,
--- batch_id, max_attempts, idempotency_key}, one batch of one user. A user's own call (their
--- JWT, straight to /rest/v1/rpc/submit_jobs) gets max_attempts and the limits from app_config,
--- and small requests only: at most 16 jobs, a prompt of 1 to 20,000 characters, params a JSON
--- object of at most 16 KiB; its rate limit is never lifted (30 a minute until the server has
--- published RATE_LIMIT_PER_MINUTE). The provider and its params are checked again by the worker.
--- Errors the server maps:
+-- batch_id, max_attempts, idempotency_key}, one batch of one user. Two doors:
+--   submit_jobs(p_jobs, p_rate_limit)    users and the server. A user's own call (their JWT,
+--       straight to /rest/v1/rpc/submit_jobs) gets max_attempts and the limits from the
+--       server's settings: the rate limit from app_config (p_rate_limit can only lower it; 30 a
+--       minute until the server has published RATE_LIMIT_PER_MINUTE), the daily quota from the
+--       profile's override, else app_config.daily_quota; a caller never names its own quota.
+--       Small requests only: at most 16 jobs, a prompt of 1 to 32,000 characters, params a
+--       JSON object of at most 16 KiB.
+--   submit_jobs_with_quota(p_jobs, p_rate_limit, p_daily_quota)    the server only (service
+--       role): the limits it computed itself.
+-- An idempotency key and a batch id count only among the caller's own jobs. The provider and
+-- its params are checked again by the worker. Errors the server maps:
 --   SR429  rate limited   detail = {"retry_after": s, "limit": n}
 --   SQ429  daily quota    detail = {"retry_after": s, "quota": n, "left": n}
-create or replace function public.submit_jobs(
+-- (Earlier versions had one submit_jobs with a p_daily_quota any caller could set.)
+drop function if exists public.submit_jobs(jsonb, integer, integer);
+create or replace function public.submit_jobs_with_quota(
     p_jobs jsonb,
     p_rate_limit integer,
-    p_daily_quota integer default null
+    p_daily_quota integer
 ) returns setof public.jobs
     language plpgsql security definer set search_path = ''
 as $$
@@ -386,8 +405,9 @@ begin
         -- never unlimited: until the server publishes its limit, the default (30) applies
         v_limit := least(coalesce(v_limit, v_cfg.rate_limit_per_minute, 30),
                          coalesce(v_cfg.rate_limit_per_minute, 30));
+        -- the server's quota only: p_daily_quota is the server's own (submit_jobs passes none)
         v_quota := coalesce((select p.daily_quota from public.profiles p where p.id = v_user),
-                            v_cfg.daily_quota, v_quota);
+                            v_cfg.daily_quota);
     end if;
 
     -- one submission of a user at a time: the limit, quota and key checks hold under concurrency
@@ -398,10 +418,13 @@ begin
         select k.batch_id into r from public.idempotency_keys k
         where k.user_id = v_user and k.key = v_key;
         if found then
-            if exists (select 1 from public.jobs j where j.batch_id = r.batch_id) then
+            -- the caller's own jobs of that batch: another user may have used the same batch id
+            if exists (select 1 from public.jobs j
+                       where j.batch_id = r.batch_id and j.user_id = v_user) then
                 return query select m.* from public.jobs j
                     cross join lateral public.job_as_seen(j, v_full) m
-                    where j.batch_id = r.batch_id order by j.created_at, j.id;
+                    where j.batch_id = r.batch_id and j.user_id = v_user
+                    order by j.created_at, j.id;
                 return;
             end if;
             delete from public.idempotency_keys k where k.user_id = v_user and k.key = v_key;
@@ -470,6 +493,13 @@ begin
     order by n
     returning j.*;
 end;
+$$;
+
+create or replace function public.submit_jobs(p_jobs jsonb, p_rate_limit integer)
+returns setof public.jobs
+    language sql security definer set search_path = ''
+as $$
+    select * from public.submit_jobs_with_quota(p_jobs, p_rate_limit, null)
 $$;
 
 -- ---- the queue (service role only) ----------------------------------------------------------
@@ -992,7 +1022,8 @@ revoke all on function
     public.sees_all_jobs(), public.job_as_seen(public.jobs, boolean),
     public.should_be_admin(auth.users), public.handle_new_user(),
     public.handle_user_confirmed(), public.handle_user_email_change(),
-    public.submit_jobs(jsonb, integer, integer), public.get_job(uuid),
+    public.submit_jobs(jsonb, integer), public.get_job(uuid),
+    public.submit_jobs_with_quota(jsonb, integer, integer),
     public.claim_job(text, double precision, integer),
     public.heartbeat_jobs(uuid[], text, double precision),
     public.finish_job(uuid, text, text, text, jsonb), public.fail_job(uuid, text, text, text),
@@ -1011,7 +1042,7 @@ revoke all on function
 -- what policies and the user-facing doors need
 grant execute on function public.is_reviewer(), public.is_admin(), public.is_service(),
     public.is_active_user(), public.sees_all_jobs(),
-    public.submit_jobs(jsonb, integer, integer), public.get_job(uuid), public.cancel_job(uuid),
+    public.submit_jobs(jsonb, integer), public.get_job(uuid), public.cancel_job(uuid),
     public.set_review(uuid[], text, text, uuid),
     public.list_jobs(uuid, text[], text[], text[], text[], text, uuid, timestamptz, timestamptz,
                      boolean, timestamptz, uuid, integer),
@@ -1020,6 +1051,7 @@ grant execute on function public.is_reviewer(), public.is_admin(), public.is_ser
 
 -- the queue, retention and admin functions: the server only
 grant execute on function
+    public.submit_jobs_with_quota(jsonb, integer, integer),
     public.claim_job(text, double precision, integer),
     public.heartbeat_jobs(uuid[], text, double precision),
     public.finish_job(uuid, text, text, text, jsonb), public.fail_job(uuid, text, text, text),

@@ -41,7 +41,10 @@ class JobStore(Protocol):
         idempotency key already used by that user, return the existing jobs instead (no
         insert, no rate-limit charge). Raises RateLimited (with seconds to wait) when the user
         would exceed `rate_limit_per_minute` jobs created in any 60 s, QuotaExceeded past
-        `daily_quota` jobs since UTC midnight."""
+        `daily_quota` jobs since UTC midnight. A store acting with a user's own credentials
+        (Supabase: their JWT) takes the quota from the server's settings instead, the same
+        rule JobService applies (the profile's override, else DAILY_QUOTA): a user never
+        chooses their own."""
         ...
 
     def get_job(self, job_id: str) -> Job | None: ...

@@ -32,7 +32,13 @@ class SupabaseJobStore:
 
     A user's store (`client` carries their JWT) deletes rows with the server's client, since
     users have no DELETE on jobs (a row deleted before its files would orphan them): pass
-    `server` and `owner_id` (None for an admin, who may delete anyone's jobs)."""
+    `server` and `owner_id` (None for an admin, who may delete anyone's jobs).
+
+    A user's store submits through `submit_jobs`, which takes the daily quota from the server's
+    settings in SQL (the profile's override, else app_config.daily_quota, which
+    `publish_config` writes from DAILY_QUOTA): the same rule as `JobService._effective_quota`,
+    and a user's JWT cannot name another. The server's store passes the quota it computed
+    to `submit_jobs_with_quota`, which only the service role may call."""
 
     def __init__(
         self, client: Client, *, server: Client | None = None, owner_id: str | None = None
@@ -40,6 +46,7 @@ class SupabaseJobStore:
         self._client = client
         self._server = server or client
         self._owner_id = owner_id
+        self._is_server = self._server is client
 
     def _rpc(self, fn: str, params: dict[str, Any]) -> Any:
         return call_rpc(self._client, fn, params)
@@ -72,14 +79,20 @@ class SupabaseJobStore:
             }
             for j in jobs
         ]
-        rows = self._rpc(
-            "submit_jobs",
-            {
-                "p_jobs": payload,
-                "p_rate_limit": rate_limit_per_minute,
-                "p_daily_quota": daily_quota,
-            },
-        )
+        if self._is_server:
+            rows = self._rpc(
+                "submit_jobs_with_quota",
+                {
+                    "p_jobs": payload,
+                    "p_rate_limit": rate_limit_per_minute,
+                    "p_daily_quota": daily_quota,
+                },
+            )
+        else:
+            # the quota is the server's setting, read in SQL: a user's call cannot carry one
+            rows = self._rpc(
+                "submit_jobs", {"p_jobs": payload, "p_rate_limit": rate_limit_per_minute}
+            )
         return sorted((job_from_row(r) for r in rows), key=lambda j: (j.created_at, j.id))
 
     # ---- reading ---------------------------------------------------------------------------

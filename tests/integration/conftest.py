@@ -114,7 +114,7 @@ def submit(db: psycopg.Connection) -> Callable[..., list[dict[str, Any]]]:
     def run(user_id: str, n: int = 1, **fields: Any) -> list[dict[str, Any]]:
         with acting_as(db, "service_role"):
             return db.execute(
-                "select * from public.submit_jobs(%s, %s, %s)",
+                "select * from public.submit_jobs_with_quota(%s, %s, %s)",
                 [job_json(user_id, n, **fields), 1_000_000, None],
             ).fetchall()
 

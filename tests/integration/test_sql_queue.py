@@ -255,9 +255,9 @@ def test_concurrent_submits_with_one_idempotency_key_create_one_batch(db, make_u
 def test_daily_quota_is_refused_with_seconds_to_midnight(db, make_user):
     user = make_user()
     with acting_as(db, "service_role"):
-        db.execute("select * from public.submit_jobs(%s, 100, 3)", [job_json(user, 2)])
+        db.execute("select * from public.submit_jobs_with_quota(%s, 100, 3)", [job_json(user, 2)])
     with pytest.raises(psycopg.Error) as caught, acting_as(db, "service_role"):
-        db.execute("select * from public.submit_jobs(%s, 100, 3)", [job_json(user, 2)])
+        db.execute("select * from public.submit_jobs_with_quota(%s, 100, 3)", [job_json(user, 2)])
     assert caught.value.sqlstate == "SQ429"
     detail = json.loads(caught.value.diag.message_detail)
     assert detail["quota"] == 3 and detail["left"] == 1

@@ -101,7 +101,8 @@ def test_queue_calls_are_rpc_posts_with_named_json_arguments(backend, user, gw):
     backend.jobs.claim("worker-1", 60, 3)
     backend.jobs.list_jobs(JobQuery(user_id=user.id, limit=10))
     submit, claim, listing = seen
-    assert (submit.method, submit.path) == ("POST", "/rest/v1/rpc/submit_jobs")
+    # the server's store: the quota it computed goes to the service-role-only door
+    assert (submit.method, submit.path) == ("POST", "/rest/v1/rpc/submit_jobs_with_quota")
     assert submit.headers["content-profile"] == "public"
     body = json.loads(submit.body)
     assert set(body) == {"p_jobs", "p_rate_limit", "p_daily_quota"}
