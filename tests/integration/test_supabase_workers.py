@@ -70,6 +70,14 @@ def _max_overlap(intervals: list[tuple]) -> int:
     return peak
 
 
+def _wait_until_running(logs: list[Path], workers: list[subprocess.Popen[bytes]]) -> None:
+    deadline = time.monotonic() + 60
+    while not all(b"headless worker running" in log.read_bytes() for log in logs):
+        assert all(p.poll() is None for p in workers), "a worker process died at start"
+        assert time.monotonic() < deadline, "the workers did not start within 60 s"
+        time.sleep(0.1)
+
+
 @pytest.mark.slow
 def test_sixty_jobs_over_the_app_and_two_workers_run_once_within_the_cap(audited, tmp_path):
     gw, backend = audited
@@ -90,7 +98,14 @@ def test_sixty_jobs_over_the_app_and_two_workers_run_once_within_the_cap(audited
     workers: list[subprocess.Popen[bytes]] = []
     app = launch_live_server(tmp_path / "app-data", env=env, log_path=tmp_path / "app.log")
     try:
-        child_env = {**os.environ, **env, "DATA_DIR": str(tmp_path / "worker-data")}
+        # INFO, so each worker's log says when it is running: the jobs are submitted only
+        # then (on a busy machine a worker still importing would leave all the work to the app).
+        child_env = {
+            **os.environ,
+            **env,
+            "DATA_DIR": str(tmp_path / "worker-data"),
+            "LOG_LEVEL": "INFO",
+        }
         for n in range(2):
             log = (tmp_path / f"worker{n}.log").open("wb")
             workers.append(
@@ -102,6 +117,8 @@ def test_sixty_jobs_over_the_app_and_two_workers_run_once_within_the_cap(audited
                     stderr=subprocess.STDOUT,
                 )
             )
+
+        _wait_until_running([tmp_path / f"worker{n}.log" for n in range(2)], workers)
 
         def submit(n: int) -> str:
             response = httpx.post(
