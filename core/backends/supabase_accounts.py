@@ -135,13 +135,7 @@ class SupabaseAccounts:
             raise InvalidCredentials()
         if len(password) > MAX_PASSWORD:
             raise InvalidCredentials()
-        wait = int(self._rpc("sign_in_lockout", {"p_email": email}) or 0)
-        if wait > 0:
-            minutes = max(1, math.ceil(wait / 60))
-            raise RateLimited(
-                f"Too many failed sign-ins for this email. Try again in {minutes} min.",
-                retry_after=wait,
-            )
+        attempt = self._begin_attempt(email)  # RateLimited while the email is locked
         client = self._clients.auth()
         try:
             response = client.auth.sign_in_with_password({"email": email, "password": password})
@@ -153,11 +147,11 @@ class SupabaseAccounts:
                 ) from None
             if code == "user_banned":
                 raise AccountDisabled() from None
-            self._rpc("note_sign_in", {"p_email": email, "p_failed": True})
+            self._end_attempt(email, attempt, ok=False)
             raise InvalidCredentials() from None
         if response.session is None:
             raise InvalidCredentials()
-        self._rpc("note_sign_in", {"p_email": email, "p_failed": False})
+        self._end_attempt(email, attempt, ok=True)
         profile = self._profile(response.session.user.id)
         if profile is not None and profile.get("disabled"):
             self._revoke_remote(response.session.access_token)
@@ -403,6 +397,25 @@ class SupabaseAccounts:
             self._clients.auth().auth.admin.sign_out(access_token, "local")
         except (AuthError, httpx.HTTPError) as exc:
             log.warning("Supabase sign-out failed: %s", type(exc).__name__)
+
+    def _begin_attempt(self, email: str) -> str:
+        """Record a sign-in attempt as a failure before Supabase Auth checks the password, in the
+        same locked step that checks the lockout (begin_sign_in in supabase-schema.sql); returns
+        its id. RateLimited, nothing recorded, while the email is locked."""
+        answer = self._rpc("begin_sign_in", {"p_email": email}) or {}
+        wait = int(answer.get("retry_after") or 0)
+        if wait > 0:
+            minutes = max(1, math.ceil(wait / 60))
+            raise RateLimited(
+                f"Too many failed sign-ins for this email. Try again in {minutes} min.",
+                retry_after=wait,
+            )
+        return str(answer["attempt"])
+
+    def _end_attempt(self, email: str, attempt: str, *, ok: bool) -> None:
+        """A wrong password keeps the attempt counted; the right one forgives it and the
+        failures before it, unless others tried since (end_sign_in in supabase-schema.sql)."""
+        self._rpc("end_sign_in", {"p_email": email, "p_attempt": attempt, "p_ok": ok})
 
     def _rpc(self, fn: str, params: dict[str, Any]) -> Any:
         return call_rpc(self._db, fn, params)
