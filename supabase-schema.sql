@@ -299,6 +299,38 @@ create trigger on_auth_user_email_changed after update of email on auth.users
     for each row when (old.email is distinct from new.email)
     execute function public.handle_user_email_change();
 
+-- The last admin stays one: a change that would leave no enabled admin with a confirmed email
+-- (who can sign in and act) is refused with SL409. Changes serialise on one lock, so two admins
+-- demoting (or disabling) each other at once cannot both succeed. The rule binds every API
+-- caller, the server's service role included; a session without JWT claims (the SQL editor, a
+-- migration) is the database owner at work and is not held to it.
+create or replace function public.keep_an_admin() returns trigger
+    language plpgsql security definer set search_path = ''
+as $$
+begin
+    if auth.role() is null then
+        return new;
+    end if;
+    perform pg_advisory_xact_lock(hashtextextended('public.keep_an_admin', 0));
+    if not exists (
+        select 1 from public.profiles p join auth.users u on u.id = p.id
+        where p.id <> new.id and p.role = 'admin' and not p.disabled
+          and u.email_confirmed_at is not null
+    ) then
+        raise exception using errcode = 'SL409',
+            message = 'the last admin cannot be demoted or disabled';
+    end if;
+    return new;
+end;
+$$;
+
+drop trigger if exists profiles_keep_an_admin on public.profiles;
+create trigger profiles_keep_an_admin before update of role, disabled on public.profiles
+    for each row when (old.role = 'admin' and not old.disabled
+                       and (new.role <> 'admin' or new.disabled))
+    execute function public.keep_an_admin();
+revoke all on function public.keep_an_admin() from public, anon, authenticated;
+
 -- Accounts that existed before this schema get a plain profile.
 insert into public.profiles (id, email)
 select u.id, lower(coalesce(u.email, '')) from auth.users u

@@ -20,9 +20,11 @@ from core.backends.local import Database, from_us, now_us, seconds_us
 from core.errors import (
     AccountDisabled,
     AccountExists,
+    Conflict,
     InvalidCredentials,
     NotFound,
     RateLimited,
+    StudioError,
     ValidationError,
 )
 from core.models import ApiToken, Role, User
@@ -53,8 +55,20 @@ SQL_INSERT_USER = (
     "VALUES (?, ?, ?, ?, 0, ?)"
 )
 SQL_SET_PASSWORD_HASH = "UPDATE users SET password_hash = ? WHERE id = ?"
-SQL_SET_ROLE = "UPDATE users SET role = ? WHERE id = ?"
-SQL_SET_DISABLED = "UPDATE users SET disabled = ? WHERE id = ?"
+# The last enabled admin keeps the role and stays enabled: the guard is part of the UPDATE, so
+# two admins demoting each other at once cannot both succeed (SQLite has one writer at a time).
+SQL_IS_LAST_ADMIN = (
+    "(role = 'admin' AND disabled = 0 AND "
+    "(SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0) <= 1)"
+)
+SQL_SET_ROLE = (
+    f"UPDATE users SET role = :role WHERE id = :id AND (:role = 'admin' OR NOT {SQL_IS_LAST_ADMIN})"
+)
+SQL_SET_DISABLED = (
+    "UPDATE users SET disabled = :disabled "
+    f"WHERE id = :id AND (:disabled = 0 OR NOT {SQL_IS_LAST_ADMIN})"
+)
+SQL_USER_EXISTS = "SELECT 1 FROM users WHERE id = ?"
 # Sign-in attempts: each is recorded as a failure before its password is checked (see
 # _begin_attempt); a success forgives its own row and the ones before it (_forgive_failures).
 SQL_RECENT_FAILURES = "SELECT COUNT(*), MAX(at) FROM sign_in_failures WHERE email = ? AND at > ?"
@@ -180,13 +194,15 @@ class LocalAccounts:
 
     def set_role(self, user_id: str, role: Role) -> None:
         role = Role(role)
-        if self._db.conn.execute(SQL_SET_ROLE, (role.value, user_id)).rowcount != 1:
-            raise NotFound("No such user.")
+        with self._db.write() as conn:
+            if conn.execute(SQL_SET_ROLE, {"role": role.value, "id": user_id}).rowcount != 1:
+                raise _refused_change(conn, user_id)
 
     def set_disabled(self, user_id: str, disabled: bool) -> None:
         with self._db.write() as conn:
-            if conn.execute(SQL_SET_DISABLED, (int(bool(disabled)), user_id)).rowcount != 1:
-                raise NotFound("No such user.")
+            values = {"disabled": int(bool(disabled)), "id": user_id}
+            if conn.execute(SQL_SET_DISABLED, values).rowcount != 1:
+                raise _refused_change(conn, user_id)
             if disabled:
                 conn.execute(SQL_DELETE_USER_SESSIONS, (user_id,))
                 conn.execute(SQL_REVOKE_USER_TOKENS, (user_id,))
@@ -285,6 +301,20 @@ def _forgive_failures(conn: sqlite3.Connection, email: str, attempt: Attempt) ->
     if conn.execute(SQL_ATTEMPTS_SINCE, (email, attempt.at, attempt.rowid)).fetchone():
         return
     conn.execute(SQL_FORGIVE_FAILURES, (email, attempt.at))
+
+
+def last_admin_refused() -> Conflict:
+    """Demoting or disabling the last enabled admin (both backends)."""
+    return Conflict(
+        "You cannot demote or disable the last admin; make someone else an admin first."
+    )
+
+
+def _refused_change(conn: sqlite3.Connection, user_id: str) -> StudioError:
+    """Why a guarded role or disabled UPDATE changed no row."""
+    if conn.execute(SQL_USER_EXISTS, (user_id,)).fetchone() is None:
+        return NotFound("No such user.")
+    return last_admin_refused()
 
 
 def _locked(wait_us: int) -> RateLimited:

@@ -27,6 +27,7 @@ from core.backends.local_accounts import (
     check_email,
     check_password,
     digest,
+    last_admin_refused,
     normalize_email,
 )
 from core.backends.supabase import (
@@ -55,6 +56,7 @@ REFRESH_MARGIN = timedelta(seconds=60)
 _JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _EXISTS_CODES = {"user_already_exists", "email_exists"}
 _RATE_CODES = {"over_request_rate_limit", "over_email_send_rate_limit"}
+LAST_ADMIN_CODE = "SL409"  # raised by keep_an_admin() in supabase-schema.sql
 
 
 class SupabaseAccounts:
@@ -227,12 +229,10 @@ class SupabaseAccounts:
 
     def set_role(self, user_id: str, role: Role) -> None:
         role = Role(role)
-        if not self._update("profiles", {"role": role.value}, "id", user_id):
-            raise NotFound("No such user.")
+        self._update_profile(user_id, {"role": role.value})
 
     def set_disabled(self, user_id: str, disabled: bool) -> None:
-        if not self._update("profiles", {"disabled": bool(disabled)}, "id", user_id):
-            raise NotFound("No such user.")
+        self._update_profile(user_id, {"disabled": bool(disabled)})
         if disabled:
             try:
                 self._db.table("sessions").delete().eq("user_id", user_id).execute()
@@ -438,6 +438,18 @@ class SupabaseAccounts:
                 return None
             raise_api_error(exc)
         return rows[0] if rows else None
+
+    def _update_profile(self, user_id: str, values: dict[str, Any]) -> None:
+        """NotFound for no such user; Conflict when the schema's keep_an_admin trigger refuses
+        to leave no admin."""
+        try:
+            updated = self._update("profiles", values, "id", user_id)
+        except APIError as exc:
+            if exc.code == LAST_ADMIN_CODE:
+                raise last_admin_refused() from None
+            raise
+        if not updated:
+            raise NotFound("No such user.")
 
     def _select(self, table: str, build: Any) -> list[dict[str, Any]]:
         try:
