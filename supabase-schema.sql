@@ -390,7 +390,8 @@ begin
         if auth.uid() is null or auth.uid() <> v_user then
             raise exception using errcode = '42501', message = 'you can only submit your own jobs';
         end if;
-        if exists (select 1 from public.profiles p where p.id = v_user and p.disabled) then
+        -- an account without a profile (deleted) is refused like a disabled one
+        if not exists (select 1 from public.profiles p where p.id = v_user and not p.disabled) then
             raise exception using errcode = '42501', message = 'this account is disabled';
         end if;
         -- an edit's source image must be the user's own object
