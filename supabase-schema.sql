@@ -157,6 +157,9 @@ create table if not exists public.sign_in_failures (
     at timestamptz not null default now()
 );
 create index if not exists sign_in_failures_email_idx on public.sign_in_failures (email, at);
+-- each row is one attempt, recorded before its password is checked (begin_sign_in)
+alter table public.sign_in_failures add column if not exists
+    id uuid not null default gen_random_uuid();
 
 -- Named singleton leases (the sweeper), so one process at a time does the job.
 create table if not exists public.leases (
@@ -307,6 +310,38 @@ create trigger on_auth_user_email_changed after update of email on auth.users
     for each row when (old.email is distinct from new.email)
     execute function public.handle_user_email_change();
 
+-- The last admin stays one: a change that would leave no enabled admin with a confirmed email
+-- (who can sign in and act) is refused with SL409. Changes serialise on one lock, so two admins
+-- demoting (or disabling) each other at once cannot both succeed. The rule binds every API
+-- caller, the server's service role included; a session without JWT claims (the SQL editor, a
+-- migration) is the database owner at work and is not held to it.
+create or replace function public.keep_an_admin() returns trigger
+    language plpgsql security definer set search_path = ''
+as $$
+begin
+    if auth.role() is null then
+        return new;
+    end if;
+    perform pg_advisory_xact_lock(hashtextextended('public.keep_an_admin', 0));
+    if not exists (
+        select 1 from public.profiles p join auth.users u on u.id = p.id
+        where p.id <> new.id and p.role = 'admin' and not p.disabled
+          and u.email_confirmed_at is not null
+    ) then
+        raise exception using errcode = 'SL409',
+            message = 'the last admin cannot be demoted or disabled';
+    end if;
+    return new;
+end;
+$$;
+
+drop trigger if exists profiles_keep_an_admin on public.profiles;
+create trigger profiles_keep_an_admin before update of role, disabled on public.profiles
+    for each row when (old.role = 'admin' and not old.disabled
+                       and (new.role <> 'admin' or new.disabled))
+    execute function public.keep_an_admin();
+revoke all on function public.keep_an_admin() from public, anon, authenticated;
+
 -- Accounts that existed before this schema get a plain profile.
 insert into public.profiles (id, email)
 select u.id, lower(coalesce(u.email, '')) from auth.users u
@@ -374,7 +409,8 @@ begin
         if auth.uid() is null or auth.uid() <> v_user then
             raise exception using errcode = '42501', message = 'you can only submit your own jobs';
         end if;
-        if exists (select 1 from public.profiles p where p.id = v_user and p.disabled) then
+        -- an account without a profile (deleted) is refused like a disabled one
+        if not exists (select 1 from public.profiles p where p.id = v_user and not p.disabled) then
             raise exception using errcode = '42501', message = 'this account is disabled';
         end if;
         -- an edit's source image must be the user's own object
@@ -926,30 +962,67 @@ begin
 end;
 $$;
 
--- Seconds until this email may try to sign in again (0: not locked).
-create or replace function public.sign_in_lockout(p_email text) returns integer
-    language sql stable set search_path = ''
-as $$
-    select coalesce((
-        select greatest(0, ceil(extract(epoch from
-                   max(f.at) + interval '5 minutes' - clock_timestamp())))::integer
-        from public.sign_in_failures f
-        where f.email = lower(p_email) and f.at > clock_timestamp() - interval '15 minutes'
-        having count(*) >= 5), 0)
-$$;
+-- Sign-in attempts, one email at a time (so parallel guesses cannot all pass the check): an
+-- attempt is recorded as a failure before Supabase Auth checks its password. Five in 15
+-- minutes lock the email until 5 minutes after the latest.
+drop function if exists public.sign_in_lockout(text);
+drop function if exists public.note_sign_in(text, boolean);
 
--- p_failed: record a failure (and forget ones past the window); else forget them all.
-create or replace function public.note_sign_in(p_email text, p_failed boolean) returns void
+-- {"attempt": id} to go on and check the password, or {"retry_after": s} while locked
+-- (nothing recorded).
+create or replace function public.begin_sign_in(p_email text) returns jsonb
     language plpgsql set search_path = ''
 as $$
+declare
+    v_email text := lower(p_email);
+    v_now timestamptz;
+    v_count integer;
+    v_latest timestamptz;
+    v_id uuid;
 begin
-    if p_failed then
-        delete from public.sign_in_failures f
-        where f.email = lower(p_email) and f.at <= clock_timestamp() - interval '15 minutes';
-        insert into public.sign_in_failures (email, at) values (lower(p_email), clock_timestamp());
-    else
-        delete from public.sign_in_failures f where f.email = lower(p_email);
+    perform pg_advisory_xact_lock(hashtextextended('public.sign_in:' || v_email, 0));
+    v_now := clock_timestamp();
+    delete from public.sign_in_failures f
+    where f.email = v_email and f.at <= v_now - interval '15 minutes';
+    select count(*), max(f.at) into v_count, v_latest
+    from public.sign_in_failures f where f.email = v_email;
+    if v_count >= 5 and v_latest + interval '5 minutes' > v_now then
+        return jsonb_build_object('retry_after', greatest(1, ceil(extract(epoch from
+            v_latest + interval '5 minutes' - v_now)))::integer);
     end if;
+    insert into public.sign_in_failures (email, at) values (v_email, v_now) returning id into v_id;
+    return jsonb_build_object('attempt', v_id);
+end;
+$$;
+
+-- p_ok false (a wrong password): the attempt stays a failure; if a success that began later
+-- forgave it meanwhile, it is recorded again. p_ok true: forget the attempt and the failures
+-- before it, unless another attempt began since (those stay counted, this one with them, so
+-- a lock they built is not reopened).
+create or replace function public.end_sign_in(p_email text, p_attempt uuid, p_ok boolean)
+returns void
+    language plpgsql set search_path = ''
+as $$
+declare
+    v_email text := lower(p_email);
+    v_at timestamptz;
+begin
+    perform pg_advisory_xact_lock(hashtextextended('public.sign_in:' || v_email, 0));
+    select f.at into v_at from public.sign_in_failures f
+    where f.id = p_attempt and f.email = v_email;
+    if not p_ok then
+        if v_at is null then
+            insert into public.sign_in_failures (email, at) values (v_email, clock_timestamp());
+        end if;
+        return;
+    end if;
+    if v_at is null or exists (
+        select 1 from public.sign_in_failures f
+        where f.email = v_email and f.at >= v_at and f.id <> p_attempt
+    ) then
+        return;
+    end if;
+    delete from public.sign_in_failures f where f.email = v_email and f.at <= v_at;
 end;
 $$;
 
@@ -1036,7 +1109,7 @@ revoke all on function
     public.purge_summary(text[], timestamptz, uuid, text[]), public.job_stats(timestamptz, integer),
     public.record_sweep(jsonb), public.user_activity(), public.cancel_user_jobs(uuid),
     public.try_acquire_lease(text, text, double precision), public.use_api_token(text),
-    public.sign_in_lockout(text), public.note_sign_in(text, boolean)
+    public.begin_sign_in(text), public.end_sign_in(text, uuid, boolean)
     from public, anon, authenticated;
 
 -- what policies and the user-facing doors need
@@ -1060,7 +1133,7 @@ grant execute on function
     public.purge_summary(text[], timestamptz, uuid, text[]), public.job_stats(timestamptz, integer),
     public.record_sweep(jsonb), public.user_activity(), public.cancel_user_jobs(uuid),
     public.try_acquire_lease(text, text, double precision), public.use_api_token(text),
-    public.sign_in_lockout(text), public.note_sign_in(text, boolean)
+    public.begin_sign_in(text), public.end_sign_in(text, uuid, boolean)
     to service_role;
 
 -- ---- storage: the private `results` bucket --------------------------------------------------

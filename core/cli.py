@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
-from core.errors import NotFound, StudioError
+from core.errors import Conflict, NotFound, StudioError
 from core.models import JobStatus, Role, User
 from core.runtime import Runtime, build_runtime
 from core.settings import parse_duration
@@ -136,12 +136,13 @@ def _users_add(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> None:
     password = args.password
     if password == "-":
         password = args.stdin.readline().rstrip("\r\n")
+    if args.role not in (None, Role.ADMIN.value) and not runtime.backend.accounts.list_users():
+        raise Conflict("The first account is the admin: add it without --role or as admin.")
     signed_in = runtime.service.sign_up(args.email, password)
     runtime.service.sign_out(signed_in.session_token)  # the CLI needs no browser session
     user = signed_in.user
     if args.role and args.role != user.role.value:
-        runtime.backend.accounts.set_role(user.id, Role(args.role))
-        user = _user_by_email(runtime, user.email)
+        user = runtime.service.operator_set_role(user.id, args.role)
     print(f"created {user.email} role={user.role.value} id={user.id}", file=out)
 
 
@@ -157,8 +158,8 @@ def _users_list(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> None
 
 def _users_set_role(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> None:
     user = _user_by_email(runtime, args.email)
-    runtime.backend.accounts.set_role(user.id, Role(args.role))
-    print(f"{user.email}: role {user.role.value} -> {args.role}", file=out)
+    changed = runtime.service.operator_set_role(user.id, args.role)
+    print(f"{user.email}: role {user.role.value} -> {changed.role.value}", file=out)
 
 
 # ---- tokens -----------------------------------------------------------------------------------

@@ -249,15 +249,19 @@ class ReviewAdminMixin:
         return out
 
     def set_role(self, admin: User, user_id: str, role: Role | str) -> User:
-        """Change someone's role. The last active admin cannot stop being one."""
+        """Change someone's role. The last enabled admin cannot stop being one (Conflict)."""
         require_role(admin, Role.ADMIN)
+        return self.operator_set_role(user_id, role)
+
+    def operator_set_role(self, user_id: str, role: Role | str) -> User:
+        """set_role for the operator at the server (the management CLI), who has no account to
+        sign in with: the same checks and the same last-admin rule, which the backend enforces
+        atomically where the accounts live."""
         try:
             role = Role(role)
         except ValueError:
             raise ValidationError(f"Unknown role {role!r}; use user, reviewer or admin.") from None
         target = self._target_user(user_id)
-        if target.role is Role.ADMIN and role is not Role.ADMIN:
-            self._keep_an_admin(target, "remove the admin role from")
         self.backend.accounts.set_role(target.id, role)
         return self._target_user(target.id)
 
@@ -268,8 +272,6 @@ class ReviewAdminMixin:
         target = self._target_user(user_id)
         if disabled and target.id == admin.id:
             raise Conflict("You cannot disable your own account.")
-        if disabled and target.role is Role.ADMIN:
-            self._keep_an_admin(target, "disable")
         self.backend.accounts.set_disabled(target.id, bool(disabled))
         return self._admin_store().cancel_user_jobs(target.id) if disabled else 0
 
@@ -300,15 +302,6 @@ class ReviewAdminMixin:
         if target is None:
             raise NotFound("No such user.")
         return target
-
-    def _keep_an_admin(self, target: User, action: str) -> None:
-        others = [
-            u
-            for u in self.backend.accounts.list_users()
-            if u.role is Role.ADMIN and not u.disabled and u.id != target.id
-        ]
-        if not others:
-            raise Conflict(f"You cannot {action} the last admin; make someone else an admin first.")
 
 
 def require_role(user: User | None, role: Role) -> None:

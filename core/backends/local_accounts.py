@@ -10,6 +10,7 @@ import re
 import secrets
 import sqlite3
 import uuid
+from typing import NamedTuple
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -19,9 +20,11 @@ from core.backends.local import Database, from_us, now_us, seconds_us
 from core.errors import (
     AccountDisabled,
     AccountExists,
+    Conflict,
     InvalidCredentials,
     NotFound,
     RateLimited,
+    StudioError,
     ValidationError,
 )
 from core.models import ApiToken, Role, User
@@ -52,12 +55,30 @@ SQL_INSERT_USER = (
     "VALUES (?, ?, ?, ?, 0, ?)"
 )
 SQL_SET_PASSWORD_HASH = "UPDATE users SET password_hash = ? WHERE id = ?"
-SQL_SET_ROLE = "UPDATE users SET role = ? WHERE id = ?"
-SQL_SET_DISABLED = "UPDATE users SET disabled = ? WHERE id = ?"
-SQL_RECENT_FAILURES = "SELECT at FROM sign_in_failures WHERE email = ? AND at > ? ORDER BY at DESC"
+# The last enabled admin keeps the role and stays enabled: the guard is part of the UPDATE, so
+# two admins demoting each other at once cannot both succeed (SQLite has one writer at a time).
+SQL_IS_LAST_ADMIN = (
+    "(role = 'admin' AND disabled = 0 AND "
+    "(SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0) <= 1)"
+)
+SQL_SET_ROLE = (
+    f"UPDATE users SET role = :role WHERE id = :id AND (:role = 'admin' OR NOT {SQL_IS_LAST_ADMIN})"
+)
+SQL_SET_DISABLED = (
+    "UPDATE users SET disabled = :disabled "
+    f"WHERE id = :id AND (:disabled = 0 OR NOT {SQL_IS_LAST_ADMIN})"
+)
+SQL_USER_EXISTS = "SELECT 1 FROM users WHERE id = ?"
+# Sign-in attempts: each is recorded as a failure before its password is checked (see
+# _begin_attempt); a success forgives its own row and the ones before it (_forgive_failures).
+SQL_RECENT_FAILURES = "SELECT COUNT(*), MAX(at) FROM sign_in_failures WHERE email = ? AND at > ?"
 SQL_RECORD_FAILURE = "INSERT INTO sign_in_failures (email, at) VALUES (?, ?)"
 SQL_PRUNE_FAILURES = "DELETE FROM sign_in_failures WHERE email = ? AND at <= ?"
-SQL_CLEAR_FAILURES = "DELETE FROM sign_in_failures WHERE email = ?"
+SQL_ATTEMPT_EXISTS = "SELECT 1 FROM sign_in_failures WHERE rowid = ? AND email = ? AND at = ?"
+SQL_ATTEMPTS_SINCE = (
+    "SELECT 1 FROM sign_in_failures WHERE email = ? AND at >= ? AND rowid <> ? LIMIT 1"
+)
+SQL_FORGIVE_FAILURES = "DELETE FROM sign_in_failures WHERE email = ? AND at <= ?"
 SQL_INSERT_SESSION = (
     "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)"
 )
@@ -113,8 +134,7 @@ class LocalAccounts:
 
     def sign_in(self, email: str, password: str) -> SignedIn:
         email = normalize_email(email)
-        now = now_us()
-        self._check_lockout(email, now)
+        attempt = self._begin_attempt(email)  # RateLimited while the email is locked
         row = self._db.conn.execute(SQL_USER_BY_EMAIL, (email,)).fetchone() if email else None
         password_ok = False
         if isinstance(password, str) and len(password) <= MAX_PASSWORD:
@@ -125,12 +145,16 @@ class LocalAccounts:
             except (VerificationError, InvalidHashError):
                 password_ok = False
         if not password_ok:
-            self._record_failure(email, now)
+            with self._db.write() as conn:
+                _keep_failure(conn, email, attempt)
             raise InvalidCredentials()
         if row["disabled"]:
+            with self._db.write() as conn:
+                _forgive_failures(conn, email, attempt)
             raise AccountDisabled()
+        now = now_us()
         with self._db.write() as conn:
-            conn.execute(SQL_CLEAR_FAILURES, (email,))
+            _forgive_failures(conn, email, attempt)
             if self._hasher.check_needs_rehash(row["password_hash"]):
                 conn.execute(SQL_SET_PASSWORD_HASH, (self._hasher.hash(password), row["id"]))
             conn.execute(SQL_DELETE_EXPIRED_SESSIONS, (row["id"], now))
@@ -170,13 +194,15 @@ class LocalAccounts:
 
     def set_role(self, user_id: str, role: Role) -> None:
         role = Role(role)
-        if self._db.conn.execute(SQL_SET_ROLE, (role.value, user_id)).rowcount != 1:
-            raise NotFound("No such user.")
+        with self._db.write() as conn:
+            if conn.execute(SQL_SET_ROLE, {"role": role.value, "id": user_id}).rowcount != 1:
+                raise _refused_change(conn, user_id)
 
     def set_disabled(self, user_id: str, disabled: bool) -> None:
         with self._db.write() as conn:
-            if conn.execute(SQL_SET_DISABLED, (int(bool(disabled)), user_id)).rowcount != 1:
-                raise NotFound("No such user.")
+            values = {"disabled": int(bool(disabled)), "id": user_id}
+            if conn.execute(SQL_SET_DISABLED, values).rowcount != 1:
+                raise _refused_change(conn, user_id)
             if disabled:
                 conn.execute(SQL_DELETE_USER_SESSIONS, (user_id,))
                 conn.execute(SQL_REVOKE_USER_TOKENS, (user_id,))
@@ -230,29 +256,73 @@ class LocalAccounts:
         conn.execute(SQL_INSERT_SESSION, (digest(token), user_id, now, expires))
         return token
 
-    def _check_lockout(self, email: str, now: int) -> None:
-        since = now - seconds_us(FAILURE_WINDOW_SECONDS)
-        recent = self._db.conn.execute(SQL_RECENT_FAILURES, (email, since)).fetchall()
-        if len(recent) < MAX_FAILURES:
-            return
-        until = recent[0]["at"] + seconds_us(LOCKOUT_SECONDS)
-        if until > now:
-            wait = max(1, math.ceil((until - now) / 1_000_000))
-            minutes = max(1, math.ceil(wait / 60))
-            raise RateLimited(
-                f"Too many failed sign-ins for this email. Try again in {minutes} min.",
-                retry_after=wait,
-            )
-
-    def _record_failure(self, email: str, now: int) -> None:
+    def _begin_attempt(self, email: str) -> Attempt:
+        """Record a sign-in attempt as a failure before its password is checked, in the same
+        write transaction that checks the lock, so parallel guesses cannot all pass the check.
+        RateLimited (and nothing recorded) while the email is locked: MAX_FAILURES attempts in
+        FAILURE_WINDOW_SECONDS lock it until LOCKOUT_SECONDS after the latest."""
         with self._db.write() as conn:
+            now = now_us()
             conn.execute(SQL_PRUNE_FAILURES, (email, now - seconds_us(FAILURE_WINDOW_SECONDS)))
-            conn.execute(SQL_RECORD_FAILURE, (email, now))
+            count, latest = conn.execute(
+                SQL_RECENT_FAILURES, (email, now - seconds_us(FAILURE_WINDOW_SECONDS))
+            ).fetchone()
+            if count >= MAX_FAILURES and latest + seconds_us(LOCKOUT_SECONDS) > now:
+                raise _locked(latest + seconds_us(LOCKOUT_SECONDS) - now)
+            rowid = conn.execute(SQL_RECORD_FAILURE, (email, now)).lastrowid
+        return Attempt(rowid=rowid, at=now)
 
     def _dummy(self) -> str:
         if self._dummy_hash is None:
             self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
         return self._dummy_hash
+
+
+class Attempt(NamedTuple):
+    """A sign-in attempt's row in sign_in_failures (the time too: SQLite may reuse a rowid)."""
+
+    rowid: int
+    at: int
+
+
+def _keep_failure(conn: sqlite3.Connection, email: str, attempt: Attempt) -> None:
+    """A wrong password: the attempt's row stays. If a success that began later forgave it
+    meanwhile, record the failure again: it still counts."""
+    if conn.execute(SQL_ATTEMPT_EXISTS, (attempt.rowid, email, attempt.at)).fetchone() is None:
+        conn.execute(SQL_RECORD_FAILURE, (email, now_us()))
+
+
+def _forgive_failures(conn: sqlite3.Connection, email: str, attempt: Attempt) -> None:
+    """The right password: forget the attempt and the failures before it, unless another
+    attempt began since (failures recorded concurrently by others stay counted, this attempt
+    with them, so a lock they built is not reopened)."""
+    if conn.execute(SQL_ATTEMPT_EXISTS, (attempt.rowid, email, attempt.at)).fetchone() is None:
+        return  # already forgiven by a later success
+    if conn.execute(SQL_ATTEMPTS_SINCE, (email, attempt.at, attempt.rowid)).fetchone():
+        return
+    conn.execute(SQL_FORGIVE_FAILURES, (email, attempt.at))
+
+
+def last_admin_refused() -> Conflict:
+    """Demoting or disabling the last enabled admin (both backends)."""
+    return Conflict(
+        "You cannot demote or disable the last admin; make someone else an admin first."
+    )
+
+
+def _refused_change(conn: sqlite3.Connection, user_id: str) -> StudioError:
+    """Why a guarded role or disabled UPDATE changed no row."""
+    if conn.execute(SQL_USER_EXISTS, (user_id,)).fetchone() is None:
+        return NotFound("No such user.")
+    return last_admin_refused()
+
+
+def _locked(wait_us: int) -> RateLimited:
+    wait = max(1, math.ceil(wait_us / 1_000_000))
+    minutes = max(1, math.ceil(wait / 60))
+    return RateLimited(
+        f"Too many failed sign-ins for this email. Try again in {minutes} min.", retry_after=wait
+    )
 
 
 def normalize_email(email: str) -> str:

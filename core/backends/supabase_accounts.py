@@ -27,6 +27,7 @@ from core.backends.local_accounts import (
     check_email,
     check_password,
     digest,
+    last_admin_refused,
     normalize_email,
 )
 from core.backends.supabase import (
@@ -55,6 +56,7 @@ REFRESH_MARGIN = timedelta(seconds=60)
 _JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _EXISTS_CODES = {"user_already_exists", "email_exists"}
 _RATE_CODES = {"over_request_rate_limit", "over_email_send_rate_limit"}
+LAST_ADMIN_CODE = "SL409"  # raised by keep_an_admin() in supabase-schema.sql
 
 
 class SupabaseAccounts:
@@ -135,13 +137,7 @@ class SupabaseAccounts:
             raise InvalidCredentials()
         if len(password) > MAX_PASSWORD:
             raise InvalidCredentials()
-        wait = int(self._rpc("sign_in_lockout", {"p_email": email}) or 0)
-        if wait > 0:
-            minutes = max(1, math.ceil(wait / 60))
-            raise RateLimited(
-                f"Too many failed sign-ins for this email. Try again in {minutes} min.",
-                retry_after=wait,
-            )
+        attempt = self._begin_attempt(email)  # RateLimited while the email is locked
         client = self._clients.auth()
         try:
             response = client.auth.sign_in_with_password({"email": email, "password": password})
@@ -153,11 +149,11 @@ class SupabaseAccounts:
                 ) from None
             if code == "user_banned":
                 raise AccountDisabled() from None
-            self._rpc("note_sign_in", {"p_email": email, "p_failed": True})
+            self._end_attempt(email, attempt, ok=False)
             raise InvalidCredentials() from None
         if response.session is None:
             raise InvalidCredentials()
-        self._rpc("note_sign_in", {"p_email": email, "p_failed": False})
+        self._end_attempt(email, attempt, ok=True)
         profile = self._profile(response.session.user.id)
         if profile is not None and profile.get("disabled"):
             self._revoke_remote(response.session.access_token)
@@ -233,12 +229,10 @@ class SupabaseAccounts:
 
     def set_role(self, user_id: str, role: Role) -> None:
         role = Role(role)
-        if not self._update("profiles", {"role": role.value}, "id", user_id):
-            raise NotFound("No such user.")
+        self._update_profile(user_id, {"role": role.value})
 
     def set_disabled(self, user_id: str, disabled: bool) -> None:
-        if not self._update("profiles", {"disabled": bool(disabled)}, "id", user_id):
-            raise NotFound("No such user.")
+        self._update_profile(user_id, {"disabled": bool(disabled)})
         if disabled:
             try:
                 self._db.table("sessions").delete().eq("user_id", user_id).execute()
@@ -404,6 +398,25 @@ class SupabaseAccounts:
         except (AuthError, httpx.HTTPError) as exc:
             log.warning("Supabase sign-out failed: %s", type(exc).__name__)
 
+    def _begin_attempt(self, email: str) -> str:
+        """Record a sign-in attempt as a failure before Supabase Auth checks the password, in the
+        same locked step that checks the lockout (begin_sign_in in supabase-schema.sql); returns
+        its id. RateLimited, nothing recorded, while the email is locked."""
+        answer = self._rpc("begin_sign_in", {"p_email": email}) or {}
+        wait = int(answer.get("retry_after") or 0)
+        if wait > 0:
+            minutes = max(1, math.ceil(wait / 60))
+            raise RateLimited(
+                f"Too many failed sign-ins for this email. Try again in {minutes} min.",
+                retry_after=wait,
+            )
+        return str(answer["attempt"])
+
+    def _end_attempt(self, email: str, attempt: str, *, ok: bool) -> None:
+        """A wrong password keeps the attempt counted; the right one forgives it and the
+        failures before it, unless others tried since (end_sign_in in supabase-schema.sql)."""
+        self._rpc("end_sign_in", {"p_email": email, "p_attempt": attempt, "p_ok": ok})
+
     def _rpc(self, fn: str, params: dict[str, Any]) -> Any:
         return call_rpc(self._db, fn, params)
 
@@ -425,6 +438,18 @@ class SupabaseAccounts:
                 return None
             raise_api_error(exc)
         return rows[0] if rows else None
+
+    def _update_profile(self, user_id: str, values: dict[str, Any]) -> None:
+        """NotFound for no such user; Conflict when the schema's keep_an_admin trigger refuses
+        to leave no admin."""
+        try:
+            updated = self._update("profiles", values, "id", user_id)
+        except APIError as exc:
+            if exc.code == LAST_ADMIN_CODE:
+                raise last_admin_refused() from None
+            raise
+        if not updated:
+            raise NotFound("No such user.")
 
     def _select(self, table: str, build: Any) -> list[dict[str, Any]]:
         try:

@@ -23,6 +23,7 @@ from core.service import JobService
 from core.settings import Settings
 from core.sweeper import Sweeper
 from tests.contract.conftest import make_local_backend
+from tests.contract.test_races import _together
 
 PASSWORD = "correct horse battery"
 REQUEST = JobRequest(provider="demo", model="demo-pattern", prompt="a kite over dunes")
@@ -252,6 +253,27 @@ def test_disabling_cancels_queued_jobs_and_blocks_sign_in(world: World):
     assert {world.job(j.id).status for j in queued} == {JobStatus.CANCELED}
     with pytest.raises(AccountDisabled):
         world.service.sign_in(world.alice.email, PASSWORD)
+
+
+def test_two_admins_demoting_each_other_at_once_always_leave_an_admin(world: World):
+    """The Admin page's path: each admin's request passes its own role check, then both
+    demotions race (the old check-then-update left no admin in about 1 of 20 trials)."""
+    admin, bob = world.admin, world.bob
+    world.service.set_role(admin, bob.id, Role.ADMIN)
+    for trial in range(20):
+        # each request as the Admin page makes it: the caller as resolved from their session
+        pairs = [
+            (world.backend.accounts.get_user(admin.id), bob.id),
+            (world.backend.accounts.get_user(bob.id), admin.id),
+        ]
+        outcomes = _together(
+            2, lambda i, pairs=pairs: world.service.set_role(pairs[i][0], pairs[i][1], Role.USER)
+        )
+
+        admins = [u for u in world.backend.accounts.list_users() if u.role is Role.ADMIN]
+        assert len(admins) == 1, f"trial {trial}: {outcomes}"
+        assert sum(isinstance(o, Conflict) for o in outcomes) == 1
+        world.service.set_role(admins[0], admin.id if admins[0].id == bob.id else bob.id, "admin")
 
 
 def test_the_last_admin_keeps_the_role_and_quotas_apply_per_user(world: World):

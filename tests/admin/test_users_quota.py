@@ -115,6 +115,14 @@ def test_an_admin_cannot_disable_themselves_or_the_last_admin(dep: Deployment):
         dep.service.set_disabled(dep.admin, dep.admin.id, True)
     assert not dep.user(dep.admin.id).disabled
 
+    # bob becomes admin and demotes the first admin, whose open page still shows "admin"
+    dep.service.set_role(dep.admin, dep.bob.id, Role.ADMIN)
+    bob = dep.user(dep.bob.id)
+    dep.service.set_role(bob, dep.admin.id, Role.USER)
+    with pytest.raises(Conflict, match="last admin"):
+        dep.service.set_disabled(dep.admin, bob.id, True)
+    assert not dep.user(bob.id).disabled and dep.user(bob.id).role is Role.ADMIN
+
 
 def test_a_per_user_daily_quota_overrides_the_global_default(dep: Deployment):
     service = JobService(dep.backend, dep.service.providers, replace(dep.settings, daily_quota=1))

@@ -254,10 +254,35 @@ def test_a_revoked_token_stops_working(
 
 
 def test_a_disabled_users_token_stops_working(
+    client: TestClient, runtime: Runtime, alice: ApiUser, bob: ApiUser
+) -> None:
+    # alice, the first account, is the only admin and cannot be disabled
+    runtime.backend.accounts.set_disabled(bob.user.id, True)
+    assert client.get("/api/jobs", headers=bob.headers).status_code == 401
+    assert client.get("/api/jobs", headers=alice.headers).status_code == 200
+
+
+def test_a_user_whose_account_row_is_gone_cannot_submit(
     client: TestClient, runtime: Runtime, alice: ApiUser
 ) -> None:
-    runtime.backend.accounts.set_disabled(alice.user.id, True)
-    assert client.get("/api/jobs", headers=alice.headers).status_code == 401
+    session = runtime.service.sign_in("alice@example.com", "correct horse battery").session_token
+    conn = runtime.backend.db.conn
+    # as `sqlite3 studio.db "DELETE FROM users ..."` would: without foreign keys, so the
+    # account's sessions and API tokens stay behind
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        conn.execute("DELETE FROM users WHERE id = ?", (alice.user.id,))
+    finally:
+        conn.execute("PRAGMA foreign_keys = ON")
+    assert conn.execute("SELECT COUNT(*) FROM api_tokens").fetchone()[0] == 1
+    assert conn.execute("SELECT COUNT(*) FROM sessions").fetchone()[0] >= 1
+
+    body = {"provider": "demo", "type": "image", "prompt": "a red kite"}
+    response = client.post("/api/jobs", json=body, headers=alice.headers)
+
+    assert response.status_code == 401
+    assert runtime.service.user_for_session(session) is None
+    assert conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 0
 
 
 def test_health_needs_no_token_and_reports_the_queue(client: TestClient, alice: ApiUser) -> None:

@@ -40,7 +40,8 @@ def test_cli_bootstraps_users_and_tokens_that_the_api_accepts(
 
 
 def test_cli_adds_users_with_roles_and_changes_roles(settings: Settings, runtime: Runtime) -> None:
-    for email, role in (("a@example.com", "user"), ("rev@example.com", "reviewer")):
+    for email, role in (("root@example.com", "admin"), ("a@example.com", "user"),
+                        ("rev@example.com", "reviewer")):  # fmt: skip
         code, out, err = run_main(settings, "users", "add", "--email", email, "--password",
                                   "correct horse battery", "--role", role)  # fmt: skip
         assert code == 0, err
@@ -48,11 +49,36 @@ def test_cli_adds_users_with_roles_and_changes_roles(settings: Settings, runtime
     assert run_main(settings, "users", "set-role", "--email", "a@example.com",
                     "--role", "admin")[0] == 0  # fmt: skip
     code, listing, _ = run_main(settings, "users", "list")
-    assert code == 0 and "rev@example.com" in listing and "2 user(s)" in listing
+    assert code == 0 and "rev@example.com" in listing and "3 user(s)" in listing
     assert {u.email: u.role for u in runtime.backend.accounts.list_users()} == {
+        "root@example.com": Role.ADMIN,
         "a@example.com": Role.ADMIN,
         "rev@example.com": Role.REVIEWER,
     }
+
+
+def test_cli_refuses_to_demote_the_last_admin(settings: Settings, runtime: Runtime) -> None:
+    added = cli(settings.data_dir, "users", "add", "--email", "root@example.com",
+                "--password", "-", stdin="correct horse battery\n")  # fmt: skip
+    assert added.returncode == 0, added.stderr
+
+    demoted = cli(settings.data_dir, "users", "set-role", "--email", "root@example.com",
+                  "--role", "reviewer")  # fmt: skip
+
+    assert demoted.returncode == 1 and demoted.stdout == ""
+    assert demoted.stderr.startswith("error: ") and "last admin" in demoted.stderr
+    assert "Traceback" not in demoted.stderr
+    root = runtime.backend.accounts.find_user_by_email("root@example.com")
+    assert root.role is Role.ADMIN
+
+
+def test_cli_refuses_a_first_account_without_the_admin_role(
+    settings: Settings, runtime: Runtime
+) -> None:
+    code, out, err = run_main(settings, "users", "add", "--email", "a@example.com",
+                              "--password", "correct horse battery", "--role", "user")  # fmt: skip
+    assert code == 1 and out == "" and "first account is the admin" in err
+    assert runtime.backend.accounts.list_users() == []
 
 
 def test_jobs_purge_previews_then_deletes_files_and_rows(

@@ -234,3 +234,30 @@ def test_a_users_own_submit_is_rate_limited_even_before_the_server_publishes_a_l
         db.execute("select * from public.submit_jobs(%s, null)", [job_json(a, 16)])
     assert caught.value.sqlstate == "SR429"
     assert db.execute("select count(*) as n from public.jobs").fetchone()["n"] == 16
+
+
+# ---- the last admin ---------------------------------------------------------------------------
+
+
+def test_an_admin_who_cannot_sign_in_yet_does_not_keep_the_last_admin_seat(db, make_user):
+    owner = make_user("owner@example.com", role=None)
+    invited = make_user("invited@example.com", role="admin", confirmed=False)
+    assert (_role(db, owner), _role(db, invited)) == ("admin", "admin")
+
+    with pytest.raises(psycopg.Error) as refused, acting_as(db, "service_role"):
+        db.execute("update public.profiles set role = 'user' where id = %s", [owner])
+    assert refused.value.sqlstate == "SL409"
+    assert _role(db, owner) == "admin"
+
+    _confirm(db, invited)
+    with acting_as(db, "service_role"):
+        db.execute("update public.profiles set disabled = true where id = %s", [owner])
+    with pytest.raises(psycopg.Error) as refused, acting_as(db, "service_role"):
+        db.execute("update public.profiles set disabled = true where id = %s", [invited])
+    assert refused.value.sqlstate == "SL409"
+
+
+def test_the_database_owner_is_not_held_to_the_last_admin_rule(db, make_user):
+    owner = make_user("owner@example.com", role=None)
+    db.execute("update public.profiles set role = 'user' where id = %s", [owner])  # SQL editor
+    assert _role(db, owner) == "user"

@@ -7,10 +7,12 @@ outage gets 401 without crashing or logging the token."""
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import httpx
 import jwt
 import pytest
 from starlette.applications import Starlette
@@ -191,6 +193,32 @@ def test_a_disabled_users_jwt_gets_401(api, users):
     assert response.status_code == 401
     api.runtime.backend.accounts.set_disabled(users["alice"].id, False)
     assert api.client.get("/api/jobs", headers=bearer(token)).status_code == 200
+
+
+def test_a_user_whose_profile_is_gone_cannot_submit(api, users):
+    alice = users["alice"]
+    _, secret = api.runtime.service.create_api_token(alice, "cli")
+    session = api.runtime.service.sign_in("alice@example.com", PASSWORD).session_token
+    token = api.access_token("alice@example.com")
+    with api.gw.cluster.connect() as conn:
+        conn.execute("delete from public.profiles where id = %s", [alice.id])
+
+    for name, credential in (("ist_ token", secret), ("Supabase JWT", token)):
+        response = api.client.post("/api/jobs", json=JOB, headers=bearer(credential))
+        assert response.status_code == 401, name
+    assert api.runtime.service.user_for_session(session) is None
+    # straight to PostgREST with the user's JWT (the anon key is public)
+    batch = [{"id": str(uuid.uuid4()), "user_id": alice.id, "provider": "demo",
+              "model": "demo-1", "kind": "generate", "prompt": "a kite", "params": {},
+              "batch_id": str(uuid.uuid4()), "max_attempts": 4}]  # fmt: skip
+    direct = httpx.post(
+        f"{api.gw.url}/rest/v1/rpc/submit_jobs",
+        json={"p_jobs": batch, "p_rate_limit": 10},
+        headers={"apikey": api.gw.anon_key, **bearer(token)},
+    )
+    assert direct.status_code == 403, direct.text
+    with api.gw.cluster.connect() as conn:
+        assert conn.execute("select count(*) from public.jobs").fetchone()[0] == 0
 
 
 @pytest.mark.parametrize(

@@ -222,3 +222,19 @@ def test_with_confirmation_on_the_first_sign_up_is_admin_only_once_confirmed(bac
     assert backend.accounts.get_user(pending.id).role is Role.ADMIN
     later = backend.accounts.sign_up("later@example.com", PASSWORD, admin_emails=frozenset())
     assert later.user.role is Role.USER
+
+
+def test_an_admin_emails_address_is_promoted_only_once_its_owner_confirms_it(backend, gw):
+    backend.accounts.sign_up("owner@example.com", PASSWORD, admin_emails=frozenset())
+    admins = frozenset({"boss@example.com"})
+    gw.autoconfirm = False
+    try:
+        with pytest.raises(ValidationError, match="confirm your email"):
+            backend.accounts.sign_up("Boss@Example.com", PASSWORD, admin_emails=admins)
+    finally:
+        gw.autoconfirm = True
+    claimed = backend.accounts.find_user_by_email("boss@example.com")
+    assert claimed.role is Role.USER  # anyone can type the address; nobody proved it yet
+    with gw.cluster.connect() as conn:
+        conn.execute("update auth.users set email_confirmed_at = now() where id = %s", [claimed.id])
+    assert backend.accounts.get_user(claimed.id).role is Role.ADMIN
