@@ -170,12 +170,23 @@ class Worker:
                 continue
             outcome = "lost"
             try:
-                outcome = self.runner.run(job, slot.owner, _SlotGuard(self, slot))
+                outcome = self._run(job, slot)
             finally:
                 with self._lock:
                     slot.job, slot.released = None, False
                     self._counts["processed"] += 1
                     self._counts[outcome] += 1
+
+    def _run(self, job: Job, slot: _Slot) -> str:
+        """One attempt. `run` is not meant to raise; if it does anyway, the attempt is still
+        ended in the store and the thread lives on to take the next job."""
+        try:
+            return self.runner.run(job, slot.owner, _SlotGuard(self, slot))
+        except Exception:
+            log.exception("worker %s: the attempt at job %s broke", slot.owner, job.id)
+            if self._was_released(slot):
+                return "released"
+            return self.runner.end_attempt(job, slot.owner)
 
     def _next_job(self, slot: _Slot) -> Job | None:
         # Clear before claiming: a submit after this point sets the flag again, so the wait
