@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from core import images
 from core.backends.base import Backend
-from core.errors import ValidationError
+from core.errors import StorageFull, ValidationError
 from core.models import Job, JobKind
 from core.providers.base import (
     GenerationRequest,
@@ -133,6 +133,9 @@ class JobRunner:
         except _LeaseLost:
             log.warning("worker %s lost the lease on job %s; dropping its result", owner, job.id)
             return "lost"
+        except StorageFull as exc:  # the image could not be written: try again later
+            outcome = _Outcome(exc.code, exc.message, True)
+            return self._settle_error(job, owner, guard, outcome)
         except Exception:
             log.exception("worker %s: unexpected error on job %s", owner, job.id)
             outcome = _Outcome("internal_error", UNEXPECTED_MESSAGE, True)

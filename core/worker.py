@@ -38,6 +38,7 @@ class _Slot:
     renewed: float = 0.0  # monotonic time the lease was last taken or extended
     released: bool = False  # handed back to the queue by stop(): touch nothing more
     claim_failing: bool = False  # the last claim raised (store unreachable)
+    storage_full: bool = False  # the backend's storage could not take writes at the last look
 
 
 class Worker:
@@ -193,9 +194,7 @@ class Worker:
         # below cannot miss it; a submit before it is already visible to the claim.
         self._wake.clear()
         try:
-            job = self.backend.jobs.claim(
-                slot.owner, self.settings.worker_lease_seconds, self.settings.worker_concurrency
-            )
+            job = None if self._storage_full(slot) else self._claim(slot)
         except Exception:
             # Once per outage, not once per poll per thread.
             if not slot.claim_failing:
@@ -219,6 +218,24 @@ class Worker:
         # More work may be waiting: let an idle sibling thread look at once.
         self._wake.set()
         return job
+
+    def _claim(self, slot: _Slot) -> Job | None:
+        return self.backend.jobs.claim(
+            slot.owner, self.settings.worker_lease_seconds, self.settings.worker_concurrency
+        )
+
+    def _storage_full(self, slot: _Slot) -> bool:
+        """True while the backend's own storage cannot take writes: a job claimed now would
+        pay the provider for an image that cannot be kept. Its jobs wait in the queue."""
+        problem = self.backend.storage_problem()
+        if problem is not None and not slot.storage_full:
+            log.warning(
+                "worker %s: not taking jobs until storage recovers: %s", slot.owner, problem
+            )
+        elif problem is None and slot.storage_full:
+            log.info("worker %s: storage recovered; taking jobs again", slot.owner)
+        slot.storage_full = problem is not None
+        return slot.storage_full
 
     def _heartbeat_loop(self) -> None:
         interval = max(0.05, self.settings.worker_lease_seconds / 3)

@@ -3,7 +3,9 @@ and graceful stop."""
 
 from __future__ import annotations
 
+import errno
 import io
+import os
 import random
 import sqlite3
 import threading
@@ -15,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from PIL import Image
 
+import core.backends.local
+import core.backends.local_blobs
 from core.models import Job, JobKind, JobRequest, JobStatus, NewJob
 from core.providers.base import MAX_RETRY_AFTER_SECONDS, AuthFailed, SafetyBlocked, Transient
 from core.runner import backoff_seconds
@@ -603,3 +607,34 @@ def test_an_attempt_that_breaks_outside_the_runner_is_still_ended_and_the_thread
 
     assert done.status is JobStatus.DONE and done.attempts == 2
     assert worker.alive and worker.stats()["retried"] == 1
+
+
+def test_a_result_that_cannot_be_stored_for_lack_of_space_waits_in_the_queue_meanwhile(
+    studio: Studio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing accepted is lost, and no provider is paid again and again for images that
+    # cannot be kept: the job goes back to the queue and the worker takes no job while the
+    # storage reports trouble (here until the failed write is 0.5 s old).
+    real_fsync = os.fsync
+    full = threading.Event()
+    full.set()
+
+    def fsync(fd: int) -> None:
+        if full.is_set():
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(core.backends.local_blobs.os, "fsync", fsync)
+    monkeypatch.setattr(core.backends.local, "STORAGE_ERROR_SECONDS", 0.5)
+    studio.worker()
+    job = studio.submit("kept until the disk has room")
+
+    (requeued,) = studio.wait_for([job.id], lambda j: j.error_code is not None, timeout=3)
+    assert (requeued.status, requeued.attempts) == (JobStatus.QUEUED, 1)
+    assert requeued.error_code == "storage_full" and "storage is full" in requeued.error_message
+    assert "Storage is full" in (studio.backend.storage_problem() or "")
+    time.sleep(0.3)  # many polls, and the job's backoff (at most 0.05 s) long past
+    assert studio.fake.calls == 1 and studio.job(job.id).status is JobStatus.QUEUED
+    full.clear()
+    (done,) = studio.wait_for([job.id], timeout=3)
+    assert done.status is JobStatus.DONE and done.attempts == 2 and studio.fake.calls == 2
