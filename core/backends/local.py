@@ -347,14 +347,17 @@ class StorageMonitor:
         self._failed_at: dict[str, float] = {}  # "database" / "files": monotonic time
 
     def failed(self, exc: BaseException, area: str = "database") -> StorageFull:
-        """Note a write that hit a full disk; the error to raise instead (no path in it)."""
+        """Note a write that hit a full disk; the error to raise instead (no path in it).
+        Logged once per outage, not once per request."""
+        if area not in self._failed_at:
+            log.error("storage full: a %s write under DATA_DIR failed: %s", area, _error_name(exc))
         self._failed_at[area] = time.monotonic()
-        log.error("storage full: a %s write under DATA_DIR failed: %s", area, _error_name(exc))
         return StorageFull()
 
     def succeeded(self, area: str = "database") -> None:
         """A write of this kind went through: it takes writes again."""
-        self._failed_at.pop(area, None)
+        if self._failed_at.pop(area, None) is not None:
+            log.info("storage: %s writes work again", area)
 
     def problem(self) -> str | None:
         """Why DATA_DIR cannot take writes now, in plain words; None when it can."""
