@@ -1026,18 +1026,32 @@ begin
 end;
 $$;
 
--- An API token's user, if the token is live and the account enabled; records the use.
+-- An API token's user, if the token is live and the account enabled. Records the use at most
+-- once a minute and best effort: a lookup never fails because that write did (a full disk, a
+-- read-only transaction), so reading through the API does not depend on writing.
 create or replace function public.use_api_token(p_token_hash text) returns setof public.profiles
     language plpgsql set search_path = ''
 as $$
 declare
+    v_token uuid;
     v_user uuid;
+    v_last timestamptz;
 begin
-    update public.api_tokens t set last_used_at = clock_timestamp()
-    where t.token_hash = p_token_hash and not t.revoked
-    returning t.user_id into v_user;
+    select t.id, t.user_id, t.last_used_at into v_token, v_user, v_last
+    from public.api_tokens t
+    where t.token_hash = p_token_hash and not t.revoked;
     if v_user is null then
         return;
+    end if;
+    if v_last is null or v_last <= clock_timestamp() - interval '1 minute' then
+        begin
+            update public.api_tokens t set last_used_at = clock_timestamp()
+            where t.id = v_token
+              and (t.last_used_at is null
+                   or t.last_used_at <= clock_timestamp() - interval '1 minute');
+        exception when others then
+            raise warning 'use_api_token: the last use was not recorded (%)', sqlstate;
+        end;
     end if;
     return query select p.* from public.profiles p where p.id = v_user and not p.disabled;
 end;

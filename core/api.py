@@ -48,21 +48,25 @@ _CREATE_FIELDS = {"provider", "type", "prompt", "model", "params", "count"}
 
 @endpoint(("GET",))
 async def health(request: Request) -> Response:
-    """Liveness: backend, worker state and queue depth. No auth."""
+    """Liveness: backend, worker state, queue depth and storage. No auth. 503 when the
+    storage cannot take writes (a full disk), with the reason."""
     runtime = get_runtime()
     depth = await run_in_threadpool(runtime.service.queue_depth)
+    storage_problem = await run_in_threadpool(runtime.backend.storage_problem)
     worker = runtime.worker
     return json_response(
         {
-            "status": "ok",
+            "status": "ok" if storage_problem is None else "unavailable",
             "backend": runtime.backend.name,
+            "storage": {"ok": storage_problem is None, "problem": storage_problem},
             "worker": {"alive": bool(worker is not None and getattr(worker, "alive", False))},
             "queue": {
                 "queued": depth.queued,
                 "processing": depth.processing,
                 "oldest_queued_seconds": depth.oldest_queued_seconds,
             },
-        }
+        },
+        200 if storage_problem is None else 503,
     )
 
 

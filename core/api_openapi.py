@@ -33,6 +33,7 @@ _NOT_FOUND = _error("No such job, or one the caller may not see (indistinguishab
 _BAD_REQUEST = _error("Malformed request: invalid JSON, wrong types, bad query parameter.")
 _UNPROCESSABLE = _error("Validation failed (unknown provider/model/option, bad prompt...).")
 _SERVER = _error("Unexpected server error (details are logged, never returned).")
+_STORAGE_FULL = _error("`storage_full`: the server's disk is full; nothing was saved.")
 _ID_PARAM = {
     "name": "id",
     "in": "query",
@@ -182,10 +183,18 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Health": {
         "type": "object",
-        "required": ["status", "backend", "worker", "queue"],
+        "required": ["status", "backend", "storage", "worker", "queue"],
         "properties": {
-            "status": {"type": "string", "enum": ["ok"]},
+            "status": {"type": "string", "enum": ["ok", "unavailable"]},
             "backend": {"type": "string", "enum": ["local", "supabase"]},
+            "storage": {
+                "type": "object",
+                "required": ["ok", "problem"],
+                "properties": {
+                    "ok": {"type": "boolean"},
+                    "problem": {"type": ["string", "null"]},
+                },
+            },
             "worker": {
                 "type": "object",
                 "required": ["alive"],
@@ -271,6 +280,7 @@ _DOCUMENT: dict[str, Any] = {
                         {"Retry-After": {"schema": {"type": "integer"}}},
                     ),
                     "500": _SERVER,
+                    "503": _STORAGE_FULL,
                 },
             },
             "get": {
@@ -346,17 +356,25 @@ _DOCUMENT: dict[str, Any] = {
                     "404": _NOT_FOUND,
                     "409": _error("The job is being generated; delete it once finished."),
                     "500": _SERVER,
+                    "503": _STORAGE_FULL,
                 },
             },
         },
         "/api/health": {
             "get": {
                 "operationId": "health",
-                "summary": "Liveness, backend, worker state and queue depth.",
+                "summary": "Liveness, backend, worker state, queue depth and storage.",
                 "security": [],
                 "responses": {
                     "200": {
                         "description": "Up.",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Health"}}
+                        },
+                    },
+                    "503": {
+                        "description": "Up, but the storage cannot take writes (a full disk): "
+                        "`storage.problem` says what is wrong.",
                         "content": {
                             "application/json": {"schema": {"$ref": "#/components/schemas/Health"}}
                         },

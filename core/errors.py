@@ -87,3 +87,15 @@ class QuotaExceeded(RateLimited):
 class PayloadTooLarge(StudioError):
     code = "payload_too_large"
     http_status = 413
+
+
+class StorageFull(StudioError):
+    """The server could not write: its disk is full (or failing). Nothing was saved."""
+
+    code = "storage_full"
+    http_status = 503
+
+    def __init__(
+        self, message: str = "The server's storage is full, so nothing was saved. Try again later."
+    ) -> None:
+        super().__init__(message)

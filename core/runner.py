@@ -10,15 +10,21 @@ import logging
 import random
 import time
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from core import images
 from core.backends.base import Backend
-from core.errors import ValidationError
+from core.errors import StorageFull, ValidationError
 from core.models import Job, JobKind
-from core.providers.base import GenerationRequest, Provider, ProviderError, Transient
+from core.providers.base import (
+    GenerationRequest,
+    Provider,
+    ProviderError,
+    Transient,
+    clamp_retry_after,
+)
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,11 +43,12 @@ def backoff_seconds(
     rng: random.Random | None = None,
 ) -> float:
     """Exponential backoff with full jitter for the `attempt`-th failure (1-based), never
-    shorter than the provider's Retry-After."""
-    ceiling = min(cap, base * 2 ** max(0, attempt - 1))
+    shorter than the provider's Retry-After (itself cut to MAX_RETRY_AFTER_SECONDS)."""
+    ceiling = min(cap, base * 2 ** min(max(0, attempt - 1), 64))
     delay = (rng or random).uniform(0, ceiling)
+    retry_after = clamp_retry_after(retry_after)
     if retry_after is not None and retry_after > delay:
-        delay = float(retry_after)
+        delay = retry_after
     return delay
 
 
@@ -126,6 +133,9 @@ class JobRunner:
         except _LeaseLost:
             log.warning("worker %s lost the lease on job %s; dropping its result", owner, job.id)
             return "lost"
+        except StorageFull as exc:  # the image could not be written: try again later
+            outcome = _Outcome(exc.code, exc.message, True)
+            return self._settle_error(job, owner, guard, outcome)
         except Exception:
             log.exception("worker %s: unexpected error on job %s", owner, job.id)
             outcome = _Outcome("internal_error", UNEXPECTED_MESSAGE, True)
@@ -245,50 +255,72 @@ class JobRunner:
         return result_path, thumb_path, meta
 
     def _settle_error(self, job: Job, owner: str, guard: LeaseGuard, outcome: _Outcome) -> str:
-        """Requeue with backoff while attempts remain, else fail with a plain message."""
+        """Requeue with backoff while attempts remain, else fail with a plain message. If that
+        raises, the attempt is ended anyway (see end_attempt): never left holding its lease."""
         if guard.released():
             log.info("job %s was released during shutdown; its error is not recorded", job.id)
             return "released"
-        jobs = self.backend.jobs
         try:
-            if outcome.retryable and job.attempts < job.max_attempts:
-                delay = backoff_seconds(
-                    job.attempts,
-                    base=self.backoff_base,
-                    cap=self.backoff_cap,
-                    retry_after=outcome.retry_after,
-                    rng=self._rng,
-                )
-                message = outcome.message
-                if outcome.code == "internal_error":
-                    message = f"{message}; will retry."
-                ok = jobs.requeue(
-                    job.id,
-                    owner,
-                    run_after=datetime.now(UTC) + timedelta(seconds=delay),
-                    error_code=outcome.code,
-                    error_message=message,
-                )
-                counter = "retried"
-                log.info(
-                    "job %s attempt %d/%d failed (%s); retry in %.1fs",
-                    job.id,
-                    job.attempts,
-                    job.max_attempts,
-                    outcome.code,
-                    delay,
-                )
-            else:
-                message = outcome.message
-                if outcome.retryable:
-                    message = f"Gave up after {job.attempts} attempts: {message.rstrip('.')}."
-                ok = jobs.fail(job.id, owner, error_code=outcome.code, error_message=message)
-                counter = "failed"
-                log.info("job %s failed: %s", job.id, outcome.code)
+            return self._record_error(job, owner, outcome)
         except Exception:
             log.exception("worker %s: could not record the outcome of job %s", owner, job.id)
+        return self._end_attempt(job, owner, replace(outcome, retry_after=None))
+
+    def end_attempt(self, job: Job, owner: str) -> str:
+        """End an attempt that broke outside the recorded outcomes (a bug): requeue it with
+        plain backoff while attempts remain, else fail it. Lease-checked; never raises."""
+        return self._end_attempt(job, owner, _Outcome("internal_error", UNEXPECTED_MESSAGE, True))
+
+    def _end_attempt(self, job: Job, owner: str, outcome: _Outcome) -> str:
+        """The second try at recording `outcome`, with no provider-supplied figure in it. Only
+        when the store refuses this too is the job left to its lease running out."""
+        try:
+            return self._record_error(job, owner, outcome)
+        except Exception:
+            log.exception(
+                "worker %s: could not end the attempt at job %s; it is retried once its lease "
+                "runs out",
+                owner,
+                job.id,
+            )
             return "lost"
-        return counter if ok else "lost"
+
+    def _record_error(self, job: Job, owner: str, outcome: _Outcome) -> str:
+        """Write the outcome: "retried", "failed", or "lost" when the lease is not ours."""
+        jobs = self.backend.jobs
+        if outcome.retryable and job.attempts < job.max_attempts:
+            delay = backoff_seconds(
+                job.attempts,
+                base=self.backoff_base,
+                cap=self.backoff_cap,
+                retry_after=outcome.retry_after,
+                rng=self._rng,
+            )
+            message = outcome.message
+            if outcome.code == "internal_error":
+                message = f"{message}; will retry."
+            ok = jobs.requeue(
+                job.id,
+                owner,
+                run_after=datetime.now(UTC) + timedelta(seconds=delay),
+                error_code=outcome.code,
+                error_message=message,
+            )
+            log.info(
+                "job %s attempt %d/%d failed (%s); retry in %.1fs",
+                job.id,
+                job.attempts,
+                job.max_attempts,
+                outcome.code,
+                delay,
+            )
+            return "retried" if ok else "lost"
+        message = outcome.message
+        if outcome.retryable:
+            message = f"Gave up after {job.attempts} attempts: {message.rstrip('.')}."
+        ok = jobs.fail(job.id, owner, error_code=outcome.code, error_message=message)
+        log.info("job %s failed: %s", job.id, outcome.code)
+        return "failed" if ok else "lost"
 
     def _user_ref(self, user_id: str) -> str:
         """A stable pseudonymous id for providers' abuse tracking (never the real id)."""

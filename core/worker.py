@@ -38,6 +38,7 @@ class _Slot:
     renewed: float = 0.0  # monotonic time the lease was last taken or extended
     released: bool = False  # handed back to the queue by stop(): touch nothing more
     claim_failing: bool = False  # the last claim raised (store unreachable)
+    storage_full: bool = False  # the backend's storage could not take writes at the last look
 
 
 class Worker:
@@ -170,21 +171,30 @@ class Worker:
                 continue
             outcome = "lost"
             try:
-                outcome = self.runner.run(job, slot.owner, _SlotGuard(self, slot))
+                outcome = self._run(job, slot)
             finally:
                 with self._lock:
                     slot.job, slot.released = None, False
                     self._counts["processed"] += 1
                     self._counts[outcome] += 1
 
+    def _run(self, job: Job, slot: _Slot) -> str:
+        """One attempt. `run` is not meant to raise; if it does anyway, the attempt is still
+        ended in the store and the thread lives on to take the next job."""
+        try:
+            return self.runner.run(job, slot.owner, _SlotGuard(self, slot))
+        except Exception:
+            log.exception("worker %s: the attempt at job %s broke", slot.owner, job.id)
+            if self._was_released(slot):
+                return "released"
+            return self.runner.end_attempt(job, slot.owner)
+
     def _next_job(self, slot: _Slot) -> Job | None:
         # Clear before claiming: a submit after this point sets the flag again, so the wait
         # below cannot miss it; a submit before it is already visible to the claim.
         self._wake.clear()
         try:
-            job = self.backend.jobs.claim(
-                slot.owner, self.settings.worker_lease_seconds, self.settings.worker_concurrency
-            )
+            job = None if self._storage_full(slot) else self._claim(slot)
         except Exception:
             # Once per outage, not once per poll per thread.
             if not slot.claim_failing:
@@ -208,6 +218,24 @@ class Worker:
         # More work may be waiting: let an idle sibling thread look at once.
         self._wake.set()
         return job
+
+    def _claim(self, slot: _Slot) -> Job | None:
+        return self.backend.jobs.claim(
+            slot.owner, self.settings.worker_lease_seconds, self.settings.worker_concurrency
+        )
+
+    def _storage_full(self, slot: _Slot) -> bool:
+        """True while the backend's own storage cannot take writes: a job claimed now would
+        pay the provider for an image that cannot be kept. Its jobs wait in the queue."""
+        problem = self.backend.storage_problem()
+        if problem is not None and not slot.storage_full:
+            log.warning(
+                "worker %s: not taking jobs until storage recovers: %s", slot.owner, problem
+            )
+        elif problem is None and slot.storage_full:
+            log.info("worker %s: storage recovered; taking jobs again", slot.owner)
+        slot.storage_full = problem is not None
+        return slot.storage_full
 
     def _heartbeat_loop(self) -> None:
         interval = max(0.05, self.settings.worker_lease_seconds / 3)

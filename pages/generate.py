@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 import uuid
 from typing import Any
@@ -23,6 +24,9 @@ DEFAULT_CHOICE = "Model default"
 BATCH_KEY = "generate_batch"
 LAST_SUBMIT_KEY = "generate_last_submit"
 PREFILL_KEY = "prefill"
+SUBMIT_FAILED = "Your images could not be queued because of a problem on our side. Try again later."
+
+log = logging.getLogger(__name__)
 
 user = widgets.require_user()
 svc = widgets.service()
@@ -273,6 +277,10 @@ with form_col:
             st.error(str(exc), icon=":material/error:")
         except StudioError as exc:
             widgets.show_error(exc)
+        except Exception:
+            # A fault on our side (a store that refused the write...): logged, shown plainly.
+            log.exception("submit failed on the Generate page")
+            st.error(SUBMIT_FAILED, icon=":material/error:")
         else:
             st.session_state[BATCH_KEY] = {"job_ids": [j.id for j in jobs]}
 

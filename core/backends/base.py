@@ -351,6 +351,11 @@ class Backend:
         applies). The local backend returns itself."""
         return self
 
+    def storage_problem(self) -> str | None:
+        """Why this deployment's own storage cannot take writes now, in plain words (for
+        /api/health), or None. Hosted storage (Supabase) reports nothing here."""
+        return None
+
     def close(self) -> None:
         """Release connections."""
 

@@ -12,8 +12,11 @@ local_blobs.py (files, signed URLs), local_accounts.py (users, sessions, API tok
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -27,12 +30,23 @@ from typing import Any
 from argon2 import PasswordHasher
 
 from core.backends.base import Backend
+from core.errors import StorageFull
 from core.models import Job, JobKind, JobStatus, ReviewStatus
 from core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 DB_FILE = "studio.db"
 BUSY_TIMEOUT_MS = 10_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# DATA_DIR counts as full below the smaller of these (so a small volume is not always "full").
+LOW_SPACE_BYTES = 64 * 1024 * 1024
+LOW_SPACE_FRACTION = 0.02
+# A storage error is reported by /api/health until a write succeeds or it is this old.
+STORAGE_ERROR_SECONDS = 60.0
+_SQLITE_STORAGE_CODES = (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
+_SQLITE_STORAGE_MESSAGES = ("database or disk is full", "disk i/o error")
+_OS_STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 # ---- the admin store's schema (migration 3; queries in local_admin.py) -------------------------
 
@@ -308,14 +322,96 @@ def sql_marks(values: list[Any]) -> str:
     return ", ".join("?" * len(values))
 
 
+# ---- storage trouble ---------------------------------------------------------------------------
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    """True for a write that failed because DATA_DIR's disk is full or failing: SQLite's
+    SQLITE_FULL / SQLITE_IOERR, or ENOSPC / EDQUOT from the file system."""
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is not None:
+            return code & 0xFF in _SQLITE_STORAGE_CODES
+        return str(exc).lower().startswith(_SQLITE_STORAGE_MESSAGES)
+    return isinstance(exc, OSError) and exc.errno in _OS_STORAGE_ERRNOS
+
+
+class StorageMonitor:
+    """What /api/health says about DATA_DIR: whether little free space is left, and the last
+    storage-full error of the database or of the files (each until a write of the same kind
+    succeeds: the database may still find room in its log when an image no longer fits, or
+    until it is STORAGE_ERROR_SECONDS old)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._failed_at: dict[str, float] = {}  # "database" / "files": monotonic time
+
+    def failed(self, exc: BaseException, area: str = "database") -> StorageFull:
+        """Note a write that hit a full disk; the error to raise instead (no path in it).
+        Logged once per outage, not once per request."""
+        if area not in self._failed_at:
+            log.error("storage full: a %s write under DATA_DIR failed: %s", area, _error_name(exc))
+        self._failed_at[area] = time.monotonic()
+        return StorageFull()
+
+    def succeeded(self, area: str = "database") -> None:
+        """A write of this kind went through: it takes writes again."""
+        if self._failed_at.pop(area, None) is not None:
+            log.info("storage: %s writes work again", area)
+
+    def problem(self) -> str | None:
+        """Why DATA_DIR cannot take writes now, in plain words; None when it can."""
+        try:
+            usage = shutil.disk_usage(self.root)
+        except OSError as exc:
+            return f"The data directory cannot be read ({_error_name(exc)})."
+        if usage.free < min(LOW_SPACE_BYTES, usage.total * LOW_SPACE_FRACTION):
+            return f"Storage is full: {usage.free // 1024} KB free in the data directory."
+        now = time.monotonic()
+        recent = sorted(
+            a for a, t in list(self._failed_at.items()) if now - t < STORAGE_ERROR_SECONDS
+        )
+        if recent:
+            return (
+                f"Storage is full: a {' and a '.join(recent)} write failed for lack of space "
+                "within the last minute."
+            )
+        return None
+
+
+def _error_name(exc: BaseException) -> str:
+    """The error's kind without paths or values: `OSError ENOSPC`, `OperationalError ...`."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return f"{type(exc).__name__} {errno.errorcode.get(exc.errno, exc.errno)}"
+    if isinstance(exc, sqlite3.Error):
+        return f"{type(exc).__name__}: {exc}"  # SQLite's messages hold no values
+    return type(exc).__name__
+
+
+class StudioConnection(sqlite3.Connection):
+    """A connection whose statements raise StorageFull (and tell the monitor) when the disk
+    is full, instead of an opaque OperationalError."""
+
+    storage: StorageMonitor | None = None
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.Error as exc:
+            if self.storage is not None and is_storage_full(exc):
+                raise self.storage.failed(exc) from exc
+            raise
+
+
 # ---- connections -------------------------------------------------------------------------------
 
 
 class Database:
     """One SQLite file, one connection per thread, schema migrated on open."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, storage: StorageMonitor | None = None) -> None:
         self.path = path
+        self.storage = storage or StorageMonitor(path.parent)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: dict[int, tuple[threading.Thread, sqlite3.Connection]] = {}
@@ -325,11 +421,16 @@ class Database:
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         self._migrate()
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> StudioConnection:
         # Autocommit mode: transactions are opened explicitly (see `write`).
         conn = sqlite3.connect(
-            self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            self.path,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+            factory=StudioConnection,
         )
+        conn.storage = self.storage
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
@@ -375,10 +476,14 @@ class Database:
         try:
             yield conn
             conn.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            if is_storage_full(exc):  # from a cursor's fetch rather than an execute
+                raise self.storage.failed(exc) from exc
             raise
+        if begin != "BEGIN":
+            self.storage.succeeded()
 
     def _migrate(self) -> None:
         conn = self._connect()
@@ -443,6 +548,9 @@ class LocalBackend(Backend):
 
     db: Database | None = field(default=None, repr=False)
 
+    def storage_problem(self) -> str | None:
+        return None if self.db is None else self.db.storage.problem()
+
     def close(self) -> None:
         if self.db is not None:
             self.db.close()
@@ -463,7 +571,7 @@ def open_local_backend(
     return LocalBackend(
         name="local",
         jobs=LocalJobStore(db),
-        blobs=LocalBlobStore(data_dir / "blobs", load_secret_key(settings)),
+        blobs=LocalBlobStore(data_dir / "blobs", load_secret_key(settings), db.storage),
         accounts=LocalAccounts(db, password_hasher=password_hasher),
         admin=LocalAdminStore(db),
         db=db,

@@ -5,6 +5,7 @@ cookie or the client alone. Statements are together at the top."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import re
 import secrets
@@ -24,10 +25,13 @@ from core.errors import (
     InvalidCredentials,
     NotFound,
     RateLimited,
+    StorageFull,
     StudioError,
     ValidationError,
 )
 from core.models import ApiToken, Role, User
+
+log = logging.getLogger(__name__)
 
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
@@ -38,6 +42,7 @@ MAX_FAILURES = 5
 FAILURE_WINDOW_SECONDS = 15 * 60
 LOCKOUT_SECONDS = 5 * 60
 API_TOKEN_PREFIX = "ist_"
+TOKEN_TOUCH_SECONDS = 60  # record a token's last use at most this often
 # The WHATWG form-validation pattern, with at least one dot in the domain.
 EMAIL_RE = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
@@ -96,11 +101,14 @@ SQL_INSERT_TOKEN = (
     "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)"
 )
 SQL_TOKEN_USER = (
-    f"SELECT t.id AS token_id, t.revoked, "
+    f"SELECT t.id AS token_id, t.revoked, t.last_used_at AS token_last_used_at, "
     f"{', '.join('u.' + c.strip() for c in USER_COLUMNS.split(','))} "
     "FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?"
 )
-SQL_TOUCH_TOKEN = "UPDATE api_tokens SET last_used_at = ? WHERE id = ?"
+SQL_TOUCH_TOKEN = (
+    "UPDATE api_tokens SET last_used_at = ? "
+    "WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)"
+)
 SQL_LIST_TOKENS = f"SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_id = ? ORDER BY created_at"
 SQL_REVOKE_TOKEN = "UPDATE api_tokens SET revoked = 1 WHERE id = ? AND user_id = ? AND revoked = 0"
 SQL_REVOKE_USER_TOKENS = "UPDATE api_tokens SET revoked = 1 WHERE user_id = ?"
@@ -170,9 +178,12 @@ class LocalAccounts:
         if row is None or row["session_expires_at"] <= now or row["disabled"]:
             return None
         if row["session_expires_at"] - now < seconds_us(SESSION_SECONDS - SESSION_REFRESH_SECONDS):
-            self._db.conn.execute(
-                SQL_EXTEND_SESSION, (now + seconds_us(SESSION_SECONDS), token_hash)
-            )
+            try:
+                self._db.conn.execute(
+                    SQL_EXTEND_SESSION, (now + seconds_us(SESSION_SECONDS), token_hash)
+                )
+            except StorageFull:  # the session still holds; sliding it waits for a later visit
+                log.warning("could not extend a session: storage is full")
         return _user(row)
 
     def sign_out(self, session_token: str) -> None:
@@ -228,7 +239,7 @@ class LocalAccounts:
         row = self._db.conn.execute(SQL_TOKEN_USER, (digest(secret),)).fetchone()
         if row is None or row["revoked"] or row["disabled"]:
             return None
-        self._db.conn.execute(SQL_TOUCH_TOKEN, (now_us(), row["token_id"]))
+        self._touch_token(row["token_id"], row["token_last_used_at"])
         return _user(row)
 
     def list_api_tokens(self, user_id: str) -> list[ApiToken]:
@@ -249,6 +260,20 @@ class LocalAccounts:
         return self._db.conn.execute(SQL_REVOKE_TOKEN, (token_id, user_id)).rowcount == 1
 
     # ---- helpers ---------------------------------------------------------------------------
+
+    def _touch_token(self, token_id: str, last_used_at: int | None) -> None:
+        """Record a token's use, at most once per TOKEN_TOUCH_SECONDS and best effort: a
+        request that only reads never fails for this bookkeeping."""
+        now = now_us()
+        stale = now - seconds_us(TOKEN_TOUCH_SECONDS)
+        if last_used_at is not None and last_used_at > stale:
+            return
+        try:
+            self._db.conn.execute(SQL_TOUCH_TOKEN, (now, token_id, stale))
+        except (sqlite3.Error, StorageFull) as exc:
+            log.warning(
+                "could not record the use of API token %s: %s", token_id, type(exc).__name__
+            )
 
     def _new_session(self, conn: sqlite3.Connection, user_id: str, now: int) -> str:
         token = secrets.token_urlsafe(32)

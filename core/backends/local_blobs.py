@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+from core.backends.local import StorageMonitor, is_storage_full
 from core.errors import NotFound
 from core.settings import Settings
 
@@ -38,14 +39,26 @@ MAX_PATH_LENGTH = 1024
 class LocalBlobStore:
     """BlobStore on the local file system (see core.backends.base.BlobStore)."""
 
-    def __init__(self, root: Path, key: bytes) -> None:
+    def __init__(self, root: Path, key: bytes, storage: StorageMonitor | None = None) -> None:
         Path(root).mkdir(mode=0o700, parents=True, exist_ok=True)
         self.root = Path(root).resolve()
         self._key = key
+        self._storage = storage or StorageMonitor(self.root)
 
     def put(self, path: str, data: bytes, mime: str) -> None:
-        """Write `data` at `path`, replacing any previous object in one atomic step."""
+        """Write `data` at `path`, replacing any previous object in one atomic step.
+        StorageFull when the disk is full (nothing is left behind)."""
         target = self._file(path)
+        try:
+            self._write(target, data)
+        except OSError as exc:
+            if is_storage_full(exc):
+                raise self._storage.failed(exc, "files") from exc
+            raise
+        self._storage.succeeded("files")
+
+    @staticmethod
+    def _write(target: Path, data: bytes) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
         try:

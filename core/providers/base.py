@@ -4,6 +4,7 @@ set of error kinds the worker branches on (DESIGN.md §5)."""
 from __future__ import annotations
 
 import abc
+import math
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -17,6 +18,26 @@ SEED_MAX = 2_147_483_647
 NEGATIVE_PROMPT_MAX = 2_000
 # Per-request timeout of the remote adapters (seconds).
 TIMEOUT_SECONDS = 120.0
+# The longest wait before a retry that a provider may ask for (Retry-After, RetryInfo, the
+# demo's `[fail:transient:N]`). Longer, infinite or absurd figures are cut to it, so no
+# provider-supplied number can overflow the retry time or park a job for ever.
+MAX_RETRY_AFTER_SECONDS = 600.0
+
+
+def clamp_retry_after(value: float | None) -> float | None:
+    """A provider's retry delay made safe to add to a date: None when absent or NaN, 0 for a
+    negative one, at most MAX_RETRY_AFTER_SECONDS (infinity included)."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int too large for a float
+        return MAX_RETRY_AFTER_SECONDS if value > 0 else 0.0
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
 def utc_today() -> date:
@@ -133,7 +154,7 @@ class ProviderError(Exception):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.retry_after = retry_after
+        self.retry_after = clamp_retry_after(retry_after)
 
 
 class Transient(ProviderError):

@@ -4,7 +4,7 @@ clearly labelled "DEMO". The embedded default when no key is set; what tests and
 Failure triggers (for tests and UI checks): a prompt containing `[fail:KIND]` raises that
 error kind instead of drawing, where KIND is one of `transient`, `safety`, `invalid`, `auth`,
 `quota`, `model` or `crash` (a plain RuntimeError, as a bug would). `[fail:transient:5]` also
-sets retry_after to 5 seconds.
+sets retry_after to 5 seconds (cut to MAX_RETRY_AFTER_SECONDS like any provider's).
 """
 
 from __future__ import annotations

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
-import math
 import re
 import time
 from collections.abc import Iterable, Mapping
+
+from core.providers.base import clamp_retry_after
 
 MESSAGE_MAX = 300
 
@@ -46,7 +47,8 @@ def hashed_user_ref(user_ref: str | None) -> str | None:
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds to wait from `retry-after-ms` or `retry-after` (seconds or an HTTP date)."""
+    """Seconds to wait from `retry-after-ms` or `retry-after` (seconds or an HTTP date), cut
+    to MAX_RETRY_AFTER_SECONDS (see clamp_retry_after)."""
     if not headers:
         return None
     lowered = {k.lower(): v for k, v in headers.items()}
@@ -55,14 +57,23 @@ def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
         if raw is None:
             continue
         try:
-            value = float(raw) / divisor
+            value = clamp_retry_after(float(raw) / divisor)
         except ValueError:
             continue
-        if math.isfinite(value) and value >= 0:
+        if value is not None:
             return value
     raw = lowered.get("retry-after")
     if raw:
-        parsed = email.utils.parsedate_tz(raw)
-        if parsed is not None:
-            return max(0.0, float(email.utils.mktime_tz(parsed) - time.time()))
+        return clamp_retry_after(_seconds_until_http_date(raw))
     return None
+
+
+def _seconds_until_http_date(raw: str) -> float | None:
+    """Seconds from now until an HTTP date (negative when past); None when it is not one."""
+    parsed = email.utils.parsedate_tz(raw)
+    if parsed is None:
+        return None
+    try:
+        return float(email.utils.mktime_tz(parsed) - time.time())
+    except (ValueError, OverflowError):  # a year out of range
+        return None

@@ -201,6 +201,17 @@ def test_api_tokens_resolve_record_last_use_and_can_be_revoked(backend):
     assert not backend.accounts.revoke_api_token(user.id, token.id)
 
 
+def test_a_tokens_last_use_is_not_rewritten_on_every_request(backend):
+    user = _sign_up(backend, "me@example.com").user
+    _token, secret = backend.accounts.create_api_token(user.id, "busy client")
+    backend.accounts.resolve_api_token(secret)
+    first = backend.accounts.list_api_tokens(user.id)[0].last_used_at
+    for _ in range(3):
+        assert backend.accounts.resolve_api_token(secret).id == user.id
+    assert first is not None
+    assert backend.accounts.list_api_tokens(user.id)[0].last_used_at == first
+
+
 def test_a_user_cannot_revoke_someone_elses_token(backend):
     owner = _sign_up(backend, "owner@example.com").user
     other = _sign_up(backend, "other@example.com").user

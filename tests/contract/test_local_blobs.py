@@ -3,6 +3,7 @@ atomic writes on disk."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import threading
@@ -12,8 +13,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+import core.backends.local_blobs
 from core.backends.local import open_local_backend
 from core.backends.local_blobs import LocalBlobStore, load_secret_key
+from core.errors import StorageFull
 
 
 @pytest.fixture
@@ -142,3 +145,23 @@ def test_concurrent_writers_of_one_path_leave_one_complete_version(local):
 
     assert torn == []
     assert local.blobs.get("u/same.png") in versions
+
+
+def test_a_write_on_a_full_disk_is_storage_full_leaves_nothing_and_health_recovers(
+    local, settings, monkeypatch
+):
+    def no_space(_fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    local.blobs.put("u1/old.png", b"old", "image/png")
+    monkeypatch.setattr(core.backends.local_blobs.os, "fsync", no_space)
+    with pytest.raises(StorageFull) as full:
+        local.blobs.put("u1/job.png", b"data", "image/png")
+    assert full.value.http_status == 503 and str(settings.data_dir) not in full.value.message
+    assert "Storage is full" in local.storage_problem()
+    assert sorted(p.name for p in (settings.data_dir / "blobs" / "u1").iterdir()) == ["old.png"]
+
+    monkeypatch.undo()
+    local.blobs.put("u1/job.png", b"data", "image/png")
+    assert local.storage_problem() is None
+    assert local.blobs.get("u1/job.png") == b"data"

@@ -17,6 +17,7 @@ from core.backends import open_backend
 from core.backends.base import Backend
 from core.models import Job, JobKind, JobRequest, JobStatus, User
 from core.providers import build_providers
+from core.providers.base import MAX_RETRY_AFTER_SECONDS
 from core.runner import result_paths
 from core.service import JobService
 from core.settings import Settings
@@ -353,6 +354,43 @@ def test_a_rate_limit_requeues_the_job_after_exactly_the_providers_retry_after(
     time.sleep(0.3)  # several worker polls: nobody retries before run_after
     assert _calls(deployment, provider) == 1
     assert deployment.service.get_job(deployment.user, job.id).status is JobStatus.QUEUED
+    deployment.service.cancel(deployment.user, job.id)  # keep the shared worker idle
+
+
+ABSURD_RETRY_AFTER: dict[str, Callable[[], Reply]] = {
+    "openai": lambda: openai_error(
+        429,
+        "Rate limit reached for gpt-image-2 on images per minute.",
+        code="rate_limit_exceeded",
+        type="requests",
+        headers={"Retry-After": "99999999999999"},
+    ),
+    "gemini": lambda: quota_error("GenerateRequestsPerMinutePerProjectPerModel", "99999999999999s"),
+    # The HTTP-date form, at the end of the calendar: 8,000 years away.
+    "ideogram": lambda: Reply(
+        429,
+        {"error": "Too many requests in flight"},
+        {"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"},
+    ),
+}
+
+
+@pytest.mark.parametrize("provider", list(CASES))
+def test_an_absurd_retry_after_is_cut_to_the_maximum_and_the_job_requeued_at_once(
+    deployment: Deployment, provider: str
+) -> None:
+    # Such a wait once overflowed the retry time: the error was swallowed and the job sat in
+    # `processing`, holding a worker slot until its lease ran out.
+    deployment.fakes[provider].enqueue(ABSURD_RETRY_AFTER[provider]())
+    model, params = CASES[provider]
+    before = datetime.now(UTC)
+    job = deployment.submit(provider, model, **params)
+    requeued = _wait_requeued(deployment, job.id, timeout=5)
+    after = datetime.now(UTC)
+
+    assert requeued.error_code == "transient" and requeued.lease_owner is None
+    cap = timedelta(seconds=MAX_RETRY_AFTER_SECONDS)
+    assert before + cap <= requeued.run_after <= after + cap
     deployment.service.cancel(deployment.user, job.id)  # keep the shared worker idle
 
 

@@ -4,18 +4,28 @@ hashed user ids) and the safe download helper on its own."""
 from __future__ import annotations
 
 import email.utils
+import math
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from core.images import DownloadFailed, download_image
 from core.providers import build_providers
+from core.providers.base import (
+    MAX_RETRY_AFTER_SECONDS,
+    GenerationRequest,
+    Transient,
+    clamp_retry_after,
+)
+from core.providers.demo import DemoProvider
 from core.providers.gemini import GeminiProvider
 from core.providers.ideogram import IdeogramProvider
 from core.providers.openai import OpenAIProvider
 from core.providers.util import hashed_user_ref, plain_message, retry_after_seconds
+from core.runner import backoff_seconds
 from core.settings import Settings
 from tests.fakes.http_server import FakeServer, Recorded, Reply, make_png
 
@@ -94,6 +104,37 @@ def test_retry_after_reads_milliseconds_seconds_and_dates() -> None:
     assert 25 <= (retry_after_seconds({"retry-after": later}) or 0) <= 31
     assert retry_after_seconds({"retry-after": "soon"}) is None
     assert retry_after_seconds({}) is None
+
+
+def test_provider_retry_delays_are_cut_to_a_sane_maximum() -> None:
+    cap = MAX_RETRY_AFTER_SECONDS
+    assert [clamp_retry_after(v) for v in (None, math.nan, -5, 0, 30.5)] == [None, None, 0, 0, 30.5]
+    assert [clamp_retry_after(v) for v in (1e11, 99999999999999, math.inf, 10**400)] == [cap] * 4
+    assert retry_after_seconds({"retry-after": "99999999999999"}) == cap
+    assert retry_after_seconds({"retry-after-ms": "1e300"}) == cap
+    assert retry_after_seconds({"retry-after": "inf"}) == cap
+    assert retry_after_seconds({"retry-after": "-3"}) == 0
+    assert retry_after_seconds({"retry-after": "nan"}) is None
+    assert retry_after_seconds({"retry-after": "Fri, 31 Dec 9999 23:59:59 GMT"}) == cap
+    assert retry_after_seconds({"retry-after": "Fri, 31 Dec 99999 23:59:59 GMT"}) is None
+    # Whatever an adapter (or the demo's `[fail:transient:N]`) passes, the error holds the cut.
+    assert Transient("busy", retry_after=1e14).retry_after == cap
+    assert Transient("busy", retry_after=-1).retry_after == 0
+    assert Transient("busy").retry_after is None
+    # ... and the backoff never adds more than that to a date (which used to overflow).
+    delay = backoff_seconds(1, retry_after=1e14)
+    assert delay == cap and datetime.now(UTC) + timedelta(seconds=delay) > datetime.now(UTC)
+
+
+def test_the_demo_transient_trigger_cannot_ask_for_an_endless_wait() -> None:
+    request = GenerationRequest(model="demo-pattern", prompt="x [fail:transient:99999999999999]")
+    with pytest.raises(Transient) as info:
+        DemoProvider().generate(request)
+    assert info.value.retry_after == MAX_RETRY_AFTER_SECONDS
+    request = GenerationRequest(model="demo-pattern", prompt="x [fail:transient:" + "9" * 400 + "]")
+    with pytest.raises(Transient) as info:
+        DemoProvider().generate(request)
+    assert info.value.retry_after == MAX_RETRY_AFTER_SECONDS
 
 
 def test_hashed_user_ref_is_stable_and_hides_the_id() -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
+import core.backends.local
 from core.models import JobStatus, Role
 from core.providers.base import Capabilities
+from tests.fakes.full_disk import FullDisk
 from tests.ui.conftest import Person, Studio
 from tests.ui.helpers import button, errors, page_text, titles
 
@@ -200,3 +203,38 @@ def test_a_job_back_in_the_queue_after_a_temporary_error_says_it_will_retry(
     at.run()
     assert job.status is JobStatus.QUEUED and job.error_message
     assert f"Will retry (attempt 1 failed: {job.error_message})" in [t.value for t in at.text]
+
+
+def test_a_full_disk_says_so_in_plain_words_and_queues_nothing(
+    studio_factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk = FullDisk()
+    monkeypatch.setattr(core.backends.local, "StudioConnection", disk.connection_class)
+    studio = studio_factory(worker_enabled=False)
+    ada = user_of(studio)
+    at = studio.app(ada, GENERATE)
+    disk.full = True
+    at = submit(at, "a fox on a full disk")
+    assert not at.exception
+    assert any("storage is full" in e for e in errors(at)), errors(at)
+    disk.full = False
+    assert studio.jobs(ada) == []
+
+
+def test_an_unexpected_error_from_submit_is_a_plain_message_not_a_traceback(
+    studio_factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    studio = studio_factory(worker_enabled=False)
+    ada = user_of(studio)
+    at = studio.app(ada, GENERATE)
+
+    def broken_submit(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("internal detail /srv/data/studio.db")
+
+    monkeypatch.setattr(studio.runtime.service, "submit", broken_submit)
+    at = submit(at, "a fox")
+    assert not at.exception
+    assert errors(at) == [
+        "Your images could not be queued because of a problem on our side. Try again later."
+    ]
+    assert "internal detail" not in page_text(at)

@@ -3,19 +3,24 @@ and graceful stop."""
 
 from __future__ import annotations
 
+import errno
 import io
+import os
 import random
+import sqlite3
 import threading
 import time
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from PIL import Image
 
+import core.backends.local
+import core.backends.local_blobs
 from core.models import Job, JobKind, JobRequest, JobStatus, NewJob
-from core.providers.base import AuthFailed, SafetyBlocked, Transient
+from core.providers.base import MAX_RETRY_AFTER_SECONDS, AuthFailed, SafetyBlocked, Transient
 from core.runner import backoff_seconds
 from core.settings import Settings
 from core.worker import Worker
@@ -520,3 +525,116 @@ def test_a_job_that_finishes_while_its_heartbeat_is_in_flight_is_not_reported_lo
         time.sleep(0.3)
         assert done.status is JobStatus.DONE
         assert "lost the lease" not in caplog.text
+
+
+POISON = "x [fail:transient:99999999999999]"
+
+
+def test_jobs_asking_for_an_endless_retry_wait_do_not_hold_the_slots_of_other_users(
+    studio: Studio,
+) -> None:
+    # The attack: one user fills every slot with jobs whose Retry-After overflowed the retry
+    # time; the error was swallowed and each job held its slot until its lease ran out.
+    assert studio.settings.worker_concurrency == 3
+    poisoned = [studio.submit(POISON, provider="demo").id for _ in range(3)]
+    other = studio.submit("a normal job", user=studio.bob, provider="demo")
+    studio.worker()
+    started = time.monotonic()
+
+    (done,) = studio.wait_for([other.id], timeout=5)
+
+    assert done.status is JobStatus.DONE and time.monotonic() - started < 5
+    latest = datetime.now(UTC) + timedelta(seconds=MAX_RETRY_AFTER_SECONDS)
+    for job in studio.wait_for(poisoned, lambda j: j.status is JobStatus.QUEUED, timeout=1):
+        assert job.attempts == 1 and job.lease_owner is None and job.error_code == "transient"
+        assert job.run_after <= latest
+
+
+def _failing_once(monkeypatch: pytest.MonkeyPatch, store: object, name: str) -> None:
+    """`store.name` raises on its first call (a write that hit a full disk, a dropped
+    connection...), then works."""
+    real = getattr(store, name)
+    calls = iter(range(1_000_000))
+
+    def flaky(*args: object, **kwargs: object) -> object:
+        if next(calls) == 0:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, name, flaky)
+
+
+@pytest.mark.parametrize(
+    ("error", "broken", "status", "attempts"),
+    [
+        (Transient("busy"), ("requeue",), JobStatus.DONE, 2),
+        (SafetyBlocked("Blocked."), ("fail",), JobStatus.FAILED, 1),
+        (None, ("finish", "requeue"), JobStatus.DONE, 2),
+    ],
+)
+def test_a_store_error_while_recording_the_outcome_still_ends_the_attempt_at_once(
+    studio: Studio,
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception | None,
+    broken: tuple[str, ...],
+    status: JobStatus,
+    attempts: int,
+) -> None:
+    # The lease is 60 s: a job left `processing` by a swallowed error would not move for that
+    # long. Ended at once, it is retried (or failed) within moments.
+    assert studio.settings.worker_lease_seconds >= 60
+    if error is not None:
+        studio.fake.fail_with = [error]
+    for name in broken:
+        _failing_once(monkeypatch, studio.backend.jobs, name)
+    worker = studio.worker()
+    job = studio.submit("recorded despite the store")
+
+    (settled,) = studio.wait_for([job.id], timeout=3)
+
+    assert (settled.status, settled.attempts, settled.lease_owner) == (status, attempts, None)
+    assert worker.alive
+
+
+def test_an_attempt_that_breaks_outside_the_runner_is_still_ended_and_the_thread_lives_on(
+    studio: Studio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker = studio.worker()
+    _failing_once(monkeypatch, worker.runner, "run")
+    job = studio.submit("a bug in the runner")
+
+    (done,) = studio.wait_for([job.id], timeout=3)
+
+    assert done.status is JobStatus.DONE and done.attempts == 2
+    assert worker.alive and worker.stats()["retried"] == 1
+
+
+def test_a_result_that_cannot_be_stored_for_lack_of_space_waits_in_the_queue_meanwhile(
+    studio: Studio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing accepted is lost, and no provider is paid again and again for images that
+    # cannot be kept: the job goes back to the queue and the worker takes no job while the
+    # storage reports trouble (here until the failed write is 0.5 s old).
+    real_fsync = os.fsync
+    full = threading.Event()
+    full.set()
+
+    def fsync(fd: int) -> None:
+        if full.is_set():
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(core.backends.local_blobs.os, "fsync", fsync)
+    monkeypatch.setattr(core.backends.local, "STORAGE_ERROR_SECONDS", 0.5)
+    studio.worker()
+    job = studio.submit("kept until the disk has room")
+
+    (requeued,) = studio.wait_for([job.id], lambda j: j.error_code is not None, timeout=3)
+    assert (requeued.status, requeued.attempts) == (JobStatus.QUEUED, 1)
+    assert requeued.error_code == "storage_full" and "storage is full" in requeued.error_message
+    assert "Storage is full" in (studio.backend.storage_problem() or "")
+    time.sleep(0.3)  # many polls, and the job's backoff (at most 0.05 s) long past
+    assert studio.fake.calls == 1 and studio.job(job.id).status is JobStatus.QUEUED
+    full.clear()
+    (done,) = studio.wait_for([job.id], timeout=3)
+    assert done.status is JobStatus.DONE and done.attempts == 2 and studio.fake.calls == 2
