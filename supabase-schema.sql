@@ -313,13 +313,15 @@ create trigger on_auth_user_email_changed after update of email on auth.users
 -- The last admin stays one: a change that would leave no enabled admin with a confirmed email
 -- (who can sign in and act) is refused with SL409. Changes serialise on one lock, so two admins
 -- demoting (or disabling) each other at once cannot both succeed. The rule binds every API
--- caller, the server's service role included; a session without JWT claims (the SQL editor, a
--- migration) is the database owner at work and is not held to it.
+-- caller, the server's service role included; the database owner at work (the SQL editor, a
+-- migration: a superuser or RLS-bypassing role that is not service_role) is not held to it.
+-- Decided by the database role, like is_service(), never by a claim a token can carry.
 create or replace function public.keep_an_admin() returns trigger
     language plpgsql security definer set search_path = ''
 as $$
 begin
-    if auth.role() is null then
+    if public.is_service() and coalesce(nullif(pg_catalog.current_setting('role'), 'none'),
+                                        session_user::text) <> 'service_role' then
         return new;
     end if;
     perform pg_advisory_xact_lock(hashtextextended('public.keep_an_admin', 0));
