@@ -14,10 +14,10 @@ import streamlit as st
 from starlette.middleware import Middleware
 from streamlit.runtime.pages_manager import PagesManager
 
-from core.api import api_routes
 from core.runtime import build_runtime, install_runtime, shutdown_runtime
-from core.security import SecurityHeadersMiddleware
-from core.web_auth import auth_routes
+from core.web.api import api_routes
+from core.web.auth import auth_routes
+from core.web.security import SecurityHeadersMiddleware
 
 # Streamlit treats a folder named pages/ as "MPA v1" until some session's router calls
 # st.navigation: until then a URL like /admin runs pages/admin.py directly, skipping the router,

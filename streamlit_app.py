@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from core.backends.base import SignedIn
-from core.errors import StudioError
-from core.service import JobService
+from core.domain.errors import StudioError
+from core.ports import SignedIn
+from core.services.jobs import JobService
 from pages import widgets
 
 st.set_page_config(page_title="Image Studio", page_icon=":material/palette:", layout="wide")

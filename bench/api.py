@@ -29,8 +29,8 @@ import httpx
 # Run as a script: import from the repo root, not bench/ (whose modules would shadow stdlib ones).
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
+from core.domain.settings import Settings  # noqa: E402
 from core.runtime import Runtime, build_runtime  # noqa: E402
-from core.settings import Settings  # noqa: E402
 
 PASSWORD = "benchmark password"
 

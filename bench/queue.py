@@ -29,13 +29,13 @@ from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from dataclasses import replace  # noqa: E402
 
 from core.backends import open_backend  # noqa: E402
-from core.images import make_thumbnail  # noqa: E402
-from core.models import Job, JobQuery, JobRequest, JobStatus  # noqa: E402
+from core.domain.images import make_thumbnail  # noqa: E402
+from core.domain.models import Job, JobQuery, JobRequest, JobStatus  # noqa: E402
+from core.domain.settings import Settings  # noqa: E402
 from core.providers.base import GenerationRequest  # noqa: E402
 from core.providers.demo import DemoProvider  # noqa: E402
-from core.service import JobService  # noqa: E402
-from core.settings import Settings  # noqa: E402
-from core.worker import Worker  # noqa: E402
+from core.queue.worker import Worker  # noqa: E402
+from core.services.jobs import JobService  # noqa: E402
 
 CONCURRENCY = 3
 PARAMS = {"quality": "standard", "aspect_ratio": "1:1"}

@@ -5,7 +5,7 @@ Seeds the rows straight into a fresh database, then measures:
   with and without filters (target: <= 50 ms of database time);
 - the admin statistics: usage for 30 days and for everything, user activity, purge preview,
   queue depth (target: <= 500 ms);
-- purge throughput: jobs/s deleting real files, then rows, through core.purge.
+- purge throughput: jobs/s deleting real files, then rows, through core.services.purge.
 
     python bench/scale.py                      # local backend (SQLite + files)
     python bench/scale.py --backend supabase   # test PostgreSQL 15 + gateway (tests/integration)
@@ -39,11 +39,12 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
-from core import purge  # noqa: E402
-from core.backends.base import Backend  # noqa: E402
-from core.backends.local import LocalBackend, open_local_backend, to_us  # noqa: E402
-from core.models import JobQuery, JobStatus, ReviewStatus  # noqa: E402
-from core.settings import Settings  # noqa: E402
+from core.backends.sqlite import LocalBackend, open_local_backend  # noqa: E402
+from core.backends.sqlite.db import to_us  # noqa: E402
+from core.domain.models import JobQuery, JobStatus, ReviewStatus  # noqa: E402
+from core.domain.settings import Settings  # noqa: E402
+from core.ports import Backend  # noqa: E402
+from core.services import purge  # noqa: E402
 
 PROVIDERS = {
     "openai": ["gpt-image-1", "gpt-image-1-mini"],

@@ -6,15 +6,23 @@ and never starts the worker."""
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
-from core.errors import Conflict, NotFound, StudioError
-from core.models import JobStatus, Role, User
+from core.domain.errors import Conflict, NotFound, StudioError
+from core.domain.models import JobStatus, Role, User
+from core.domain.settings import Settings, parse_duration
 from core.runtime import Runtime, build_runtime
-from core.settings import parse_duration
+from core.services import purge
+
+log = logging.getLogger(__name__)
 
 PURGEABLE = tuple(s.value for s in JobStatus if s.finished)
 
@@ -24,6 +32,7 @@ examples:
   python -m core tokens create --email admin@example.com --name ci
   python -m core jobs purge --status failed --status canceled --older-than 24h --dry-run
   python -m core sweep
+  python -m core worker
 
 Settings come from the environment and .streamlit/secrets.toml, as for the app
 (DATA_DIR for the local backend; SUPABASE_URL and keys for Supabase)."""
@@ -103,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="one retention sweep now (RETENTION_DONE, RETENTION_FAILED), as the hourly sweeper",
     )
     sweep.set_defaults(run=_sweep)
+
+    groups.add_parser(
+        "worker",
+        help="run a headless worker until SIGINT/SIGTERM (any number share the queue and the cap)",
+    )
     return parser
 
 
@@ -116,6 +130,9 @@ def main(
 ) -> int:
     """Run one command; returns the exit status (0 ok, 1 refused, 2 usage error)."""
     args = build_parser().parse_args(argv)
+    if args.group == "worker":
+        run_worker()
+        return 0
     out, err = stdout or sys.stdout, stderr or sys.stderr
     args.stdin = stdin or sys.stdin
     runtime = runtime_factory()
@@ -193,8 +210,6 @@ def _tokens_revoke(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> N
 
 
 def _jobs_purge(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> None:
-    from core import purge
-
     statuses = tuple(JobStatus(s) for s in dict.fromkeys(args.status))
     before = datetime.now(UTC) - timedelta(seconds=args.older_than)
     result = purge.purge_jobs(runtime.backend, statuses, before, dry_run=args.dry_run)
@@ -215,8 +230,6 @@ def _jobs_purge(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> None
 
 
 def _sweep(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> None:
-    from core import purge
-
     result = purge.sweep_expired(runtime.backend, runtime.settings)
     print(f"sweep: deleted {result.jobs} job(s), {result.bytes} bytes", file=out)
 
@@ -239,3 +252,32 @@ def _duration(text: str) -> float:
     if seconds < 0:
         raise argparse.ArgumentTypeError("a duration cannot be negative")
     return seconds
+
+
+# ---- the headless worker ----------------------------------------------------------------------
+
+
+def run_worker() -> None:
+    """Headless worker: settings from env, graceful stop on SIGINT/SIGTERM."""
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    settings = replace(Settings.load(), worker_enabled=True)
+    runtime = build_runtime(settings)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            log.warning("second signal: exiting now")
+            os._exit(1)
+        log.info("signal %s: stopping (grace %.0fs)", signum, settings.shutdown_grace_seconds)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    runtime.start()
+    log.info("headless worker running on the %s backend", runtime.backend.name)
+    while not stop.wait(1.0):
+        pass
+    runtime.stop()

@@ -8,12 +8,13 @@ import threading
 from dataclasses import dataclass
 
 from core.backends import open_backend
-from core.backends.base import Backend
+from core.domain.settings import Settings
+from core.ports import Backend
 from core.providers import build_providers
 from core.providers.base import Provider
-from core.service import JobService
-from core.settings import Settings
-from core.sweeper import Sweeper
+from core.queue.worker import Worker
+from core.services.jobs import JobService
+from core.services.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class Runtime:
     backend: Backend
     providers: dict[str, Provider]
     service: JobService
-    worker: object | None = None  # core.worker.Worker once started
+    worker: Worker | None = None  # once started
     sweeper: Sweeper | None = None  # once started
     stopping: bool = False  # stop() has begun: never start again
 
@@ -43,8 +44,6 @@ class Runtime:
         """Start the background worker and the sweeper if enabled."""
         if not self.settings.worker_enabled or self.worker is not None or self.stopping:
             return
-        from core.worker import Worker  # the worker imports this module (headless main)
-
         worker = Worker(self.backend, self.providers, self.settings)
         worker.start()
         self.worker = worker

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.errors import StudioError
+from core.domain.errors import StudioError
 from pages import widgets
 
 NEW_SECRET_KEY = "account_new_token"

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.errors import StudioError
-from core.models import JobStatus, ReviewStatus, Role, User
+from core.domain.errors import StudioError
+from core.domain.models import JobStatus, ReviewStatus, Role, User
 from core.runtime import get_runtime
-from core.service_admin import MAX_PAGE, SHUTDOWN_WARNING_DAYS, ShutdownWarning, UserSummary
+from core.services.admin import MAX_PAGE, SHUTDOWN_WARNING_DAYS, ShutdownWarning, UserSummary
 from pages import widgets
 
 SECTIONS = ["Purge", "Sweeper", "Usage & health", "Users"]

@@ -12,8 +12,8 @@ from typing import Any
 
 import streamlit as st
 
-from core.errors import NotFound, StudioError
-from core.models import Job, JobRequest, JobStatus, User
+from core.domain.errors import NotFound, StudioError
+from core.domain.models import Job, JobRequest, JobStatus, User
 from core.providers.base import SEED_MAX, ModelInfo, Provider, utc_today
 from pages import widgets
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.errors import AuthRequired, NotFound, StudioError
-from core.models import Job, JobQuery, JobStatus, User
+from core.domain.errors import AuthRequired, NotFound, StudioError
+from core.domain.models import Job, JobQuery, JobStatus, User
 from pages import widgets
 
 PAGE_SIZE = 24

@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import streamlit as st
 
-from core.errors import AuthRequired, StudioError
-from core.models import Job, JobQuery, ReviewStatus, Role, User
+from core.domain.errors import AuthRequired, StudioError
+from core.domain.models import Job, JobQuery, ReviewStatus, Role, User
 from pages import widgets
 
 PAGE_SIZE = 24

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import web_auth
-from core.backends.base import SignedIn
-from core.errors import AuthRequired, StudioError
-from core.models import Job, JobStatus, Role, User
+from core.domain.errors import AuthRequired, StudioError
+from core.domain.models import Job, JobStatus, Role, User
+from core.ports import SignedIn
 from core.runtime import get_runtime
-from core.service import JobService
+from core.services.jobs import JobService
+from core.web import auth as web_auth
 
 PAGES_DIR = Path(__file__).resolve().parent
 _TOKEN_KEY = "auth_session_token"

@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.errors import StudioError
-from core.images import extension_for
+from core.domain.errors import StudioError
+from core.domain.images import extension_for
+from core.domain.settings import Settings
 from core.providers import build_providers
 from core.providers.base import GenerationRequest, ProviderError
-from core.settings import Settings
 
 # The cheapest sensible request per provider.
 SMALL = {

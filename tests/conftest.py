@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from core.settings import Settings
+from core.domain.settings import Settings
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
 if TYPE_CHECKING:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from core.domain.settings import Settings
 from core.providers.base import Provider
 from core.providers.demo import DemoProvider
-from core.settings import Settings
 
 
 def build_providers(settings: Settings) -> dict[str, Provider]:

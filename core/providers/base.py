@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
-from core.errors import ValidationError
+from core.domain.errors import ValidationError
 
 # Common parameters every adapter maps (providers.md §4): a model's Capabilities list the
 # values it accepts (quality tiers: draft / standard / high / max).

@@ -18,7 +18,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from core.images import sniff_mime
+from core.domain.images import sniff_mime
 from core.providers.base import (
     AuthFailed,
     Capabilities,

@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from core.errors import ValidationError
-from core.images import DownloadFailed, download_image
+from core.domain.errors import ValidationError
+from core.domain.images import DownloadFailed, download_image
 from core.providers.base import (
     TIMEOUT_SECONDS,
     AuthFailed,

@@ -18,8 +18,8 @@ from typing import Any
 import openai
 from openai.types import ImagesResponse
 
-from core.errors import ValidationError
-from core.images import sniff_mime
+from core.domain.errors import ValidationError
+from core.domain.images import sniff_mime
 from core.providers.base import (
     AuthFailed,
     Capabilities,

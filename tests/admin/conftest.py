@@ -14,11 +14,12 @@ import pytest
 from argon2 import PasswordHasher
 from PIL import Image
 
-from core.backends.local import LocalBackend, open_local_backend, to_us
-from core.models import Job, JobRequest, JobStatus, NewJob, Role, User
+from core.backends.sqlite import LocalBackend, open_local_backend
+from core.backends.sqlite.db import to_us
+from core.domain.models import Job, JobRequest, JobStatus, NewJob, Role, User
+from core.domain.settings import Settings
 from core.providers.demo import DemoProvider
-from core.service import JobService
-from core.settings import Settings
+from core.services.jobs import JobService
 
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 PASSWORD = "correct horse battery"

@@ -11,7 +11,7 @@ import pytest
 import time_machine
 from streamlit.testing.v1 import AppTest
 
-from core.errors import Forbidden
+from core.domain.errors import Forbidden
 from core.providers.openai import OpenAIProvider
 from core.runtime import Runtime, install_runtime, shutdown_runtime
 from tests.admin.conftest import PASSWORD, Deployment

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.models import JobStatus, ReviewStatus, User
+from core.domain.models import JobStatus, ReviewStatus, User
 from core.runtime import Runtime, install_runtime, shutdown_runtime
 from tests.admin.conftest import PASSWORD, Deployment
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from core import purge
-from core.backends.local import open_local_backend
-from core.errors import Conflict, Forbidden, ValidationError
-from core.models import JobStatus, ReviewStatus
-from core.sweeper import Sweeper
+from core.backends.sqlite import open_local_backend
+from core.domain.errors import Conflict, Forbidden, ValidationError
+from core.domain.models import JobStatus, ReviewStatus
+from core.services import purge
+from core.services.sweeper import Sweeper
 from tests.admin.conftest import FAST_HASHER, Deployment
 
 DAY = 86_400

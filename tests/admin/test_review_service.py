@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.errors import Conflict, Forbidden, NotFound, ValidationError
-from core.models import JobQuery, JobStatus, ReviewStatus
+from core.domain.errors import Conflict, Forbidden, NotFound, ValidationError
+from core.domain.models import JobQuery, JobStatus, ReviewStatus
 from tests.admin.conftest import Deployment
 
 

@@ -15,13 +15,22 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core.backends.base import Backend
-from core.errors import AccountDisabled, Conflict, QuotaExceeded
-from core.models import Job, JobQuery, JobRequest, JobStatus, NewJob, ReviewStatus, Role, User
+from core.domain.errors import AccountDisabled, Conflict, QuotaExceeded
+from core.domain.models import (
+    Job,
+    JobQuery,
+    JobRequest,
+    JobStatus,
+    NewJob,
+    ReviewStatus,
+    Role,
+    User,
+)
+from core.domain.settings import Settings
+from core.ports import Backend
 from core.providers.demo import DemoProvider
-from core.service import JobService
-from core.settings import Settings
-from core.sweeper import Sweeper
+from core.services.jobs import JobService
+from core.services.sweeper import Sweeper
 from tests.contract.conftest import make_local_backend
 from tests.contract.test_races import _together
 
@@ -36,7 +45,7 @@ def _supabase_factory(settings: Settings, tmp_path: Path) -> Iterator[Backend]:
 
 
 def _second_local(settings: Settings, tmp_path: Path) -> Backend:
-    from core.backends.local import open_local_backend
+    from core.backends.sqlite import open_local_backend
 
     return open_local_backend(replace(settings, data_dir=tmp_path / "data"))
 
@@ -49,7 +58,7 @@ def _second_supabase(settings: Settings, tmp_path: Path) -> Backend:
 
 
 def _backdate_local(backend: Backend, job_ids: list[str], when: datetime) -> None:
-    from core.backends.local import to_us
+    from core.backends.sqlite.db import to_us
 
     with backend.db.write() as conn:  # type: ignore[attr-defined]
         for job_id in job_ids:

@@ -7,12 +7,13 @@ from typing import ClassVar
 
 import pytest
 
-from core import stats
-from core.backends.local import to_us
-from core.errors import ValidationError
-from core.models import JobStatus
+from core.backends import common
+from core.backends.sqlite.db import to_us
+from core.domain.errors import ValidationError
+from core.domain.models import JobStatus
 from core.providers.base import Capabilities, ModelInfo, Provider
 from core.providers.demo import DemoProvider
+from core.services import stats
 from tests.admin.conftest import Deployment
 
 
@@ -96,10 +97,10 @@ def test_stats_take_a_sane_window(dep: Deployment):
 
 def test_percentile_is_nearest_rank():
     values = [float(v) for v in range(1, 101)]
-    assert stats.percentile(values, 0.5) == 50.0
-    assert stats.percentile(values, 0.95) == 95.0
-    assert stats.percentile([3.0], 0.95) == 3.0
-    assert stats.percentile([], 0.5) == 0.0
+    assert common.percentile(values, 0.5) == 50.0
+    assert common.percentile(values, 0.95) == 95.0
+    assert common.percentile([3.0], 0.95) == 3.0
+    assert common.percentile([], 0.5) == 0.0
 
 
 def test_an_adapters_estimated_cost_counts_when_no_cost_is_recorded(dep: Deployment):
@@ -113,7 +114,7 @@ def test_an_adapters_estimated_cost_counts_when_no_cost_is_recorded(dep: Deploym
 def test_opening_a_version_2_database_with_a_retired_column_replaces_it(
     dep: Deployment,
 ):
-    from core.backends.local import Database
+    from core.backends.sqlite.db import Database
 
     assert dep.backend.db is not None
     with dep.backend.db.write() as conn:

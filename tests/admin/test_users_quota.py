@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from core.errors import (
+from core.domain.errors import (
     AccountDisabled,
     Conflict,
     Forbidden,
@@ -15,8 +15,8 @@ from core.errors import (
     QuotaExceeded,
     ValidationError,
 )
-from core.models import JobRequest, JobStatus, Role
-from core.service import JobService
+from core.domain.models import JobRequest, JobStatus, Role
+from core.services.jobs import JobService
 from tests.admin.conftest import PASSWORD, Deployment
 
 REQUEST = JobRequest(provider="demo", model="demo-pattern", prompt="a red kite")

@@ -18,14 +18,14 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.testclient import TestClient
 
-from core.api import api_routes
-from core.backends.local import open_local_backend
-from core.models import Job, JobStatus, User
+from core.backends.sqlite import open_local_backend
+from core.domain.models import Job, JobStatus, User
+from core.domain.settings import Settings
 from core.providers import build_providers
 from core.runtime import Runtime, install_runtime, shutdown_runtime
-from core.security import SecurityHeadersMiddleware
-from core.service import JobService
-from core.settings import Settings
+from core.services.jobs import JobService
+from core.web.api import api_routes
+from core.web.security import SecurityHeadersMiddleware
 
 PASSWORD = "correct horse battery"
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)

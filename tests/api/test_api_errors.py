@@ -14,10 +14,10 @@ from dataclasses import replace
 import pytest
 from starlette.testclient import TestClient
 
-from core.api_http import MAX_BODY_BYTES
+from core.domain.settings import Settings
 from core.runtime import Runtime, install_runtime, shutdown_runtime
-from core.security import SECURITY_HEADERS
-from core.settings import Settings
+from core.web.http import MAX_BODY_BYTES
+from core.web.security import SECURITY_HEADERS
 from tests.api.conftest import ApiUser, build_test_runtime, make_app
 
 GOOD = {"provider": "demo", "type": "image", "prompt": "a red kite"}
@@ -75,7 +75,7 @@ def call_asgi(
 
 
 def job_count(runtime: Runtime, user: ApiUser) -> int:
-    from core.models import JobQuery
+    from core.domain.models import JobQuery
 
     return len(runtime.service.list_jobs(user.user, JobQuery(limit=100)).items)
 
@@ -367,7 +367,7 @@ def test_a_client_gone_mid_body_is_a_4xx_not_a_logged_500(
     async def receive() -> dict:
         return next(events)
 
-    with caplog.at_level(logging.ERROR, logger="core.api_http"):
+    with caplog.at_level(logging.ERROR, logger="core.web.http"):
         status, _, _ = call_asgi("POST", "/api/jobs", _json_post_headers(alice), receive)
     assert status == 400
     assert not caplog.records
@@ -530,7 +530,7 @@ def test_an_unexpected_failure_is_a_generic_500_logged_server_side(
 ) -> None:
     job_id = client.post("/api/jobs", json=GOOD, headers=alice.headers).json()["id"]
     runtime.backend.close()  # the database goes away under the running app
-    with caplog.at_level(logging.ERROR, logger="core.api_http"):
+    with caplog.at_level(logging.ERROR, logger="core.web.http"):
         response = client.get("/api/health")
         response_jobs = client.get("/api/jobs", params={"id": job_id}, headers=alice.headers)
     for failed in (response, response_jobs):

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from starlette.testclient import TestClient
 
-from core.models import Job, JobStatus
+from core.domain.models import Job, JobStatus
 from core.runtime import Runtime
 from tests.api.conftest import ApiUser, wait_for
 

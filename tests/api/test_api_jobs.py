@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
-from core.models import JobStatus
+from core.domain.models import JobStatus
 from core.runtime import Runtime
 from tests.api.conftest import ApiUser, wait_for
 

@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from starlette.testclient import TestClient
 
-from core.settings import Settings
+from core.domain.settings import Settings
 from tests.api.conftest import ApiUser
 
 BODY = {"provider": "openai", "type": "image", "prompt": "a red kite", "model": "gpt-image-1.5"}

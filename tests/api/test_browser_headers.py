@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from core.security import SECURITY_HEADERS
+from core.web.security import SECURITY_HEADERS
 from tests.e2e.helpers import SIGNED_OUT_TEXT, sign_up, signed_in_marker
 from tests.live_server import live_server_factory  # noqa: F401  (fixture)
 

@@ -10,9 +10,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from core.cli import main
-from core.models import JobQuery, JobStatus, Role
+from core.domain.models import JobQuery, JobStatus, Role
+from core.domain.settings import Settings
 from core.runtime import Runtime
-from core.settings import Settings
 from tests.api.conftest import ApiUser, build_test_runtime, cli, wait_for
 
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from core.security import SECURITY_HEADERS
+from core.web.security import SECURITY_HEADERS
 from tests.api.conftest import cli
 from tests.live_server import LiveServer, launch_live_server
 

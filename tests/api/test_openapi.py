@@ -20,10 +20,10 @@ from schemathesis.checks import (
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from core.api import ApiNotFound, api_routes
-from core.api_openapi import openapi_document
-from core.models import JobStatus
+from core.domain.models import JobStatus
 from core.runtime import Runtime
+from core.web.api import ApiNotFound, api_routes
+from core.web.openapi import openapi_document
 from tests.api.conftest import ApiUser, make_app, wait_for
 
 DOCUMENT = openapi_document()

@@ -15,11 +15,11 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from core import web_auth
-from core.models import JobStatus
+from core.domain.models import JobStatus
+from core.domain.settings import Settings, parse_public_url
 from core.runtime import Runtime
-from core.security import SecurityHeadersMiddleware
-from core.settings import Settings, parse_public_url
+from core.web import auth as web_auth
+from core.web.security import SecurityHeadersMiddleware
 from tests.api.conftest import ApiUser, wait_for
 
 FORGED = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}

@@ -11,7 +11,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.websockets import WebSocket
 
-from core.security import SECURITY_HEADERS, SecurityHeadersMiddleware
+from core.web.security import SECURITY_HEADERS, SecurityHeadersMiddleware
 
 
 def assert_secure(headers) -> None:

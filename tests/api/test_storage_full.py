@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-import core.backends.local
-import core.backends.local_accounts
-from core.backends.local import seconds_us
-from core.models import JobQuery, JobRequest
+import core.backends.sqlite.accounts
+import core.backends.sqlite.db
+from core.backends.sqlite.db import seconds_us
+from core.domain.models import JobQuery, JobRequest
+from core.domain.settings import Settings
 from core.runtime import Runtime, install_runtime, shutdown_runtime
-from core.settings import Settings
 from tests.api.conftest import ApiUser, build_test_runtime, make_app
 from tests.fakes.full_disk import FullDisk
 
@@ -32,7 +32,7 @@ JOB = {"provider": "demo", "type": "image", "prompt": "a red kite", "params": {"
 @pytest.fixture
 def disk(monkeypatch: pytest.MonkeyPatch) -> FullDisk:
     disk = FullDisk()
-    monkeypatch.setattr(core.backends.local, "StudioConnection", disk.connection_class)
+    monkeypatch.setattr(core.backends.sqlite.db, "StudioConnection", disk.connection_class)
     return disk
 
 
@@ -112,13 +112,13 @@ def test_health_is_503_when_free_space_under_data_dir_runs_low(
 ) -> None:
     real = shutil.disk_usage(runtime.settings.data_dir)
     almost_full = real._replace(used=real.total - 1024 * 1024, free=1024 * 1024)
-    monkeypatch.setattr(core.backends.local.shutil, "disk_usage", lambda _path: almost_full)
+    monkeypatch.setattr(core.backends.sqlite.db.shutil, "disk_usage", lambda _path: almost_full)
     sick = client.get("/api/health")
     assert sick.status_code == 503
     assert sick.json()["storage"]["problem"] == (
         "Storage is full: 1024 KB free in the data directory."
     )
-    monkeypatch.setattr(core.backends.local.shutil, "disk_usage", lambda _path: real)
+    monkeypatch.setattr(core.backends.sqlite.db.shutil, "disk_usage", lambda _path: real)
     assert client.get("/api/health").status_code == 200
 
 
@@ -129,14 +129,14 @@ def test_a_tokens_last_use_is_written_at_most_once_a_minute(
     alice: ApiUser,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    start = core.backends.local.now_us()
+    start = core.backends.sqlite.db.now_us()
     clock = {"now": start}
-    monkeypatch.setattr(core.backends.local_accounts, "now_us", lambda: clock["now"])
+    monkeypatch.setattr(core.backends.sqlite.accounts, "now_us", lambda: clock["now"])
 
     def last_used() -> int:
         token = runtime.service.list_api_tokens(alice.user)[0]
         assert token.last_used_at is not None
-        return core.backends.local.to_us(token.last_used_at)
+        return core.backends.sqlite.db.to_us(token.last_used_at)
 
     def read_at(offset_seconds: float) -> None:
         clock["now"] = start + seconds_us(offset_seconds)

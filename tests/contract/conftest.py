@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from core.backends.base import Backend
-from core.backends.local import open_local_backend
-from core.models import User
-from core.settings import Settings
+from core.backends.sqlite import open_local_backend
+from core.domain.models import User
+from core.domain.settings import Settings
+from core.ports import Backend
 from tests.contract.support import FAST_HASHER, PASSWORD
 from tests.integration.supabase_factory import make_supabase_backend
 

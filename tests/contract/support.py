@@ -7,8 +7,8 @@ from typing import Any
 
 from argon2 import PasswordHasher
 
-from core.backends.base import Backend
-from core.models import Job, JobRequest, NewJob, User
+from core.domain.models import Job, JobRequest, NewJob, User
+from core.ports import Backend
 
 # Cheap argon2 parameters: the suite signs up many users; production uses the library defaults.
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)

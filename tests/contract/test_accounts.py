@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import (
+from core.domain.errors import (
     AccountDisabled,
     AccountExists,
     InvalidCredentials,
@@ -13,7 +13,7 @@ from core.errors import (
     RateLimited,
     ValidationError,
 )
-from core.models import Role
+from core.domain.models import Role
 from tests.contract.support import PASSWORD
 
 NOBODY = frozenset()

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from core.errors import NotFound
+from core.domain.errors import NotFound
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 

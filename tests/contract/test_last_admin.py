@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.backends.base import Backend
-from core.errors import Conflict
-from core.models import Role
+from core.domain.errors import Conflict
+from core.domain.models import Role
+from core.ports import Backend
 from tests.contract.support import PASSWORD
 from tests.contract.test_races import _together
 

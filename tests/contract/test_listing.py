@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.errors import ValidationError
-from core.models import Job, JobQuery, JobStatus, ReviewStatus
+from core.domain.errors import ValidationError
+from core.domain.models import Job, JobQuery, JobStatus, ReviewStatus
 from tests.contract.support import submit
 
 LEASE = 30.0

@@ -13,10 +13,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-import core.backends.local_blobs
-from core.backends.local import open_local_backend
-from core.backends.local_blobs import LocalBlobStore, load_secret_key
-from core.errors import StorageFull
+import core.backends.sqlite.blobs
+from core.backends.sqlite import open_local_backend
+from core.backends.sqlite.blobs import LocalBlobStore, load_secret_key
+from core.domain.errors import StorageFull
 
 
 @pytest.fixture
@@ -154,7 +154,7 @@ def test_a_write_on_a_full_disk_is_storage_full_leaves_nothing_and_health_recove
         raise OSError(errno.ENOSPC, "No space left on device")
 
     local.blobs.put("u1/old.png", b"old", "image/png")
-    monkeypatch.setattr(core.backends.local_blobs.os, "fsync", no_space)
+    monkeypatch.setattr(core.backends.sqlite.blobs.os, "fsync", no_space)
     with pytest.raises(StorageFull) as full:
         local.blobs.put("u1/job.png", b"data", "image/png")
     assert full.value.http_status == 503 and str(settings.data_dir) not in full.value.message

@@ -9,8 +9,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from core.backends.local import open_local_backend
-from core.settings import Settings
+from core.backends.sqlite import open_local_backend
+from core.domain.settings import Settings
 from tests.contract.support import FAST_HASHER, PASSWORD, submit
 
 CAP = 3

@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 import pytest
 
 from core.backends import open_backend
-from core.backends.local import MIGRATIONS, LocalBackend, _statements, open_local_backend
-from core.models import JobStatus
+from core.backends.sqlite import LocalBackend, open_local_backend
+from core.backends.sqlite.db import MIGRATIONS, _statements
+from core.domain.models import JobStatus
 from tests.contract.support import FAST_HASHER, PASSWORD
 
 
@@ -41,7 +42,7 @@ def test_open_backend_without_a_supabase_url_is_local(settings):
 
 def test_the_local_default_never_imports_the_supabase_backend(settings):
     code = (
-        "import sys; from pathlib import Path; from core.settings import Settings; "
+        "import sys; from pathlib import Path; from core.domain.settings import Settings; "
         "from core.backends import open_backend; "
         f"open_backend(Settings(data_dir=Path({str(settings.data_dir)!r}))).close(); "
         "print(sorted(m for m in sys.modules if m.startswith(('supabase', 'core.backends.supa'))))"

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from argon2 import PasswordHasher
 
-from core.backends.local import now_us, open_local_backend, seconds_us
-from core.backends.local_accounts import SESSION_SECONDS
-from core.errors import InvalidCredentials, QuotaExceeded, RateLimited
+from core.backends.sqlite import open_local_backend
+from core.backends.sqlite.db import now_us, seconds_us
+from core.domain.errors import InvalidCredentials, QuotaExceeded, RateLimited
+from core.domain.policy import SESSION_SECONDS
 from tests.contract.support import FAST_HASHER, PASSWORD, submit
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from core.models import JobStatus
+from core.domain.models import JobStatus
 from tests.contract.support import submit
 
 SHORT_LEASE = 0.3

@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from core.errors import RateLimited
-from core.models import JobQuery
+from core.domain.errors import RateLimited
+from core.domain.models import JobQuery
 from tests.contract.support import new_jobs
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from core.backends.base import Backend
-from core.errors import InvalidCredentials, RateLimited
+from core.domain.errors import InvalidCredentials, RateLimited
+from core.ports import Backend
 from tests.contract.support import PASSWORD
 from tests.contract.test_races import _together
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.errors import QuotaExceeded, RateLimited
-from core.models import JobKind, JobQuery, JobStatus, ReviewStatus
+from core.domain.errors import QuotaExceeded, RateLimited
+from core.domain.models import JobKind, JobQuery, JobStatus, ReviewStatus
 from tests.contract.support import new_jobs, submit
 
 

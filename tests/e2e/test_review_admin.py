@@ -10,9 +10,9 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
 
-from core.backends.local import open_local_backend
-from core.models import JobStatus
-from core.settings import Settings
+from core.backends.sqlite import open_local_backend
+from core.domain.models import JobStatus
+from core.domain.settings import Settings
 from tests.admin.conftest import PASSWORD, Deployment, open_deployment
 from tests.e2e.helpers import open_page, sign_in, signed_in_marker
 

@@ -3,7 +3,7 @@ statements fail with SQLITE_FULL ("database or disk is full") while `FullDisk.fu
 as they do when DATA_DIR's volume runs out. Reads keep working, as on a real full disk.
 
     disk = FullDisk()
-    monkeypatch.setattr(core.backends.local, "StudioConnection", disk.connection_class)
+    monkeypatch.setattr(core.backends.sqlite.db, "StudioConnection", disk.connection_class)
     ...open the local backend...; disk.full = True
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from core.backends.local import StudioConnection
+from core.backends.sqlite.db import StudioConnection
 
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 
 from core.backends.supabase import open_supabase_backend
-from core.settings import Settings
+from core.domain.settings import Settings
 from tests.contract.support import PASSWORD, new_jobs
 from tests.integration.gateway import Gateway
 from tests.integration.pg import PgCluster, start_cluster

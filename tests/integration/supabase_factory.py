@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from core.backends.base import Backend
 from core.backends.supabase import open_supabase_backend
-from core.settings import Settings
+from core.domain.settings import Settings
+from core.ports import Backend
 from tests.integration.gateway import Gateway, shared_gateway
 from tests.integration.pg import reset_database, shared_cluster
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from core.backends.base import Backend, SweepRun
-from core.models import JobStatus, ReviewStatus
-from core.settings import Settings
+from core.domain.models import JobStatus, ReviewStatus
+from core.domain.settings import Settings
+from core.ports import Backend, SweepRun
 from tests.contract.conftest import make_local_backend
 from tests.contract.support import PASSWORD, new_jobs
 from tests.integration.supabase_factory import make_supabase_backend

@@ -20,13 +20,13 @@ from starlette.middleware import Middleware
 from starlette.testclient import TestClient
 from supabase import ClientOptions, create_client
 
-from core.api import api_routes
-from core.models import User
+from core.domain.models import User
+from core.domain.settings import Settings
 from core.providers import build_providers
 from core.runtime import Runtime, install_runtime, shutdown_runtime
-from core.security import SecurityHeadersMiddleware
-from core.service import JobService
-from core.settings import Settings
+from core.services.jobs import JobService
+from core.web.api import api_routes
+from core.web.security import SecurityHeadersMiddleware
 from tests.integration.gateway import Gateway
 from tests.integration.supabase_factory import gateway, make_supabase_backend, supabase_settings
 
@@ -233,7 +233,7 @@ def test_a_user_whose_profile_is_gone_cannot_submit(api, users):
 def test_an_auth_outage_refuses_the_jwt_with_a_warning_that_omits_it(api, users, caplog, fault):
     token = api.access_token("alice@example.com")
     api.gw.user_fault = fault
-    with caplog.at_level(logging.WARNING, logger="core.backends.supabase_accounts"):
+    with caplog.at_level(logging.WARNING, logger="core.backends.supabase.accounts"):
         response = api.client.get("/api/jobs", headers=bearer(token))
     assert response.status_code == 401
     warnings = [r.getMessage() for r in caplog.records if r.name.startswith("core.")]

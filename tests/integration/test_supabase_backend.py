@@ -13,13 +13,14 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from core.backends.base import Backend
-from core.backends.supabase import SupabaseBackend, SupabaseConfigError, open_supabase_backend
-from core.errors import Forbidden, InvalidCredentials, NotFound, ValidationError
-from core.models import JobQuery, JobRequest, JobStatus, ReviewStatus, Role, User
+from core.backends.supabase import SupabaseBackend, open_supabase_backend
+from core.backends.supabase.client import SupabaseConfigError
+from core.domain.errors import Forbidden, InvalidCredentials, NotFound, ValidationError
+from core.domain.models import JobQuery, JobRequest, JobStatus, ReviewStatus, Role, User
+from core.domain.settings import Settings
+from core.ports import Backend
 from core.providers import build_providers
-from core.service import JobService
-from core.settings import Settings
+from core.services.jobs import JobService
 from tests.contract.support import PASSWORD, new_jobs
 from tests.integration.gateway import Gateway
 from tests.integration.supabase_factory import gateway, make_supabase_backend, supabase_settings
@@ -225,7 +226,7 @@ def test_a_user_signed_in_by_api_token_acts_with_server_credentials(backend, peo
 
 
 def test_the_whole_pipeline_runs_in_supabase_mode(settings, tmp_path, gw):
-    from core.worker import Worker
+    from core.queue.worker import Worker
 
     settings = replace(supabase_settings(settings, gw), worker_poll_seconds=0.05)
     gen = make_supabase_backend(settings, tmp_path)

@@ -10,12 +10,12 @@ from dataclasses import replace
 
 import pytest
 
-from core.backends.base import Backend
-from core.errors import QuotaExceeded
-from core.models import JobRequest, User
+from core.domain.errors import QuotaExceeded
+from core.domain.models import JobRequest, User
+from core.domain.settings import Settings
+from core.ports import Backend
 from core.providers import build_providers
-from core.service import JobService
-from core.settings import Settings
+from core.services.jobs import JobService
 from tests.contract.support import PASSWORD, new_jobs
 from tests.integration.gateway import Gateway
 from tests.integration.supabase_factory import gateway, make_supabase_backend

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from core.backends.supabase import SupabaseBackend, open_supabase_backend
-from core.models import JobQuery, JobStatus
-from core.settings import Settings
+from core.domain.models import JobQuery, JobStatus
+from core.domain.settings import Settings
 from tests.contract.support import new_jobs
 from tests.integration.supabase_factory import gateway, make_supabase_backend, supabase_settings
 

@@ -11,8 +11,8 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from core.backends.base import Backend
-from core.models import JobQuery, Role, User
+from core.domain.models import JobQuery, Role, User
+from core.ports import Backend
 from tests.contract.support import PASSWORD, new_jobs
 from tests.integration.gateway import Gateway, Recorded
 from tests.integration.supabase_factory import gateway, make_supabase_backend

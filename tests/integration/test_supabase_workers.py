@@ -110,7 +110,7 @@ def test_sixty_jobs_over_the_app_and_two_workers_run_once_within_the_cap(audited
             log = (tmp_path / f"worker{n}.log").open("wb")
             workers.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "core.worker"],
+                    [sys.executable, "-m", "core", "worker"],
                     cwd=REPO_ROOT,
                     env=child_env,
                     stdout=log,

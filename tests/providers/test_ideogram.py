@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import ValidationError
+from core.domain.errors import ValidationError
 from core.providers.base import (
     AuthFailed,
     GenerationRequest,

@@ -9,7 +9,7 @@ from typing import ClassVar
 import pytest
 import time_machine
 
-from core.errors import ValidationError
+from core.domain.errors import ValidationError
 from core.providers.base import (
     Capabilities,
     ModelInfo,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 
-from core.errors import ValidationError
+from core.domain.errors import ValidationError
 from core.providers.base import (
     AuthFailed,
     GenerationRequest,

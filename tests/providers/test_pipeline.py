@@ -14,14 +14,14 @@ import pytest
 from PIL import Image
 
 from core.backends import open_backend
-from core.backends.base import Backend
-from core.models import Job, JobKind, JobRequest, JobStatus, User
+from core.domain.models import Job, JobKind, JobRequest, JobStatus, User
+from core.domain.paths import result_paths
+from core.domain.settings import Settings
+from core.ports import Backend
 from core.providers import build_providers
 from core.providers.base import MAX_RETRY_AFTER_SECONDS
-from core.runner import result_paths
-from core.service import JobService
-from core.settings import Settings
-from core.worker import Worker
+from core.queue.worker import Worker
+from core.services.jobs import JobService
 from tests.fakes import gemini_server, ideogram_server, openai_server
 from tests.fakes.gemini_server import (
     FakeGemini,

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from core.images import DownloadFailed, download_image
+from core.domain.images import DownloadFailed, download_image
+from core.domain.settings import Settings
 from core.providers import build_providers
 from core.providers.base import (
     MAX_RETRY_AFTER_SECONDS,
@@ -25,8 +26,7 @@ from core.providers.gemini import GeminiProvider
 from core.providers.ideogram import IdeogramProvider
 from core.providers.openai import OpenAIProvider
 from core.providers.util import hashed_user_ref, plain_message, retry_after_seconds
-from core.runner import backoff_seconds
-from core.settings import Settings
+from core.queue.runner import backoff_seconds
 from tests.fakes.http_server import FakeServer, Recorded, Reply, make_png
 
 

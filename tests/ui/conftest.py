@@ -12,12 +12,12 @@ import pytest
 from argon2 import PasswordHasher
 from streamlit.testing.v1 import AppTest
 
-from core.backends.local import open_local_backend
-from core.models import Job, JobQuery, Role, User
+from core.backends.sqlite import open_local_backend
+from core.domain.models import Job, JobQuery, Role, User
+from core.domain.settings import Settings
 from core.providers import build_providers
 from core.runtime import Runtime, install_runtime, shutdown_runtime
-from core.service import JobService
-from core.settings import Settings
+from core.services.jobs import JobService
 
 PASSWORD = "correct horse battery"
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.models import Role
+from core.domain.models import Role
 from tests.ui.conftest import TOKEN_KEY, Studio
 from tests.ui.helpers import button, page_text, titles
 

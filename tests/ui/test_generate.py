@@ -8,8 +8,8 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import core.backends.local
-from core.models import JobStatus, Role
+import core.backends.sqlite.db
+from core.domain.models import JobStatus, Role
 from core.providers.base import Capabilities
 from tests.fakes.full_disk import FullDisk
 from tests.ui.conftest import Person, Studio
@@ -209,7 +209,7 @@ def test_a_full_disk_says_so_in_plain_words_and_queues_nothing(
     studio_factory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     disk = FullDisk()
-    monkeypatch.setattr(core.backends.local, "StudioConnection", disk.connection_class)
+    monkeypatch.setattr(core.backends.sqlite.db, "StudioConnection", disk.connection_class)
     studio = studio_factory(worker_enabled=False)
     ada = user_of(studio)
     at = studio.app(ada, GENERATE)

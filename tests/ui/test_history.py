@@ -7,8 +7,8 @@ from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
-from core.backends.base import BlobStore
-from core.models import JobRequest, JobStatus, Role
+from core.domain.models import JobRequest, JobStatus, Role
+from core.ports import BlobStore
 from tests.ui.conftest import Person, Studio
 from tests.ui.helpers import button, page_text, titles
 

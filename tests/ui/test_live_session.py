@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.errors import AuthRequired
-from core.models import JobRequest, ReviewStatus, Role
+from core.domain.errors import AuthRequired
+from core.domain.models import JobRequest, ReviewStatus, Role
 from tests.ui.conftest import TOKEN_KEY, Person, Studio
 from tests.ui.helpers import button, errors, page_text, tick_live_fragments, titles
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import time_machine
 
-from core.models import JobRequest, JobStatus, Role
+from core.domain.models import JobRequest, JobStatus, Role
 from tests.ui.conftest import Person, Studio
 from tests.ui.helpers import page_text, titles
 

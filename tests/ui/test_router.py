@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.models import Role
+from core.domain.models import Role
 from tests.ui.conftest import PASSWORD, TOKEN_KEY, Studio
 from tests.ui.helpers import button, errors, page_text, titles
 

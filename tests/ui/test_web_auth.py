@@ -17,8 +17,8 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 from streamlit.web.server.starlette.starlette_app_utils import generate_xsrf_token_string
 
-from core import web_auth
-from core.web_auth import COOKIE_NAME, XSRF_COOKIE_NAME, TicketBook, browser_binding
+from core.web import auth as web_auth
+from core.web.auth import COOKIE_NAME, XSRF_COOKIE_NAME, TicketBook, browser_binding
 from tests.ui.conftest import Studio
 
 TOKEN = b"0123456789abcdef"

@@ -16,13 +16,13 @@ from typing import ClassVar
 import pytest
 
 from core.backends import open_backend
-from core.backends.base import Backend
-from core.models import Job, JobRequest, JobStatus, User
+from core.domain.models import Job, JobRequest, JobStatus, User
+from core.domain.settings import Settings
+from core.ports import Backend
 from core.providers.base import GeneratedImage, GenerationRequest, ModelInfo
 from core.providers.demo import DemoProvider
-from core.service import JobService
-from core.settings import Settings
-from core.worker import Worker
+from core.queue.worker import Worker
+from core.services.jobs import JobService
 
 
 class FakeProvider(DemoProvider):

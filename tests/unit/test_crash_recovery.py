@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from core.backends import open_backend
-from core.models import Job, JobQuery, JobRequest, JobStatus
-from core.settings import Settings
+from core.domain.models import Job, JobQuery, JobRequest, JobStatus
+from core.domain.settings import Settings
 from tests.unit.conftest import Studio, make_studio
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ def start_worker(data_dir: Path, latency_ms: int, log: Path) -> subprocess.Popen
     for key in ("SUPABASE_URL", "NEXT_PUBLIC_SUPABASE_URL"):
         env.pop(key, None)
     return subprocess.Popen(
-        [sys.executable, "-m", "core.worker"],
+        [sys.executable, "-m", "core", "worker"],
         cwd=ROOT,
         env=env,
         stdout=log.open("ab"),

@@ -10,7 +10,7 @@ import time
 import pytest
 from PIL import Image
 
-from core.errors import ValidationError
+from core.domain.errors import ValidationError
 from core.providers.base import (
     AuthFailed,
     GenerationRequest,

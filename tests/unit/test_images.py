@@ -9,7 +9,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from core.images import (
+from core.domain.images import (
     InvalidImage,
     extension_for,
     inspect_image,

@@ -9,11 +9,11 @@ from dataclasses import replace
 
 import pytest
 
-from core.errors import Conflict, NotFound, RateLimited, ValidationError
-from core.models import JobKind, JobQuery, JobRequest, JobStatus, Role
+from core.domain.errors import Conflict, NotFound, RateLimited, ValidationError
+from core.domain.models import JobKind, JobQuery, JobRequest, JobStatus, Role
+from core.domain.settings import Settings
 from core.providers.base import SEED_MAX, SafetyBlocked
-from core.service import JobService
-from core.settings import Settings
+from core.services.jobs import JobService
 from tests.unit.conftest import Studio, make_studio
 
 

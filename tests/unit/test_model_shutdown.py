@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime
 import pytest
 import time_machine
 
-from core.errors import ValidationError
-from core.models import JobRequest, JobStatus
+from core.domain.errors import ValidationError
+from core.domain.models import JobRequest, JobStatus
 from core.providers.base import Capabilities, ModelInfo
 from core.providers.demo import DemoProvider
 from tests.unit.conftest import Studio

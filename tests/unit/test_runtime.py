@@ -12,10 +12,10 @@ import pytest
 
 from core import runtime as runtime_module
 from core.backends import open_backend
-from core.models import JobRequest, JobStatus
+from core.domain.models import JobRequest, JobStatus
+from core.domain.settings import Settings
 from core.runtime import Runtime, get_runtime, install_runtime, shutdown_runtime
-from core.service import JobService
-from core.settings import Settings
+from core.services.jobs import JobService
 from tests.unit.conftest import FakeProvider, wait_until
 
 
@@ -89,7 +89,7 @@ def test_building_a_runtime_keeps_http_client_loggers_from_printing_request_urls
 
     root, logger = logging.getLogger(), logging.getLogger("httpx")
     root_level, was_disabled = root.level, logger.disabled
-    root.setLevel(logging.INFO)  # as `python -m core.worker` configures it
+    root.setLevel(logging.INFO)  # as `python -m core worker` configures it
     logger.setLevel(logging.NOTSET)
     logger.disabled = False  # an earlier dictConfig elsewhere in the session may disable it
     try:

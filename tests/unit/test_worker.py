@@ -17,13 +17,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from PIL import Image
 
-import core.backends.local
-import core.backends.local_blobs
-from core.models import Job, JobKind, JobRequest, JobStatus, NewJob
+import core.backends.sqlite.blobs
+import core.backends.sqlite.db
+from core.domain.models import Job, JobKind, JobRequest, JobStatus, NewJob
+from core.domain.settings import Settings
 from core.providers.base import MAX_RETRY_AFTER_SECONDS, AuthFailed, SafetyBlocked, Transient
-from core.runner import backoff_seconds
-from core.settings import Settings
-from core.worker import Worker
+from core.queue.runner import backoff_seconds
+from core.queue.worker import Worker
 from tests.unit.conftest import Studio, finished_ok, make_studio, wait_until
 
 
@@ -624,8 +624,8 @@ def test_a_result_that_cannot_be_stored_for_lack_of_space_waits_in_the_queue_mea
             raise OSError(errno.ENOSPC, "No space left on device")
         real_fsync(fd)
 
-    monkeypatch.setattr(core.backends.local_blobs.os, "fsync", fsync)
-    monkeypatch.setattr(core.backends.local, "STORAGE_ERROR_SECONDS", 0.5)
+    monkeypatch.setattr(core.backends.sqlite.blobs.os, "fsync", fsync)
+    monkeypatch.setattr(core.backends.sqlite.db, "STORAGE_ERROR_SECONDS", 0.5)
     studio.worker()
     job = studio.submit("kept until the disk has room")
 

@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from core.backends.base import PurgeSummary, SweepRun
-from core.errors import Conflict, ValidationError
-from core.models import Job, JobStatus, ReviewStatus
-from core.runner import derived_paths
-from core.settings import Settings
+from core.domain.errors import Conflict, ValidationError
+from core.domain.models import Job, JobStatus, ReviewStatus
+from core.domain.paths import job_paths, recorded_objects
+from core.domain.settings import Settings
+from core.ports import PurgeSummary, SweepRun
 
 if TYPE_CHECKING:
-    from core.backends.base import AdminStore, Backend, BlobStore
+    from core.ports import AdminStore, Backend, BlobStore
 
 log = logging.getLogger(__name__)
 
@@ -363,22 +363,6 @@ def sweep_expired(backend: Backend, settings: Settings, *, trigger: str = "cli")
 
 def _as_list(criteria: PurgeCriteria | Iterable[PurgeCriteria]) -> list[PurgeCriteria]:
     return [criteria] if isinstance(criteria, PurgeCriteria) else list(criteria)
-
-
-def job_paths(job: Job) -> list[str]:
-    """Every stored object of a job: the ones its row names, and every one an attempt may have
-    written before recording it (see core.runner.derived_paths)."""
-    return list(dict.fromkeys([*_recorded_paths(job), *derived_paths(job)]))
-
-
-def recorded_objects(job: Job) -> int:
-    """How many stored objects the job's row names (what the previews count); the purge also
-    removes any file an unrecorded attempt left, which the figures do not count."""
-    return len(_recorded_paths(job))
-
-
-def _recorded_paths(job: Job) -> list[str]:
-    return [p for p in (job.result_path, job.thumb_path) if p]
 
 
 def _delete_files(blobs: BlobStore, paths: list[str]) -> set[str]:

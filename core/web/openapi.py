@@ -7,10 +7,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from core.api_http import MAX_BODY_BYTES
-from core.backends.base import MAX_CURSOR_CHARS
-from core.models import JobStatus
-from core.service import MAX_COUNT, MAX_IDEMPOTENCY_KEY, MAX_PAGE
+from core.backends.common import MAX_CURSOR_CHARS
+from core.domain.models import JobStatus
+from core.services.jobs import MAX_COUNT, MAX_IDEMPOTENCY_KEY, MAX_PAGE
+from core.web.http import MAX_BODY_BYTES
 
 _TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import httpx
 from PIL import Image
 
-from core.errors import ValidationError
+from core.domain.errors import ValidationError
 
 # Decompression-bomb guard: a 64-megapixel image is already far beyond any provider output.
 MAX_PIXELS = 64_000_000

@@ -10,7 +10,11 @@ import json
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from core.backends.base import (
+from core.backends.common import finished_statuses, provider_latency
+from core.backends.sqlite.db import Database, from_us, now_us, to_us
+from core.backends.sqlite.jobs import purge_filter
+from core.domain.models import JobStatus, ReviewStatus
+from core.ports import (
     DailyCount,
     FailureCount,
     PurgeSummary,
@@ -19,12 +23,7 @@ from core.backends.base import (
     UsageStats,
     UserActivity,
     UserUsage,
-    finished_statuses,
 )
-from core.backends.local import Database, from_us, now_us, to_us
-from core.backends.local_jobs import purge_filter
-from core.models import JobStatus, ReviewStatus
-from core.stats import provider_latency
 
 DAY_US = 86_400 * 1_000_000
 SWEEP_RUNS_KEPT = 500

@@ -3,16 +3,11 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from core.errors import ValidationError
-from core.models import (
+from core.domain.models import (
     ApiToken,
     Job,
     JobPage,
@@ -361,52 +356,3 @@ class Backend:
 
 
 # ---- argument checks every implementation makes before touching its store ---------------------
-
-
-def check_batch(jobs: list[NewJob]) -> None:
-    """All jobs of one `create_jobs` batch share user, idempotency key and batch id."""
-    first = jobs[0]
-    if any(
-        j.user_id != first.user_id
-        or j.idempotency_key != first.idempotency_key
-        or j.batch_id != first.batch_id
-        for j in jobs
-    ):
-        raise ValueError("a batch belongs to one user and shares one batch_id and key")
-
-
-def finished_statuses(statuses: Iterable[JobStatus]) -> list[str]:
-    """The status values of a purge query; only finished statuses may be purged."""
-    values = [JobStatus(s).value for s in statuses]
-    if any(not JobStatus(v).finished for v in values):
-        raise ValueError("only finished jobs (done, failed, canceled) can be purged")
-    return values
-
-
-# A real cursor is about 80 (local) or 110 (Supabase) characters.
-MAX_CURSOR_CHARS = 256
-
-
-def encode_cursor(created_at: int | str, job_id: str) -> str:
-    """The opaque keyset cursor of `list_jobs`: the last item's (created_at, id)."""
-    raw = json.dumps([created_at, job_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, valid: Callable[[Any, Any], bool]) -> tuple[Any, Any]:
-    """(created_at, id) of an `encode_cursor` cursor that `valid` accepts (it may also raise
-    ValueError); ValidationError for anything else, refused unparsed when over
-    MAX_CURSOR_CHARS."""
-    try:
-        if len(cursor) > MAX_CURSOR_CHARS:
-            raise ValueError
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        pair = json.loads(raw)
-        if not isinstance(pair, list) or len(pair) != 2:
-            raise ValueError
-        created_at, job_id = pair
-        if not valid(created_at, job_id):
-            raise ValueError
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
-        raise ValidationError("This page link is not valid; start from the first page.") from None
-    return created_at, job_id

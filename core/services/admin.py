@@ -9,10 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from core import purge as purging
-from core import stats as usage
-from core.backends.base import AdminStore, PurgeSummary, SweepRun
-from core.errors import (
+from core.domain.errors import (
     AccountDisabled,
     AuthRequired,
     Conflict,
@@ -20,14 +17,17 @@ from core.errors import (
     NotFound,
     ValidationError,
 )
-from core.models import Job, JobPage, JobQuery, JobStatus, ReviewStatus, Role, User, is_uuid
+from core.domain.models import Job, JobPage, JobQuery, JobStatus, ReviewStatus, Role, User, is_uuid
+from core.ports import AdminStore, PurgeSummary, SweepRun
 from core.providers.base import ModelInfo, utc_today
-from core.sweeper import Sweeper
+from core.services import purge as purging
+from core.services import stats as usage
+from core.services.sweeper import Sweeper
 
 if TYPE_CHECKING:
-    from core.backends.base import Backend, JobStore
+    from core.domain.settings import Settings
+    from core.ports import Backend, JobStore
     from core.providers.base import Provider
-    from core.settings import Settings
 
 MAX_PAGE = 100  # items per page of any listing (the API's upper bound on `limit`)
 MAX_REVIEW_NOTE = 1_000

@@ -8,7 +8,11 @@ from datetime import UTC, date, datetime
 from postgrest.exceptions import APIError
 from supabase import Client
 
-from core.backends.base import (
+from core.backends.common import finished_statuses, provider_latency
+from core.backends.supabase.client import call_rpc, parse_time, raise_api_error
+from core.backends.supabase.jobs import iso
+from core.domain.models import JobStatus, ReviewStatus
+from core.ports import (
     DailyCount,
     FailureCount,
     PurgeSummary,
@@ -17,12 +21,7 @@ from core.backends.base import (
     UsageStats,
     UserActivity,
     UserUsage,
-    finished_statuses,
 )
-from core.backends.supabase import call_rpc, parse_time, raise_api_error
-from core.backends.supabase_jobs import iso
-from core.models import JobStatus, ReviewStatus
-from core.stats import provider_latency
 
 
 class SupabaseAdminStore:

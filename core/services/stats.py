@@ -4,16 +4,15 @@ adapter's `estimated_cost_usd`), or, for jobs that carry neither, the model's ca
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from core.backends.base import Backend, ProviderLatency, UsageStats
-from core.models import QueueDepth
+from core.domain.models import QueueDepth
+from core.ports import Backend, UsageStats
 from core.providers.base import Provider
-from core.purge import admin_store
+from core.services.purge import admin_store
 
 
 @dataclass(frozen=True)
@@ -123,28 +122,3 @@ def model_price(providers: Mapping[str, Provider], provider: str, model: str) ->
                 return 0.0  # keyless (demo): free
             return price
     return None
-
-
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of an ascending list (0 for an empty one)."""
-    if not sorted_values:
-        return 0.0
-    rank = max(1, min(len(sorted_values), math.ceil(fraction * len(sorted_values))))
-    return float(sorted_values[rank - 1])
-
-
-def provider_latency(durations: Mapping[str, Iterable[float]]) -> list[ProviderLatency]:
-    """p50/p95 of each provider's job durations in seconds, by provider name (what both
-    backends' `usage_stats` report)."""
-    latency = []
-    for provider, seconds in sorted(durations.items()):
-        values = sorted(float(s) for s in seconds)
-        latency.append(
-            ProviderLatency(
-                provider=provider,
-                jobs=len(values),
-                p50_seconds=percentile(values, 0.50),
-                p95_seconds=percentile(values, 0.95),
-            )
-        )
-    return latency

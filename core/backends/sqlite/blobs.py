@@ -27,17 +27,17 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from core.backends.local import StorageMonitor, is_storage_full
-from core.errors import NotFound
-from core.settings import Settings
+from core.backends.sqlite.db import StorageMonitor, is_storage_full
+from core.domain.errors import NotFound
+from core.domain.paths import check_path
+from core.domain.settings import Settings
 
 SECRET_KEY_FILE = "secret.key"
 URL_PREFIX = "/api/files/"
-MAX_PATH_LENGTH = 1024
 
 
 class LocalBlobStore:
-    """BlobStore on the local file system (see core.backends.base.BlobStore)."""
+    """BlobStore on the local file system (see core.ports.BlobStore)."""
 
     def __init__(self, root: Path, key: bytes, storage: StorageMonitor | None = None) -> None:
         Path(root).mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -135,17 +135,6 @@ class LocalBlobStore:
         if not target.is_relative_to(self.root) or target == self.root:
             raise ValueError(f"object path escapes the blob store: {path!r}")
         return target
-
-
-def check_path(path: str) -> None:
-    """Raise ValueError unless `path` is a plain relative object path like `user/job.png`."""
-    if not isinstance(path, str) or not path or len(path) > MAX_PATH_LENGTH:
-        raise ValueError("an object path is a non-empty string of at most 1024 characters")
-    if "\x00" in path or "\\" in path or path.startswith("/") or ":" in path.split("/")[0]:
-        raise ValueError(f"not a relative object path: {path!r}")
-    parts = path.split("/")
-    if any(part in ("", ".", "..") for part in parts):
-        raise ValueError(f"not a plain object path: {path!r}")
 
 
 def load_secret_key(settings: Settings) -> bytes:

@@ -9,7 +9,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from core.backends.local import (
+from core.backends.sqlite.db import (
     JOB_COLUMNS,
     Database,
     job_from_row,
@@ -18,7 +18,7 @@ from core.backends.local import (
     sql_marks,
     to_us,
 )
-from core.models import Job, QueueDepth
+from core.domain.models import Job, QueueDepth
 
 LEASE_LOST_CODE = "worker_lost"
 
@@ -110,7 +110,7 @@ SQL_ACQUIRE_LEASE = (
 
 
 class LocalQueue:
-    """Queue operations of core.backends.base.JobStore on SQLite; LocalJobStore adds the rest."""
+    """Queue operations of core.ports.JobStore on SQLite; LocalJobStore adds the rest."""
 
     def __init__(self, db: Database) -> None:
         self._db = db

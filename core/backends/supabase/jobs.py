@@ -10,9 +10,9 @@ from typing import Any
 from postgrest.exceptions import APIError
 from supabase import Client
 
-from core.backends.base import check_batch, decode_cursor, encode_cursor, finished_statuses
-from core.backends.supabase import call_rpc, job_from_row, parse_time, raise_api_error
-from core.models import (
+from core.backends.common import check_batch, decode_cursor, encode_cursor, finished_statuses
+from core.backends.supabase.client import call_rpc, job_from_row, parse_time, raise_api_error
+from core.domain.models import (
     Job,
     JobKind,
     JobPage,
@@ -28,7 +28,7 @@ MAX_LIST_LIMIT = 500
 
 
 class SupabaseJobStore:
-    """JobStore over PostgREST (see core.backends.base.JobStore for the contract).
+    """JobStore over PostgREST (see core.ports.JobStore for the contract).
 
     A user's store (`client` carries their JWT) deletes rows with the server's client, since
     users have no DELETE on jobs (a row deleted before its files would orphan them): pass

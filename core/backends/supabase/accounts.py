@@ -19,25 +19,15 @@ from postgrest.exceptions import APIError
 from supabase_auth.errors import AuthApiError, AuthError
 from supabase_auth.types import Session
 
-from core.backends.base import SignedIn
-from core.backends.local_accounts import (
-    API_TOKEN_PREFIX,
-    MAX_PASSWORD,
-    SESSION_SECONDS,
-    check_email,
-    check_password,
-    digest,
-    last_admin_refused,
-    normalize_email,
-)
-from core.backends.supabase import (
+from core.backends.common import digest
+from core.backends.supabase.client import (
     Clients,
     call_rpc,
     parse_time,
     raise_api_error,
     user_from_profile,
 )
-from core.errors import (
+from core.domain.errors import (
     AccountDisabled,
     AccountExists,
     InvalidCredentials,
@@ -45,8 +35,18 @@ from core.errors import (
     RateLimited,
     ValidationError,
 )
-from core.models import ApiToken, Role, User
-from core.settings import Settings
+from core.domain.models import ApiToken, Role, User
+from core.domain.policy import (
+    API_TOKEN_PREFIX,
+    MAX_PASSWORD,
+    SESSION_SECONDS,
+    check_email,
+    check_password,
+    last_admin_refused,
+    normalize_email,
+)
+from core.domain.settings import Settings
+from core.ports import SignedIn
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ LAST_ADMIN_CODE = "SL409"  # raised by keep_an_admin() in supabase-schema.sql
 
 
 class SupabaseAccounts:
-    """Accounts on Supabase Auth (see core.backends.base.Accounts)."""
+    """Accounts on Supabase Auth (see core.ports.Accounts)."""
 
     def __init__(self, clients: Clients) -> None:
         self._clients = clients

@@ -1,12 +1,11 @@
 """The job worker: a pool of threads that claim jobs from the shared queue, keep their leases
 alive and hand unfinished work back on shutdown (DESIGN.md §4). What happens to one job lives
-in core.runner. `python -m core.worker` runs one headless."""
+in core.queue.runner. `python -m core worker` runs one headless."""
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import threading
 import time
@@ -15,11 +14,11 @@ from concurrent import futures
 from dataclasses import dataclass
 from typing import Any
 
-from core.backends.base import Backend
-from core.models import Job
+from core.domain.models import Job
+from core.domain.settings import Settings
+from core.ports import Backend
 from core.providers.base import Provider
-from core.runner import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, JobRunner
-from core.settings import Settings
+from core.queue.runner import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, JobRunner
 
 log = logging.getLogger(__name__)
 
@@ -323,37 +322,3 @@ class _SlotGuard:
             return False
         self._worker._renewed(slot.owner, slot.job.id)
         return True
-
-
-def main() -> None:
-    """Headless worker: settings from env, graceful stop on SIGINT/SIGTERM."""
-    from dataclasses import replace
-
-    from core.runtime import build_runtime
-
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    settings = replace(Settings.load(), worker_enabled=True)
-    runtime = build_runtime(settings)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        if stop.is_set():
-            log.warning("second signal: exiting now")
-            os._exit(1)
-        log.info("signal %s: stopping (grace %.0fs)", signum, settings.shutdown_grace_seconds)
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    runtime.start()
-    log.info("headless worker running on the %s backend", runtime.backend.name)
-    while not stop.wait(1.0):
-        pass
-    runtime.stop()
-
-
-if __name__ == "__main__":
-    main()

@@ -18,7 +18,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, NoMatchFound, Route
 from starlette.types import Receive, Scope, Send
 
-from core.api_http import (
+from core.domain.errors import Conflict, NotFound, ValidationError
+from core.domain.images import mime_for_extension
+from core.domain.models import Job, JobQuery, JobRequest, JobStatus, User
+from core.runtime import get_runtime
+from core.services.jobs import MAX_PAGE
+from core.web.http import (
     ApiError,
     absolute_url,
     ascii_digits,
@@ -30,12 +35,7 @@ from core.api_http import (
     json_response,
     read_json,
 )
-from core.api_openapi import openapi_document
-from core.errors import Conflict, NotFound, ValidationError
-from core.images import mime_for_extension
-from core.models import Job, JobQuery, JobRequest, JobStatus, User
-from core.runtime import get_runtime
-from core.service import MAX_PAGE
+from core.web.openapi import openapi_document
 
 DEFAULT_PAGE = 20
 MAX_EXP_DIGITS = 12  # a signed URL's expiry in epoch seconds: 10 digits until the year 2286

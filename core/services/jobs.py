@@ -9,15 +9,14 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from core.backends.base import Backend, JobStore, SignedIn
-from core.errors import (
+from core.domain.errors import (
     Conflict,
     Forbidden,
     NotFound,
     ProviderUnavailable,
     ValidationError,
 )
-from core.models import (
+from core.domain.models import (
     ApiToken,
     Job,
     JobKind,
@@ -31,11 +30,11 @@ from core.models import (
     User,
     is_uuid,
 )
+from core.domain.paths import is_own_input_path, job_paths
+from core.domain.settings import Settings
+from core.ports import Backend, JobStore, SignedIn
 from core.providers.base import Provider, compatible_params
-from core.purge import job_paths
-from core.runner import is_own_input_path
-from core.service_admin import MAX_PAGE, ReviewAdminMixin, require_role
-from core.settings import Settings
+from core.services.admin import MAX_PAGE, ReviewAdminMixin, require_role
 
 log = logging.getLogger(__name__)
 

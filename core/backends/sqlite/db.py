@@ -22,17 +22,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from argon2 import PasswordHasher
-
-from core.backends.base import Backend
-from core.errors import StorageFull
-from core.models import Job, JobKind, JobStatus, ReviewStatus
-from core.settings import Settings
+from core.domain.errors import StorageFull
+from core.domain.models import Job, JobKind, JobStatus, ReviewStatus
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +83,7 @@ ADMIN_SCHEMA = [
 
 # Virtual columns (computed on read, never stored) over the job's JSON and paths, so that the
 # indexes of ADMIN_SCHEMA can cover the figures the admin queries sum without reading whole rows.
-# `admin_bytes` counts exactly as core.purge.job_bytes does (numbers only).
+# `admin_bytes` counts exactly as core.services.purge.job_bytes does (numbers only).
 GENERATED_COLUMNS: dict[str, str] = {
     "admin_bytes": (
         "INTEGER GENERATED ALWAYS AS (CASE WHEN json_type(result_meta, '$.bytes') "
@@ -537,42 +532,3 @@ def _statements(script: str) -> list[str]:
 
 def _casefold(value: str | None) -> str | None:
     return None if value is None else value.casefold()
-
-
-# ---- the backend -------------------------------------------------------------------------------
-
-
-@dataclass
-class LocalBackend(Backend):
-    """The local Backend; `close()` closes its SQLite connections."""
-
-    db: Database | None = field(default=None, repr=False)
-
-    def storage_problem(self) -> str | None:
-        return None if self.db is None else self.db.storage.problem()
-
-    def close(self) -> None:
-        if self.db is not None:
-            self.db.close()
-
-
-def open_local_backend(
-    settings: Settings, *, password_hasher: PasswordHasher | None = None
-) -> LocalBackend:
-    """Open (creating on first use) the local backend under `settings.data_dir`.
-    `password_hasher` lets tests use cheaper argon2 parameters."""
-    from core.backends.local_accounts import LocalAccounts
-    from core.backends.local_admin import LocalAdminStore
-    from core.backends.local_blobs import LocalBlobStore, load_secret_key
-    from core.backends.local_jobs import LocalJobStore
-
-    data_dir = Path(settings.data_dir)
-    db = Database(data_dir / DB_FILE)
-    return LocalBackend(
-        name="local",
-        jobs=LocalJobStore(db),
-        blobs=LocalBlobStore(data_dir / "blobs", load_secret_key(settings), db.storage),
-        accounts=LocalAccounts(db, password_hasher=password_hasher),
-        admin=LocalAdminStore(db),
-        db=db,
-    )

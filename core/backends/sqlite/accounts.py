@@ -4,10 +4,8 @@ cookie or the client alone. Statements are together at the top."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
-import re
 import secrets
 import sqlite3
 import uuid
@@ -16,39 +14,36 @@ from typing import NamedTuple
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from core.backends.base import SignedIn
-from core.backends.local import Database, from_us, now_us, seconds_us
-from core.errors import (
+from core.backends.common import digest
+from core.backends.sqlite.db import Database, from_us, now_us, seconds_us
+from core.domain.errors import (
     AccountDisabled,
     AccountExists,
-    Conflict,
     InvalidCredentials,
     NotFound,
     RateLimited,
     StorageFull,
     StudioError,
-    ValidationError,
 )
-from core.models import ApiToken, Role, User
+from core.domain.models import ApiToken, Role, User
+from core.domain.policy import (
+    API_TOKEN_PREFIX,
+    FAILURE_WINDOW_SECONDS,
+    LOCKOUT_SECONDS,
+    MAX_FAILURES,
+    MAX_PASSWORD,
+    SESSION_REFRESH_SECONDS,
+    SESSION_SECONDS,
+    TOKEN_TOUCH_SECONDS,
+    check_email,
+    check_password,
+    last_admin_refused,
+    normalize_email,
+)
+from core.ports import SignedIn
 
 log = logging.getLogger(__name__)
 
-MIN_PASSWORD = 8
-MAX_PASSWORD = 1024
-MAX_EMAIL = 254
-SESSION_SECONDS = 30 * 86_400
-SESSION_REFRESH_SECONDS = 86_400  # slide the expiry at most once a day per session
-MAX_FAILURES = 5
-FAILURE_WINDOW_SECONDS = 15 * 60
-LOCKOUT_SECONDS = 5 * 60
-API_TOKEN_PREFIX = "ist_"
-TOKEN_TOUCH_SECONDS = 60  # record a token's last use at most this often
-# The WHATWG form-validation pattern, with at least one dot in the domain.
-EMAIL_RE = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
-    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
-)
 
 USER_COLUMNS = "id, email, role, disabled, daily_quota, created_at"
 SQL_COUNT_USERS = "SELECT COUNT(*) FROM users"
@@ -115,7 +110,7 @@ SQL_REVOKE_USER_TOKENS = "UPDATE api_tokens SET revoked = 1 WHERE user_id = ?"
 
 
 class LocalAccounts:
-    """Accounts on SQLite (see core.backends.base.Accounts)."""
+    """Accounts on SQLite (see core.ports.Accounts)."""
 
     def __init__(self, db: Database, *, password_hasher: PasswordHasher | None = None) -> None:
         self._db = db
@@ -328,13 +323,6 @@ def _forgive_failures(conn: sqlite3.Connection, email: str, attempt: Attempt) ->
     conn.execute(SQL_FORGIVE_FAILURES, (email, attempt.at))
 
 
-def last_admin_refused() -> Conflict:
-    """Demoting or disabling the last enabled admin (both backends)."""
-    return Conflict(
-        "You cannot demote or disable the last admin; make someone else an admin first."
-    )
-
-
 def _refused_change(conn: sqlite3.Connection, user_id: str) -> StudioError:
     """Why a guarded role or disabled UPDATE changed no row."""
     if conn.execute(SQL_USER_EXISTS, (user_id,)).fetchone() is None:
@@ -348,32 +336,6 @@ def _locked(wait_us: int) -> RateLimited:
     return RateLimited(
         f"Too many failed sign-ins for this email. Try again in {minutes} min.", retry_after=wait
     )
-
-
-def normalize_email(email: str) -> str:
-    """Emails compare trimmed and lower-cased."""
-    return email.strip().lower() if isinstance(email, str) else ""
-
-
-def check_email(email: str) -> str:
-    """The normalized email; ValidationError unless it looks like an address."""
-    email = normalize_email(email)
-    if not EMAIL_RE.match(email) or len(email) > MAX_EMAIL:
-        raise ValidationError("Enter a valid email address.")
-    return email
-
-
-def check_password(password: str) -> None:
-    """Raise ValidationError unless the password has 8 to 1024 characters."""
-    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-        raise ValidationError(f"A password has at least {MIN_PASSWORD} characters.")
-    if len(password) > MAX_PASSWORD:
-        raise ValidationError(f"A password has at most {MAX_PASSWORD} characters.")
-
-
-def digest(secret: str) -> str:
-    """How session and API token secrets are stored (both backends)."""
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def _user(row: sqlite3.Row) -> User:

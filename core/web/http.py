@@ -16,8 +16,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from core.errors import RateLimited, StudioError
-from core.models import User
+from core.domain.errors import RateLimited, StudioError
+from core.domain.models import User
 from core.runtime import get_runtime
 
 log = logging.getLogger(__name__)

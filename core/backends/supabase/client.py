@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -17,11 +16,16 @@ from postgrest.exceptions import APIError
 from storage3.exceptions import StorageApiError
 from supabase import Client, ClientOptions, create_client
 
-from core.backends.base import Backend
-from core.backends.local_blobs import check_path
-from core.errors import AuthRequired, Forbidden, QuotaExceeded, RateLimited, ValidationError
-from core.models import Job, JobKind, JobStatus, ReviewStatus, User
-from core.settings import Settings
+from core.domain.errors import (
+    AuthRequired,
+    Forbidden,
+    NotFound,
+    QuotaExceeded,
+    RateLimited,
+    ValidationError,
+)
+from core.domain.models import Job, JobKind, JobStatus, ReviewStatus, Role, User
+from core.domain.paths import check_path
 
 BUCKET = "results"
 # PostgREST's answers to a JWT it cannot accept (PGRST303: expired; PGRST301: not decodable)
@@ -124,8 +128,6 @@ def job_from_row(row: dict[str, Any]) -> Job:
 
 
 def user_from_profile(row: dict[str, Any], access_token: str | None = None) -> User:
-    from core.models import Role
-
     return User(
         id=str(row["id"]),
         email=row.get("email") or "",
@@ -187,7 +189,7 @@ def is_missing_object(exc: StorageApiError) -> bool:
 
 
 class SupabaseBlobStore:
-    """BlobStore on the private `results` bucket (see core.backends.base.BlobStore)."""
+    """BlobStore on the private `results` bucket (see core.ports.BlobStore)."""
 
     def __init__(self, client: Client) -> None:
         self._client = client
@@ -205,8 +207,6 @@ class SupabaseBlobStore:
         )
 
     def get(self, path: str) -> bytes:
-        from core.errors import NotFound
-
         check_path(path)
         try:
             return self._bucket().download(path)
@@ -253,71 +253,3 @@ class SupabaseBlobStore:
         if size is None:
             size = (info.get("metadata") or {}).get("size")
         return None if size is None else int(size)
-
-
-# ---- the backend -----------------------------------------------------------------------------
-
-
-@dataclass
-class SupabaseBackend(Backend):
-    """The supabase Backend; `for_user` gives stores acting with the user's JWT."""
-
-    clients: Clients | None = field(default=None, repr=False)
-
-    def for_user(self, user: User) -> Backend:
-        """Stores with the user's JWT. A user signed in by API token has no JWT; their calls
-        go through the server's credentials, where JobService's ownership checks apply."""
-        if not user.access_token or self.clients is None:
-            return self
-        from core.backends.supabase_jobs import SupabaseJobStore
-
-        client = self.clients.for_jwt(user.access_token)
-        owner_id = None if user.is_admin else user.id
-        return Backend(
-            name=self.name,
-            jobs=SupabaseJobStore(client, server=self.clients.service, owner_id=owner_id),
-            blobs=SupabaseBlobStore(client),
-            accounts=self.accounts,
-            admin=None,
-        )
-
-    def close(self) -> None:
-        if self.clients is not None:
-            self.clients.close()
-
-
-def open_supabase_backend(settings: Settings) -> SupabaseBackend:
-    """Connect to the project named by SUPABASE_URL with the anon and service-role keys, and
-    publish the server settings the SQL functions read (admin emails, limits)."""
-    from core.backends.supabase_accounts import SupabaseAccounts
-    from core.backends.supabase_admin import SupabaseAdminStore
-    from core.backends.supabase_jobs import SupabaseJobStore
-
-    if not settings.supabase_url:
-        raise SupabaseConfigError("SUPABASE_URL is not set.")
-    missing = [
-        name
-        for name, value in (
-            ("SUPABASE_ANON_KEY", settings.supabase_anon_key),
-            ("SUPABASE_SERVICE_ROLE_KEY", settings.supabase_service_role_key),
-        )
-        if not value
-    ]
-    if missing:
-        raise SupabaseConfigError(f"SUPABASE_URL is set but {', '.join(missing)} is missing.")
-    clients = Clients(
-        settings.supabase_url,
-        settings.supabase_anon_key,  # type: ignore[arg-type]
-        settings.supabase_service_role_key,  # type: ignore[arg-type]
-    )
-    accounts = SupabaseAccounts(clients)
-    accounts.publish_config(settings)
-    service = clients.service
-    return SupabaseBackend(
-        name="supabase",
-        jobs=SupabaseJobStore(service),
-        blobs=SupabaseBlobStore(service),
-        accounts=accounts,
-        admin=SupabaseAdminStore(service),
-        clients=clients,
-    )

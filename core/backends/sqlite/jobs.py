@@ -11,11 +11,11 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from core.backends.base import check_batch, decode_cursor, encode_cursor, finished_statuses
-from core.backends.local import JOB_COLUMNS, job_from_row, now_us, sql_marks, to_us
-from core.backends.local_queue import LocalQueue
-from core.errors import QuotaExceeded, RateLimited
-from core.models import (
+from core.backends.common import check_batch, decode_cursor, encode_cursor, finished_statuses
+from core.backends.sqlite.db import JOB_COLUMNS, job_from_row, now_us, sql_marks, to_us
+from core.backends.sqlite.queue import LocalQueue
+from core.domain.errors import QuotaExceeded, RateLimited
+from core.domain.models import (
     Job,
     JobKind,
     JobPage,
@@ -68,7 +68,7 @@ SQL_SET_REVIEW = (
 
 
 class LocalJobStore(LocalQueue):
-    """JobStore on SQLite (see core.backends.base.JobStore for the contract)."""
+    """JobStore on SQLite (see core.ports.JobStore for the contract)."""
 
     # ---- submission ------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """One attempt at one job: the provider call, image checks, storage, and the outcome recorded
-in the store — done, back to the queue with backoff, or failed. The Worker (core.worker)
+in the store — done, back to the queue with backoff, or failed. The Worker (core.queue.worker)
 supplies the threads, leases and shutdown."""
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from core import images
-from core.backends.base import Backend
-from core.errors import StorageFull, ValidationError
-from core.models import Job, JobKind
+from core.domain import images
+from core.domain.errors import StorageFull, ValidationError
+from core.domain.models import Job, JobKind
+from core.domain.paths import is_own_input_path, result_paths
+from core.domain.settings import Settings
+from core.ports import Backend
 from core.providers.base import (
     GenerationRequest,
     Provider,
@@ -25,7 +27,6 @@ from core.providers.base import (
     Transient,
     clamp_retry_after,
 )
-from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -50,30 +51,6 @@ def backoff_seconds(
     if retry_after is not None and retry_after > delay:
         delay = retry_after
     return delay
-
-
-def result_paths(job: Job, ext: str) -> tuple[str, str]:
-    """Object paths of a job's image and thumbnail: derived from the job id, so a retried or
-    re-claimed job overwrites rather than adds."""
-    return f"{job.user_id}/{job.id}.{ext}", f"{job.user_id}/{job.id}.thumb.webp"
-
-
-def derived_paths(job: Job) -> list[str]:
-    """Every object path an attempt at `job` may have written, whatever the image type: the
-    files are written before the row records them, so a job whose `finish` never landed has
-    files its row does not name."""
-    paths = [result_paths(job, ext)[0] for ext in images.EXTENSIONS]
-    return [*paths, result_paths(job, images.EXTENSIONS[0])[1]]
-
-
-def is_own_input_path(user_id: str, path: object) -> bool:
-    """True when `path` names an object inside the user's own folder (no `..` escape)."""
-    return (
-        isinstance(path, str)
-        and path.startswith(f"{user_id}/")
-        and ".." not in path.split("/")
-        and "\\" not in path
-    )
 
 
 class LeaseGuard(Protocol):

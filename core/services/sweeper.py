@@ -1,5 +1,5 @@
 """The retention sweeper: every CLEANUP_INTERVAL, delete done jobs older than RETENTION_DONE and
-failed/canceled jobs older than RETENTION_FAILED, with their files (core.purge).
+failed/canceled jobs older than RETENTION_FAILED, with their files (core.services.purge).
 
 Every app process and headless worker may run a Sweeper; a `sweep-schedule` lease held for one
 interval makes only one of them sweep per interval, and the purge lease keeps a manual run and a
@@ -11,9 +11,9 @@ import logging
 import threading
 from datetime import UTC, datetime
 
-from core import purge
-from core.backends.base import Backend, SweepRun
-from core.settings import Settings
+from core.domain.settings import Settings
+from core.ports import Backend, SweepRun
+from core.services import purge
 
 log = logging.getLogger(__name__)
 

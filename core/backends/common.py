@@ -1,0 +1,95 @@
+"""What both backends share: batch and status checks, the keyset cursor, secret digests and
+the latency percentiles of the usage stats. Imports no backend."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from core.domain.errors import ValidationError
+from core.domain.models import JobStatus, NewJob
+from core.ports import ProviderLatency
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of an ascending list (0 for an empty one)."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, min(len(sorted_values), math.ceil(fraction * len(sorted_values))))
+    return float(sorted_values[rank - 1])
+
+
+def provider_latency(durations: Mapping[str, Iterable[float]]) -> list[ProviderLatency]:
+    """p50/p95 of each provider's job durations in seconds, by provider name (what both
+    backends' `usage_stats` report)."""
+    latency = []
+    for provider, seconds in sorted(durations.items()):
+        values = sorted(float(s) for s in seconds)
+        latency.append(
+            ProviderLatency(
+                provider=provider,
+                jobs=len(values),
+                p50_seconds=percentile(values, 0.50),
+                p95_seconds=percentile(values, 0.95),
+            )
+        )
+    return latency
+
+
+def check_batch(jobs: list[NewJob]) -> None:
+    """All jobs of one `create_jobs` batch share user, idempotency key and batch id."""
+    first = jobs[0]
+    if any(
+        j.user_id != first.user_id
+        or j.idempotency_key != first.idempotency_key
+        or j.batch_id != first.batch_id
+        for j in jobs
+    ):
+        raise ValueError("a batch belongs to one user and shares one batch_id and key")
+
+
+def finished_statuses(statuses: Iterable[JobStatus]) -> list[str]:
+    """The status values of a purge query; only finished statuses may be purged."""
+    values = [JobStatus(s).value for s in statuses]
+    if any(not JobStatus(v).finished for v in values):
+        raise ValueError("only finished jobs (done, failed, canceled) can be purged")
+    return values
+
+
+# A real cursor is about 80 (local) or 110 (Supabase) characters.
+MAX_CURSOR_CHARS = 256
+
+
+def encode_cursor(created_at: int | str, job_id: str) -> str:
+    """The opaque keyset cursor of `list_jobs`: the last item's (created_at, id)."""
+    raw = json.dumps([created_at, job_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, valid: Callable[[Any, Any], bool]) -> tuple[Any, Any]:
+    """(created_at, id) of an `encode_cursor` cursor that `valid` accepts (it may also raise
+    ValueError); ValidationError for anything else, refused unparsed when over
+    MAX_CURSOR_CHARS."""
+    try:
+        if len(cursor) > MAX_CURSOR_CHARS:
+            raise ValueError
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        pair = json.loads(raw)
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise ValueError
+        created_at, job_id = pair
+        if not valid(created_at, job_id):
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
+        raise ValidationError("This page link is not valid; start from the first page.") from None
+    return created_at, job_id
+
+
+def digest(secret: str) -> str:
+    """How session and API token secrets are stored (both backends)."""
+    return hashlib.sha256(secret.encode()).hexdigest()

@@ -1,0 +1,1 @@
+"""The job queue's moving parts: the worker (claim, lease, heartbeat) and the runner."""
