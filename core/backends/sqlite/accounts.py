@@ -147,7 +147,7 @@ class LocalAccounts:
                 password_ok = self._hasher.verify(stored, password) and row is not None
             except (VerificationError, InvalidHashError):
                 password_ok = False
-        if not password_ok:
+        if not password_ok or row is None:
             with self._db.write() as conn:
                 _keep_failure(conn, email, attempt)
             raise InvalidCredentials()
@@ -290,6 +290,8 @@ class LocalAccounts:
             if count >= MAX_FAILURES and latest + seconds_us(LOCKOUT_SECONDS) > now:
                 raise _locked(latest + seconds_us(LOCKOUT_SECONDS) - now)
             rowid = conn.execute(SQL_RECORD_FAILURE, (email, now)).lastrowid
+        if rowid is None:  # an INSERT into a rowid table always has one
+            raise RuntimeError("SQLite gave the recorded attempt no rowid")
         return Attempt(rowid=rowid, at=now)
 
     def _dummy(self) -> str:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from core.domain.errors import StorageFull
 from core.domain.models import Job, JobKind, JobStatus, ReviewStatus
@@ -258,6 +258,10 @@ def to_us(value: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+@overload
+def from_us(value: int) -> datetime: ...
+@overload
+def from_us(value: int | None) -> datetime | None: ...
 def from_us(value: int | None) -> datetime | None:
     """Epoch microseconds as an aware UTC datetime (None stays None)."""
     return None if value is None else _EPOCH + timedelta(microseconds=value)

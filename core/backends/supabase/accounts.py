@@ -25,6 +25,7 @@ from core.backends.supabase.client import (
     call_rpc,
     parse_time,
     raise_api_error,
+    rows_of,
     user_from_profile,
 )
 from core.domain.errors import (
@@ -187,7 +188,7 @@ class SupabaseAccounts:
         if not isinstance(session_token, str) or not session_token:
             return
         try:
-            rows = (
+            rows = rows_of(
                 self._db.table("sessions")
                 .delete()
                 .eq("token_hash", digest(session_token))
@@ -250,12 +251,12 @@ class SupabaseAccounts:
             raise AccountDisabled()
         secret = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
         try:
-            row = (
+            row = rows_of(
                 self._db.table("api_tokens")
                 .insert({"user_id": user_id, "name": name, "token_hash": digest(secret)})
                 .execute()
-                .data[0]
-            )
+                .data
+            )[0]
         except APIError as exc:
             raise_api_error(exc)
         return _token(row), secret
@@ -267,7 +268,9 @@ class SupabaseAccounts:
         if not secret.startswith(API_TOKEN_PREFIX):
             return self._resolve_access_token(secret) if _JWT_SHAPE.fullmatch(secret) else None
         try:
-            rows = self._db.rpc("use_api_token", {"p_token_hash": digest(secret)}).execute().data
+            rows = rows_of(
+                self._db.rpc("use_api_token", {"p_token_hash": digest(secret)}).execute().data
+            )
         except APIError as exc:
             raise_api_error(exc)
         return user_from_profile(rows[0]) if rows else None
@@ -278,7 +281,7 @@ class SupabaseAccounts:
 
     def revoke_api_token(self, user_id: str, token_id: str) -> bool:
         try:
-            rows = (
+            rows = rows_of(
                 self._db.table("api_tokens")
                 .update({"revoked": True})
                 .eq("id", token_id)
@@ -326,12 +329,12 @@ class SupabaseAccounts:
             profile = self._profile(user_id)
         if profile is None:
             # Accounts made before the schema's trigger existed get a plain profile.
-            profile = (
+            profile = rows_of(
                 self._db.table("profiles")
                 .upsert({"id": user_id, "email": normalize_email(session.user.email or "")})
                 .execute()
-                .data[0]
-            )
+                .data
+            )[0]
         token = secrets.token_urlsafe(32)
         try:
             self._db.table("sessions").insert(
@@ -368,7 +371,7 @@ class SupabaseAccounts:
             self._delete_session(token_hash)
             return None
         try:
-            updated = (
+            updated = rows_of(
                 self._db.table("sessions")
                 .update(
                     {
@@ -432,7 +435,9 @@ class SupabaseAccounts:
 
     def _profile(self, user_id: str) -> dict[str, Any] | None:
         try:
-            rows = self._db.table("profiles").select("*").eq("id", user_id).limit(1).execute().data
+            rows = rows_of(
+                self._db.table("profiles").select("*").eq("id", user_id).limit(1).execute().data
+            )
         except APIError as exc:
             if exc.code == "22P02":  # not a uuid: no such user
                 return None
@@ -453,7 +458,7 @@ class SupabaseAccounts:
 
     def _select(self, table: str, build: Any) -> list[dict[str, Any]]:
         try:
-            return build(self._db.table(table).select("*")).execute().data
+            return rows_of(build(self._db.table(table).select("*")).execute().data)
         except APIError as exc:
             if exc.code == "22P02":
                 return []
@@ -461,7 +466,7 @@ class SupabaseAccounts:
 
     def _update(self, table: str, values: dict[str, Any], column: str, value: str) -> bool:
         try:
-            rows = self._db.table(table).update(values).eq(column, value).execute().data
+            rows = rows_of(self._db.table(table).update(values).eq(column, value).execute().data)
         except APIError as exc:
             if exc.code == "22P02":
                 return False
@@ -496,7 +501,7 @@ def _is_invalid_grant(exc: AuthError) -> bool:
     )
 
 
-def _auth_error_name(exc: AuthError) -> str:
+def _auth_error_name(exc: Exception) -> str:
     status = getattr(exc, "status", None)
     return f"{type(exc).__name__} {status}" if status else type(exc).__name__
 

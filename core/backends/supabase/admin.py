@@ -9,7 +9,7 @@ from postgrest.exceptions import APIError
 from supabase import Client
 
 from core.backends.common import finished_statuses, provider_latency
-from core.backends.supabase.client import call_rpc, parse_time, raise_api_error
+from core.backends.supabase.client import call_rpc, parse_time, raise_api_error, rows_of
 from core.backends.supabase.jobs import iso
 from core.domain.models import JobStatus, ReviewStatus
 from core.ports import (
@@ -76,7 +76,7 @@ class SupabaseAdminStore:
 
     def list_sweeps(self, limit: int = 20) -> list[SweepRun]:
         try:
-            rows = (
+            rows = rows_of(
                 self._client.table("sweep_runs")
                 .select("*")
                 .order("started_at", desc=True)

@@ -9,7 +9,7 @@ import json
 import threading
 from collections import OrderedDict
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import httpx
 from postgrest.exceptions import APIError
@@ -171,6 +171,16 @@ def raise_api_error(exc: APIError) -> NoReturn:
     if exc.code in ("22023", "22P02", "23514"):
         raise ValidationError("The request was not accepted by the database.") from None
     raise exc
+
+
+def rows_of(data: object) -> list[dict[str, Any]]:
+    """PostgREST's answer as rows (a JSON array of objects; nothing is no rows). Anything else
+    is a protocol error, not data to guess at."""
+    if data is None:
+        return []
+    if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
+        raise TypeError(f"PostgREST answered {type(data).__name__}, not rows")
+    return cast(list[dict[str, Any]], data)
 
 
 def call_rpc(client: Client, fn: str, params: dict[str, Any]) -> Any:
