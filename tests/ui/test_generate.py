@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 import core.backends.sqlite.db
 from core.domain.models import JobStatus, Role
+from core.domain.settings import Variables
 from core.providers.base import Capabilities
 from tests.fakes.full_disk import FullDisk
 from tests.ui.conftest import Person, Studio
@@ -64,7 +65,9 @@ def test_demo_is_the_only_available_provider_without_keys_and_is_labelled(studio
 
 def test_option_widgets_follow_the_chosen_models_capabilities(studio_factory) -> None:
     studio = studio_factory(
-        openai_api_key="sk-test", gemini_api_key="g-test", ideogram_api_key="i-test"
+        variables=Variables(
+            {"OPENAI_API_KEY": "sk-test", "GEMINI_API_KEY": "g-test", "IDEOGRAM_API_KEY": "i-test"}
+        )
     )
     at = studio.app(user_of(studio), GENERATE)
     seen: set[frozenset[str]] = set()
