@@ -70,11 +70,10 @@ class Pipeline:
     def __init__(self, root: Path, latency_ms: int) -> None:
         base = Settings.load(env={}, secrets_path=None)
         self.settings = replace(
-            base,
+            base.with_variables(DEMO_LATENCY_MS=str(latency_ms)),
             data_dir=root / "data",
             rate_limit_per_minute=1_000_000,
             worker_concurrency=CONCURRENCY,
-            demo_latency_ms=latency_ms,
         )
         self.backend = open_backend(self.settings)
         self.provider = DemoProvider(latency_ms=latency_ms)

@@ -65,6 +65,18 @@ def _model_label(provider: Provider, model_id: str) -> str:
     return f"{model.label} · {marker}" if marker else model.label
 
 
+def _demo_notice(providers: dict[str, Provider]) -> str:
+    """What the demo is, naming the providers whose key would give a real model."""
+    notice = (
+        "Demo: draws a picture locally from your prompt, offline. It is not AI and costs nothing"
+    )
+    real = [p.label for p in providers.values() if p.key_setting]
+    if not real:
+        return f"{notice}."
+    names = real[0] if len(real) == 1 else f"{', '.join(real[:-1])} or {real[-1]}"
+    return f"{notice}; set a key for {names} to use a real model."
+
+
 def _option_select(
     label: str, name: str, values: tuple[str, ...], model: ModelInfo, preset: dict[str, Any]
 ) -> str | None:
@@ -231,11 +243,7 @@ with form_col:
     model = provider.model(model_id)
 
     if provider.name == "demo":
-        st.info(
-            "Demo: draws a picture locally from your prompt, offline. It is not AI and costs "
-            "nothing; set an OpenAI, Gemini or Ideogram key to use a real model.",
-            icon=":material/science:",
-        )
+        st.info(_demo_notice(providers), icon=":material/science:")
     if unavailable:
         with st.expander(f"{len(unavailable)} more provider(s) not configured"):
             for p in unavailable:

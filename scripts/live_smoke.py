@@ -6,8 +6,9 @@ of the test suite. Run by hand:
     python scripts/live_smoke.py                 # every provider with a key in the env
     python scripts/live_smoke.py --provider gemini --out /tmp/smoke
 
-Keys and base URLs come from the usual settings (OPENAI_API_KEY, GEMINI_API_KEY,
-IDEOGRAM_API_KEY, *_BASE_URL, *_DEFAULT_MODEL). Exits 1 if any call failed.
+Every provider of the registry that needs a key is tried (installed plugins included); keys,
+base URLs and default models come from the variables each one names (OPENAI_API_KEY,
+GEMINI_BASE_URL, ...). Exits 1 if any call failed.
 """
 
 from __future__ import annotations
@@ -16,38 +17,49 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.domain.errors import StudioError
 from core.domain.images import extension_for
 from core.domain.settings import Settings
-from core.providers import build_providers
-from core.providers.base import GenerationRequest, ProviderError
+from core.providers.base import Capabilities, GenerationRequest, ProviderError
+from core.providers.registry import build_providers, provider_specs
 
-# The cheapest sensible request per provider.
-SMALL = {
-    "openai": {"aspect_ratio": "1:1", "quality": "draft"},
-    "gemini": {"aspect_ratio": "1:1", "image_size": "1K"},
-    "ideogram": {"aspect_ratio": "1:1", "quality": "draft"},
-}
+
+def paid_providers() -> dict[str, tuple[str, ...]]:
+    """Name → key variables of every provider that needs a key (the demo does not)."""
+    return {spec.name: spec.key_env for spec in provider_specs() if spec.key_env}
+
+
+def cheapest_params(caps: Capabilities) -> dict[str, Any]:
+    """The cheapest sensible request: square where offered, and the first (lowest) quality
+    tier and image size, as catalogues list them cheapest first."""
+    params: dict[str, Any] = {}
+    if caps.aspect_ratios:
+        params["aspect_ratio"] = "1:1" if "1:1" in caps.aspect_ratios else caps.aspect_ratios[0]
+    if caps.qualities:
+        params["quality"] = caps.qualities[0]
+    if caps.image_sizes:
+        params["image_size"] = caps.image_sizes[0]
+    return params
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--provider", action="append", choices=sorted(SMALL))
+    paid = paid_providers()
+    parser.add_argument("--provider", action="append", choices=sorted(paid))
     parser.add_argument("--prompt", default="A small red paper boat on a calm blue pond")
     parser.add_argument("--out", type=Path, help="save the images in this folder")
     args = parser.parse_args(argv)
 
     settings = Settings.load()
     providers = build_providers(settings)
-    wanted = [n for n in (args.provider or sorted(SMALL)) if providers[n].available()]
+    wanted = [n for n in (args.provider or sorted(paid)) if providers[n].available()]
     if not wanted:
-        print(
-            "No provider key is set (OPENAI_API_KEY, GEMINI_API_KEY, IDEOGRAM_API_KEY); "
-            "nothing to do."
-        )
+        keys = ", ".join(keys[0] for keys in paid.values())
+        print(f"No provider key is set ({keys}); nothing to do.")
         return 0
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -56,8 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in wanted:
         provider = providers[name]
         model = provider.default_model
-        supported = model.capabilities.supported_params()
-        params = {k: v for k, v in SMALL[name].items() if k in supported}
+        params = cheapest_params(model.capabilities)
         started = time.perf_counter()
         try:
             params = provider.validate(model.id, args.prompt, params)

@@ -24,21 +24,21 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core.providers.registry import provider_specs
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 
-# Settings a test server must not inherit from the developer's shell.
+# Settings a test server must not inherit from the developer's shell (every provider's key
+# variables included, as the registry names them).
 _SCRUBBED_ENV = (
     "SUPABASE_URL",
     "NEXT_PUBLIC_SUPABASE_URL",
     "SUPABASE_ANON_KEY",
     "NEXT_PUBLIC_SUPABASE_ANON_KEY",
     "SUPABASE_SERVICE_ROLE_KEY",
-    "OPENAI_API_KEY",
-    "GEMINI_API_KEY",
-    "GOOGLE_API_KEY",
-    "IDEOGRAM_API_KEY",
+    *(name for spec in provider_specs() for name in spec.key_env),
     "ADMIN_EMAILS",
     "PUBLIC_URL",
     "FORWARDED_ALLOW_IPS",

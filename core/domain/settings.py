@@ -1,4 +1,9 @@
-"""Settings from environment variables, falling back to `.streamlit/secrets.toml` (same keys)."""
+"""Settings from environment variables, falling back to `.streamlit/secrets.toml` (same keys).
+
+`Settings` holds the app-wide knobs as typed fields. Everything else is read by name through
+`Settings.variables` (the merged environment and secrets): that is how each provider adapter
+reads its own key, base URL and default model, so adding a provider adds no field here.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,9 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -38,23 +43,72 @@ def parse_public_url(value: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
 
 
+class Variables:
+    """Configuration values by variable name: the environment first, then secrets.toml for the
+    names the environment leaves unset or empty. Empty values count as unset. Values never
+    appear in repr (keys live here), only how many are set."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, object] | None = None) -> None:
+        self._values: dict[str, str] = {
+            name: str(value) for name, value in (values or {}).items() if value not in (None, "")
+        }
+
+    @classmethod
+    def from_sources(cls, env: Mapping[str, str], secrets: Mapping[str, object]) -> Self:
+        """Secrets fill in what the environment does not set."""
+        merged: dict[str, object] = {k: v for k, v in secrets.items() if v not in (None, "")}
+        merged.update({k: v for k, v in env.items() if v not in (None, "")})
+        return cls(merged)
+
+    def get(self, name: str, *aliases: str) -> str | None:
+        """The value of the first of `name`, `*aliases` that is set, else None."""
+        for candidate in (name, *aliases):
+            if candidate in self._values:
+                return self._values[candidate]
+        return None
+
+    def get_int(self, name: str, default: int) -> int:
+        raw = self.get(name)
+        return default if raw is None else int(raw)
+
+    def get_float(self, name: str, default: float) -> float:
+        raw = self.get(name)
+        return default if raw is None else float(raw)
+
+    def get_duration(self, name: str, default: float) -> float:
+        raw = self.get(name)
+        return default if raw is None else parse_duration(raw)
+
+    def merged(self, values: Mapping[str, object]) -> Variables:
+        """A copy with `values` set on top (an empty value unsets a name)."""
+        combined: dict[str, object] = dict(self._values)
+        combined.update(values)
+        return Variables(combined)
+
+    def names(self) -> frozenset[str]:
+        return frozenset(self._values)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Variables) and self._values == other._values
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._values.items()))
+
+    def __repr__(self) -> str:
+        return f"Variables(<{len(self._values)} set>)"
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Every knob of DESIGN.md §9. Secrets are kept out of repr."""
+    """Every app-wide knob of DESIGN.md §9, plus `variables` to read any other variable (a
+    provider's key, base URL, default model) by name. Secrets are kept out of repr."""
 
     supabase_url: str | None = None
     supabase_anon_key: str | None = field(default=None, repr=False)
     supabase_service_role_key: str | None = field(default=None, repr=False)
     data_dir: Path = Path("data")
-    openai_api_key: str | None = field(default=None, repr=False)
-    gemini_api_key: str | None = field(default=None, repr=False)
-    ideogram_api_key: str | None = field(default=None, repr=False)
-    openai_base_url: str | None = None
-    gemini_base_url: str | None = None
-    ideogram_base_url: str | None = None
-    openai_default_model: str | None = None
-    gemini_default_model: str | None = None
-    ideogram_default_model: str | None = None
     worker_concurrency: int = 3
     rate_limit_per_minute: int = 30
     daily_quota: int | None = None
@@ -68,15 +122,18 @@ class Settings:
     worker_enabled: bool = True
     shutdown_grace_seconds: float = 20
     admin_emails: frozenset[str] = frozenset()
-    demo_latency_ms: int = 0
-    demo_fail_rate: float = 0.0
     secret_key: str | None = field(default=None, repr=False)
     public_url: str | None = None
     body_read_timeout: float = 15.0
+    variables: Variables = field(default_factory=Variables, repr=False)
 
     @property
     def backend_name(self) -> str:
         return "supabase" if self.supabase_url else "local"
+
+    def with_variables(self, **values: str) -> Settings:
+        """A copy with these variables set (tests, tools): `with_variables(OPENAI_API_KEY=…)`."""
+        return replace(self, variables=self.variables.merged(values))
 
     @classmethod
     def load(
@@ -90,26 +147,10 @@ class Settings:
         if secrets_path is not None and secrets_path.is_file():
             with secrets_path.open("rb") as fh:
                 secrets = {k: v for k, v in tomllib.load(fh).items() if not isinstance(v, dict)}
-
-        def get(key: str, *aliases: str) -> str | None:
-            for name in (key, *aliases):
-                if env.get(name) not in (None, ""):
-                    return str(env[name])
-                if secrets.get(name) not in (None, ""):
-                    return str(secrets[name])
-            return None
-
-        def get_int(key: str, default: int) -> int:
-            raw = get(key)
-            return default if raw is None else int(raw)
-
-        def get_float(key: str, default: float) -> float:
-            raw = get(key)
-            return default if raw is None else float(raw)
-
-        def get_duration(key: str, default: float) -> float:
-            raw = get(key)
-            return default if raw is None else parse_duration(raw)
+        variables = Variables.from_sources(env, secrets)
+        get = variables.get
+        get_int = variables.get_int
+        get_duration = variables.get_duration
 
         quota = get("DAILY_QUOTA")
         public_url = get("PUBLIC_URL")
@@ -119,15 +160,6 @@ class Settings:
             supabase_anon_key=get("SUPABASE_ANON_KEY", "NEXT_PUBLIC_SUPABASE_ANON_KEY"),
             supabase_service_role_key=get("SUPABASE_SERVICE_ROLE_KEY"),
             data_dir=Path(get("DATA_DIR") or "data"),
-            openai_api_key=get("OPENAI_API_KEY"),
-            gemini_api_key=get("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-            ideogram_api_key=get("IDEOGRAM_API_KEY"),
-            openai_base_url=get("OPENAI_BASE_URL"),
-            gemini_base_url=get("GEMINI_BASE_URL"),
-            ideogram_base_url=get("IDEOGRAM_BASE_URL"),
-            openai_default_model=get("OPENAI_DEFAULT_MODEL"),
-            gemini_default_model=get("GEMINI_DEFAULT_MODEL"),
-            ideogram_default_model=get("IDEOGRAM_DEFAULT_MODEL"),
             worker_concurrency=get_int("WORKER_CONCURRENCY", 3),
             rate_limit_per_minute=get_int("RATE_LIMIT_PER_MINUTE", 30),
             daily_quota=int(quota) if quota and int(quota) > 0 else None,
@@ -141,9 +173,8 @@ class Settings:
             worker_enabled=(get("WORKER_ENABLED") or "1").lower() not in ("0", "false", "no"),
             shutdown_grace_seconds=get_duration("SHUTDOWN_GRACE_SECONDS", 20),
             admin_emails=frozenset(e.strip().lower() for e in admins.split(",") if e.strip()),
-            demo_latency_ms=get_int("DEMO_LATENCY_MS", 0),
-            demo_fail_rate=get_float("DEMO_FAIL_RATE", 0.0),
             secret_key=get("SECRET_KEY"),
             public_url=parse_public_url(public_url) if public_url else None,
             body_read_timeout=get_duration("BODY_READ_TIMEOUT", 15.0),
+            variables=variables,
         )

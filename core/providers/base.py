@@ -8,9 +8,10 @@ import math
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from core.domain.errors import ValidationError
+from core.domain.settings import Variables
 
 # Common parameters every adapter maps (providers.md §4): a model's Capabilities list the
 # values it accepts (quality tiers: draft / standard / high / max).
@@ -184,9 +185,21 @@ class ModelUnavailable(ProviderError):
     code = "model_unavailable"
 
 
+@dataclass(frozen=True)
+class ProviderConfig:
+    """What the registry hands an adapter to build it: the values of the variables its spec
+    names (key, base URL, default model), and every variable for anything else it reads."""
+
+    api_key: str | None = field(default=None, repr=False)
+    base_url: str | None = None
+    default_model: str | None = None
+    variables: Variables = field(default_factory=Variables, repr=False)
+
+
 class Provider:
-    """Base of every adapter. Subclasses declare `name`, `label`, `models` and implement
-    `generate` (and `edit` where a model has the `edit` capability)."""
+    """Base of every adapter. Subclasses declare `name`, `label`, `models` (and `key_setting`,
+    the variable holding their key) and implement `generate` (and `edit` where a model has the
+    `edit` capability). The registry builds them with `from_config`."""
 
     name: ClassVar[str]
     label: ClassVar[str]
@@ -196,6 +209,11 @@ class Provider:
     def __init__(self, *, api_key: str | None = None, default_model: str | None = None) -> None:
         self.api_key = api_key
         self._default_model = default_model
+
+    @classmethod
+    def from_config(cls, config: ProviderConfig) -> Self:
+        """The adapter configured from settings; adapters taking more override this."""
+        return cls(api_key=config.api_key, default_model=config.default_model)
 
     def available(self) -> bool:
         """True when the provider can be called (its key is configured)."""
@@ -279,6 +297,12 @@ class RemoteProvider(Provider, Generic[ClientT], abc.ABC):
         self.timeout = timeout
         self._client: ClientT | None = None
         self._client_lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: ProviderConfig) -> Self:
+        return cls(
+            api_key=config.api_key, default_model=config.default_model, base_url=config.base_url
+        )
 
     def client(self) -> ClientT:
         """The client (it pools connections and is thread-safe), built on first use."""

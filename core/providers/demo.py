@@ -17,7 +17,7 @@ import re
 import textwrap
 import threading
 import time
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -31,16 +31,21 @@ from core.providers.base import (
     ModelInfo,
     ModelUnavailable,
     Provider,
+    ProviderConfig,
     ProviderError,
     QuotaExhausted,
     SafetyBlocked,
     Transient,
 )
+from core.providers.spec import ProviderSpec
 
 ASPECT_RATIOS = ("1:1", "3:2", "2:3", "16:9", "9:16", "4:3", "3:4")
 # Long side in pixels per quality tier: draft is small and cheap.
 LONG_SIDE = {"draft": 256, "standard": 512, "high": 1024}
 STYLES = ("geometric", "stripes", "rings", "mono")
+
+LATENCY_ENV = "DEMO_LATENCY_MS"
+FAIL_RATE_ENV = "DEMO_FAIL_RATE"
 
 _FAIL_TRIGGER = re.compile(r"\[fail:([a-z]+)(?::(\d+(?:\.\d+)?))?\]", re.IGNORECASE)
 _FAILURES: dict[str, tuple[type[BaseException], str]] = {
@@ -107,6 +112,15 @@ class DemoProvider(Provider):
         self._rng = rng or random.Random()
         self._rng_lock = threading.Lock()
 
+    @classmethod
+    def from_config(cls, config: ProviderConfig) -> Self:
+        """DEMO_LATENCY_MS and DEMO_FAIL_RATE make it slow or flaky on purpose."""
+        return cls(
+            latency_ms=config.variables.get_int(LATENCY_ENV, 0),
+            fail_rate=config.variables.get_float(FAIL_RATE_ENV, 0.0),
+            default_model=config.default_model,
+        )
+
     def generate(self, req: GenerationRequest) -> GeneratedImage:
         """Draw the picture for (prompt, params, seed); PNG bytes."""
         self._simulate(req)
@@ -142,6 +156,9 @@ class DemoProvider(Provider):
                 roll = self._rng.random()
             if roll < self.fail_rate:
                 raise Transient("Demo provider simulated a temporary failure.")
+
+
+PROVIDER = ProviderSpec(DemoProvider, extra_env=(LATENCY_ENV, FAIL_RATE_ENV))
 
 
 def _dimensions(params: dict[str, Any]) -> tuple[int, int]:

@@ -33,6 +33,7 @@ from core.providers.base import (
     SafetyBlocked,
     Transient,
 )
+from core.providers.spec import ProviderSpec
 from core.providers.util import plain_message, retry_after_seconds
 
 MAX_PROMPT = 32_000
@@ -363,3 +364,13 @@ def _retry_delay(details: list[Any]) -> float | None:
 def _header_retry_after(exc: genai_errors.APIError) -> float | None:
     headers = getattr(exc.response, "headers", None)
     return retry_after_seconds(dict(headers)) if headers is not None else None
+
+
+# ---- registration (core.providers.registry) ------------------------------------------------
+
+PROVIDER = ProviderSpec(
+    GeminiProvider,
+    key_aliases=("GOOGLE_API_KEY",),
+    base_url_env="GEMINI_BASE_URL",
+    default_model_env="GEMINI_DEFAULT_MODEL",
+)

@@ -27,6 +27,7 @@ from core.providers.base import (
     SafetyBlocked,
     Transient,
 )
+from core.providers.spec import ProviderSpec
 from core.providers.util import plain_message, retry_after_seconds
 
 DEFAULT_BASE_URL = "https://api.ideogram.ai"
@@ -229,3 +230,10 @@ class IdeogramProvider(RemoteProvider[httpx.Client]):
                 retry_after=retry_after_seconds(response.headers),
             )
         return InvalidRequest(f"Ideogram refused the request (HTTP {status}){suffix}")
+
+
+# ---- registration (core.providers.registry) ------------------------------------------------
+
+PROVIDER = ProviderSpec(
+    IdeogramProvider, base_url_env="IDEOGRAM_BASE_URL", default_model_env="IDEOGRAM_DEFAULT_MODEL"
+)

@@ -34,6 +34,7 @@ from core.providers.base import (
     SafetyBlocked,
     Transient,
 )
+from core.providers.spec import ProviderSpec
 from core.providers.util import hashed_user_ref, plain_message, retry_after_seconds
 
 _UNREADABLE = "OpenAI sent a reply that could not be read; the job will retry."
@@ -400,3 +401,10 @@ def _body_message(exc: openai.APIStatusError) -> str:
     if isinstance(body, dict):
         return str(body.get("message") or "")
     return ""
+
+
+# ---- registration (core.providers.registry) ------------------------------------------------
+
+PROVIDER = ProviderSpec(
+    OpenAIProvider, base_url_env="OPENAI_BASE_URL", default_model_env="OPENAI_DEFAULT_MODEL"
+)

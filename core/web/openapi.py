@@ -9,6 +9,7 @@ from typing import Any
 
 from core.backends.common import MAX_CURSOR_CHARS
 from core.domain.models import JobStatus
+from core.providers.registry import provider_names
 from core.services.jobs import MAX_COUNT, MAX_IDEMPOTENCY_KEY, MAX_PAGE
 from core.web.http import MAX_BODY_BYTES
 
@@ -64,7 +65,7 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "provider": {
                 "type": "string",
-                "description": "openai, gemini, ideogram or demo.",
+                "description": "A provider of the registry (the enum is filled in per process).",
                 "examples": ["demo"],
             },
             "type": {"type": "string", "enum": ["image"], "default": "image"},
@@ -430,5 +431,10 @@ _DOCUMENT: dict[str, Any] = {
 
 
 def openapi_document() -> dict[str, Any]:
-    """A fresh copy of the document (callers may not mutate the shared one)."""
-    return copy.deepcopy(_DOCUMENT)
+    """A fresh copy of the document (callers may not mutate the shared one), with the
+    provider enum of the registry (installed provider plugins included)."""
+    document = copy.deepcopy(_DOCUMENT)
+    provider = document["components"]["schemas"]["JobCreate"]["properties"]["provider"]
+    provider["enum"] = list(provider_names())
+    provider["description"] = f"One of: {', '.join(provider_names())}."
+    return document

@@ -20,7 +20,9 @@ BODY = {"provider": "openai", "type": "image", "prompt": "a red kite", "model": 
 def api_settings(settings: Settings) -> Settings:
     """OpenAI configured (nothing is called: no worker runs)."""
     return replace(
-        settings, worker_enabled=False, rate_limit_per_minute=1000, openai_api_key="sk-test"
+        settings.with_variables(OPENAI_API_KEY="sk-test"),
+        worker_enabled=False,
+        rate_limit_per_minute=1000,
     )
 
 

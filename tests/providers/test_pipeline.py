@@ -68,13 +68,14 @@ def shared_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Depl
         "ideogram": FakeIdeogram().start(),
     }
     settings = replace(
-        settings,
-        openai_api_key=openai_server.API_KEY,
-        openai_base_url=fakes["openai"].base_url,  # type: ignore[attr-defined]
-        gemini_api_key=gemini_server.API_KEY,
-        gemini_base_url=fakes["gemini"].url,
-        ideogram_api_key=ideogram_server.API_KEY,
-        ideogram_base_url=fakes["ideogram"].url,
+        settings.with_variables(
+            OPENAI_API_KEY=openai_server.API_KEY,
+            OPENAI_BASE_URL=fakes["openai"].base_url,  # type: ignore[attr-defined]
+            GEMINI_API_KEY=gemini_server.API_KEY,
+            GEMINI_BASE_URL=fakes["gemini"].url,
+            IDEOGRAM_API_KEY=ideogram_server.API_KEY,
+            IDEOGRAM_BASE_URL=fakes["ideogram"].url,
+        ),
         data_dir=tmp_path_factory.mktemp("pipeline") / "data",
         worker_poll_seconds=0.05,
         rate_limit_per_minute=1000,

@@ -10,7 +10,9 @@ from streamlit.testing.v1 import AppTest
 
 import core.backends.sqlite.db
 from core.domain.models import JobStatus, Role
+from core.domain.settings import Variables
 from core.providers.base import Capabilities
+from core.providers.registry import provider_specs
 from tests.fakes.full_disk import FullDisk
 from tests.ui.conftest import Person, Studio
 from tests.ui.helpers import button, errors, page_text, titles
@@ -63,9 +65,8 @@ def test_demo_is_the_only_available_provider_without_keys_and_is_labelled(studio
 
 
 def test_option_widgets_follow_the_chosen_models_capabilities(studio_factory) -> None:
-    studio = studio_factory(
-        openai_api_key="sk-test", gemini_api_key="g-test", ideogram_api_key="i-test"
-    )
+    every_key = {spec.key_env[0]: "test-key" for spec in provider_specs() if spec.key_env}
+    studio = studio_factory(variables=Variables(every_key))
     at = studio.app(user_of(studio), GENERATE)
     seen: set[frozenset[str]] = set()
     for provider in studio.runtime.providers.values():

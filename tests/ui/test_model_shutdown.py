@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import time_machine
 
 from core.domain.models import JobRequest, JobStatus, Role
+from core.domain.settings import Variables
 from tests.ui.conftest import Person, Studio
 from tests.ui.helpers import page_text, titles
 
@@ -21,7 +22,9 @@ SWITCHED = "gpt-image-1.5 shut down on 2026-12-01, so gpt-image-2.6-sunburst is 
 
 def openai_studio(studio_factory) -> tuple[Studio, Person]:
     """OpenAI configured, no worker: jobs stay queued and nothing calls OpenAI."""
-    studio = studio_factory(openai_api_key="sk-test", worker_enabled=False)
+    studio = studio_factory(
+        variables=Variables({"OPENAI_API_KEY": "sk-test"}), worker_enabled=False
+    )
     studio.person("owner@example.com")
     return studio, studio.person("ada@example.com", Role.USER)
 
