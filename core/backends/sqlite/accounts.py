@@ -39,6 +39,7 @@ from core.domain.policy import (
     check_password,
     last_admin_refused,
     normalize_email,
+    sign_in_locked,
 )
 from core.ports import SignedIn
 
@@ -331,11 +332,7 @@ def _refused_change(conn: sqlite3.Connection, user_id: str) -> StudioError:
 
 
 def _locked(wait_us: int) -> RateLimited:
-    wait = max(1, math.ceil(wait_us / 1_000_000))
-    minutes = max(1, math.ceil(wait / 60))
-    return RateLimited(
-        f"Too many failed sign-ins for this email. Try again in {minutes} min.", retry_after=wait
-    )
+    return sign_in_locked(math.ceil(wait_us / 1_000_000))
 
 
 def _user(row: sqlite3.Row) -> User:

@@ -7,7 +7,6 @@ tokens, which Supabase Auth verifies (never decoded here). Tokens and keys are n
 from __future__ import annotations
 
 import logging
-import math
 import re
 import secrets
 import threading
@@ -44,6 +43,7 @@ from core.domain.policy import (
     check_password,
     last_admin_refused,
     normalize_email,
+    sign_in_locked,
 )
 from core.domain.settings import Settings
 from core.ports import SignedIn
@@ -405,11 +405,7 @@ class SupabaseAccounts:
         answer = self._rpc("begin_sign_in", {"p_email": email}) or {}
         wait = int(answer.get("retry_after") or 0)
         if wait > 0:
-            minutes = max(1, math.ceil(wait / 60))
-            raise RateLimited(
-                f"Too many failed sign-ins for this email. Try again in {minutes} min.",
-                retry_after=wait,
-            )
+            raise sign_in_locked(wait)
         return str(answer["attempt"])
 
     def _end_attempt(self, email: str, attempt: str, *, ok: bool) -> None:
