@@ -74,10 +74,6 @@ class Settings:
     public_url: str | None = None
     body_read_timeout: float = 15.0
 
-    @property
-    def backend_name(self) -> str:
-        return "supabase" if self.supabase_url else "local"
-
     @classmethod
     def load(
         cls,
