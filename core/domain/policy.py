@@ -9,7 +9,13 @@ from __future__ import annotations
 import math
 import re
 
-from core.domain.errors import Conflict, QuotaExceeded, RateLimited, ValidationError
+from core.domain.errors import (
+    AccountExists,
+    Conflict,
+    QuotaExceeded,
+    RateLimited,
+    ValidationError,
+)
 
 MIN_PASSWORD = 8
 
@@ -56,6 +62,15 @@ def last_admin_refused() -> Conflict:
     )
 
 
+def email_taken() -> AccountExists:
+    """Signing up with the email of an existing account (both backends)."""
+    return AccountExists("An account with this email already exists. Sign in instead.")
+
+
+def invalid_email() -> ValidationError:
+    return ValidationError("Enter a valid email address.")
+
+
 def sign_in_locked(retry_after: int) -> RateLimited:
     """Too many failed sign-ins for one email: locked for `retry_after` more seconds."""
     wait = max(1, retry_after)
@@ -98,7 +113,7 @@ def check_email(email: str) -> str:
     """The normalized email; ValidationError unless it looks like an address."""
     email = normalize_email(email)
     if not EMAIL_RE.match(email) or len(email) > MAX_EMAIL:
-        raise ValidationError("Enter a valid email address.")
+        raise invalid_email()
     return email
 
 

@@ -28,7 +28,6 @@ from core.backends.supabase.client import (
 )
 from core.domain.errors import (
     AccountDisabled,
-    AccountExists,
     InvalidCredentials,
     NotFound,
     RateLimited,
@@ -41,6 +40,8 @@ from core.domain.policy import (
     SESSION_SECONDS,
     check_email,
     check_password,
+    email_taken,
+    invalid_email,
     last_admin_refused,
     normalize_email,
     sign_in_locked,
@@ -112,9 +113,7 @@ class SupabaseAccounts:
         except AuthApiError as exc:
             code = str(exc.code or "")
             if code in _EXISTS_CODES:
-                raise AccountExists(
-                    "An account with this email already exists. Sign in instead."
-                ) from None
+                raise email_taken() from None
             if code in _RATE_CODES or exc.status == 429:
                 raise RateLimited(
                     "Too many sign-ups right now. Try again in a minute.", 60
@@ -123,7 +122,7 @@ class SupabaseAccounts:
                 raise ValidationError("Choose a stronger password.") from None
             if code == "signup_disabled":
                 raise ValidationError("Sign-ups are disabled for this project.") from None
-            raise ValidationError("Enter a valid email address.") from None
+            raise invalid_email() from None
         except AuthError as exc:
             raise ValidationError(f"Sign-up failed ({type(exc).__name__}).") from None
         if response.session is None:
