@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.domain.errors import StudioError
 from core.ports import SignedIn
-from core.services.jobs import JobService
+from core.services.accounts import AccountsService
 from pages import widgets
 
 st.set_page_config(page_title="Image Studio", page_icon=":material/palette:", layout="wide")
@@ -25,11 +25,11 @@ def _sign_in_forms() -> None:
     st.caption("Sign in to generate images, or create an account.")
     sign_in_tab, sign_up_tab = st.tabs(["Sign in", "Create account"])
     with sign_in_tab:
-        _account_form("sign_in", JobService.sign_in, "Password", "current-password", "Sign in")
+        _account_form("sign_in", AccountsService.sign_in, "Password", "current-password", "Sign in")
     with sign_up_tab:
         _account_form(
             "sign_up",
-            JobService.sign_up,
+            AccountsService.sign_up,
             "Password (at least 8 characters)",
             "new-password",
             "Create account",
@@ -38,7 +38,7 @@ def _sign_in_forms() -> None:
 
 def _account_form(
     form_key: str,
-    action: Callable[[JobService, str, str], SignedIn],
+    action: Callable[[AccountsService, str, str], SignedIn],
     password_label: str,
     autocomplete: str,
     submit: str,
@@ -52,7 +52,7 @@ def _account_form(
         )
         if st.form_submit_button(submit, type="primary"):
             try:
-                signed_in = action(widgets.service(), email.strip(), password)
+                signed_in = action(widgets.services().accounts, email.strip(), password)
             except StudioError as exc:
                 widgets.show_error(exc)
             else:

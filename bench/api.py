@@ -68,8 +68,8 @@ def make_tokens(data_dir: Path, count: int) -> list[str]:
     try:
         stamp = int(time.time())
         for i in range(count):
-            user = runtime.service.sign_up(f"bench{stamp}-{i}@example.com", PASSWORD).user
-            tokens.append(runtime.service.create_api_token(user, "bench")[1])
+            user = runtime.services.accounts.sign_up(f"bench{stamp}-{i}@example.com", PASSWORD).user
+            tokens.append(runtime.services.accounts.create_api_token(user, "bench")[1])
     finally:
         runtime.backend.close()
     return tokens

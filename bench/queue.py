@@ -1,4 +1,4 @@
-"""Queue benchmark (run by hand): N jobs through JobService + Worker + local backend + demo
+"""Queue benchmark (run by hand): N jobs through the services + Worker + local backend + demo
 provider, against the same work on a bare ThreadPoolExecutor writing files directly.
 
     python bench/queue.py                      # N=300 at demo latency 0 ms and 200 ms
@@ -32,10 +32,11 @@ from core.backends import open_backend  # noqa: E402
 from core.domain.images import make_thumbnail  # noqa: E402
 from core.domain.models import Job, JobQuery, JobRequest, JobStatus  # noqa: E402
 from core.domain.settings import Settings  # noqa: E402
+from core.ports import Backend  # noqa: E402
 from core.providers.base import GenerationRequest  # noqa: E402
 from core.providers.demo import DemoProvider  # noqa: E402
 from core.queue.worker import Worker  # noqa: E402
-from core.services.jobs import JobService  # noqa: E402
+from core.services import build_services  # noqa: E402
 
 CONCURRENCY = 3
 PARAMS = {"quality": "standard", "aspect_ratio": "1:1"}
@@ -53,11 +54,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def all_jobs(service: JobService) -> list[Job]:
+def all_jobs(backend: Backend) -> list[Job]:
     jobs: list[Job] = []
     cursor = None
     while True:
-        page = service.backend.jobs.list_jobs(JobQuery(limit=100, cursor=cursor))
+        page = backend.jobs.list_jobs(JobQuery(limit=100, cursor=cursor))
         jobs.extend(page.items)
         if not page.next_cursor:
             return jobs
@@ -77,17 +78,17 @@ class Pipeline:
         )
         self.backend = open_backend(self.settings)
         self.provider = DemoProvider(latency_ms=latency_ms)
-        self.service = JobService(self.backend, {"demo": self.provider}, self.settings)
-        self.user = self.service.sign_up("bench@example.com", "bench-password").user
-        self.worker = Worker(self.backend, self.service.providers, self.settings)
-        self.service.set_wake_worker(self.worker.wake)
+        self.services = build_services(self.backend, {"demo": self.provider}, self.settings)
+        self.user = self.services.accounts.sign_up("bench@example.com", "bench-password").user
+        self.worker = Worker(self.backend, self.services.jobs.providers, self.settings)
+        self.services.jobs.set_wake_worker(self.worker.wake)
         self.worker.start()
 
     def submit(self, i: int) -> Job:
         request = JobRequest(
             provider="demo", model="demo-pattern", prompt=f"job {i}", params=PARAMS
         )
-        return self.service.submit(self.user, request)[0]
+        return self.services.jobs.submit(self.user, request)[0]
 
     def wait_idle(self, timeout: float = 600) -> None:
         deadline = time.monotonic() + timeout
@@ -118,14 +119,14 @@ def run_pipeline(n: int, latency_ms: int) -> dict[str, float]:
                     time.sleep(0.002)
                 assert current.started_at is not None
                 pickups.append((current.started_at - current.created_at).total_seconds())
-            pipe.service.backend.jobs.delete_jobs([j.id for j in all_jobs(pipe.service)])
+            pipe.backend.jobs.delete_jobs([j.id for j in all_jobs(pipe.backend)])
 
             started, cpu = time.perf_counter(), time.process_time()
             for i in range(n):
                 pipe.submit(i)
             pipe.wait_idle()
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-            jobs = all_jobs(pipe.service)
+            jobs = all_jobs(pipe.backend)
             done = [j for j in jobs if j.status is JobStatus.DONE]
             if len(done) != n:
                 raise RuntimeError(f"{n - len(done)} jobs did not finish: {pipe.worker.stats()}")

@@ -16,11 +16,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
-from core.domain.errors import Conflict, NotFound, StudioError
-from core.domain.models import JobStatus, Role, User
+from core.domain.errors import StudioError
+from core.domain.models import JobStatus, Role
 from core.domain.settings import Settings, parse_duration
 from core.runtime import Runtime, build_runtime
-from core.services import purge
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +141,7 @@ def main(
         print(f"error: {exc.message}", file=err)
         return 1
     finally:
-        runtime.backend.close()
+        runtime.stop()
     return 0
 
 
@@ -153,18 +152,12 @@ def _users_add(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> None:
     password = args.password
     if password == "-":
         password = args.stdin.readline().rstrip("\r\n")
-    if args.role not in (None, Role.ADMIN.value) and not runtime.backend.accounts.list_users():
-        raise Conflict("The first account is the admin: add it without --role or as admin.")
-    signed_in = runtime.service.sign_up(args.email, password)
-    runtime.service.sign_out(signed_in.session_token)  # the CLI needs no browser session
-    user = signed_in.user
-    if args.role and args.role != user.role.value:
-        user = runtime.service.operator_set_role(user.id, args.role)
+    user = runtime.services.admin.add_user(args.email, password, args.role)
     print(f"created {user.email} role={user.role.value} id={user.id}", file=out)
 
 
 def _users_list(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> None:
-    users = runtime.backend.accounts.list_users()
+    users = runtime.services.admin.all_users()
     print(f"{'EMAIL':<32} {'ROLE':<9} {'STATE':<9} {'CREATED':<17} ID", file=out)
     for user in users:
         state = "disabled" if user.disabled else "active"
@@ -174,8 +167,8 @@ def _users_list(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> None
 
 
 def _users_set_role(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> None:
-    user = _user_by_email(runtime, args.email)
-    changed = runtime.service.operator_set_role(user.id, args.role)
+    user = runtime.services.admin.find_user(args.email)
+    changed = runtime.services.admin.operator_set_role(user.id, args.role)
     print(f"{user.email}: role {user.role.value} -> {changed.role.value}", file=out)
 
 
@@ -183,16 +176,16 @@ def _users_set_role(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> 
 
 
 def _tokens_create(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> None:
-    user = _user_by_email(runtime, args.email)
-    token, secret = runtime.service.create_api_token(user, args.name)
+    user = runtime.services.admin.find_user(args.email)
+    token, secret = runtime.services.accounts.create_api_token(user, args.name)
     print(f"created token id={token.id} name={token.name!r} for {user.email}", file=out)
     print("Store it now; it is not shown again:", file=out)
     print(secret, file=out)
 
 
 def _tokens_list(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> None:
-    user = _user_by_email(runtime, args.email)
-    tokens = runtime.service.list_api_tokens(user)
+    user = runtime.services.admin.find_user(args.email)
+    tokens = runtime.services.accounts.list_api_tokens(user)
     for token in tokens:
         used = token.last_used_at.strftime("%Y-%m-%d %H:%M") if token.last_used_at else "never"
         state = "revoked" if token.revoked else "active"
@@ -201,8 +194,8 @@ def _tokens_list(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> Non
 
 
 def _tokens_revoke(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> None:
-    user = _user_by_email(runtime, args.email)
-    runtime.service.revoke_api_token(user, args.token_id)
+    user = runtime.services.admin.find_user(args.email)
+    runtime.services.accounts.revoke_api_token(user, args.token_id)
     print(f"revoked token {args.token_id} of {user.email}", file=out)
 
 
@@ -212,15 +205,17 @@ def _tokens_revoke(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> N
 def _jobs_purge(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> None:
     statuses = tuple(JobStatus(s) for s in dict.fromkeys(args.status))
     before = datetime.now(UTC) - timedelta(seconds=args.older_than)
-    result = purge.purge_jobs(runtime.backend, statuses, before, dry_run=args.dry_run)
-    names = ",".join(s.value for s in statuses)
+    admin = runtime.services.admin
     if args.dry_run:
+        summary = admin.purge_jobs_preview(statuses, before)
+        names = ",".join(s.value for s in statuses)
         print(
-            f"dry run: would delete {result.jobs} job(s) ({names}, finished before "
-            f"{before:%Y-%m-%d %H:%M} UTC), {result.objects} file(s), {result.bytes} bytes",
+            f"dry run: would delete {summary.jobs} job(s) ({names}, finished before "
+            f"{before:%Y-%m-%d %H:%M} UTC), {summary.objects} file(s), {summary.bytes} bytes",
             file=out,
         )
         return
+    result = admin.purge_jobs(statuses, before)
     print(f"deleted {result.jobs} job(s), {result.objects} file(s), {result.bytes} bytes", file=out)
     if result.failed_jobs:
         raise StudioError(
@@ -230,18 +225,11 @@ def _jobs_purge(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> None
 
 
 def _sweep(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> None:
-    result = purge.sweep_expired(runtime.backend, runtime.settings)
+    result = runtime.services.admin.sweep()
     print(f"sweep: deleted {result.jobs} job(s), {result.bytes} bytes", file=out)
 
 
 # ---- helpers ----------------------------------------------------------------------------------
-
-
-def _user_by_email(runtime: Runtime, email: str) -> User:
-    user = runtime.backend.accounts.find_user_by_email(email)
-    if user is None:
-        raise NotFound(f"No user with the email {email.strip()!r}.")
-    return user
 
 
 def _duration(text: str) -> float:
@@ -277,7 +265,7 @@ def run_worker() -> None:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     runtime.start()
-    log.info("headless worker running on the %s backend", runtime.backend.name)
+    log.info("headless worker running on the %s backend", runtime.services.admin.backend_name())
     while not stop.wait(1.0):
         pass
     runtime.stop()

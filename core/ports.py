@@ -38,7 +38,7 @@ class JobStore(Protocol):
         would exceed `rate_limit_per_minute` jobs created in any 60 s, QuotaExceeded past
         `daily_quota` jobs since UTC midnight. A store acting with a user's own credentials
         (Supabase: their JWT) takes the quota from the server's settings instead, the same
-        rule JobService applies (the profile's override, else DAILY_QUOTA): a user never
+        rule the services apply (the profile's override, else DAILY_QUOTA): a user never
         chooses their own."""
         ...
 
@@ -295,7 +295,7 @@ class UsageStats:
 
 
 class AdminStore(Protocol):
-    """Queries and changes behind the review/admin tools. Callers (JobService, the sweeper)
+    """Queries and changes behind the review/admin tools. Callers (the services, the sweeper)
     check roles first; implementations act with server credentials."""
 
     def purge_summary(

@@ -1,11 +1,13 @@
-"""The process-wide Runtime: settings, backend, providers, JobService and the local worker,
-built once per process (by the app's lifespan, or lazily by the first page that needs it)."""
+"""The process-wide Runtime: settings, backend, providers, the services and the local worker and
+sweeper, built once per process (by the app's lifespan, or lazily by the first page that needs
+it). Pages, the API and the CLI use `runtime.services` only; the rest is the runtime's own."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from core.backends import open_backend
 from core.domain.settings import Settings
@@ -13,7 +15,7 @@ from core.ports import Backend
 from core.providers import build_providers
 from core.providers.base import Provider
 from core.queue.worker import Worker
-from core.services.jobs import JobService
+from core.services import Services, build_services
 from core.services.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,7 @@ class Runtime:
     settings: Settings
     backend: Backend
     providers: dict[str, Provider]
-    service: JobService
+    services: Services
     worker: Worker | None = None  # once started
     sweeper: Sweeper | None = None  # once started
     stopping: bool = False  # stop() has begun: never start again
@@ -47,14 +49,16 @@ class Runtime:
         worker = Worker(self.backend, self.providers, self.settings)
         worker.start()
         self.worker = worker
-        self.service.set_wake_worker(worker.wake)
+        self.services.jobs.set_wake_worker(worker.wake)
         sweeper = Sweeper(self.backend, self.settings)
         sweeper.start()
         self.sweeper = sweeper
+        self.services.admin.attach_background(worker_stats=worker.stats, sweeper=sweeper)
 
     def stop(self) -> None:
         """Stop claiming, give running jobs a bounded grace period, release the rest."""
         self.stopping = True
+        self.services.admin.attach_background(worker_stats=None, sweeper=None)
         if self.sweeper is not None:
             self.sweeper.stop()
             self.sweeper = None
@@ -63,6 +67,27 @@ class Runtime:
             self.worker = None
         self.backend.close()
 
+    @property
+    def service(self) -> _LegacyService:
+        """Temporary: removed when the FastAPI API lands. The one service that core/web/api.py
+        and core/web/http.py still call, answering from the four services."""
+        return _LegacyService(self.services)
+
+
+class _LegacyService:
+    """Temporary: removed when the FastAPI API lands. Looks a name up on jobs, accounts,
+    review and admin in turn (their public names do not overlap)."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    def __getattr__(self, name: str) -> Any:
+        services = self._services
+        for service in (services.jobs, services.accounts, services.review, services.admin):
+            if hasattr(service, name):
+                return getattr(service, name)
+        raise AttributeError(name)
+
 
 def build_runtime(settings: Settings | None = None) -> Runtime:
     """A new Runtime (not started)."""
@@ -70,8 +95,7 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
     settings = settings or Settings.load()
     backend = open_backend(settings)
     providers = build_providers(settings)
-    service = JobService(backend, providers, settings)
-    return Runtime(settings, backend, providers, service)
+    return Runtime(settings, backend, providers, build_services(backend, providers, settings))
 
 
 _lock = threading.Lock()

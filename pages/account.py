@@ -10,7 +10,7 @@ from pages import widgets
 NEW_SECRET_KEY = "account_new_token"
 
 user = widgets.require_user()
-svc = widgets.service()
+svc = widgets.services()
 
 st.title("Account")
 st.text(f"Email: {user.email}")
@@ -34,14 +34,14 @@ with st.form("new_token", clear_on_submit=True):
     name = st.text_input("Token name", max_chars=100, placeholder="e.g. my laptop script")
     if st.form_submit_button("Create token", icon=":material/key:"):
         try:
-            _token, secret = svc.create_api_token(user, name)
+            _token, secret = svc.accounts.create_api_token(user, name)
         except StudioError as exc:
             widgets.show_error(exc)
         else:
             st.session_state[NEW_SECRET_KEY] = secret
             st.rerun()
 
-tokens = svc.list_api_tokens(user)
+tokens = svc.accounts.list_api_tokens(user)
 if not tokens:
     st.caption("No tokens yet.")
 for token in tokens:
@@ -55,7 +55,7 @@ for token in tokens:
             )
         if not token.revoked and action.button("Revoke", key=f"revoke_{token.id}"):
             try:
-                svc.revoke_api_token(user, token.id)
+                svc.accounts.revoke_api_token(user, token.id)
             except StudioError as exc:
                 widgets.show_error(exc)
             else:

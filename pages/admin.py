@@ -3,13 +3,16 @@ and health charts, and user management (roles, disabling, daily quotas)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
 from core.domain.errors import StudioError
 from core.domain.models import JobStatus, ReviewStatus, Role, User
-from core.runtime import get_runtime
-from core.services.admin import MAX_PAGE, SHUTDOWN_WARNING_DAYS, ShutdownWarning, UserSummary
+from core.services.access import MAX_PAGE
+from core.services.admin import SHUTDOWN_WARNING_DAYS, ShutdownWarning, UserSummary
 from pages import widgets
 
 SECTIONS = ["Purge", "Sweeper", "Usage & health", "Users"]
@@ -22,7 +25,7 @@ DEFAULT_QUOTA = "Global default"
 OWN_QUOTA = "Own limit"
 
 user = widgets.require_user(Role.ADMIN)
-svc = widgets.service()
+svc = widgets.services()
 
 
 def fmt_bytes(size: int) -> str:
@@ -71,7 +74,7 @@ def purge_section(emails: dict[str, str]) -> None:
     if st.button("Preview", icon=":material/preview:", key="purge_preview"):
         excluded = [ReviewStatus.APPROVED, ReviewStatus.FLAGGED] if keep else []
         try:
-            criteria, summary = svc.purge_preview(
+            criteria, summary = svc.admin.purge_preview(
                 user,
                 statuses,
                 int(age) * UNITS[unit],
@@ -105,7 +108,7 @@ def purge_section(emails: dict[str, str]) -> None:
                 bar.progress(min(1.0, done / max(total, 1)), text=f"Deleted {done} of {total}")
 
             try:
-                report = svc.purge(user, criteria, progress=progress, expected=summary.jobs)
+                report = svc.admin.purge(user, criteria, progress=progress, expected=summary.jobs)
             except StudioError as exc:
                 widgets.show_error(exc)
                 return
@@ -121,22 +124,36 @@ def purge_section(emails: dict[str, str]) -> None:
             st.rerun()
 
 
+def worker_summary(stats: Mapping[str, Any] | None) -> str:
+    """One line about this process's worker from its figures (None: no worker here)."""
+    if stats is None:
+        return "not running"
+    state = "running" if stats.get("alive") else "stopped"
+    return (
+        f"{state}, {stats.get('running', 0)} of {stats.get('threads', 0)} threads busy; "
+        f"{stats.get('processed', 0)} jobs processed ({stats.get('done', 0)} done, "
+        f"{stats.get('failed', 0)} failed, {stats.get('retried', 0)} retried, "
+        f"{stats.get('lost', 0)} lost)"
+    )
+
+
 # ---- sweeper ----------------------------------------------------------------------------------
 
 
 def sweeper_section() -> None:
-    settings = svc.settings
+    settings = svc.admin.settings
     st.subheader("Retention sweep")
     st.text(
         f"Done jobs are kept {fmt_duration(settings.retention_done)}; failed and canceled jobs "
         f"{fmt_duration(settings.retention_failed)}. The sweep runs every "
         f"{fmt_duration(settings.cleanup_interval)} in one process at a time."
     )
-    sweeper = get_runtime().sweeper
-    alive = bool(sweeper is not None and getattr(sweeper, "alive", False))
-    st.text(f"Sweeper in this process: {'running' if alive else 'not running'}")
+    background = svc.admin.background()
+    sweeper = "running" if background.sweeper_running else "not running"
+    st.text(f"Sweeper in this process: {sweeper}")
+    st.text(f"Worker in this process: {worker_summary(background.worker)}")
     try:
-        due = svc.retention_preview(user)
+        due = svc.admin.retention_preview(user)
     except StudioError as exc:
         widgets.show_error(exc)
         return
@@ -144,7 +161,7 @@ def sweeper_section() -> None:
     if st.button("Run a sweep now", icon=":material/cleaning_services:", key="sweep_now"):
         try:
             with st.spinner("Sweeping…"):
-                run = svc.sweep_now(user)
+                run = svc.admin.sweep_now(user)
         except StudioError as exc:
             widgets.show_error(exc)
         else:
@@ -153,7 +170,7 @@ def sweeper_section() -> None:
                 f"{fmt_bytes(run.deleted_bytes)}; {run.kept_jobs} kept."
             )
             st.rerun()
-    runs = svc.sweep_runs(user, limit=50)
+    runs = svc.admin.sweep_runs(user, limit=50)
     st.markdown("**Recent runs**")
     if not runs:
         st.caption("No runs recorded yet.")
@@ -187,7 +204,7 @@ def usage_section(emails: dict[str, str]) -> None:
         "Period", [7, 30, 90], index=1, key="usage_days", format_func=_days
     )
     try:
-        board = svc.stats(user, days=days)
+        board = svc.admin.stats(user, days=days)
     except StudioError as exc:
         widgets.show_error(exc)
         return
@@ -292,7 +309,7 @@ def _days(days: int) -> str:
 
 def users_section(rows: list[UserSummary]) -> None:
     st.subheader("Users")
-    default = svc.settings.daily_quota
+    default = svc.admin.settings.daily_quota
     st.caption(
         "Global daily quota (DAILY_QUOTA): "
         + (f"{default} images per user per day." if default else "off.")
@@ -352,13 +369,13 @@ def _save_user(target: User, role: Role, disabled: bool, quota: int | None) -> N
     done: list[str] = []
     try:
         if quota != target.daily_quota:
-            svc.set_daily_quota(user, target.id, quota)
+            svc.admin.set_daily_quota(user, target.id, quota)
             done.append("quota updated")
         if role is not target.role:
-            svc.set_role(user, target.id, role)
+            svc.admin.set_role(user, target.id, role)
             done.append(f"role set to {role.value}")
         if disabled != target.disabled:
-            canceled = svc.set_disabled(user, target.id, disabled)
+            canceled = svc.admin.set_disabled(user, target.id, disabled)
             done.append(
                 f"disabled, {canceled} queued job(s) canceled" if disabled else "enabled again"
             )
@@ -420,7 +437,7 @@ def main() -> None:
     if flash:
         st.success(widgets.md_escape(flash))
     try:
-        shutdowns_section(svc.upcoming_shutdowns(user))
+        shutdowns_section(svc.admin.upcoming_shutdowns(user))
     except StudioError as exc:
         widgets.show_error(exc)
         return
@@ -428,7 +445,7 @@ def main() -> None:
         "Section", SECTIONS, horizontal=True, key="admin_section", label_visibility="collapsed"
     )
     try:
-        rows = svc.list_users(user)
+        rows = svc.admin.list_users(user)
     except StudioError as exc:
         widgets.show_error(exc)
         return

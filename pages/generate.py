@@ -29,7 +29,7 @@ SUBMIT_FAILED = "Your images could not be queued because of a problem on our sid
 log = logging.getLogger(__name__)
 
 user = widgets.require_user()
-svc = widgets.service()
+svc = widgets.services()
 
 st.title("Generate")
 
@@ -48,7 +48,7 @@ def _apply_prefill(providers: dict[str, Provider]) -> str | None:
         st.session_state["gen_provider"] = provider.name
         model_id = str(prefill.get("model") or "")
         asked = JobRequest(provider=provider.name, model=model_id, prompt="", params=params)
-        request = svc.current_request(asked)
+        request = svc.jobs.current_request(asked)
         if request.model != asked.model:
             notice = provider.model(asked.model).switch_notice(request.model)
             params = request.params
@@ -154,13 +154,13 @@ def _render_jobs(user: User, job_ids: list[str]) -> bool:
     jobs: list[Job] = []
     for job_id in job_ids:
         try:
-            jobs.append(svc.get_job(user, job_id))
+            jobs.append(svc.jobs.get_job(user, job_id))
         except NotFound:
             continue
     if not jobs:
         return True
     queued = [j.id for j in jobs if j.status is JobStatus.QUEUED]
-    positions = svc.queue_positions(user, queued) if queued else {}
+    positions = svc.jobs.queue_positions(user, queued) if queued else {}
     urls = widgets.image_sources(user, jobs, thumbs=False)
     columns = st.columns(min(len(jobs), 2))
     for i, job in enumerate(jobs):
@@ -197,7 +197,7 @@ def _show_batch(user: User) -> None:
     unfinished = False
     for job_id in job_ids:
         try:
-            if not svc.get_job(user, job_id).status.finished:
+            if not svc.jobs.get_job(user, job_id).status.finished:
                 unfinished = True
                 break
         except NotFound:
@@ -206,7 +206,7 @@ def _show_batch(user: User) -> None:
     st.fragment(run_every=run_every)(_live_batch)(job_ids, unfinished)
 
 
-providers = svc.providers
+providers = svc.jobs.providers
 switched = _apply_prefill(providers)
 if switched:
     st.info(widgets.md_escape(switched), icon=":material/swap_horiz:")
@@ -275,7 +275,7 @@ with form_col:
             request = JobRequest(
                 provider=provider.name, model=model.id, prompt=prompt, params=params
             )
-            jobs = svc.submit(
+            jobs = svc.jobs.submit(
                 user,
                 request,
                 count=int(count),

@@ -20,7 +20,7 @@ GRID_REFRESH_S = 2.0
 DETAIL_REFRESH_S = 1.0
 
 user = widgets.require_user()
-svc = widgets.service()
+svc = widgets.services()
 
 
 def _flash(message: str) -> None:
@@ -32,18 +32,18 @@ def _act(user: User, action: str, job: Job) -> None:
     to the live fragment, which signs the tab out)."""
     try:
         if action == "retry":
-            new = svc.retry(user, job.id)
+            new = svc.jobs.retry(user, job.id)
             message = "Queued again as a new job."
             if new.model != job.model:  # the job's model has shut down since
-                old = svc.provider(job.provider).model(job.model)
+                old = svc.jobs.provider(job.provider).model(job.model)
                 message = f"{old.switch_notice(new.model)} {message}"
             _flash(message)
             st.session_state[OPEN_KEY] = new.id
         elif action == "cancel":
-            svc.cancel(user, job.id)
+            svc.jobs.cancel(user, job.id)
             _flash("Canceled.")
         elif action == "delete":
-            svc.delete(user, job.id)
+            svc.jobs.delete(user, job.id)
             _flash("Deleted.")
             st.session_state.pop(OPEN_KEY, None)
     except AuthRequired:
@@ -66,7 +66,7 @@ def _use_prompt(job: Job) -> None:
 
 def _job_details(user: User, job_id: str) -> Job | None:
     try:
-        job = svc.get_job(user, job_id)
+        job = svc.jobs.get_job(user, job_id)
     except NotFound:
         st.session_state.pop(OPEN_KEY, None)
         st.warning("That job no longer exists.")
@@ -137,7 +137,9 @@ def _filters() -> JobQuery:
     statuses = [s.value for s in JobStatus]
     cols = st.columns([2, 2, 3])
     chosen_status = cols[0].multiselect("Status", statuses, key="hist_status")
-    chosen_providers = cols[1].multiselect("Provider", sorted(svc.providers), key="hist_provider")
+    chosen_providers = cols[1].multiselect(
+        "Provider", sorted(svc.jobs.providers), key="hist_provider"
+    )
     text = cols[2].text_input("Search prompts", key="hist_text").strip()
     for key in FILTER_WIDGETS:
         st.session_state[f"_{key}"] = st.session_state[key]
@@ -153,7 +155,7 @@ def _filters() -> JobQuery:
 
 def _grid(user: User, jobs: list[Job]) -> None:
     queued = [j.id for j in jobs if j.status is JobStatus.QUEUED]
-    positions = svc.queue_positions(user, queued) if queued else {}
+    positions = svc.jobs.queue_positions(user, queued) if queued else {}
     urls = widgets.image_sources(user, jobs, thumbs=True)
     for start in range(0, len(jobs), GRID_COLUMNS):
         row = st.columns(GRID_COLUMNS)
@@ -180,7 +182,7 @@ def _jobs_view(query: JobQuery, refreshing: bool) -> None:
     """The grid and pager; while shown jobs are unfinished this redraws every few seconds."""
     with widgets.live_user() as user:
         try:
-            page = svc.list_jobs(user, query)
+            page = svc.jobs.list_jobs(user, query)
         except AuthRequired:
             raise
         except StudioError as exc:
@@ -208,14 +210,14 @@ def _unfinished(jobs: list[Job]) -> bool:
 open_id = st.session_state.get(OPEN_KEY)
 if open_id:
     try:
-        live = _unfinished([svc.get_job(user, open_id)])
+        live = _unfinished([svc.jobs.get_job(user, open_id)])
     except StudioError:
         live = False
     st.fragment(run_every=DETAIL_REFRESH_S if live else None)(_details_view)(open_id, live)
 else:
     query = _filters()
     try:
-        live = _unfinished(svc.list_jobs(user, query).items)
+        live = _unfinished(svc.jobs.list_jobs(user, query).items)
     except StudioError:
         live = False
     st.fragment(run_every=GRID_REFRESH_S if live else None)(_jobs_view)(query, live)

@@ -38,7 +38,7 @@ DECISIONS: list[tuple[ReviewStatus, str, str, str]] = [
 ]
 
 user = widgets.require_user(Role.REVIEWER)
-svc = widgets.service()
+svc = widgets.services()
 
 
 # ---- actions (button callbacks: they run before the script, so state can change freely) -----
@@ -52,7 +52,7 @@ def _decide(
     try:
         if reviewer is None:
             raise AuthRequired("Sign in again.")
-        changed = svc.set_review(reviewer, job_ids, status, note or None)
+        changed = svc.review.set_review(reviewer, job_ids, status, note or None)
     except StudioError as exc:
         st.session_state[ERROR_KEY] = exc.message
         return
@@ -141,7 +141,7 @@ def _decision_buttons(job_ids: list[str], *, key: str, note_key: str, open_next:
 
 def _open_view(job_id: str, emails: dict[str, str]) -> None:
     try:
-        job = svc.get_job(user, job_id)
+        job = svc.jobs.get_job(user, job_id)
     except StudioError:
         st.session_state.pop(OPEN_KEY, None)
         st.warning("That image no longer exists.")
@@ -171,7 +171,7 @@ def _open_view(job_id: str, emails: dict[str, str]) -> None:
         st.caption("Keys: A approve · X reject · F flag · ← → previous/next · Esc back")
         _details(job, emails)
         if job.batch_id:
-            batch = svc.list_jobs(
+            batch = svc.jobs.list_jobs(
                 user, JobQuery(batch_id=job.batch_id, user_id=job.user_id, limit=8), all_users=True
             ).items
             done = [j.id for j in batch if j.result_path]
@@ -187,7 +187,7 @@ def _open_view(job_id: str, emails: dict[str, str]) -> None:
 def _compare_view(job_ids: list[str], emails: dict[str, str]) -> None:
     st.button("Back to the queue", icon=":material/arrow_back:", on_click=_close_compare)
     try:
-        jobs = svc.compare_jobs(user, job_ids)
+        jobs = svc.review.compare_jobs(user, job_ids)
     except StudioError as exc:
         widgets.show_error(exc)
         return
@@ -212,10 +212,10 @@ def _date_bounds(value: object) -> tuple[datetime | None, datetime | None]:
 def _filters(emails: dict[str, str]) -> JobQuery:
     """The filter bar; a change goes back to the first page."""
     statuses = [s.value for s in ReviewStatus] + [ALL]
-    models = sorted({m.id for p in svc.providers.values() for m in p.models})
+    models = sorted({m.id for p in svc.jobs.providers.values() for m in p.models})
     row1 = st.columns([2, 2, 2, 3])
     review = row1[0].selectbox("Review status", statuses, key="rev_status")
-    providers = row1[1].multiselect("Provider", sorted(svc.providers), key="rev_provider")
+    providers = row1[1].multiselect("Provider", sorted(svc.jobs.providers), key="rev_provider")
     chosen_models = row1[2].multiselect("Model", models, key="rev_model")
     by_email = {email: uid for uid, email in sorted(emails.items(), key=lambda kv: kv[1])}
     who = row1[3].selectbox("User", ["Everyone", *by_email], key="rev_user")
@@ -300,7 +300,7 @@ def main(user: User) -> None:
     error = st.session_state.pop(ERROR_KEY, None)
     if error:
         st.error(widgets.md_escape(error), icon=":material/error:")
-    emails = svc.user_emails(user)
+    emails = svc.review.user_emails(user)
     compare = st.session_state.get(COMPARE_KEY)
     if compare:
         _compare_view(compare, emails)
@@ -311,7 +311,7 @@ def main(user: User) -> None:
         return
     query = _filters(emails)
     try:
-        page = svc.review_queue(user, query)
+        page = svc.review.review_queue(user, query)
     except StudioError as exc:
         widgets.show_error(exc)
         return

@@ -17,7 +17,7 @@ from core.domain.errors import AuthRequired, StudioError
 from core.domain.models import Job, JobStatus, Role, User
 from core.ports import SignedIn
 from core.runtime import get_runtime
-from core.services.jobs import JobService
+from core.services import Services
 from core.web import auth as web_auth
 
 PAGES_DIR = Path(__file__).resolve().parent
@@ -36,9 +36,9 @@ STATUS_BADGES: dict[JobStatus, tuple[str, str, str]] = {
 }
 
 
-def service() -> JobService:
-    """The process's JobService (the only thing pages talk to)."""
-    return get_runtime().service
+def services() -> Services:
+    """The process's services (the only thing pages talk to)."""
+    return get_runtime().services
 
 
 # ---- who is signed in ------------------------------------------------------------------------
@@ -59,7 +59,7 @@ def current_user() -> User | None:
     token = session_token()
     if not token:
         return None
-    user = service().user_for_session(token)
+    user = services().accounts.user_for_session(token)
     if user is None:
         st.session_state.pop(_TOKEN_KEY, None)
     return user
@@ -164,7 +164,7 @@ def sign_out() -> None:
     token = session_token()
     ticket = None
     if token:
-        service().sign_out(token)
+        services().accounts.sign_out(token)
         ticket = web_auth.issue_ticket(
             "sign_out", token, st.context.cookies.get(web_auth.XSRF_COOKIE_NAME)
         )
@@ -266,7 +266,7 @@ def status_badge(job: Job, position: int | None = None) -> None:
 
 def image_sources(user: User, jobs: Iterable[Job], *, thumbs: bool) -> dict[str, str]:
     """Signed URLs for the finished jobs among `jobs`, one backend call for the lot."""
-    return service().image_urls(user, list(jobs), thumbs=thumbs)
+    return services().jobs.image_urls(user, list(jobs), thumbs=thumbs)
 
 
 def show_job_image(user: User, job: Job, url: str | None, *, thumb: bool) -> None:
@@ -279,7 +279,7 @@ def show_job_image(user: User, job: Job, url: str | None, *, thumb: bool) -> Non
         if url and url.startswith(("https://", "http://")):
             st.image(url, width="stretch")
         else:
-            data, _mime, _name = service().image_bytes(user, job.id, thumb=thumb)
+            data, _mime, _name = services().jobs.image_bytes(user, job.id, thumb=thumb)
             st.image(data, width="stretch")
     except (StudioError, OSError):
         st.caption("The image could not be loaded.")
@@ -290,7 +290,7 @@ def download_button(user: User, job: Job, *, key: str) -> None:
     if job.status is not JobStatus.DONE:
         return
     try:
-        data, mime, name = service().image_bytes(user, job.id)
+        data, mime, name = services().jobs.image_bytes(user, job.id)
     except (StudioError, OSError):
         return
     st.download_button(

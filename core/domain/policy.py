@@ -1,11 +1,21 @@
-"""Account policy both backends enforce: email and password rules, session and token lifetimes,
-the sign-in lockout, and the user-facing messages of these rules."""
+"""Policy both backends enforce: email and password rules, session and token lifetimes, the
+sign-in lockout, the last admin, the submission rate limit and daily quota, and lost leases.
+The user-facing messages of these rules live here, once: the local store and the Supabase
+adapter both raise what these functions build (supabase-schema.sql writes the lost-lease
+message itself, in the same words)."""
 
 from __future__ import annotations
 
+import math
 import re
 
-from core.domain.errors import Conflict, ValidationError
+from core.domain.errors import (
+    AccountExists,
+    Conflict,
+    QuotaExceeded,
+    RateLimited,
+    ValidationError,
+)
 
 MIN_PASSWORD = 8
 
@@ -52,6 +62,48 @@ def last_admin_refused() -> Conflict:
     )
 
 
+def email_taken() -> AccountExists:
+    """Signing up with the email of an existing account (both backends)."""
+    return AccountExists("An account with this email already exists. Sign in instead.")
+
+
+def invalid_email() -> ValidationError:
+    return ValidationError("Enter a valid email address.")
+
+
+def sign_in_locked(retry_after: int) -> RateLimited:
+    """Too many failed sign-ins for one email: locked for `retry_after` more seconds."""
+    wait = max(1, retry_after)
+    minutes = max(1, math.ceil(wait / 60))
+    return RateLimited(
+        f"Too many failed sign-ins for this email. Try again in {minutes} min.", retry_after=wait
+    )
+
+
+def rate_limited(limit: int, retry_after: int | None) -> RateLimited:
+    """Submitting past `limit` images a minute; `retry_after` None when the batch alone is
+    larger than the limit (waiting would not help)."""
+    message = f"You can submit {limit} images a minute."
+    if retry_after is None:
+        return RateLimited(f"{message} Submit fewer at once.", retry_after=60)
+    return RateLimited(f"{message} Try again in {retry_after} s.", retry_after=retry_after)
+
+
+def quota_exceeded(quota: int | None, left: int, retry_after: int) -> QuotaExceeded:
+    """Submitting past the daily quota (it resets at midnight UTC, `retry_after` s away)."""
+    return QuotaExceeded(
+        f"Your daily limit is {quota} images and {left} are left today. It resets at midnight UTC.",
+        retry_after=retry_after,
+    )
+
+
+# A job whose lease expired on its last attempt fails with this code and message (the local
+# claim builds it in SQL from the two halves around the attempt count).
+WORKER_LOST_CODE = "worker_lost"
+WORKER_LOST_BEFORE = "The worker crashed or timed out repeatedly while generating this image ("
+WORKER_LOST_AFTER = " attempts); giving up."
+
+
 def normalize_email(email: str) -> str:
     """Emails compare trimmed and lower-cased."""
     return email.strip().lower() if isinstance(email, str) else ""
@@ -61,7 +113,7 @@ def check_email(email: str) -> str:
     """The normalized email; ValidationError unless it looks like an address."""
     email = normalize_email(email)
     if not EMAIL_RE.match(email) or len(email) > MAX_EMAIL:
-        raise ValidationError("Enter a valid email address.")
+        raise invalid_email()
     return email
 
 

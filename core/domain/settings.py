@@ -127,10 +127,6 @@ class Settings:
     body_read_timeout: float = 15.0
     variables: Variables = field(default_factory=Variables, repr=False)
 
-    @property
-    def backend_name(self) -> str:
-        return "supabase" if self.supabase_url else "local"
-
     def with_variables(self, **values: str) -> Settings:
         """A copy with these variables set (tests, tools): `with_variables(OPENAI_API_KEY=…)`."""
         return replace(self, variables=self.variables.merged(values))

@@ -160,7 +160,7 @@ class JobRunner:
         # A job queued before its model's shutdown date fails with the reason, unpaid.
         if provider.is_shut_down(model):
             raise _Permanent("model_unavailable", model.shutdown_message())
-        # The row may not have come through JobService (a direct database call): check it
+        # The row may not have come through JobsService (a direct database call): check it
         # again as a submission would be, before anything is paid for.
         try:
             params = provider.validate(model.id, job.prompt, job.params)

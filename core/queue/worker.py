@@ -152,7 +152,8 @@ class Worker:
         )
 
     def stats(self) -> dict[str, Any]:
-        """Figures for /api/health."""
+        """This worker's figures; the runtime attaches them to AdminService.background (the
+        admin page shows them)."""
         with self._lock:
             return {
                 "alive": self.alive,

@@ -1,41 +1,31 @@
-"""The review and admin half of JobService (mixed into it): the review queue and decisions,
-purge and sweeps, usage statistics, and user management. Every method checks the caller's role
-itself, so a page that forgets to cannot leak."""
+"""AdminService: purge and retention sweeps, usage statistics, models shutting down, and user
+management (roles, disabling, daily quotas), for admins in the app and for the operator at the
+server (the management CLI, which has no account to sign in with). Every method that acts for a
+signed-in person checks their role itself, so a page that forgets to cannot leak."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Any
 
-from core.domain.errors import (
-    AccountDisabled,
-    AuthRequired,
-    Conflict,
-    Forbidden,
-    NotFound,
-    ValidationError,
-)
-from core.domain.models import Job, JobPage, JobQuery, JobStatus, ReviewStatus, Role, User, is_uuid
-from core.ports import AdminStore, PurgeSummary, SweepRun
-from core.providers.base import ModelInfo, utc_today
+from core.domain.errors import Conflict, NotFound, ValidationError
+from core.domain.models import JobQuery, JobStatus, ReviewStatus, Role, User
+from core.domain.settings import Settings
+from core.ports import AdminStore, Backend, PurgeSummary, SweepRun
+from core.providers.base import ModelInfo, Provider, utc_today
 from core.services import purge as purging
 from core.services import stats as usage
+from core.services.access import MAX_PAGE, effective_quota, require_role, user_jobs
+from core.services.accounts import AccountsService
 from core.services.sweeper import Sweeper
 
-if TYPE_CHECKING:
-    from core.domain.settings import Settings
-    from core.ports import Backend, JobStore
-    from core.providers.base import Provider
-
-MAX_PAGE = 100  # items per page of any listing (the API's upper bound on `limit`)
-MAX_REVIEW_NOTE = 1_000
-MAX_REVIEW_SELECTION = 100
-COMPARE_MIN, COMPARE_MAX = 2, 4
 MAX_DAILY_QUOTA = 100_000
 MAX_STATS_DAYS = 366
 SHUTDOWN_WARNING_DAYS = 30
+
+WorkerStats = Callable[[], Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -59,75 +49,54 @@ class ShutdownWarning:
     queued_jobs: int  # waiting now: they fail on the shutdown date if still queued
 
 
-class ReviewAdminMixin:
-    """Review and admin operations of JobService."""
+@dataclass(frozen=True)
+class Background:
+    """This process's background threads, as the runtime attached them."""
 
-    backend: Backend
-    providers: dict[str, Provider]
-    settings: Settings
+    worker: Mapping[str, Any] | None  # the local worker's figures; None: no worker here
+    sweeper_running: bool
 
-    if TYPE_CHECKING:
+    @property
+    def worker_alive(self) -> bool:
+        return bool(self.worker and self.worker.get("alive"))
 
-        def _jobs(self, user: User) -> JobStore: ...  # provided by JobService
 
-    # ---- review ----------------------------------------------------------------------------
+class AdminService:
+    """What admins and the operator do."""
 
-    def review_queue(self, user: User, query: JobQuery) -> JobPage:
-        """Finished images of every user (done jobs only), for reviewers and admins. The page
-        decides the order (`oldest_first` for the default queue)."""
-        require_role(user, Role.REVIEWER)
-        limit = max(1, min(query.limit, MAX_PAGE))
-        query = replace(query, statuses=(JobStatus.DONE,), limit=limit)
-        return self._jobs(user).list_jobs(query)
-
-    def set_review(
+    def __init__(
         self,
-        user: User,
-        job_ids: Iterable[str],
-        status: ReviewStatus | str,
-        note: str | None = None,
-    ) -> int:
-        """Approve / reject / flag (or reset to unreviewed) one or more done jobs; the reviewer
-        and the time are recorded. Returns how many jobs changed."""
-        require_role(user, Role.REVIEWER)
-        try:
-            status = ReviewStatus(status)
-        except ValueError:
-            choices = ", ".join(s.value for s in ReviewStatus)
-            raise ValidationError(f"Unknown review status {status!r}; use {choices}.") from None
-        note = (note or "").strip() or None
-        if note is not None and len(note) > MAX_REVIEW_NOTE:
-            raise ValidationError(f"A review note has at most {MAX_REVIEW_NOTE} characters.")
-        ids = list(dict.fromkeys(job_ids))
-        if not ids:
-            raise ValidationError("Select at least one image to review.")
-        if len(ids) > MAX_REVIEW_SELECTION:
-            raise ValidationError(f"Review at most {MAX_REVIEW_SELECTION} images at once.")
-        store = self._jobs(user)
-        for job_id in ids:
-            job = store.get_job(job_id) if is_uuid(job_id) else None
-            if job is None:
-                raise NotFound()
-            if job.status is not JobStatus.DONE:
-                raise Conflict("Only finished images can be reviewed.")
-        return store.set_review(ids, status=status, note=note, reviewer_id=user.id)
+        backend: Backend,
+        providers: dict[str, Provider],
+        settings: Settings,
+        accounts: AccountsService,
+    ) -> None:
+        self.backend = backend
+        self.providers = providers
+        self.settings = settings
+        self._accounts = accounts
+        self._worker_stats: WorkerStats | None = None
+        self._sweeper: Sweeper | None = None
 
-    def compare_jobs(self, user: User, job_ids: Iterable[str]) -> list[Job]:
-        """2 to 4 jobs the user may see, in the order given, to show side by side."""
-        require_role(user, Role.REVIEWER)
-        ids = list(dict.fromkeys(job_ids))
-        if not COMPARE_MIN <= len(ids) <= COMPARE_MAX:
-            raise ValidationError(f"Compare {COMPARE_MIN} to {COMPARE_MAX} images.")
-        store = self._jobs(user)
-        jobs = [store.get_job(i) if is_uuid(i) else None for i in ids]
-        if any(j is None for j in jobs):
-            raise NotFound()
-        return [j for j in jobs if j is not None]
+    # ---- this process ----------------------------------------------------------------------
 
-    def user_emails(self, user: User) -> dict[str, str]:
-        """Every account's email by id, for reviewers to see and filter whose image it is."""
-        require_role(user, Role.REVIEWER)
-        return {person.id: person.email for person in self.backend.accounts.list_users()}
+    def attach_background(
+        self, *, worker_stats: WorkerStats | None, sweeper: Sweeper | None
+    ) -> None:
+        """Called by the runtime when it starts (and stops) this process's worker and sweeper."""
+        self._worker_stats = worker_stats
+        self._sweeper = sweeper
+
+    def background(self) -> Background:
+        """Whether this process runs a worker (and its figures) and a sweeper."""
+        return Background(
+            worker=self._worker_stats() if self._worker_stats is not None else None,
+            sweeper_running=self._sweeper is not None and self._sweeper.alive,
+        )
+
+    def backend_name(self) -> str:
+        """The backend this deployment runs on: `local` or `supabase`."""
+        return self.backend.name
 
     # ---- purge and sweeps ------------------------------------------------------------------
 
@@ -209,7 +178,7 @@ class ReviewAdminMixin:
         require_role(user, Role.ADMIN)
         today = utc_today()
         since = datetime.now(UTC) - timedelta(days=days)
-        store = self._jobs(user)
+        store = user_jobs(self.backend, user)
         found: list[ShutdownWarning] = []
         for provider in self.providers.values():
             for model in provider.models:
@@ -243,7 +212,7 @@ class ReviewAdminMixin:
                     user=person,
                     jobs=seen.jobs if seen else 0,
                     last_activity=seen.last_activity if seen else None,
-                    effective_quota=self._effective_quota(person),
+                    effective_quota=effective_quota(person, self.settings),
                 )
             )
         return out
@@ -257,12 +226,9 @@ class ReviewAdminMixin:
         """set_role for the operator at the server (the management CLI), who has no account to
         sign in with: the same checks and the same last-admin rule, which the backend enforces
         atomically where the accounts live."""
-        try:
-            role = Role(role)
-        except ValueError:
-            raise ValidationError(f"Unknown role {role!r}; use user, reviewer or admin.") from None
+        new_role = _parse_role(role)
         target = self._target_user(user_id)
-        self.backend.accounts.set_role(target.id, role)
+        self.backend.accounts.set_role(target.id, new_role)
         return self._target_user(target.id)
 
     def set_disabled(self, admin: User, user_id: str, disabled: bool) -> int:
@@ -288,11 +254,54 @@ class ReviewAdminMixin:
         self._admin_store().set_daily_quota(target.id, quota)
         return self._target_user(target.id)
 
-    # ---- helpers ---------------------------------------------------------------------------
+    # ---- the operator (management CLI) -----------------------------------------------------
 
-    def _effective_quota(self, user: User) -> int | None:
-        """The user's own daily quota, else the global DAILY_QUOTA."""
-        return user.daily_quota if user.daily_quota is not None else self.settings.daily_quota
+    def find_user(self, email: str) -> User:
+        """The account with this email (NotFound otherwise)."""
+        user = self.backend.accounts.find_user_by_email(email)
+        if user is None:
+            raise NotFound(f"No user with the email {email.strip()!r}.")
+        return user
+
+    def all_users(self) -> list[User]:
+        """Every account, oldest first."""
+        return self.backend.accounts.list_users()
+
+    def add_user(self, email: str, password: str, role: Role | str | None = None) -> User:
+        """Create an account without signing it in. Without `role` it gets the sign-up default
+        (admin for the first account or an ADMIN_EMAILS address, else user); the first account
+        can only be an admin."""
+        wanted = None if role is None else _parse_role(role)
+        if wanted not in (None, Role.ADMIN) and not self.all_users():
+            raise Conflict("The first account is the admin: add it without --role or as admin.")
+        signed_in = self._accounts.sign_up(email, password)
+        self._accounts.sign_out(signed_in.session_token)  # no browser session needed
+        user = signed_in.user
+        if wanted is not None and wanted is not user.role:
+            user = self.operator_set_role(user.id, wanted)
+        return user
+
+    def purge_jobs_preview(
+        self, statuses: Iterable[JobStatus | str], finished_before: datetime
+    ) -> PurgeSummary:
+        """What `purge_jobs` would delete now: jobs, files and bytes."""
+        return purging.preview(self.backend, purging.criteria_before(statuses, finished_before))
+
+    def purge_jobs(
+        self, statuses: Iterable[JobStatus | str], finished_before: datetime
+    ) -> purging.PurgeReport:
+        """Delete the finished jobs with one of `statuses` finished before the cutoff (files
+        first, then rows), recorded as a run. Raises PurgeBusy while another purge or sweep
+        runs."""
+        criteria = purging.criteria_before(statuses, finished_before)
+        return purging.run_recorded(self.backend, criteria, trigger="cli")[0]
+
+    def sweep(self) -> purging.PurgeReport:
+        """One retention sweep now, recorded. Raises PurgeBusy while another purge or sweep
+        runs."""
+        return purging.sweep_expired(self.backend, self.settings)
+
+    # ---- helpers ---------------------------------------------------------------------------
 
     def _admin_store(self) -> AdminStore:
         return purging.admin_store(self.backend)
@@ -304,14 +313,8 @@ class ReviewAdminMixin:
         return target
 
 
-def require_role(user: User | None, role: Role) -> None:
-    """Signed in, enabled, and at least `role` (admin ⊃ reviewer ⊃ user)."""
-    if user is None:
-        raise AuthRequired("Sign in first.")
-    if user.disabled:
-        raise AccountDisabled()
-    allowed = user.is_admin if role is Role.ADMIN else user.is_reviewer
-    if role is not Role.USER and not allowed:
-        raise Forbidden(
-            "Only admins can do this." if role is Role.ADMIN else "Only reviewers can do this."
-        )
+def _parse_role(role: Role | str) -> Role:
+    try:
+        return Role(role)
+    except ValueError:
+        raise ValidationError(f"Unknown role {role!r}; use user, reviewer or admin.") from None

@@ -1,5 +1,6 @@
-"""JobService: the only entry point the pages, the REST API and the CLI call. It validates,
-enforces ownership and roles, and talks to the backend stores."""
+"""JobsService: a person's own jobs — the provider catalogue, submitting, watching, canceling,
+retrying and deleting jobs, and their images. It validates, enforces ownership and roles, and
+talks to the backend stores."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from core.domain.errors import (
     ValidationError,
 )
 from core.domain.models import (
-    ApiToken,
     Job,
     JobKind,
     JobPage,
@@ -32,9 +32,10 @@ from core.domain.models import (
 )
 from core.domain.paths import is_own_input_path, job_paths
 from core.domain.settings import Settings
-from core.ports import Backend, JobStore, SignedIn
+from core.ports import Backend, JobStore
 from core.providers.base import Provider, compatible_params
-from core.services.admin import MAX_PAGE, ReviewAdminMixin, require_role
+from core.services.access import MAX_PAGE as MAX_PAGE  # the API's bound on `limit`
+from core.services.access import effective_quota, page_limit, require_role, user_jobs
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,8 @@ MAX_IDEMPOTENCY_KEY = 200
 BEING_GENERATED = "This job is being generated; wait for it to finish, then delete it."
 
 
-class JobService(ReviewAdminMixin):
-    """Everything a person or API client can do, with the checks that go with it."""
+class JobsService:
+    """What a person or API client does with jobs, with the checks that go with it."""
 
     def __init__(
         self,
@@ -62,44 +63,6 @@ class JobService(ReviewAdminMixin):
     def set_wake_worker(self, wake: Callable[[], None]) -> None:
         """Called by the runtime once the local worker exists."""
         self._wake_worker = wake
-
-    # ---- accounts -------------------------------------------------------------------------
-
-    def sign_up(self, email: str, password: str) -> SignedIn:
-        return self.backend.accounts.sign_up(
-            email, password, admin_emails=self.settings.admin_emails
-        )
-
-    def sign_in(self, email: str, password: str) -> SignedIn:
-        return self.backend.accounts.sign_in(email, password)
-
-    def sign_out(self, session_token: str) -> None:
-        self.backend.accounts.sign_out(session_token)
-
-    def user_for_session(self, session_token: str | None) -> User | None:
-        """The signed-in user behind a browser cookie, or None."""
-        if not session_token:
-            return None
-        return self.backend.accounts.resolve_session(session_token)
-
-    def user_for_api_token(self, secret: str | None) -> User | None:
-        if not secret:
-            return None
-        return self.backend.accounts.resolve_api_token(secret)
-
-    def create_api_token(self, user: User, name: str) -> tuple[ApiToken, str]:
-        require_role(user, Role.USER)
-        name = (name or "").strip() or "API token"
-        if len(name) > 100:
-            raise ValidationError("A token name has at most 100 characters.")
-        return self.backend.accounts.create_api_token(user.id, name)
-
-    def list_api_tokens(self, user: User) -> list[ApiToken]:
-        return self.backend.accounts.list_api_tokens(user.id)
-
-    def revoke_api_token(self, user: User, token_id: str) -> None:
-        if not self.backend.accounts.revoke_api_token(user.id, token_id):
-            raise NotFound("No such token.")
 
     # ---- catalogue ------------------------------------------------------------------------
 
@@ -176,7 +139,7 @@ class JobService(ReviewAdminMixin):
         jobs = self._jobs(user).create_jobs(
             new_jobs,
             rate_limit_per_minute=self.settings.rate_limit_per_minute,
-            daily_quota=self._effective_quota(user),
+            daily_quota=effective_quota(user, self.settings),
         )
         self._wake_worker()
         return jobs
@@ -196,7 +159,7 @@ class JobService(ReviewAdminMixin):
                 raise Forbidden("Only reviewers and admins can see every user's jobs.")
         else:
             query = replace(query, user_id=user.id)
-        query = replace(query, limit=max(1, min(query.limit, MAX_PAGE)))
+        query = replace(query, limit=page_limit(query.limit))
         page = self._jobs(user).list_jobs(query)
         return replace(page, items=[_as_seen_by(user, job) for job in page.items])
 
@@ -271,11 +234,14 @@ class JobService(ReviewAdminMixin):
     def queue_depth(self) -> QueueDepth:
         return self.backend.jobs.queue_depth()
 
+    def storage_problem(self) -> str | None:
+        """Why the image storage cannot take writes now (a full disk), or None."""
+        return self.backend.storage_problem()
+
     # ---- helpers --------------------------------------------------------------------------
 
     def _jobs(self, user: User) -> JobStore:
-        """The job store acting with the user's credentials."""
-        return self.backend.for_user(user).jobs
+        return user_jobs(self.backend, user)
 
     def _owned(self, user: User, job_id: str, *, admin_ok: bool = False) -> Job:
         job = self.get_job(user, job_id)

@@ -335,26 +335,6 @@ def run_recorded(
     return report, run
 
 
-def purge_jobs(
-    backend: Backend,
-    statuses: Iterable[JobStatus | str],
-    finished_before: datetime,
-    *,
-    user_id: str | None = None,
-    exclude_review: Iterable[ReviewStatus | str] = (),
-    dry_run: bool = False,
-    trigger: str = "cli",
-) -> PurgeSummary | PurgeReport:
-    """The CLI's `jobs purge`: a PurgeSummary with `dry_run`, else the PurgeReport of a
-    recorded run. Both have `.jobs`, `.objects` and `.bytes`."""
-    criteria = criteria_before(
-        statuses, finished_before, user_id=user_id, exclude_review=exclude_review
-    )
-    if dry_run:
-        return preview(backend, criteria)
-    return run_recorded(backend, criteria, trigger=trigger)[0]
-
-
 def sweep_expired(backend: Backend, settings: Settings, *, trigger: str = "cli") -> PurgeReport:
     """One retention sweep now (the CLI's `sweep`), recorded. Raises PurgeBusy while another
     purge or sweep runs."""

@@ -145,8 +145,8 @@ async def begin_session(request: Request) -> RedirectResponse:
     response = _redirect_home()
     # Backend calls block (SQLite busy timeout, a Supabase round trip): off the event loop
     # that serves every websocket.
-    service = get_runtime().service
-    if token is None or await run_in_threadpool(service.user_for_session, token) is None:
+    accounts = get_runtime().services.accounts
+    if token is None or await run_in_threadpool(accounts.user_for_session, token) is None:
         log.info("sign-in hand-off refused (unknown, spent, expired or foreign ticket)")
         return response
     response.set_cookie(
@@ -167,14 +167,14 @@ async def end_session(request: Request) -> RedirectResponse:
     site cannot sign a person out)."""
     binding = browser_binding(request.cookies.get(XSRF_COOKIE_NAME))
     token = tickets.redeem(request.query_params.get("ticket"), "sign_out", binding)
-    service = get_runtime().service
+    accounts = get_runtime().services.accounts
     response = _redirect_home()
     if token is not None:
-        await run_in_threadpool(service.sign_out, token)
+        await run_in_threadpool(accounts.sign_out, token)
         _clear_cookie(response, request)
         return response
     cookie = request.cookies.get(COOKIE_NAME)
-    if cookie and await run_in_threadpool(service.user_for_session, cookie) is None:
+    if cookie and await run_in_threadpool(accounts.user_for_session, cookie) is None:
         _clear_cookie(response, request)
     return response
 

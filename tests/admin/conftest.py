@@ -19,7 +19,7 @@ from core.backends.sqlite.db import to_us
 from core.domain.models import Job, JobRequest, JobStatus, NewJob, Role, User
 from core.domain.settings import Settings
 from core.providers.demo import DemoProvider
-from core.services.jobs import JobService
+from core.services import Services, build_services
 
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 PASSWORD = "correct horse battery"
@@ -35,7 +35,7 @@ def png_bytes(seed: int = 0, size: int = 16) -> bytes:
 class Deployment:
     settings: Settings
     backend: LocalBackend
-    service: JobService
+    services: Services
     admin: User
     reviewer: User
     alice: User
@@ -127,13 +127,14 @@ class Deployment:
 
 def open_deployment(settings: Settings) -> Deployment:
     backend = open_local_backend(settings, password_hasher=FAST_HASHER)
-    service = JobService(backend, {"demo": DemoProvider()}, settings)
-    admin = service.sign_up("admin@example.com", PASSWORD).user
-    reviewer = service.sign_up("reviewer@example.com", PASSWORD).user
+    services = build_services(backend, {"demo": DemoProvider()}, settings)
+    accounts = services.accounts
+    admin = accounts.sign_up("admin@example.com", PASSWORD).user
+    reviewer = accounts.sign_up("reviewer@example.com", PASSWORD).user
     backend.accounts.set_role(reviewer.id, Role.REVIEWER)
-    alice = service.sign_up("alice@example.com", PASSWORD).user
-    bob = service.sign_up("bob@example.com", PASSWORD).user
-    dep = Deployment(settings, backend, service, admin, reviewer, alice, bob)
+    alice = accounts.sign_up("alice@example.com", PASSWORD).user
+    bob = accounts.sign_up("bob@example.com", PASSWORD).user
+    dep = Deployment(settings, backend, services, admin, reviewer, alice, bob)
     dep.reviewer = dep.user(reviewer.id)
     return dep
 

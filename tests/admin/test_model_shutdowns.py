@@ -25,7 +25,7 @@ SHUTDOWN_DAY = datetime(2026, 12, 1, 0, 0, 1, tzinfo=UTC)
 @pytest.fixture
 def with_openai(dep: Deployment) -> Deployment:
     """The deployment's catalogue plus OpenAI (no call is made: no worker runs)."""
-    dep.service.providers["openai"] = OpenAIProvider(api_key="sk-test")
+    dep.services.jobs.providers["openai"] = OpenAIProvider(api_key="sk-test")
     return dep
 
 
@@ -34,10 +34,10 @@ def test_a_model_within_30_days_of_its_shutdown_is_listed_once_jobs_use_it(
 ) -> None:
     dep = with_openai
     with time_machine.travel(NINETEEN_DAYS_BEFORE, tick=True):
-        assert dep.service.upcoming_shutdowns(dep.admin) == []  # no job uses one
+        assert dep.services.admin.upcoming_shutdowns(dep.admin) == []  # no job uses one
         dep.queued(dep.alice, 2, provider="openai", model="gpt-image-1.5")
         dep.queued(dep.bob, 1, provider="openai", model="gpt-image-2")
-        (warning,) = dep.service.upcoming_shutdowns(dep.admin)
+        (warning,) = dep.services.admin.upcoming_shutdowns(dep.admin)
     assert (warning.provider, warning.model.id, warning.recent_jobs, warning.queued_jobs) == (
         "openai",
         "gpt-image-1.5",
@@ -54,21 +54,21 @@ def test_outside_the_window_or_from_the_shutdown_day_nothing_is_listed(
     with time_machine.travel(NINETEEN_DAYS_BEFORE, tick=True) as clock:
         dep.queued(dep.alice, 1, provider="openai", model="gpt-image-1-mini")
         clock.move_to(THIRTY_ONE_DAYS_BEFORE)
-        assert dep.service.upcoming_shutdowns(dep.admin) == []
+        assert dep.services.admin.upcoming_shutdowns(dep.admin) == []
         clock.move_to(SHUTDOWN_DAY)
-        assert dep.service.upcoming_shutdowns(dep.admin) == []
+        assert dep.services.admin.upcoming_shutdowns(dep.admin) == []
 
 
 def test_only_admins_see_the_list(with_openai: Deployment) -> None:
     for person in (with_openai.alice, with_openai.reviewer):
         with pytest.raises(Forbidden):
-            with_openai.service.upcoming_shutdowns(person)
+            with_openai.services.admin.upcoming_shutdowns(person)
 
 
 @pytest.fixture
 def app(with_openai: Deployment) -> Iterator[Deployment]:
     dep = with_openai
-    runtime = Runtime(dep.settings, dep.backend, dep.service.providers, dep.service)
+    runtime = Runtime(dep.settings, dep.backend, dep.services.jobs.providers, dep.services)
     install_runtime(runtime)
     try:
         yield dep
@@ -80,7 +80,7 @@ def test_the_admin_page_shows_the_models_shutting_down_soon(app: Deployment) -> 
     with time_machine.travel(NINETEEN_DAYS_BEFORE, tick=True):
         app.queued(app.alice, 3, provider="openai", model="chatgpt-image-latest")
         at = AppTest.from_file(str(ROOT / "pages/admin.py"), default_timeout=30)
-        at.session_state["auth_session_token"] = app.service.sign_in(
+        at.session_state["auth_session_token"] = app.services.accounts.sign_in(
             app.admin.email, PASSWORD
         ).session_token
         at.run()

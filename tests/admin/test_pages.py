@@ -21,7 +21,7 @@ TIMEOUT = 30
 @pytest.fixture
 def app(dep: Deployment) -> Iterator[Deployment]:
     """`dep` installed as the process's runtime, so the pages talk to it."""
-    runtime = Runtime(dep.settings, dep.backend, dep.service.providers, dep.service)
+    runtime = Runtime(dep.settings, dep.backend, dep.services.jobs.providers, dep.services)
     install_runtime(runtime)
     try:
         yield dep
@@ -39,7 +39,7 @@ def signed_in(user: User, script: str) -> AppTest:
 def _session_token(user: User) -> str:
     from core.runtime import get_runtime
 
-    return get_runtime().service.sign_in(user.email, PASSWORD).session_token
+    return get_runtime().services.accounts.sign_in(user.email, PASSWORD).session_token
 
 
 def texts(at: AppTest) -> str:
@@ -259,7 +259,7 @@ def test_the_last_admin_cannot_demote_themselves_from_the_page(app: Deployment):
 
 
 def test_switching_the_edited_user_shows_that_users_values(app: Deployment):
-    app.service.set_daily_quota(app.admin, app.bob.id, 9)
+    app.services.admin.set_daily_quota(app.admin, app.bob.id, 9)
     at = admin_page(app, "Users")
     at.selectbox(key="user_pick").select("reviewer@example.com").run()
     assert at.selectbox(key=f"edit_role_{app.reviewer.id}").value == "reviewer"
@@ -267,3 +267,9 @@ def test_switching_the_edited_user_shows_that_users_values(app: Deployment):
     at.selectbox(key="user_pick").select("bob@example.com").run()
     assert at.selectbox(key=f"edit_role_{app.bob.id}").value == "user"
     assert at.number_input(key=f"edit_quota_{app.bob.id}").value == 9
+
+
+def test_the_sweeper_section_says_what_runs_in_this_process(app: Deployment):
+    at = admin_page(app, "Sweeper")  # the deployment runs neither a worker nor a sweeper
+    assert "Sweeper in this process: not running" in texts(at)
+    assert "Worker in this process: not running" in texts(at)

@@ -33,15 +33,15 @@ def test_preview_counts_exactly_what_the_purge_then_deletes(dep: Deployment):
     old_failed = dep.finished(dep.alice, 3, status=JobStatus.FAILED, age=timedelta(days=2))
     old_done = dep.finished(dep.bob, 4, age=timedelta(days=10))
     approved = dep.finished(dep.bob, 1, age=timedelta(days=10))[0]
-    dep.service.set_review(dep.admin, [approved.id], ReviewStatus.APPROVED)
+    dep.services.review.set_review(dep.admin, [approved.id], ReviewStatus.APPROVED)
     young = dep.finished(dep.alice, 2, age=timedelta(hours=1))
     statuses = [JobStatus.DONE, JobStatus.FAILED]
 
-    criteria, summary = dep.service.purge_preview(
+    criteria, summary = dep.services.admin.purge_preview(
         dep.admin, statuses, DAY, exclude_review=[ReviewStatus.APPROVED, ReviewStatus.FLAGGED]
     )
     seen: list[tuple[int, int]] = []
-    report = dep.service.purge(
+    report = dep.services.admin.purge(
         dep.admin, criteria, batch_size=2, progress=lambda n, total: seen.append((n, total))
     )
 
@@ -60,7 +60,7 @@ def test_preview_counts_exactly_what_the_purge_then_deletes(dep: Deployment):
     for job in [approved, *young]:
         assert dep.backend.jobs.get_job(job.id) is not None
         assert dep.exists(job.result_path or "")
-    runs = dep.service.sweep_runs(dep.admin)
+    runs = dep.services.admin.sweep_runs(dep.admin)
     assert [(r.trigger, r.deleted_jobs, r.deleted_bytes) for r in runs] == [
         ("purge", 7, expected_bytes)
     ]
@@ -74,10 +74,10 @@ def test_purge_removes_the_files_of_an_attempt_whose_finish_never_landed(dep: De
     left = [f"{dep.alice.id}/{failed.id}.{ext}" for ext in ("png", "jpg", "gif", "thumb.webp")]
     for path in left:
         dep.backend.blobs.put(path, b"orphan", "image/png")
-    criteria, summary = dep.service.purge_preview(dep.admin, ["failed"], DAY)
+    criteria, summary = dep.services.admin.purge_preview(dep.admin, ["failed"], DAY)
     assert (summary.jobs, summary.objects) == (1, 0)
 
-    report = dep.service.purge(dep.admin, criteria)
+    report = dep.services.admin.purge(dep.admin, criteria)
 
     assert (report.deleted_jobs, report.deleted_objects) == (1, 0)  # as previewed
     assert not any(dep.exists(p) for p in left)
@@ -98,7 +98,7 @@ def test_purge_asks_the_store_to_delete_at_most_500_paths_at_once(dep: Deploymen
             calls.append(len(paths))
             return real.delete(paths)
 
-    criteria, _ = dep.service.purge_preview(dep.admin, ["failed"], DAY)
+    criteria, _ = dep.services.admin.purge_preview(dep.admin, ["failed"], DAY)
     report = purge.purge(replace(dep.backend, blobs=Recording()), criteria, batch_size=120)
 
     assert report.deleted_jobs == 120
@@ -110,9 +110,11 @@ def test_purge_asks_the_store_to_delete_at_most_500_paths_at_once(dep: Deploymen
 def test_purge_can_target_one_user(dep: Deployment):
     dep.finished(dep.alice, 2, status=JobStatus.FAILED, age=timedelta(days=2))
     bobs = dep.finished(dep.bob, 2, status=JobStatus.FAILED, age=timedelta(days=2))
-    criteria, summary = dep.service.purge_preview(dep.admin, ["failed"], DAY, user_id=dep.alice.id)
+    criteria, summary = dep.services.admin.purge_preview(
+        dep.admin, ["failed"], DAY, user_id=dep.alice.id
+    )
     assert summary.jobs == 2
-    assert dep.service.purge(dep.admin, criteria).deleted_jobs == 2
+    assert dep.services.admin.purge(dep.admin, criteria).deleted_jobs == 2
     assert all(dep.backend.jobs.get_job(j.id) for j in bobs)
 
 
@@ -136,7 +138,7 @@ def test_a_failed_file_delete_keeps_the_row_and_the_next_sweep_retries(dep: Depl
 
     assert second is not None and (second.deleted_jobs, second.kept_jobs) == (1, 0)
     assert dep.backend.jobs.get_job(stuck.id) is None
-    assert [r.id for r in dep.service.sweep_runs(dep.admin)] == [second.id, first.id]
+    assert [r.id for r in dep.services.admin.sweep_runs(dep.admin)] == [second.id, first.id]
 
 
 def test_the_sweeper_applies_both_retention_periods(dep: Deployment):
@@ -179,7 +181,7 @@ def test_two_sweepers_at_once_delete_each_job_exactly_once(dep: Deployment):
     finally:
         other.close()
 
-    recorded = dep.service.sweep_runs(dep.admin)
+    recorded = dep.services.admin.sweep_runs(dep.admin)
     assert sum(r.deleted_jobs for r in recorded) == 100
     assert len(recorded) == 1 and sum(run is not None for run in runs) == 1
     assert all(dep.backend.jobs.get_job(j.id) is None for j in jobs)
@@ -197,13 +199,13 @@ def test_a_scheduled_sweep_happens_once_per_interval_across_processes(dep: Deplo
 def test_a_purge_is_refused_while_another_holds_the_lease(dep: Deployment):
     dep.finished(dep.alice, 1, status=JobStatus.FAILED, age=timedelta(days=3))
     assert dep.backend.jobs.try_acquire_lease(purge.PURGE_LEASE, "someone-else", 60)
-    criteria, summary = dep.service.purge_preview(dep.admin, ["failed"], DAY)
+    criteria, summary = dep.services.admin.purge_preview(dep.admin, ["failed"], DAY)
     with pytest.raises(Conflict, match="running"):
-        dep.service.purge(dep.admin, criteria)
+        dep.services.admin.purge(dep.admin, criteria)
     with pytest.raises(Conflict):
-        dep.service.sweep_now(dep.admin)
-    assert dep.service.purge_preview(dep.admin, ["failed"], DAY)[1].jobs == summary.jobs == 1
-    assert dep.service.sweep_runs(dep.admin) == []
+        dep.services.admin.sweep_now(dep.admin)
+    assert dep.services.admin.purge_preview(dep.admin, ["failed"], DAY)[1].jobs == summary.jobs == 1
+    assert dep.services.admin.sweep_runs(dep.admin) == []
 
 
 def test_the_sweeper_thread_sweeps_every_interval_until_stopped(dep: Deployment):
@@ -226,13 +228,13 @@ def test_only_admins_purge_or_sweep(dep: Deployment):
     criteria = purge.make_criteria(["failed"], DAY)
     for person in (dep.reviewer, dep.alice):
         with pytest.raises(Forbidden):
-            dep.service.purge_preview(person, ["failed"], DAY)
+            dep.services.admin.purge_preview(person, ["failed"], DAY)
         with pytest.raises(Forbidden):
-            dep.service.purge(person, criteria)
+            dep.services.admin.purge(person, criteria)
         with pytest.raises(Forbidden):
-            dep.service.sweep_now(person)
+            dep.services.admin.sweep_now(person)
         with pytest.raises(Forbidden):
-            dep.service.sweep_runs(person)
+            dep.services.admin.sweep_runs(person)
 
 
 @pytest.mark.parametrize(
@@ -248,7 +250,7 @@ def test_only_admins_purge_or_sweep(dep: Deployment):
 def test_bad_purge_criteria_are_refused(dep: Deployment, statuses, age, message):
     job = dep.finished(dep.alice, 1, status=JobStatus.FAILED, age=timedelta(days=3))[0]
     with pytest.raises(ValidationError, match=message):
-        dep.service.purge_preview(dep.admin, statuses, age)
+        dep.services.admin.purge_preview(dep.admin, statuses, age)
     assert dep.backend.jobs.get_job(job.id) is not None
 
 
@@ -257,11 +259,11 @@ def test_the_cli_helpers_dry_run_then_purge(dep: Deployment):
 
     dep.finished(dep.alice, 2, status=JobStatus.FAILED, age=timedelta(days=3))
     cutoff = datetime.now(UTC) - timedelta(days=1)
-    dry = purge.purge_jobs(dep.backend, ["failed"], cutoff, dry_run=True)
+    dry = dep.services.admin.purge_jobs_preview(["failed"], cutoff)
     assert (dry.jobs, dry.objects) == (2, 0)
-    done = purge.purge_jobs(dep.backend, ["failed"], cutoff)
+    done = dep.services.admin.purge_jobs(["failed"], cutoff)
     assert (done.jobs, done.objects, done.failed_jobs) == (2, 0, [])
-    assert purge.sweep_expired(dep.backend, dep.settings).jobs == 0
+    assert dep.services.admin.sweep().jobs == 0
 
 
 def test_a_stopping_sweeper_ends_after_the_current_batch_and_the_next_run_finishes(

@@ -29,7 +29,7 @@ from core.domain.models import (
 from core.domain.settings import Settings
 from core.ports import Backend
 from core.providers.demo import DemoProvider
-from core.services.jobs import JobService
+from core.services import Services, build_services
 from core.services.sweeper import Sweeper
 from tests.contract.conftest import make_local_backend
 from tests.contract.test_races import _together
@@ -89,7 +89,7 @@ BACKENDS = {
 @dataclass
 class World:
     backend: Backend
-    service: JobService
+    services: Services
     admin: User
     reviewer: User
     alice: User
@@ -98,7 +98,7 @@ class World:
     backdate_to: Callable[[list[str], datetime], None]
 
     def signed_in(self, email: str) -> User:
-        return self.service.sign_in(email, PASSWORD).user
+        return self.services.accounts.sign_in(email, PASSWORD).user
 
     def finished(
         self,
@@ -159,11 +159,12 @@ def world(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) ->
     factory, second, backdate = BACKENDS[request.param]
     settings = replace(settings, worker_enabled=False, rate_limit_per_minute=1_000)
     for backend in factory(settings, tmp_path):
-        service = JobService(backend, {"demo": DemoProvider()}, settings)
+        services = build_services(backend, {"demo": DemoProvider()}, settings)
+        accounts = services.accounts
         emails = ["admin@example.com", "reviewer@example.com", "alice@example.com", "bob@x.org"]
         for email in emails:
-            service.sign_up(email, PASSWORD)
-        people = [service.sign_in(e, PASSWORD).user for e in emails]
+            accounts.sign_up(email, PASSWORD)
+        people = [accounts.sign_in(e, PASSWORD).user for e in emails]
         backend.accounts.set_role(people[1].id, Role.REVIEWER)
         opened: list[Backend] = []
 
@@ -174,9 +175,9 @@ def world(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) ->
 
         world = World(
             backend=backend,
-            service=service,
+            services=services,
             admin=people[0],
-            reviewer=service.sign_in(emails[1], PASSWORD).user,
+            reviewer=accounts.sign_in(emails[1], PASSWORD).user,
             alice=people[2],
             bob=people[3],
             second_backend=open_second,
@@ -191,12 +192,12 @@ def world(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) ->
 
 def test_a_review_decision_is_recorded_and_the_owner_sees_only_the_status(world: World):
     job = world.finished(world.alice, 1, JobStatus.DONE, timedelta(minutes=5))[0]
-    queue = world.service.review_queue(
+    queue = world.services.review.review_queue(
         world.reviewer, JobQuery(review_statuses=(ReviewStatus.UNREVIEWED,), oldest_first=True)
     )
     assert [j.id for j in queue.items] == [job.id]
 
-    assert world.service.set_review(world.reviewer, [job.id], "approved", "crisp") == 1
+    assert world.services.review.set_review(world.reviewer, [job.id], "approved", "crisp") == 1
 
     stored = world.job(job.id)
     assert (stored.review_status, stored.reviewed_by, stored.review_note) == (
@@ -204,7 +205,7 @@ def test_a_review_decision_is_recorded_and_the_owner_sees_only_the_status(world:
         world.reviewer.id,
         "crisp",
     )
-    mine = world.service.get_job(world.alice, job.id)
+    mine = world.services.jobs.get_job(world.alice, job.id)
     assert (mine.review_status, mine.reviewed_by, mine.review_note) == (
         ReviewStatus.APPROVED,
         None,
@@ -216,12 +217,12 @@ def test_the_purge_preview_equals_what_the_purge_deletes(world: World):
     old_done = world.finished(world.bob, 3, JobStatus.DONE, timedelta(days=10))
     old_failed = world.finished(world.alice, 2, JobStatus.FAILED, timedelta(days=10))
     recent = world.finished(world.bob, 1, JobStatus.DONE, timedelta(hours=1))[0]
-    world.service.set_review(world.reviewer, [old_done[0].id], ReviewStatus.FLAGGED)
+    world.services.review.set_review(world.reviewer, [old_done[0].id], ReviewStatus.FLAGGED)
 
-    criteria, summary = world.service.purge_preview(
+    criteria, summary = world.services.admin.purge_preview(
         world.admin, ["done", "failed"], 86_400, exclude_review=["approved", "flagged"]
     )
-    report = world.service.purge(world.admin, criteria, batch_size=2)
+    report = world.services.admin.purge(world.admin, criteria, batch_size=2)
 
     size = old_done[1].result_meta["bytes"]
     assert (summary.jobs, summary.objects, summary.bytes) == (4, 4, 2 * size)
@@ -234,7 +235,7 @@ def test_the_purge_preview_equals_what_the_purge_deletes(world: World):
 
 def test_two_sweepers_at_once_delete_each_job_once(world: World):
     jobs = world.finished(world.alice, 12, JobStatus.DONE, timedelta(days=30))
-    settings = world.service.settings
+    settings = world.services.admin.settings
     sweepers = [Sweeper(world.backend, settings), Sweeper(world.second_backend(), settings)]
     barrier = threading.Barrier(2)
     runs: list[object] = [None, None]
@@ -249,7 +250,7 @@ def test_two_sweepers_at_once_delete_each_job_once(world: World):
     for thread in threads:
         thread.join(60)
 
-    recorded = world.service.sweep_runs(world.admin)
+    recorded = world.services.admin.sweep_runs(world.admin)
     assert len(recorded) == 1 and recorded[0].deleted_jobs == 12
     assert sum(run is not None for run in runs) == 1
     assert all(world.backend.jobs.get_job(j.id) is None for j in jobs)
@@ -257,18 +258,18 @@ def test_two_sweepers_at_once_delete_each_job_once(world: World):
 
 
 def test_disabling_cancels_queued_jobs_and_blocks_sign_in(world: World):
-    queued = world.service.submit(world.alice, REQUEST, count=2)
-    assert world.service.set_disabled(world.admin, world.alice.id, True) == 2
+    queued = world.services.jobs.submit(world.alice, REQUEST, count=2)
+    assert world.services.admin.set_disabled(world.admin, world.alice.id, True) == 2
     assert {world.job(j.id).status for j in queued} == {JobStatus.CANCELED}
     with pytest.raises(AccountDisabled):
-        world.service.sign_in(world.alice.email, PASSWORD)
+        world.services.accounts.sign_in(world.alice.email, PASSWORD)
 
 
 def test_two_admins_demoting_each_other_at_once_always_leave_an_admin(world: World):
     """The Admin page's path: each admin's request passes its own role check, then both
     demotions race (the old check-then-update left no admin in about 1 of 20 trials)."""
     admin, bob = world.admin, world.bob
-    world.service.set_role(admin, bob.id, Role.ADMIN)
+    world.services.admin.set_role(admin, bob.id, Role.ADMIN)
     for trial in range(20):
         # each request as the Admin page makes it: the caller as resolved from their session
         pairs = [
@@ -276,34 +277,39 @@ def test_two_admins_demoting_each_other_at_once_always_leave_an_admin(world: Wor
             (world.backend.accounts.get_user(bob.id), admin.id),
         ]
         outcomes = _together(
-            2, lambda i, pairs=pairs: world.service.set_role(pairs[i][0], pairs[i][1], Role.USER)
+            2,
+            lambda i, pairs=pairs: world.services.admin.set_role(
+                pairs[i][0], pairs[i][1], Role.USER
+            ),
         )
 
         admins = [u for u in world.backend.accounts.list_users() if u.role is Role.ADMIN]
         assert len(admins) == 1, f"trial {trial}: {outcomes}"
         assert sum(isinstance(o, Conflict) for o in outcomes) == 1
-        world.service.set_role(admins[0], admin.id if admins[0].id == bob.id else bob.id, "admin")
+        world.services.admin.set_role(
+            admins[0], admin.id if admins[0].id == bob.id else bob.id, "admin"
+        )
 
 
 def test_the_last_admin_keeps_the_role_and_quotas_apply_per_user(world: World):
     with pytest.raises(Conflict, match="last admin"):
-        world.service.set_role(world.admin, world.admin.id, Role.USER)
+        world.services.admin.set_role(world.admin, world.admin.id, Role.USER)
     assert world.backend.accounts.get_user(world.admin.id).role is Role.ADMIN
 
-    world.service.set_daily_quota(world.admin, world.bob.id, 1)
+    world.services.admin.set_daily_quota(world.admin, world.bob.id, 1)
     bob = world.signed_in(world.bob.email)
     assert bob.daily_quota == 1
-    world.service.submit(bob, REQUEST)
+    world.services.jobs.submit(bob, REQUEST)
     with pytest.raises(QuotaExceeded):
-        world.service.submit(bob, REQUEST)
+        world.services.jobs.submit(bob, REQUEST)
 
 
 def test_a_finished_purge_releases_its_lease_for_the_next_one(world: World):
     world.finished(world.alice, 1, JobStatus.FAILED, timedelta(days=3))
-    criteria, _summary = world.service.purge_preview(world.admin, ["failed"], 86_400)
-    assert world.service.purge(world.admin, criteria).deleted_jobs == 1
+    criteria, _summary = world.services.admin.purge_preview(world.admin, ["failed"], 86_400)
+    assert world.services.admin.purge(world.admin, criteria).deleted_jobs == 1
     world.finished(world.bob, 1, JobStatus.FAILED, timedelta(days=3))
-    run = world.service.sweep_now(world.admin)  # another owner, straight after
+    run = world.services.admin.sweep_now(world.admin)  # another owner, straight after
     assert run.deleted_jobs == 1
 
 
@@ -314,6 +320,6 @@ def test_spend_counts_the_recorded_cost_else_the_adapters_estimate(world: World)
         world.alice, 1, JobStatus.DONE, day, meta={"estimated_cost_usd": 0.25, "cost_usd": 0.1}
     )
     world.finished(world.bob, 1, JobStatus.DONE, day)
-    board = world.service.stats(world.admin, days=1)
+    board = world.services.admin.stats(world.admin, days=1)
     spend = {s.key: (s.images, round(s.usd, 6)) for s in board.spend_by_user}
     assert spend == {world.alice.id: (3, 0.6), world.bob.id: (1, 0.0)}

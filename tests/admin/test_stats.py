@@ -89,10 +89,10 @@ def test_the_dashboard_counts_jobs_failures_latency_users_and_spend(dep: Deploym
 
 def test_stats_take_a_sane_window(dep: Deployment):
     with pytest.raises(ValidationError):
-        dep.service.stats(dep.admin, days=0)
+        dep.services.admin.stats(dep.admin, days=0)
     with pytest.raises(ValidationError):
-        dep.service.stats(dep.admin, days=10_000)
-    assert dep.service.stats(dep.admin, days=7).total_jobs == 0
+        dep.services.admin.stats(dep.admin, days=10_000)
+    assert dep.services.admin.stats(dep.admin, days=7).total_jobs == 0
 
 
 def test_percentile_is_nearest_rank():
@@ -132,4 +132,6 @@ def test_opening_a_version_2_database_with_a_retired_column_replaces_it(
     columns = {r[1] for r in dep.backend.db.conn.execute("PRAGMA table_xinfo(jobs)")}
     assert "admin_spend_usd" in columns and "admin_cost_usd" not in columns
     dep.finished(dep.bob, 1, meta={"cost_usd": 0.5})
-    assert dep.service.stats(dep.admin, days=1).spend_by_provider[0].usd == pytest.approx(0.5)
+    assert dep.services.admin.stats(dep.admin, days=1).spend_by_provider[0].usd == pytest.approx(
+        0.5
+    )

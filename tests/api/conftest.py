@@ -23,7 +23,7 @@ from core.domain.models import Job, JobStatus, User
 from core.domain.settings import Settings
 from core.providers import build_providers
 from core.runtime import Runtime, install_runtime, shutdown_runtime
-from core.services.jobs import JobService
+from core.services import build_services
 from core.web.api import api_routes
 from core.web.security import SecurityHeadersMiddleware
 
@@ -51,7 +51,7 @@ def build_test_runtime(settings: Settings) -> Runtime:
     """build_runtime() on the local backend, with cheap password hashing for speed."""
     backend = open_local_backend(settings, password_hasher=FAST_HASHER)
     providers = build_providers(settings)
-    return Runtime(settings, backend, providers, JobService(backend, providers, settings))
+    return Runtime(settings, backend, providers, build_services(backend, providers, settings))
 
 
 @pytest.fixture
@@ -81,8 +81,8 @@ def make_user(runtime: Runtime) -> Callable[..., ApiUser]:
 
     def make(email: str | None = None) -> ApiUser:
         email = email or f"user{next(counter)}@example.com"
-        user = runtime.service.sign_up(email, PASSWORD).user
-        _, secret = runtime.service.create_api_token(user, "tests")
+        user = runtime.services.accounts.sign_up(email, PASSWORD).user
+        _, secret = runtime.services.accounts.create_api_token(user, "tests")
         return ApiUser(user, secret)
 
     return make

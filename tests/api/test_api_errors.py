@@ -77,7 +77,7 @@ def call_asgi(
 def job_count(runtime: Runtime, user: ApiUser) -> int:
     from core.domain.models import JobQuery
 
-    return len(runtime.service.list_jobs(user.user, JobQuery(limit=100)).items)
+    return len(runtime.services.jobs.list_jobs(user.user, JobQuery(limit=100)).items)
 
 
 # ---- 401 --------------------------------------------------------------------------------------
@@ -514,8 +514,8 @@ def limited(settings: Settings):
 
 
 def test_submissions_over_the_rate_limit_are_429_with_retry_after(limited: Runtime) -> None:
-    user = limited.service.sign_up("carol@example.com", "correct horse battery").user
-    _, token = limited.service.create_api_token(user, "t")
+    user = limited.services.accounts.sign_up("carol@example.com", "correct horse battery").user
+    _, token = limited.services.accounts.create_api_token(user, "t")
     headers = {"Authorization": f"Bearer {token}"}
     with TestClient(make_app()) as client:
         for _ in range(2):

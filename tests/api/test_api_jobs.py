@@ -245,9 +245,9 @@ def test_a_revoked_token_stops_working(
     client: TestClient, runtime: Runtime, alice: ApiUser
 ) -> None:
     assert client.get("/api/jobs", headers=alice.headers).status_code == 200
-    token = runtime.service.list_api_tokens(alice.user)[0]
+    token = runtime.services.accounts.list_api_tokens(alice.user)[0]
     assert token.last_used_at is not None
-    runtime.service.revoke_api_token(alice.user, token.id)
+    runtime.services.accounts.revoke_api_token(alice.user, token.id)
     response = client.get("/api/jobs", headers=alice.headers)
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
@@ -265,7 +265,9 @@ def test_a_disabled_users_token_stops_working(
 def test_a_user_whose_account_row_is_gone_cannot_submit(
     client: TestClient, runtime: Runtime, alice: ApiUser
 ) -> None:
-    session = runtime.service.sign_in("alice@example.com", "correct horse battery").session_token
+    session = runtime.services.accounts.sign_in(
+        "alice@example.com", "correct horse battery"
+    ).session_token
     conn = runtime.backend.db.conn
     # as `sqlite3 studio.db "DELETE FROM users ..."` would: without foreign keys, so the
     # account's sessions and API tokens stay behind
@@ -281,7 +283,7 @@ def test_a_user_whose_account_row_is_gone_cannot_submit(
     response = client.post("/api/jobs", json=body, headers=alice.headers)
 
     assert response.status_code == 401
-    assert runtime.service.user_for_session(session) is None
+    assert runtime.services.accounts.user_for_session(session) is None
     assert conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 0
 
 

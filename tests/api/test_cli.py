@@ -31,7 +31,7 @@ def test_cli_bootstraps_users_and_tokens_that_the_api_accepts(
     assert client.get("/api/jobs", headers=auth).status_code == 200
 
     root = runtime.backend.accounts.find_user_by_email("root@example.com")
-    token_id = runtime.service.list_api_tokens(root)[0].id
+    token_id = runtime.services.accounts.list_api_tokens(root)[0].id
     code, listed, _ = run_main(settings, "tokens", "list", "--email", "root@example.com")
     assert code == 0 and token_id in listed and token not in listed
     assert run_main(settings, "tokens", "revoke", "--email", "root@example.com",
@@ -124,11 +124,11 @@ def test_sweep_deletes_only_jobs_past_their_retention(
         client.delete("/api/jobs", params={"id": job_id}, headers=alice.headers)  # canceled
     kept = cli(settings.data_dir, "sweep", env={"RETENTION_FAILED": "1d"})
     assert kept.returncode == 0, kept.stderr
-    assert len(runtime.service.list_jobs(alice.user, JobQuery()).items) == 2
+    assert len(runtime.services.jobs.list_jobs(alice.user, JobQuery()).items) == 2
     swept = cli(settings.data_dir, "sweep", env={"RETENTION_FAILED": "0s"})
     assert swept.returncode == 0, swept.stderr
     assert "deleted 2 job(s)" in swept.stdout
-    assert runtime.service.list_jobs(alice.user, JobQuery()).items == []
+    assert runtime.services.jobs.list_jobs(alice.user, JobQuery()).items == []
 
 
 # ---- refusals (in-process: same parser and code, no subprocess start-up) ------------------------

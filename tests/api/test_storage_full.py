@@ -66,7 +66,7 @@ def test_reads_answer_while_writes_fail_and_a_write_is_a_json_503_that_changes_n
 ) -> None:
     # Made before any API call: the token's first use (a write) happens on the full disk.
     request = JobRequest(provider="demo", model="", prompt="a red kite")
-    job_id = runtime.service.submit(alice.user, request)[0].id
+    job_id = runtime.services.jobs.submit(alice.user, request)[0].id
     disk.full = True
 
     one = client.get("/api/jobs", params={"id": job_id}, headers=alice.headers)
@@ -81,7 +81,7 @@ def test_reads_answer_while_writes_fail_and_a_write_is_a_json_503_that_changes_n
     assert_storage_full(cancel)
 
     disk.full = False
-    assert [j.id for j in runtime.service.list_jobs(alice.user, JobQuery()).items] == [job_id]
+    assert [j.id for j in runtime.services.jobs.list_jobs(alice.user, JobQuery()).items] == [job_id]
     assert runtime.backend.jobs.get_job(job_id).status.value == "queued"
     assert alice.token not in caplog.text
 
@@ -134,7 +134,7 @@ def test_a_tokens_last_use_is_written_at_most_once_a_minute(
     monkeypatch.setattr(core.backends.sqlite.accounts, "now_us", lambda: clock["now"])
 
     def last_used() -> int:
-        token = runtime.service.list_api_tokens(alice.user)[0]
+        token = runtime.services.accounts.list_api_tokens(alice.user)[0]
         assert token.last_used_at is not None
         return core.backends.sqlite.db.to_us(token.last_used_at)
 
@@ -208,8 +208,8 @@ def test_on_a_really_full_disk_reads_work_writes_are_503_and_health_recovers(
 
 
 def _fill_the_disk_and_back(client: TestClient, runtime: Runtime, volume: Path) -> str:
-    signed = runtime.service.sign_up("tmpfs@example.com", "pw-12345678")
-    _, secret = runtime.service.create_api_token(signed.user, "tests")
+    signed = runtime.services.accounts.sign_up("tmpfs@example.com", "pw-12345678")
+    _, secret = runtime.services.accounts.create_api_token(signed.user, "tests")
     alice = ApiUser(signed.user, secret)
     first = post_job(client, alice)
     assert first.status_code == 201

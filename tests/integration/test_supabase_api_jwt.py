@@ -24,7 +24,7 @@ from core.domain.models import User
 from core.domain.settings import Settings
 from core.providers import build_providers
 from core.runtime import Runtime, install_runtime, shutdown_runtime
-from core.services.jobs import JobService
+from core.services import build_services
 from core.web.api import api_routes
 from core.web.security import SecurityHeadersMiddleware
 from tests.integration.gateway import Gateway
@@ -41,7 +41,7 @@ class Api:
     client: TestClient
 
     def sign_up(self, email: str) -> User:
-        return self.runtime.service.sign_up(email, PASSWORD).user
+        return self.runtime.services.accounts.sign_up(email, PASSWORD).user
 
     def access_token(self, email: str) -> str:
         """Sign in with Supabase Auth as an API client would (supabase-py, anon key)."""
@@ -65,7 +65,7 @@ def api(settings: Settings, tmp_path: Path) -> Iterator[Api]:
     factory = make_supabase_backend(config, tmp_path)
     backend = next(factory)
     providers = build_providers(config)
-    runtime = Runtime(config, backend, providers, JobService(backend, providers, config))
+    runtime = Runtime(config, backend, providers, build_services(backend, providers, config))
     install_runtime(runtime)
     app = Starlette(routes=api_routes(), middleware=[Middleware(SecurityHeadersMiddleware)])
     try:
@@ -127,7 +127,7 @@ def test_a_supabase_access_token_creates_and_reads_jobs_under_row_level_security
 
 
 def test_a_personal_api_token_still_works_in_supabase_mode(api, users):
-    _, secret = api.runtime.service.create_api_token(users["alice"], "cli")
+    _, secret = api.runtime.services.accounts.create_api_token(users["alice"], "cli")
     created = api.client.post("/api/jobs", json=JOB, headers=bearer(secret))
     assert created.status_code == 201, created.text
     read = api.client.get("/api/jobs", params={"id": created.json()["id"]}, headers=bearer(secret))
@@ -197,8 +197,8 @@ def test_a_disabled_users_jwt_gets_401(api, users):
 
 def test_a_user_whose_profile_is_gone_cannot_submit(api, users):
     alice = users["alice"]
-    _, secret = api.runtime.service.create_api_token(alice, "cli")
-    session = api.runtime.service.sign_in("alice@example.com", PASSWORD).session_token
+    _, secret = api.runtime.services.accounts.create_api_token(alice, "cli")
+    session = api.runtime.services.accounts.sign_in("alice@example.com", PASSWORD).session_token
     token = api.access_token("alice@example.com")
     with api.gw.cluster.connect() as conn:
         conn.execute("delete from public.profiles where id = %s", [alice.id])
@@ -206,7 +206,7 @@ def test_a_user_whose_profile_is_gone_cannot_submit(api, users):
     for name, credential in (("ist_ token", secret), ("Supabase JWT", token)):
         response = api.client.post("/api/jobs", json=JOB, headers=bearer(credential))
         assert response.status_code == 401, name
-    assert api.runtime.service.user_for_session(session) is None
+    assert api.runtime.services.accounts.user_for_session(session) is None
     # straight to PostgREST with the user's JWT (the anon key is public)
     batch = [{"id": str(uuid.uuid4()), "user_id": alice.id, "provider": "demo",
               "model": "demo-1", "kind": "generate", "prompt": "a kite", "params": {},

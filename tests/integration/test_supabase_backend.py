@@ -1,6 +1,6 @@
 """The supabase backend beyond the shared contract suite: stores made with a user's JWT are held
 by row-level security, the browser session maps to a server-side refresh token that is refreshed
-and revoked at Supabase Auth, and the whole pipeline (JobService + worker) runs in Supabase mode.
+and revoked at Supabase Auth, and the whole pipeline (the services + worker) runs in Supabase mode.
 All against the test gateway on real PostgreSQL."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from core.domain.models import JobQuery, JobRequest, JobStatus, ReviewStatus, Ro
 from core.domain.settings import Settings
 from core.ports import Backend
 from core.providers import build_providers
-from core.services.jobs import JobService
+from core.services import build_services
 from tests.contract.support import PASSWORD, new_jobs
 from tests.integration.gateway import Gateway
 from tests.integration.supabase_factory import gateway, make_supabase_backend, supabase_settings
@@ -232,34 +232,36 @@ def test_the_whole_pipeline_runs_in_supabase_mode(settings, tmp_path, gw):
     gen = make_supabase_backend(settings, tmp_path)
     backend = next(gen)
     providers = build_providers(settings)
-    service = JobService(backend, providers, settings)
+    services = build_services(backend, providers, settings)
     worker = Worker(backend, providers, settings)
-    service.set_wake_worker(worker.wake)
+    services.jobs.set_wake_worker(worker.wake)
     worker.start()
     try:
-        user = service.sign_up("me@example.com", PASSWORD).user
-        other = service.sign_up("other@example.com", PASSWORD).user
-        jobs = service.submit(user, JobRequest(provider="demo", model="", prompt="a fox"), count=2)
+        user = services.accounts.sign_up("me@example.com", PASSWORD).user
+        other = services.accounts.sign_up("other@example.com", PASSWORD).user
+        jobs = services.jobs.submit(
+            user, JobRequest(provider="demo", model="", prompt="a fox"), count=2
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            page = service.list_jobs(user, JobQuery())
+            page = services.jobs.list_jobs(user, JobQuery())
             if all(j.status is JobStatus.DONE for j in page.items):
                 break
             time.sleep(0.1)
         assert {j.id for j in page.items} == {j.id for j in jobs}
         assert all(j.status is JobStatus.DONE and j.attempts == 1 for j in page.items)
-        urls = service.image_urls(user, page.items)
+        urls = services.jobs.image_urls(user, page.items)
         assert set(urls) == {j.id for j in jobs}
         for url in urls.values():
             response = httpx.get(url)
             assert response.status_code == 200 and response.content[:4] in (b"RIFF", b"\x89PNG")
-        data, mime, _name = service.image_bytes(user, jobs[0].id)
+        data, mime, _name = services.jobs.image_bytes(user, jobs[0].id)
         assert data and mime.startswith("image/")
         with pytest.raises(NotFound):
-            service.get_job(other, jobs[0].id)
-        service.delete(user, jobs[0].id)
+            services.jobs.get_job(other, jobs[0].id)
+        services.jobs.delete(user, jobs[0].id)
         with pytest.raises(NotFound):
-            service.get_job(user, jobs[0].id)
+            services.jobs.get_job(user, jobs[0].id)
         kept = next(j for j in page.items if j.id != jobs[0].id)
         assert backend.blobs.size(kept.result_path or "") is not None
         deleted = next(j for j in page.items if j.id == jobs[0].id)

@@ -15,7 +15,7 @@ from core.domain.models import JobRequest, User
 from core.domain.settings import Settings
 from core.ports import Backend
 from core.providers import build_providers
-from core.services.jobs import JobService
+from core.services import build_services
 from tests.contract.support import PASSWORD, new_jobs
 from tests.integration.gateway import Gateway
 from tests.integration.supabase_factory import gateway, make_supabase_backend
@@ -71,15 +71,15 @@ def test_a_signed_in_users_submits_stop_at_the_servers_daily_quota(backend, peop
     alice, bob = people["alice"], people["bob"]
     settings = replace(settings, daily_quota=2, rate_limit_per_minute=NO_LIMIT)
     backend.accounts.publish_config(settings)  # what the app does at start
-    service = JobService(backend, build_providers(settings), settings)
-    assert len(service.submit(alice, REQUEST, count=2)) == 2
+    services = build_services(backend, build_providers(settings), settings)
+    assert len(services.jobs.submit(alice, REQUEST, count=2)) == 2
     with pytest.raises(QuotaExceeded):
-        service.submit(alice, REQUEST)
+        services.jobs.submit(alice, REQUEST)
     # the per-user override, set by an admin, is read by SQL from the profile
-    service.set_daily_quota(people["admin"], bob.id, 1)
-    service.submit(bob, REQUEST)
+    services.admin.set_daily_quota(people["admin"], bob.id, 1)
+    services.jobs.submit(bob, REQUEST)
     with pytest.raises(QuotaExceeded):
-        service.submit(bob, REQUEST)
+        services.jobs.submit(bob, REQUEST)
 
 
 def test_idempotency_keys_and_batch_ids_are_per_user(backend, people):
@@ -103,11 +103,11 @@ def test_idempotency_keys_and_batch_ids_are_per_user(backend, people):
 
 def test_the_service_replays_a_key_per_user(backend, people, settings):
     alice, bob = people["alice"], people["bob"]
-    service = JobService(backend, build_providers(settings), settings)
-    first = service.submit(alice, REQUEST, count=2, idempotency_key="k")
-    assert [j.id for j in service.submit(alice, REQUEST, count=2, idempotency_key="k")] == [
+    services = build_services(backend, build_providers(settings), settings)
+    first = services.jobs.submit(alice, REQUEST, count=2, idempotency_key="k")
+    assert [j.id for j in services.jobs.submit(alice, REQUEST, count=2, idempotency_key="k")] == [
         j.id for j in first
     ]
-    bobs = service.submit(bob, REQUEST, idempotency_key="k")
+    bobs = services.jobs.submit(bob, REQUEST, idempotency_key="k")
     assert len(bobs) == 1 and bobs[0].user_id == bob.id
     assert {j.id for j in bobs}.isdisjoint(j.id for j in first)

@@ -18,7 +18,7 @@ from core.domain.models import JobQuery, JobStatus, ReviewStatus, Role, User
 from core.domain.settings import Settings
 from core.ports import Backend
 from core.providers import build_providers
-from core.services.jobs import JobService
+from core.services import build_services
 from tests.contract.support import PASSWORD, new_jobs
 from tests.integration.gateway import Gateway
 from tests.integration.supabase_factory import gateway, make_supabase_backend
@@ -159,8 +159,8 @@ def test_an_owners_store_never_returns_who_reviewed_their_job(backend, people, s
         assert job.reviewed_by is None and job.review_note is None
     seen = backend.for_user(reviewer).jobs.get_job(job_id)
     assert (seen.reviewed_by, seen.review_note) == (reviewer.id, "internal")
-    service = JobService(backend, build_providers(settings), settings)
-    (queued,) = service.review_queue(reviewer, JobQuery()).items
+    services = build_services(backend, build_providers(settings), settings)
+    (queued,) = services.review.review_queue(reviewer, JobQuery()).items
     assert (queued.reviewed_by, queued.review_note) == (reviewer.id, "internal")
 
 
@@ -184,8 +184,8 @@ def test_deleting_a_job_removes_its_file_and_row_in_supabase_mode(backend, peopl
     alice = people["alice"]
     job_id = _job(backend, alice)
     path = backend.jobs.get_job(job_id).result_path
-    service = JobService(backend, build_providers(settings), settings)
-    service.delete(alice, job_id)
+    services = build_services(backend, build_providers(settings), settings)
+    services.jobs.delete(alice, job_id)
     assert backend.jobs.get_job(job_id) is None
     assert backend.blobs.size(path) is None
 

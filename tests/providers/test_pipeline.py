@@ -1,4 +1,4 @@
-"""End to end through the real pipeline: settings → build_providers → JobService → Worker →
+"""End to end through the real pipeline: settings → build_providers → the services → Worker →
 local backend, with each real adapter pointed at its local fake server."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from core.ports import Backend
 from core.providers import build_providers
 from core.providers.base import MAX_RETRY_AFTER_SECONDS
 from core.queue.worker import Worker
-from core.services.jobs import JobService
+from core.services import Services, build_services
 from tests.fakes import gemini_server, ideogram_server, openai_server
 from tests.fakes.gemini_server import (
     FakeGemini,
@@ -39,18 +39,18 @@ from tests.fakes.openai_server import FakeOpenAI, moderation_blocked, openai_err
 @dataclass
 class Deployment:
     backend: Backend
-    service: JobService
+    services: Services
     user: User
     fakes: dict[str, FakeServer]
 
     def submit(self, provider: str, model: str, **params: object) -> Job:
         request = JobRequest(provider=provider, model=model, prompt="a lighthouse", params=params)
-        return self.service.submit(self.user, request)[0]
+        return self.services.jobs.submit(self.user, request)[0]
 
     def wait(self, job_id: str, timeout: float = 15) -> Job:
         deadline = time.monotonic() + timeout
         while True:
-            job = self.service.get_job(self.user, job_id)
+            job = self.services.jobs.get_job(self.user, job_id)
             if job.status.finished:
                 return job
             if time.monotonic() > deadline:
@@ -81,14 +81,14 @@ def shared_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Depl
         rate_limit_per_minute=1000,
     )
     backend = open_backend(settings)
-    service = JobService(backend, build_providers(settings), settings)
-    service.sign_up("admin@example.com", "admin-password")
-    user = service.sign_up("painter@example.com", "painter-password").user
-    worker = Worker(backend, service.providers, settings, backoff_base=0.01, backoff_cap=0.05)
+    services = build_services(backend, build_providers(settings), settings)
+    services.accounts.sign_up("admin@example.com", "admin-password")
+    user = services.accounts.sign_up("painter@example.com", "painter-password").user
+    worker = Worker(backend, services.jobs.providers, settings, backoff_base=0.01, backoff_cap=0.05)
     worker.start()
-    service.set_wake_worker(worker.wake)
+    services.jobs.set_wake_worker(worker.wake)
     try:
-        yield Deployment(backend, service, user, fakes)
+        yield Deployment(backend, services, user, fakes)
     finally:
         worker.stop(0)
         backend.close()
@@ -127,7 +127,7 @@ def test_a_job_reaches_done_with_the_providers_image_stored(
     job = deployment.wait(deployment.submit(provider, model, **params).id)
 
     assert job.status is JobStatus.DONE, job.error_message
-    data, mime, _ = deployment.service.image_bytes(deployment.user, job.id)
+    data, mime, _ = deployment.services.jobs.image_bytes(deployment.user, job.id)
     assert data == deployment.fakes[provider].image  # type: ignore[attr-defined]
     assert mime == "image/png" and job.result_meta["mime"] == "image/png"
     assert job.result_meta["model"] == model
@@ -185,7 +185,7 @@ def test_concurrent_jobs_share_one_client_and_all_complete(
 ) -> None:
     model, params = CASES[provider]
     request = JobRequest(provider=provider, model=model, prompt="a harbour", params=params)
-    jobs = deployment.service.submit(deployment.user, request, count=3)
+    jobs = deployment.services.jobs.submit(deployment.user, request, count=3)
 
     finished = [deployment.wait(job.id) for job in jobs]
 
@@ -209,7 +209,7 @@ def test_an_edit_job_sends_the_stored_source_image_and_completes(
         kind=JobKind.EDIT,
         input_path=source_path,
     )
-    job = deployment.wait(deployment.service.submit(deployment.user, request)[0].id)
+    job = deployment.wait(deployment.services.jobs.submit(deployment.user, request)[0].id)
 
     assert job.status is JobStatus.DONE, job.error_message
     fake = deployment.fakes[provider]
@@ -258,7 +258,7 @@ def test_a_garbage_image_is_retried_and_the_next_good_one_is_stored_with_its_rea
 
     assert job.status is JobStatus.DONE, job.error_message
     assert job.attempts == 2
-    data, _mime, _name = deployment.service.image_bytes(deployment.user, job.id)
+    data, _mime, _name = deployment.services.jobs.image_bytes(deployment.user, job.id)
     assert data == good
     size = {"openai": (24, 16), "gemini": (20, 20)}[provider]
     assert (job.result_meta["width"], job.result_meta["height"]) == size
@@ -303,7 +303,7 @@ def test_png_jpeg_and_webp_results_are_stored_byte_for_byte_with_their_type(
     job = deployment.wait(deployment.submit(provider, model, **params).id)
 
     assert job.status is JobStatus.DONE, job.error_message
-    stored, stored_mime, _name = deployment.service.image_bytes(deployment.user, job.id)
+    stored, stored_mime, _name = deployment.services.jobs.image_bytes(deployment.user, job.id)
     assert stored == data
     assert stored_mime == job.result_meta["mime"] == mime
     assert job.result_path and job.result_path.endswith(f".{ext}")
@@ -328,7 +328,7 @@ def _wait_requeued(deployment: Deployment, job_id: str, timeout: float = 15) -> 
     """The job once it is back in the queue after its first failed attempt."""
     deadline = time.monotonic() + timeout
     while True:
-        job = deployment.service.get_job(deployment.user, job_id)
+        job = deployment.services.jobs.get_job(deployment.user, job_id)
         if job.status is JobStatus.QUEUED and job.attempts == 1:
             return job
         assert not job.status.finished, f"the job ended {job.status.value}: {job.error_message}"
@@ -354,8 +354,8 @@ def test_a_rate_limit_requeues_the_job_after_exactly_the_providers_retry_after(
     assert before + timedelta(seconds=40) <= requeued.run_after <= after + timedelta(seconds=40)
     time.sleep(0.3)  # several worker polls: nobody retries before run_after
     assert _calls(deployment, provider) == 1
-    assert deployment.service.get_job(deployment.user, job.id).status is JobStatus.QUEUED
-    deployment.service.cancel(deployment.user, job.id)  # keep the shared worker idle
+    assert deployment.services.jobs.get_job(deployment.user, job.id).status is JobStatus.QUEUED
+    deployment.services.jobs.cancel(deployment.user, job.id)  # keep the shared worker idle
 
 
 ABSURD_RETRY_AFTER: dict[str, Callable[[], Reply]] = {
@@ -392,7 +392,7 @@ def test_an_absurd_retry_after_is_cut_to_the_maximum_and_the_job_requeued_at_onc
     assert requeued.error_code == "transient" and requeued.lease_owner is None
     cap = timedelta(seconds=MAX_RETRY_AFTER_SECONDS)
     assert before + cap <= requeued.run_after <= after + cap
-    deployment.service.cancel(deployment.user, job.id)  # keep the shared worker idle
+    deployment.services.jobs.cancel(deployment.user, job.id)  # keep the shared worker idle
 
 
 QUOTA: dict[str, tuple[Callable[[], Reply], str]] = {

@@ -17,7 +17,7 @@ from core.domain.models import Job, JobQuery, Role, User
 from core.domain.settings import Settings
 from core.providers import build_providers
 from core.runtime import Runtime, install_runtime, shutdown_runtime
-from core.services.jobs import JobService
+from core.services import Services, build_services
 
 PASSWORD = "correct horse battery"
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -37,15 +37,15 @@ class Studio:
     runtime: Runtime
 
     @property
-    def service(self) -> JobService:
-        return self.runtime.service
+    def services(self) -> Services:
+        return self.runtime.services
 
     def person(self, email: str, role: Role | None = None) -> Person:
         """A new account (the first one is admin) with a live session."""
-        signed = self.service.sign_up(email, PASSWORD)
+        signed = self.services.accounts.sign_up(email, PASSWORD)
         if role is not None:
             self.runtime.backend.accounts.set_role(signed.user.id, role)
-        user = self.service.user_for_session(signed.session_token)
+        user = self.services.accounts.user_for_session(signed.session_token)
         assert user is not None
         return Person(user, signed.session_token)
 
@@ -57,7 +57,7 @@ class Studio:
         return at.run()
 
     def jobs(self, person: Person) -> list[Job]:
-        return self.service.list_jobs(person.user, JobQuery(limit=100)).items
+        return self.services.jobs.list_jobs(person.user, JobQuery(limit=100)).items
 
     def wait_finished(self, person: Person, timeout: float = 20.0) -> list[Job]:
         """Wait until the worker has finished every job of `person`."""
@@ -73,7 +73,7 @@ class Studio:
 def _studio(settings: Settings) -> Iterator[Studio]:
     backend = open_local_backend(settings, password_hasher=FAST_HASHER)
     providers = build_providers(settings)
-    runtime = Runtime(settings, backend, providers, JobService(backend, providers, settings))
+    runtime = Runtime(settings, backend, providers, build_services(backend, providers, settings))
     runtime.start()
     install_runtime(runtime)
     try:

@@ -31,16 +31,16 @@ def test_a_new_token_is_shown_once_works_and_can_be_revoked(studio: Studio) -> N
     secrets = [c.value for c in at.code]
     assert len(secrets) == 1
     secret = secrets[0]
-    user = studio.service.user_for_api_token(secret)
+    user = studio.services.accounts.user_for_api_token(secret)
     assert user is not None and user.id == ada.user.id
     assert "laptop script" in [t.value for t in at.text]
 
     at.run()
     assert secret not in page_text(at)  # shown once
     assert "never" not in page_text(at)  # it was used just now
-    (token,) = studio.service.list_api_tokens(ada.user)
+    (token,) = studio.services.accounts.list_api_tokens(ada.user)
     at = at.button(key=f"revoke_{token.id}").click().run()
-    assert studio.service.user_for_api_token(secret) is None
+    assert studio.services.accounts.user_for_api_token(secret) is None
     assert "laptop script  (revoked)" in [t.value for t in at.text]
 
 
@@ -48,7 +48,7 @@ def test_sign_out_revokes_the_session_everywhere(studio: Studio) -> None:
     ada = studio.person("ada@example.com")
     at = studio.app(ada, ACCOUNT)
     at = button(at, "Sign out").click().run()
-    assert studio.service.user_for_session(ada.token) is None
+    assert studio.services.accounts.user_for_session(ada.token) is None
     assert TOKEN_KEY not in at.session_state
     other_tab = studio.app(ada)  # the same session token in another tab
     assert titles(other_tab) == ["Image Studio"]

@@ -232,7 +232,7 @@ def test_an_unexpected_error_from_submit_is_a_plain_message_not_a_traceback(
     def broken_submit(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("internal detail /srv/data/studio.db")
 
-    monkeypatch.setattr(studio.runtime.service, "submit", broken_submit)
+    monkeypatch.setattr(studio.runtime.services.jobs, "submit", broken_submit)
     at = submit(at, "a fox")
     assert not at.exception
     assert errors(at) == [

@@ -22,7 +22,7 @@ def people(studio: Studio) -> tuple[Person, Person]:
 
 def submit(studio: Studio, person: Person, prompt: str, count: int = 1) -> list[str]:
     request = JobRequest(provider="demo", model="demo-pattern", prompt=prompt)
-    return [j.id for j in studio.service.submit(person.user, request, count=count)]
+    return [j.id for j in studio.services.jobs.submit(person.user, request, count=count)]
 
 
 def grid_prompts(at: AppTest) -> list[str]:
@@ -101,7 +101,7 @@ def test_open_job_shows_prompt_as_plain_text_with_params_timings_and_attempts(
     request = JobRequest(
         provider="demo", model="demo-pattern", prompt=prompt, params={"style": "rings", "seed": 3}
     )
-    (job,) = studio.service.submit(ada.user, request)
+    (job,) = studio.services.jobs.submit(ada.user, request)
     studio.wait_finished(ada)
     at = studio.app(ada, HISTORY)
     at = at.button(key=f"hist_open_{job.id}").click().run()
@@ -125,7 +125,7 @@ def test_cancel_a_queued_job_then_retry_it_as_a_new_job(studio_factory) -> None:
     at = at.button(key=f"hist_open_{job_id}").click().run()
     at = at.button(key="hist_cancel").click().run()
     assert "Canceled." in page_text(at)
-    assert studio.service.get_job(ada.user, job_id).status is JobStatus.CANCELED
+    assert studio.services.jobs.get_job(ada.user, job_id).status is JobStatus.CANCELED
     at = at.button(key="hist_retry").click().run()
     assert "Queued again as a new job." in page_text(at)
     jobs = studio.jobs(ada)
@@ -154,7 +154,7 @@ def test_use_this_prompt_opens_generate_prefilled(studio: Studio) -> None:
     request = JobRequest(
         provider="demo", model="demo-poster", prompt="a harbour at night", params={"seed": 9}
     )
-    (job,) = studio.service.submit(ada.user, request)
+    (job,) = studio.services.jobs.submit(ada.user, request)
     studio.wait_finished(ada)
     at = studio.app(ada)
     at.switch_page("pages/history.py").run()

@@ -4,6 +4,7 @@ session says now, and hands a signed-out, revoked, disabled or refused session t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ def people(studio: Studio) -> tuple[Person, Person]:
 
 def queue_job(studio: Studio, person: Person, prompt: str = "a paper kite") -> str:
     request = JobRequest(provider="demo", model="demo-pattern", prompt=prompt)
-    (job,) = studio.service.submit(person.user, request)
+    (job,) = studio.services.jobs.submit(person.user, request)
     return job.id
 
 
@@ -71,7 +72,7 @@ def test_a_session_revoked_while_a_fragment_polls_shows_sign_in_on_its_next_tick
         at = history(studio, ada)
     else:
         at = history_details(studio, ada, queue_job(studio, ada))
-    studio.service.sign_out(ada.token)  # e.g. "sign out" in another tab
+    studio.services.accounts.sign_out(ada.token)  # e.g. "sign out" in another tab
     assert_signed_out(tick_live_fragments(at))
 
 
@@ -100,7 +101,7 @@ def test_a_fragment_rerun_acts_as_the_user_the_session_names_now(studio: Studio)
     owner, ada = people(studio)
     job_id = queue_job(studio, ada)
     studio.wait_finished(ada)
-    studio.service.set_review(owner.user, [job_id], ReviewStatus.FLAGGED, "internal: hands")
+    studio.services.review.set_review(owner.user, [job_id], ReviewStatus.FLAGGED, "internal: hands")
     at = history_details(studio, ada, job_id)
     assert "internal: hands" not in page_text(at)  # an owner does not see the reviewer's note
     studio.runtime.backend.accounts.set_role(ada.user.id, Role.REVIEWER)
@@ -112,7 +113,7 @@ def test_a_fragment_rerun_acts_as_the_user_the_session_names_now(studio: Studio)
 
 
 class _RefusingService:
-    """The studio's service, whose job listing refuses the caller the next `refusals` times
+    """The studio's jobs service, whose job listing refuses the caller the next `refusals` times
     the way Supabase does when an access token has expired."""
 
     def __init__(self, inner: Any) -> None:
@@ -137,8 +138,8 @@ def test_a_refused_session_in_a_fragment_reruns_the_whole_app_once(
     studio = studio_factory(worker_enabled=False)
     _owner, ada = people(studio)
     queue_job(studio, ada)
-    refusing = _RefusingService(studio.runtime.service)
-    monkeypatch.setattr(studio.runtime, "service", refusing)
+    refusing = _RefusingService(studio.runtime.services.jobs)
+    monkeypatch.setattr(studio.runtime, "services", replace(studio.runtime.services, jobs=refusing))
     at = history(studio, ada)
     refusing.refusals = 1
     at = tick_live_fragments(at)
@@ -154,8 +155,8 @@ def test_a_session_refused_again_after_the_full_rerun_shows_the_error_without_lo
     studio = studio_factory(worker_enabled=False)
     _owner, ada = people(studio)
     queue_job(studio, ada)
-    refusing = _RefusingService(studio.runtime.service)
-    monkeypatch.setattr(studio.runtime, "service", refusing)
+    refusing = _RefusingService(studio.runtime.services.jobs)
+    monkeypatch.setattr(studio.runtime, "services", replace(studio.runtime.services, jobs=refusing))
     at = history(studio, ada)
     refusing.refusals = 1000
     at = tick_live_fragments(at)

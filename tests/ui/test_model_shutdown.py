@@ -37,8 +37,8 @@ def old_job(studio: Studio, person: Person) -> str:
         prompt="a lighthouse in fog",
         params={"aspect_ratio": "3:2", "quality": "high"},
     )
-    (job,) = studio.service.submit(person.user, request)
-    studio.service.cancel(person.user, job.id)
+    (job,) = studio.services.jobs.submit(person.user, request)
+    studio.services.jobs.cancel(person.user, job.id)
     return job.id
 
 

@@ -88,7 +88,7 @@ def test_a_revoked_session_signs_the_tab_out_on_the_next_run(studio: Studio) -> 
     ada = studio.person("ada@example.com")
     at = studio.app(ada)
     assert titles(at) == ["Generate"]
-    studio.service.sign_out(ada.token)
+    studio.services.accounts.sign_out(ada.token)
     at.run()
     assert titles(at) == []
     assert "You are signed out" in page_text(at)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -95,7 +96,7 @@ def client(studio: Studio) -> TestClient:
 def test_sign_in_ticket_sets_an_httponly_lax_cookie_and_goes_home(
     studio: Studio, client: TestClient
 ) -> None:
-    signed = studio.service.sign_up("ada@example.com", "correct horse battery")
+    signed = studio.services.accounts.sign_up("ada@example.com", "correct horse battery")
     cookie = xsrf()
     ticket = web_auth.issue_ticket("sign_in", signed.session_token, cookie)
     assert ticket and signed.session_token not in ticket
@@ -113,7 +114,7 @@ def test_sign_in_ticket_sets_an_httponly_lax_cookie_and_goes_home(
 
 
 def test_the_cookie_is_secure_over_https(studio: Studio) -> None:
-    signed = studio.service.sign_up("ada@example.com", "correct horse battery")
+    signed = studio.services.accounts.sign_up("ada@example.com", "correct horse battery")
     cookie = xsrf()
     ticket = web_auth.issue_ticket("sign_in", signed.session_token, cookie)
     assert ticket
@@ -129,7 +130,7 @@ def test_the_cookie_is_secure_over_https(studio: Studio) -> None:
 def test_a_ticket_lured_into_another_browser_signs_nobody_in(
     studio: Studio, client: TestClient
 ) -> None:
-    signed = studio.service.sign_up("mallory@example.com", "correct horse battery")
+    signed = studio.services.accounts.sign_up("mallory@example.com", "correct horse battery")
     ticket = web_auth.issue_ticket("sign_in", signed.session_token, xsrf(OTHER))
     assert ticket
     client.cookies.set(XSRF_COOKIE_NAME, xsrf())
@@ -140,11 +141,11 @@ def test_a_ticket_lured_into_another_browser_signs_nobody_in(
 def test_a_ticket_for_a_session_revoked_meanwhile_sets_no_cookie(
     studio: Studio, client: TestClient
 ) -> None:
-    signed = studio.service.sign_up("ada@example.com", "correct horse battery")
+    signed = studio.services.accounts.sign_up("ada@example.com", "correct horse battery")
     cookie = xsrf()
     ticket = web_auth.issue_ticket("sign_in", signed.session_token, cookie)
     assert ticket
-    studio.service.sign_out(signed.session_token)
+    studio.services.accounts.sign_out(signed.session_token)
     client.cookies.set(XSRF_COOKIE_NAME, cookie)
     assert "set-cookie" not in client.get(web_auth.sign_in_url(ticket)).headers
 
@@ -152,7 +153,7 @@ def test_a_ticket_for_a_session_revoked_meanwhile_sets_no_cookie(
 def test_sign_out_ticket_revokes_the_session_and_clears_the_cookie(
     studio: Studio, client: TestClient
 ) -> None:
-    signed = studio.service.sign_up("ada@example.com", "correct horse battery")
+    signed = studio.services.accounts.sign_up("ada@example.com", "correct horse battery")
     cookie = xsrf()
     ticket = web_auth.issue_ticket("sign_out", signed.session_token, cookie)
     client.cookies.set(XSRF_COOKIE_NAME, cookie)
@@ -161,24 +162,24 @@ def test_sign_out_ticket_revokes_the_session_and_clears_the_cookie(
     assert response.status_code == 303
     assert f'{COOKIE_NAME}="";' in response.headers["set-cookie"]
     assert "Max-Age=0" in response.headers["set-cookie"]
-    assert studio.service.user_for_session(signed.session_token) is None
+    assert studio.services.accounts.user_for_session(signed.session_token) is None
 
 
 def test_sign_out_without_a_ticket_keeps_a_live_cookie_but_clears_a_dead_one(
     studio: Studio, client: TestClient
 ) -> None:
-    signed = studio.service.sign_up("ada@example.com", "correct horse battery")
+    signed = studio.services.accounts.sign_up("ada@example.com", "correct horse battery")
     client.cookies.set(COOKIE_NAME, signed.session_token)
     response = client.get(web_auth.SIGN_OUT_PATH)  # e.g. a link on another site
     assert response.status_code == 303 and "set-cookie" not in response.headers
-    assert studio.service.user_for_session(signed.session_token) is not None
-    studio.service.sign_out(signed.session_token)
+    assert studio.services.accounts.user_for_session(signed.session_token) is not None
+    studio.services.accounts.sign_out(signed.session_token)
     response = client.get(web_auth.SIGN_OUT_PATH)
     assert "Max-Age=0" in response.headers["set-cookie"]
 
 
 class _SlowService:
-    """The studio's service whose session calls take as long as a busy SQLite or a slow
+    """The studio's accounts service whose session calls take as long as a busy SQLite or a slow
     Supabase: each waits (up to `patience` seconds) for another request to be served."""
 
     def __init__(self, inner: Any, patience: float = 3.0) -> None:
@@ -204,7 +205,7 @@ class _SlowService:
 
 def _while_slow(studio: Studio, path: str, cookies: dict[str, str]) -> httpx.Response:
     """GET `path` on the auth routes and, meanwhile, another route on the same event loop."""
-    slow: _SlowService = studio.runtime.service  # type: ignore[assignment]
+    slow: _SlowService = studio.runtime.services.accounts  # type: ignore[assignment]
 
     async def ping(_request: Request) -> PlainTextResponse:
         slow.other_request_served.set()
@@ -230,10 +231,10 @@ def _while_slow(studio: Studio, path: str, cookies: dict[str, str]) -> httpx.Res
 def test_a_slow_backend_during_the_cookie_hand_off_does_not_stall_other_requests(
     studio: Studio, monkeypatch: pytest.MonkeyPatch, route: str
 ) -> None:
-    signed = studio.service.sign_up("ada@example.com", "correct horse battery")
+    signed = studio.services.accounts.sign_up("ada@example.com", "correct horse battery")
     cookie = xsrf()
-    slow = _SlowService(studio.runtime.service)
-    monkeypatch.setattr(studio.runtime, "service", slow)
+    slow = _SlowService(studio.runtime.services.accounts)
+    monkeypatch.setattr(studio.runtime, "services", replace(studio.runtime.services, accounts=slow))
     cookies = {XSRF_COOKIE_NAME: cookie, COOKIE_NAME: signed.session_token}
     if route == "sign in":
         ticket = web_auth.issue_ticket("sign_in", signed.session_token, cookie)
@@ -252,4 +253,4 @@ def test_a_slow_backend_during_the_cookie_hand_off_does_not_stall_other_requests
     if route == "sign in":
         assert response.headers["set-cookie"].startswith(f"{COOKIE_NAME}=")
     elif route == "sign out":
-        assert studio.service.user_for_session(signed.session_token) is None
+        assert studio.services.accounts.user_for_session(signed.session_token) is None

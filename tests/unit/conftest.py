@@ -22,7 +22,7 @@ from core.ports import Backend
 from core.providers.base import GeneratedImage, GenerationRequest, ModelInfo
 from core.providers.demo import DemoProvider
 from core.queue.worker import Worker
-from core.services.jobs import JobService
+from core.services import Services, build_services
 
 
 class FakeProvider(DemoProvider):
@@ -64,11 +64,11 @@ class FakeProvider(DemoProvider):
 
 @dataclass
 class Studio:
-    """One isolated deployment: settings, backend, providers, service and people."""
+    """One isolated deployment: settings, backend, providers, services and people."""
 
     settings: Settings
     backend: Backend
-    service: JobService
+    services: Services
     fake: FakeProvider
     alice: User
     bob: User
@@ -78,10 +78,10 @@ class Studio:
         """A started worker, stopped at teardown. Tiny backoff keeps retry tests fast."""
         kwargs.setdefault("backoff_base", 0.01)
         kwargs.setdefault("backoff_cap", 0.05)
-        worker = Worker(self.backend, self.service.providers, self.settings, **kwargs)  # type: ignore[arg-type]
+        worker = Worker(self.backend, self.services.jobs.providers, self.settings, **kwargs)  # type: ignore[arg-type]
         worker.start()
         self.workers.append(worker)
-        self.service.set_wake_worker(worker.wake)
+        self.services.jobs.set_wake_worker(worker.wake)
         return worker
 
     def submit(
@@ -91,7 +91,7 @@ class Studio:
         model = str(kw.pop("model", "demo-pattern"))
         params = kw.pop("params", {"quality": "draft"})
         request = JobRequest(provider=provider, model=model, prompt=prompt, params=params)  # type: ignore[arg-type]
-        return self.service.submit(user or self.alice, request, **kw)[0]  # type: ignore[arg-type]
+        return self.services.jobs.submit(user or self.alice, request, **kw)[0]  # type: ignore[arg-type]
 
     def job(self, job_id: str) -> Job:
         job = self.backend.jobs.get_job(job_id)
@@ -161,8 +161,8 @@ def make_studio(settings: Settings, *, fake_latency_ms: int = 0) -> Iterator[Stu
     backend = open_backend(settings)
     fake = FakeProvider(latency_ms=fake_latency_ms)
     providers = {"demo": DemoProvider(), "fake": fake}
-    service = JobService(backend, providers, settings)  # type: ignore[arg-type]
-    studio = Studio(settings, backend, service, fake, alice, bob, [])
+    services = build_services(backend, providers, settings)  # type: ignore[arg-type]
+    studio = Studio(settings, backend, services, fake, alice, bob, [])
     try:
         yield studio
     finally:

@@ -103,7 +103,7 @@ def submit(studio: Studio, count: int) -> list[str]:
     return [
         job.id
         for _ in range(count // 3)
-        for job in studio.service.submit(studio.alice, req, count=3)
+        for job in studio.services.jobs.submit(studio.alice, req, count=3)
     ]
 
 

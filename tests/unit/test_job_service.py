@@ -1,4 +1,4 @@
-"""JobService on the real local backend: validation, rate limit, idempotency, the job
+"""JobsService on the real local backend: validation, rate limit, idempotency, the job
 actions, and ownership (someone else's job looks exactly like a missing one)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from core.domain.errors import Conflict, NotFound, RateLimited, ValidationError
 from core.domain.models import JobKind, JobQuery, JobRequest, JobStatus, Role
 from core.domain.settings import Settings
 from core.providers.base import SEED_MAX, SafetyBlocked
-from core.services.jobs import JobService
+from core.services.jobs import JobsService
 from tests.unit.conftest import Studio, make_studio
 
 
@@ -54,7 +54,7 @@ def test_invalid_submissions_are_refused_clearly_and_create_nothing(
     studio: Studio, req: JobRequest, count: int, message: str
 ) -> None:
     with pytest.raises(ValidationError) as caught:
-        studio.service.submit(studio.alice, req, count=count)
+        studio.services.jobs.submit(studio.alice, req, count=count)
     assert message in caught.value.message
     assert count_jobs(studio) == 0
 
@@ -68,7 +68,7 @@ def test_a_valid_submission_is_queued_with_cleaned_params_and_the_default_model(
         prompt="  a quiet harbour  ",
         params={"seed": 0, "negative_prompt": "  ", "style": "rings", "quality": None},
     )
-    jobs = studio.service.submit(studio.alice, req, count=3)
+    jobs = studio.services.jobs.submit(studio.alice, req, count=3)
     assert len(jobs) == 3 and len({j.batch_id for j in jobs}) == 1
     job = jobs[0]
     assert (job.status, job.model, job.prompt) == (
@@ -85,10 +85,10 @@ def test_the_rate_limit_allows_exactly_30_a_minute_then_says_how_long_to_wait(
 ) -> None:
     with make_studio(replace(settings, rate_limit_per_minute=30)) as studio:
         for _ in range(7):
-            studio.service.submit(studio.alice, request(), count=4)
-        studio.service.submit(studio.alice, request(), count=2)  # 30 in the window
+            studio.services.jobs.submit(studio.alice, request(), count=4)
+        studio.services.jobs.submit(studio.alice, request(), count=2)  # 30 in the window
         with pytest.raises(RateLimited) as caught:
-            studio.service.submit(studio.alice, request())
+            studio.services.jobs.submit(studio.alice, request())
         error = caught.value
         assert error.http_status == 429 and error.code == "rate_limited"
         assert re.fullmatch(
@@ -98,30 +98,30 @@ def test_the_rate_limit_allows_exactly_30_a_minute_then_says_how_long_to_wait(
         assert str(error.retry_after) in error.message
         assert count_jobs(studio) == 30
         # The limit is per person: Bob is unaffected.
-        studio.service.submit(studio.bob, request())
+        studio.services.jobs.submit(studio.bob, request())
 
 
 def test_an_idempotency_key_returns_the_first_batch_without_charging_the_rate_limit(
     settings: Settings,
 ) -> None:
     with make_studio(replace(settings, rate_limit_per_minute=4)) as studio:
-        first = studio.service.submit(studio.alice, request(), count=4, idempotency_key="k-1")
-        again = studio.service.submit(studio.alice, request(), count=4, idempotency_key="k-1")
+        first = studio.services.jobs.submit(studio.alice, request(), count=4, idempotency_key="k-1")
+        again = studio.services.jobs.submit(studio.alice, request(), count=4, idempotency_key="k-1")
         assert [j.id for j in again] == [j.id for j in first]
         assert count_jobs(studio) == 4
         # Bob's identical key is his own.
-        bobs = studio.service.submit(studio.bob, request(), idempotency_key="k-1")
+        bobs = studio.services.jobs.submit(studio.bob, request(), idempotency_key="k-1")
         assert bobs[0].id not in {j.id for j in first}
         with pytest.raises(ValidationError):
-            studio.service.submit(studio.alice, request(), idempotency_key="  ")
+            studio.services.jobs.submit(studio.alice, request(), idempotency_key="  ")
 
 
 def test_cancel_a_queued_job_but_not_a_finished_one(studio: Studio) -> None:
-    job = studio.service.submit(studio.alice, request())[0]
-    canceled = studio.service.cancel(studio.alice, job.id)
+    job = studio.services.jobs.submit(studio.alice, request())[0]
+    canceled = studio.services.jobs.cancel(studio.alice, job.id)
     assert canceled.status is JobStatus.CANCELED
     with pytest.raises(Conflict, match="Only a queued job can be canceled"):
-        studio.service.cancel(studio.alice, job.id)
+        studio.services.jobs.cancel(studio.alice, job.id)
 
 
 def test_retry_makes_a_new_job_with_the_same_request_only_for_failed_or_canceled(
@@ -132,12 +132,12 @@ def test_retry_makes_a_new_job_with_the_same_request_only_for_failed_or_canceled
     job = studio.submit("try me", params={"seed": 9, "quality": "draft"})
     (failed,) = studio.wait_for([job.id])
     assert failed.status is JobStatus.FAILED
-    retried = studio.service.retry(studio.alice, job.id)
+    retried = studio.services.jobs.retry(studio.alice, job.id)
     assert retried.id != job.id and retried.request == job.request
     (done,) = studio.wait_for([retried.id])
     assert done.status is JobStatus.DONE
     with pytest.raises(Conflict, match="Only a failed or canceled job can be retried"):
-        studio.service.retry(studio.alice, done.id)
+        studio.services.jobs.retry(studio.alice, done.id)
 
 
 def test_delete_removes_the_stored_files_and_the_row(studio: Studio) -> None:
@@ -146,21 +146,21 @@ def test_delete_removes_the_stored_files_and_the_row(studio: Studio) -> None:
     (done,) = studio.wait_for([job.id])
     blobs = studio.backend.blobs
     assert blobs.size(done.result_path) and blobs.size(done.thumb_path)
-    studio.service.delete(studio.alice, job.id)
+    studio.services.jobs.delete(studio.alice, job.id)
     assert blobs.size(done.result_path) is None and blobs.size(done.thumb_path) is None
     assert studio.backend.jobs.get_job(job.id) is None
     with pytest.raises(NotFound):
-        studio.service.get_job(studio.alice, job.id)
+        studio.services.jobs.get_job(studio.alice, job.id)
 
 
 def test_a_queued_job_can_be_deleted_but_a_processing_one_cannot(studio: Studio) -> None:
-    queued = studio.service.submit(studio.alice, request())[0]
-    studio.service.delete(studio.alice, queued.id)
+    queued = studio.services.jobs.submit(studio.alice, request())[0]
+    studio.services.jobs.delete(studio.alice, queued.id)
     assert studio.backend.jobs.get_job(queued.id) is None
-    running = studio.service.submit(studio.alice, request())[0]
+    running = studio.services.jobs.submit(studio.alice, request())[0]
     assert studio.backend.jobs.claim("w", 60, 3) is not None
     with pytest.raises(Conflict, match="being generated"):
-        studio.service.delete(studio.alice, running.id)
+        studio.services.jobs.delete(studio.alice, running.id)
     assert studio.backend.jobs.get_job(running.id) is not None
 
 
@@ -168,10 +168,10 @@ def test_image_bytes_of_a_finished_job(studio: Studio) -> None:
     studio.worker()
     job = studio.submit("download me")
     studio.wait_for([job.id])
-    data, mime, name = studio.service.image_bytes(studio.alice, job.id)
+    data, mime, name = studio.services.jobs.image_bytes(studio.alice, job.id)
     assert data.startswith(b"\x89PNG") and mime == "image/png"
     assert name == f"fake-{job.id[:8]}.png"
-    thumb, thumb_mime, _ = studio.service.image_bytes(studio.alice, job.id, thumb=True)
+    thumb, thumb_mime, _ = studio.services.jobs.image_bytes(studio.alice, job.id, thumb=True)
     assert thumb[8:12] == b"WEBP" and thumb_mime == "image/webp"
 
 
@@ -191,7 +191,7 @@ def test_another_users_job_behaves_exactly_like_a_missing_one(studio: Studio, st
         studio.wait_for([job.id])
         worker.stop(0)
     assert studio.job(job.id).status.value == status
-    service, bob = studio.service, studio.bob
+    service, bob = studio.services.jobs, studio.bob
     for job_id in (job.id, str(uuid.uuid4()), "not-a-uuid"):
         messages = {
             _not_found_message(lambda i=job_id: service.get_job(bob, i)),
@@ -227,8 +227,8 @@ def test_delete_of_a_job_a_worker_claims_between_read_and_cancel_is_refused_and_
     studio: Studio,
 ) -> None:
     racing = replace(studio.backend, jobs=_ClaimedDuringCancel(studio.backend.jobs, "w"))
-    service = JobService(racing, studio.service.providers, studio.settings)  # type: ignore[arg-type]
-    job = studio.service.submit(studio.alice, request())[0]
+    service = JobsService(racing, studio.services.jobs.providers, studio.settings)  # type: ignore[arg-type]
+    job = studio.services.jobs.submit(studio.alice, request())[0]
     with pytest.raises(Conflict, match="being generated"):
         service.delete(studio.alice, job.id)
     kept = studio.job(job.id)
@@ -248,8 +248,8 @@ def test_delete_says_not_found_when_the_row_went_meanwhile(studio: Studio) -> No
             return self._jobs.delete_jobs(job_ids)  # type: ignore[attr-defined]
 
     racing = replace(studio.backend, jobs=GoneBeforeDelete(studio.backend.jobs))
-    service = JobService(racing, studio.service.providers, studio.settings)  # type: ignore[arg-type]
-    job = studio.service.submit(studio.alice, request())[0]
+    service = JobsService(racing, studio.services.jobs.providers, studio.settings)  # type: ignore[arg-type]
+    job = studio.services.jobs.submit(studio.alice, request())[0]
     with pytest.raises(NotFound):
         service.delete(studio.alice, job.id)
 
@@ -257,12 +257,12 @@ def test_delete_says_not_found_when_the_row_went_meanwhile(studio: Studio) -> No
 def test_an_admin_can_cancel_another_users_queued_job_but_a_reviewer_cannot(
     studio: Studio,
 ) -> None:
-    job = studio.service.submit(studio.alice, request())[0]
+    job = studio.services.jobs.submit(studio.alice, request())[0]
     reviewer = replace(studio.bob, role=Role.REVIEWER)
     with pytest.raises(NotFound):
-        studio.service.cancel(reviewer, job.id)
+        studio.services.jobs.cancel(reviewer, job.id)
     admin = replace(studio.bob, role=Role.ADMIN)
-    assert studio.service.cancel(admin, job.id).status is JobStatus.CANCELED
+    assert studio.services.jobs.cancel(admin, job.id).status is JobStatus.CANCELED
 
 
 def _edit(input_path: str | None) -> JobRequest:
@@ -291,20 +291,20 @@ def test_an_edit_must_name_a_source_in_the_users_own_folder(studio: Studio, path
     if path is not None:
         path = path.format(alice=studio.alice.id, bob=studio.bob.id)
     with pytest.raises(ValidationError, match="your own uploaded images"):
-        studio.service.submit(studio.alice, _edit(path))
+        studio.services.jobs.submit(studio.alice, _edit(path))
     assert count_jobs(studio) == 0
 
 
 def test_an_edit_of_the_users_own_upload_is_queued(studio: Studio) -> None:
     path = f"{studio.alice.id}/uploads/source.png"
-    job = studio.service.submit(studio.alice, _edit(path))[0]
+    job = studio.services.jobs.submit(studio.alice, _edit(path))[0]
     assert (job.kind, job.input_path) == (JobKind.EDIT, path)
 
 
 def test_delete_also_removes_files_an_attempt_wrote_but_never_recorded(studio: Studio) -> None:
     # A worker stored the image (any type) and thumbnail, then died before `finish`: the row
     # names no file, yet deleting the job must not leave them behind.
-    job = studio.service.submit(studio.alice, request())[0]
+    job = studio.services.jobs.submit(studio.alice, request())[0]
     blobs = studio.backend.blobs
     left = [
         f"{studio.alice.id}/{job.id}.jpg",
@@ -316,6 +316,6 @@ def test_delete_also_removes_files_an_attempt_wrote_but_never_recorded(studio: S
     other = f"{studio.alice.id}/{uuid.uuid4()}.png"  # another job's file stays
     blobs.put(other, b"bytes", "image/png")
     assert studio.backend.jobs.cancel(job.id)
-    studio.service.delete(studio.alice, job.id)
+    studio.services.jobs.delete(studio.alice, job.id)
     assert [blobs.size(p) for p in left] == [None, None, None]
     assert blobs.size(other) == 5

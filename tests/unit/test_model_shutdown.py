@@ -73,10 +73,10 @@ def test_a_retry_after_the_shutdown_moves_to_the_replacement_keeping_its_options
     params = {"quality": "draft", "seed": 5, "style": "rings"}
     with time_machine.travel(DAY_BEFORE, tick=True) as clock:
         job = aging.submit(model="fake-old", params=params)
-        aging.service.cancel(aging.alice, job.id)
-        same_day = aging.service.retry(aging.alice, job.id)
+        aging.services.jobs.cancel(aging.alice, job.id)
+        same_day = aging.services.jobs.retry(aging.alice, job.id)
         clock.move_to(SHUTDOWN_DAY)
-        moved = aging.service.retry(aging.alice, job.id)
+        moved = aging.services.jobs.retry(aging.alice, job.id)
     assert same_day.model == "fake-old"
     assert (moved.model, moved.params, moved.prompt) == ("demo-poster", params, job.prompt)
 
@@ -93,7 +93,7 @@ def test_current_request_drops_options_the_replacement_does_not_take(aging: Stud
     aging.fake.models = (*DemoProvider.models, narrow, gone)  # type: ignore[misc]
     params = {"aspect_ratio": "3:2", "quality": "high", "seed": 2}
     request = JobRequest(provider="fake", model="fake-gone", prompt="x", params=params)
-    moved = aging.service.current_request(request)
+    moved = aging.services.jobs.current_request(request)
     assert (moved.model, moved.params) == ("fake-narrow", {"aspect_ratio": "3:2"})
     running = JobRequest(provider="fake", model="demo-pattern", prompt="x", params=params)
-    assert aging.service.current_request(running) == running
+    assert aging.services.jobs.current_request(running) == running

@@ -15,7 +15,8 @@ from core.backends import open_backend
 from core.domain.models import JobRequest, JobStatus
 from core.domain.settings import Settings
 from core.runtime import Runtime, get_runtime, install_runtime, shutdown_runtime
-from core.services.jobs import JobService
+from core.services import build_services
+from core.services.admin import Background
 from tests.unit.conftest import FakeProvider, wait_until
 
 
@@ -38,12 +39,14 @@ def test_during_shutdown_get_runtime_returns_the_stopping_runtime_not_a_new_one(
     gate = threading.Event()
     fake.gate = gate
     providers = {"fake": fake}
-    service = JobService(backend, providers, settings)  # type: ignore[arg-type]
-    runtime = Runtime(settings, backend, providers, service)  # type: ignore[arg-type]
+    services = build_services(backend, providers, settings)  # type: ignore[arg-type]
+    runtime = Runtime(settings, backend, providers, services)  # type: ignore[arg-type]
     install_runtime(runtime)
     runtime.start()
     user = backend.accounts.sign_up("a@example.com", "a-password-1", admin_emails=frozenset()).user
-    job = service.submit(user, JobRequest(provider="fake", model="demo-pattern", prompt="x"))[0]
+    job = services.jobs.submit(user, JobRequest(provider="fake", model="demo-pattern", prompt="x"))[
+        0
+    ]
     wait_until(lambda: fake.in_flight == 1)
 
     worker = runtime.worker
@@ -72,11 +75,26 @@ def test_during_shutdown_get_runtime_returns_the_stopping_runtime_not_a_new_one(
         done.close()
 
 
+def test_the_admin_service_sees_the_worker_and_sweeper_the_runtime_runs(settings: Settings) -> None:
+    settings = replace(settings, worker_enabled=True)
+    backend = open_backend(settings)
+    runtime = Runtime(settings, backend, {}, build_services(backend, {}, settings))
+    admin = runtime.services.admin
+    assert admin.background() == Background(worker=None, sweeper_running=False)
+    runtime.start()
+    try:
+        running = admin.background()
+        assert running.worker_alive and running.sweeper_running
+        assert running.worker is not None and running.worker["processed"] == 0
+    finally:
+        runtime.stop()
+    assert admin.background() == Background(worker=None, sweeper_running=False)
+
+
 def test_a_stopping_runtime_never_starts_a_worker_again(settings: Settings) -> None:
     settings = replace(settings, worker_enabled=True)
     backend = open_backend(settings)
-    service = JobService(backend, {}, settings)
-    runtime = Runtime(settings, backend, {}, service)
+    runtime = Runtime(settings, backend, {}, build_services(backend, {}, settings))
     runtime.stop()
     runtime.start()
     assert runtime.worker is None and runtime.sweeper is None

@@ -65,7 +65,7 @@ def test_an_edit_reads_its_source_from_the_blob_store(studio: Studio) -> None:
         kind=JobKind.EDIT,
         input_path=input_path,
     )
-    job = studio.service.submit(studio.alice, request)[0]
+    job = studio.services.jobs.submit(studio.alice, request)[0]
     studio.worker()
     (done,) = studio.wait_for([job.id])
     assert done.status is JobStatus.DONE, done.error_message
@@ -82,7 +82,7 @@ def test_an_edit_whose_source_is_gone_fails_at_once(studio: Studio) -> None:
         kind=JobKind.EDIT,
         input_path=f"{studio.alice.id}/uploads/missing.png",
     )
-    job = studio.service.submit(studio.alice, request)[0]
+    job = studio.services.jobs.submit(studio.alice, request)[0]
     studio.worker()
     (failed,) = studio.wait_for([job.id])
     assert (failed.status, failed.error_code, failed.attempts) == (
@@ -296,7 +296,7 @@ def test_twenty_jobs_never_run_more_than_three_at_once_even_across_two_workers(
 
 def _submit_batch(studio: Studio, count: int) -> list[Job]:
     request = JobRequest(provider="fake", model="demo-pattern", prompt="batch", params={})
-    return studio.service.submit(studio.alice, request, count=count)
+    return studio.services.jobs.submit(studio.alice, request, count=count)
 
 
 def test_a_submit_wakes_the_worker_at_once_instead_of_waiting_for_the_poll(
@@ -318,7 +318,7 @@ def test_a_submit_wakes_the_worker_at_once_instead_of_waiting_for_the_poll(
 def test_without_a_wake_a_job_waits_for_the_poll(settings: Settings) -> None:
     with make_studio(replace(settings, worker_poll_seconds=0.8)) as studio:
         worker = studio.worker()
-        studio.service.set_wake_worker(lambda: None)  # as if submitted by another process
+        studio.services.jobs.set_wake_worker(lambda: None)  # as if submitted by another process
         time.sleep(0.1)
         job = studio.submit("no wake")
         time.sleep(0.3)

@@ -18,7 +18,6 @@ from core.backends.common import digest
 from core.backends.sqlite.db import Database, from_us, now_us, seconds_us
 from core.domain.errors import (
     AccountDisabled,
-    AccountExists,
     InvalidCredentials,
     NotFound,
     RateLimited,
@@ -37,8 +36,10 @@ from core.domain.policy import (
     TOKEN_TOUCH_SECONDS,
     check_email,
     check_password,
+    email_taken,
     last_admin_refused,
     normalize_email,
+    sign_in_locked,
 )
 from core.ports import SignedIn
 
@@ -126,7 +127,7 @@ class LocalAccounts:
         admins = {e.strip().lower() for e in admin_emails}
         with self._db.write() as conn:
             if conn.execute(SQL_USER_BY_EMAIL, (email,)).fetchone() is not None:
-                raise AccountExists("An account with this email already exists. Sign in instead.")
+                raise email_taken()
             first = conn.execute(SQL_COUNT_USERS).fetchone()[0] == 0
             role = Role.ADMIN if first or email in admins else Role.USER
             user_id, now = str(uuid.uuid4()), now_us()
@@ -333,11 +334,7 @@ def _refused_change(conn: sqlite3.Connection, user_id: str) -> StudioError:
 
 
 def _locked(wait_us: int) -> RateLimited:
-    wait = max(1, math.ceil(wait_us / 1_000_000))
-    minutes = max(1, math.ceil(wait / 60))
-    return RateLimited(
-        f"Too many failed sign-ins for this email. Try again in {minutes} min.", retry_after=wait
-    )
+    return sign_in_locked(math.ceil(wait_us / 1_000_000))
 
 
 def _user(row: sqlite3.Row) -> User:

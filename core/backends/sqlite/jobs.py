@@ -14,7 +14,6 @@ from typing import Any
 from core.backends.common import check_batch, decode_cursor, encode_cursor, finished_statuses
 from core.backends.sqlite.db import JOB_COLUMNS, job_from_row, now_us, sql_marks, to_us
 from core.backends.sqlite.queue import LocalQueue
-from core.domain.errors import QuotaExceeded, RateLimited
 from core.domain.models import (
     Job,
     JobKind,
@@ -24,6 +23,7 @@ from core.domain.models import (
     NewJob,
     ReviewStatus,
 )
+from core.domain.policy import quota_exceeded, rate_limited
 
 WINDOW_US = 60 * 1_000_000
 SUBMISSION_LOG_KEEP_US = 2 * 86_400 * 1_000_000
@@ -138,9 +138,8 @@ class LocalJobStore(LocalQueue):
         if used + count <= limit:
             return
         recent = conn.execute(SQL_RECENT_SUBMISSIONS, (user_id, since)).fetchall()
-        message = f"You can submit {limit} images a minute."
         if count > limit:
-            raise RateLimited(f"{message} Submit fewer at once.", retry_after=60)
+            raise rate_limited(limit, None)
         # Wait until enough of the oldest submissions leave the 60 s window.
         must_free = used + count - limit
         freed = 0
@@ -151,8 +150,7 @@ class LocalJobStore(LocalQueue):
                 break
         else:  # pragma: no cover - must_free <= used always
             wait = 60
-        wait = max(1, wait)
-        raise RateLimited(f"{message} Try again in {wait} s.", retry_after=wait)
+        raise rate_limited(limit, max(1, wait))
 
     @staticmethod
     def _check_daily_quota(
@@ -164,11 +162,7 @@ class LocalJobStore(LocalQueue):
         if used + count > quota:
             wait = max(1, math.ceil((midnight + day_us - now) / 1_000_000))
             left = max(0, quota - used)
-            raise QuotaExceeded(
-                f"Your daily limit is {quota} images and {left} are left today. "
-                f"It resets at midnight UTC.",
-                retry_after=wait,
-            )
+            raise quota_exceeded(quota, left, wait)
 
     # ---- reading ---------------------------------------------------------------------------
 

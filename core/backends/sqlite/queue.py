@@ -19,14 +19,12 @@ from core.backends.sqlite.db import (
     to_us,
 )
 from core.domain.models import Job, QueueDepth
-
-LEASE_LOST_CODE = "worker_lost"
+from core.domain.policy import WORKER_LOST_AFTER, WORKER_LOST_BEFORE, WORKER_LOST_CODE
 
 # Expired leases whose job has used all its attempts fail instead of running once more.
 SQL_FAIL_EXHAUSTED_LEASES = (
     "UPDATE jobs SET status = 'failed', error_code = :code, "
-    "error_message = 'The worker crashed or timed out repeatedly while generating this image '"
-    " || '(' || attempts || ' attempts); giving up.', "
+    "error_message = :lost_before || attempts || :lost_after, "
     "lease_owner = NULL, lease_expires_at = NULL, finished_at = :now, updated_at = :now "
     "WHERE status = 'processing' AND lease_expires_at <= :now AND attempts >= max_attempts"
 )
@@ -120,7 +118,15 @@ class LocalQueue:
             return None
         with self._db.write() as conn:
             now = now_us()
-            conn.execute(SQL_FAIL_EXHAUSTED_LEASES, {"now": now, "code": LEASE_LOST_CODE})
+            conn.execute(
+                SQL_FAIL_EXHAUSTED_LEASES,
+                {
+                    "now": now,
+                    "code": WORKER_LOST_CODE,
+                    "lost_before": WORKER_LOST_BEFORE,
+                    "lost_after": WORKER_LOST_AFTER,
+                },
+            )
             row = conn.execute(
                 SQL_CLAIM,
                 {

@@ -23,7 +23,7 @@ class SupabaseBackend(Backend):
 
     def for_user(self, user: User) -> Backend:
         """Stores with the user's JWT. A user signed in by API token has no JWT; their calls
-        go through the server's credentials, where JobService's ownership checks apply."""
+        go through the server's credentials, where the services' ownership checks apply."""
         if not user.access_token or self.clients is None:
             return self
 

@@ -7,7 +7,6 @@ tokens, which Supabase Auth verifies (never decoded here). Tokens and keys are n
 from __future__ import annotations
 
 import logging
-import math
 import re
 import secrets
 import threading
@@ -30,7 +29,6 @@ from core.backends.supabase.client import (
 )
 from core.domain.errors import (
     AccountDisabled,
-    AccountExists,
     InvalidCredentials,
     NotFound,
     RateLimited,
@@ -43,8 +41,11 @@ from core.domain.policy import (
     SESSION_SECONDS,
     check_email,
     check_password,
+    email_taken,
+    invalid_email,
     last_admin_refused,
     normalize_email,
+    sign_in_locked,
 )
 from core.domain.settings import Settings
 from core.ports import SignedIn
@@ -113,9 +114,7 @@ class SupabaseAccounts:
         except AuthApiError as exc:
             code = str(exc.code or "")
             if code in _EXISTS_CODES:
-                raise AccountExists(
-                    "An account with this email already exists. Sign in instead."
-                ) from None
+                raise email_taken() from None
             if code in _RATE_CODES or exc.status == 429:
                 raise RateLimited(
                     "Too many sign-ups right now. Try again in a minute.", 60
@@ -124,7 +123,7 @@ class SupabaseAccounts:
                 raise ValidationError("Choose a stronger password.") from None
             if code == "signup_disabled":
                 raise ValidationError("Sign-ups are disabled for this project.") from None
-            raise ValidationError("Enter a valid email address.") from None
+            raise invalid_email() from None
         except AuthError as exc:
             raise ValidationError(f"Sign-up failed ({type(exc).__name__}).") from None
         if response.session is None:
@@ -408,11 +407,7 @@ class SupabaseAccounts:
         answer = self._rpc("begin_sign_in", {"p_email": email}) or {}
         wait = int(answer.get("retry_after") or 0)
         if wait > 0:
-            minutes = max(1, math.ceil(wait / 60))
-            raise RateLimited(
-                f"Too many failed sign-ins for this email. Try again in {minutes} min.",
-                retry_after=wait,
-            )
+            raise sign_in_locked(wait)
         return str(answer["attempt"])
 
     def _end_attempt(self, email: str, attempt: str, *, ok: bool) -> None:

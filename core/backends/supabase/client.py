@@ -20,12 +20,11 @@ from core.domain.errors import (
     AuthRequired,
     Forbidden,
     NotFound,
-    QuotaExceeded,
-    RateLimited,
     ValidationError,
 )
 from core.domain.models import Job, JobKind, JobStatus, ReviewStatus, Role, User
 from core.domain.paths import check_path
+from core.domain.policy import quota_exceeded, rate_limited
 
 BUCKET = "results"
 # PostgREST's answers to a JWT it cannot accept (PGRST303: expired; PGRST301: not decodable)
@@ -152,17 +151,13 @@ def raise_api_error(exc: APIError) -> NoReturn:
         except (TypeError, ValueError):
             detail = {}
     if exc.code == "SR429":
-        limit = detail.get("limit")
-        wait = int(detail.get("retry_after") or 60)
-        message = f"You can submit {limit} images a minute."
-        if detail.get("batch_too_large"):
-            raise RateLimited(f"{message} Submit fewer at once.", retry_after=60) from None
-        raise RateLimited(f"{message} Try again in {wait} s.", retry_after=wait) from None
+        wait = None if detail.get("batch_too_large") else int(detail.get("retry_after") or 60)
+        raise rate_limited(detail.get("limit"), wait) from None
     if exc.code == "SQ429":
-        raise QuotaExceeded(
-            f"Your daily limit is {detail.get('quota')} images and {detail.get('left', 0)} are "
-            "left today. It resets at midnight UTC.",
-            retry_after=int(detail.get("retry_after") or 3600),
+        raise quota_exceeded(
+            detail.get("quota"),
+            detail.get("left", 0),
+            int(detail.get("retry_after") or 3600),
         ) from None
     if exc.code in JWT_ERRORS:
         raise AuthRequired("Your session expired; sign in again.") from None

@@ -36,9 +36,10 @@ class SupabaseJobStore:
 
     A user's store submits through `submit_jobs`, which takes the daily quota from the server's
     settings in SQL (the profile's override, else app_config.daily_quota, which
-    `publish_config` writes from DAILY_QUOTA): the same rule as `JobService._effective_quota`,
-    and a user's JWT cannot name another. The server's store passes the quota it computed
-    to `submit_jobs_with_quota`, which only the service role may call."""
+    `publish_config` writes from DAILY_QUOTA): the same rule as
+    `core.services.access.effective_quota`, and a user's JWT cannot name another. The server's
+    store passes the quota it computed to `submit_jobs_with_quota`, which only the service role
+    may call."""
 
     def __init__(
         self, client: Client, *, server: Client | None = None, owner_id: str | None = None
