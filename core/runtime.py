@@ -63,7 +63,7 @@ class Runtime:
             self.sweeper.stop()
             self.sweeper = None
         if self.worker is not None:
-            self.worker.stop(self.settings.shutdown_grace_seconds)  # type: ignore[attr-defined]
+            self.worker.stop(self.settings.shutdown_grace_seconds)
             self.worker = None
         self.backend.close()
 

@@ -80,10 +80,14 @@ def sign_in_locked(retry_after: int) -> RateLimited:
     )
 
 
-def rate_limited(limit: int, retry_after: int | None) -> RateLimited:
+def rate_limited(limit: int | None, retry_after: int | None) -> RateLimited:
     """Submitting past `limit` images a minute; `retry_after` None when the batch alone is
     larger than the limit (waiting would not help)."""
-    message = f"You can submit {limit} images a minute."
+    message = (
+        f"You can submit {limit} images a minute."
+        if limit
+        else "You are submitting too many images a minute."
+    )
     if retry_after is None:
         return RateLimited(f"{message} Submit fewer at once.", retry_after=60)
     return RateLimited(f"{message} Try again in {retry_after} s.", retry_after=retry_after)

@@ -87,19 +87,16 @@ class IdeogramProvider(RemoteProvider[httpx.Client]):
         draft_speed: str = "TURBO",
         allow_http_downloads: bool | None = None,
     ) -> None:
+        base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         super().__init__(
-            api_key=api_key,
-            default_model=default_model,
-            base_url=(base_url or DEFAULT_BASE_URL).rstrip("/"),
-            timeout=timeout,
+            api_key=api_key, default_model=default_model, base_url=base_url, timeout=timeout
         )
+        self.generate_url = base_url + GENERATE_PATH
         self.speeds = {"draft": draft_speed, "standard": "DEFAULT", "high": "QUALITY"}
         # Image links are https in production; an http base URL (a local gateway or a test
         # server) is the one configuration where plain-http image links are accepted.
         self.allow_http_downloads = (
-            self.base_url.startswith("http://")
-            if allow_http_downloads is None
-            else allow_http_downloads
+            base_url.startswith("http://") if allow_http_downloads is None else allow_http_downloads
         )
 
     def validate(self, model_id: str, prompt: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -139,7 +136,7 @@ class IdeogramProvider(RemoteProvider[httpx.Client]):
             fields.append(("magic_prompt", params["magic_prompt"].upper()))
         try:
             response = self.client().post(
-                self.base_url + GENERATE_PATH,
+                self.generate_url,
                 headers={"Api-Key": self.api_key, "Accept": "application/json"},
                 files=[(name, (None, value)) for name, value in fields],  # multipart form
             )

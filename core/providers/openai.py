@@ -296,9 +296,11 @@ class OpenAIProvider(RemoteProvider[openai.OpenAI]):
         images = self.client().images.with_raw_response
         try:
             if edit:
-                mime = req.input_mime or "image/png"
-                name = "source." + {"image/jpeg": "jpg", "image/webp": "webp"}.get(mime, "png")
-                raw = images.edit(image=(name, req.input_image, mime), **call)
+                if req.input_image is None:
+                    raise InvalidRequest("This edit has no source image.")
+                source_mime = req.input_mime or "image/png"
+                ext = {"image/jpeg": "jpg", "image/webp": "webp"}.get(source_mime, "png")
+                raw = images.edit(image=("source." + ext, req.input_image, source_mime), **call)
             else:
                 raw = images.generate(**call)
             response = raw.parse()
@@ -313,7 +315,7 @@ class OpenAIProvider(RemoteProvider[openai.OpenAI]):
         data_items = response.data
         if data_items is not None and not isinstance(data_items, list):
             raise Transient(_UNREADABLE)
-        item = (data_items or [None])[0]
+        item = data_items[0] if data_items else None
         if item is not None and not hasattr(item, "b64_json"):
             raise Transient(_UNREADABLE)
         if item is None or not item.b64_json:
