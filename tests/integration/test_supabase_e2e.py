@@ -9,11 +9,10 @@ import re
 
 from playwright.sync_api import Page, expect
 
+from tests.constants import PASSWORD
 from tests.e2e.helpers import generate, open_page, sign_up, signed_in_marker
 from tests.integration.supabase_factory import gateway, make_supabase_backend, supabase_settings
 from tests.live_server import live_server_factory  # noqa: F401  (fixture)
-
-PASSWORD = "correct horse battery"
 
 
 def test_the_studio_journey_in_supabase_mode(live_server_factory, page: Page, settings, tmp_path):  # noqa: F811

@@ -14,7 +14,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.contract.support import PASSWORD
+from tests.constants import PASSWORD
 from tests.integration.supabase_factory import gateway, make_supabase_backend, supabase_settings
 from tests.live_server import launch_live_server, launch_worker
 
