@@ -1,5 +1,6 @@
-"""Shared fixtures. Each test tier keeps its own fixtures in its folder's conftest.py; the ones
-that must exist once per session (the browser) live here."""
+"""Shared fixtures and the tier markers. Each test tier keeps its own fixtures in its folder's
+conftest.py; the ones that must exist once per session (the browser) live here, and so does
+the hook that marks every test with its folder's tier (`-m "not e2e and not integration"`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,33 @@ from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
+
+TESTS = Path(__file__).resolve().parent
+# Each folder is a tier; its tests carry that marker and no other tier's (pyproject.toml).
+TIERS = ("unit", "contract", "providers", "api", "ui", "admin", "integration", "e2e")
+
+
+def tier_of(item: pytest.Item) -> str:
+    """The tier of a test: the first folder under tests/ of the file it is in."""
+    path = item.path.resolve()
+    parts = path.relative_to(TESTS).parts if path.is_relative_to(TESTS) else ()
+    if len(parts) < 2 or parts[0] not in TIERS:
+        raise pytest.UsageError(f"{path}: a test belongs in a tier folder under tests/: {TIERS}")
+    return parts[0]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with its folder's tier; a test marked with another tier by hand is a
+    mistake (it would run, or be left out, with the wrong tier)."""
+    misplaced: list[str] = []
+    for item in items:
+        tier = tier_of(item)
+        others = {m.name for m in item.iter_markers() if m.name in TIERS} - {tier}
+        if others:
+            misplaced.append(f"{item.nodeid}: in tests/{tier}/ but marked {sorted(others)}")
+        item.add_marker(tier)
+    if misplaced:
+        raise pytest.UsageError("tier markers must match folders:\n" + "\n".join(misplaced))
 
 
 @pytest.fixture

@@ -1,11 +1,15 @@
-"""Run the real app (`streamlit run app.py`) on a free port in a subprocess, for e2e and HTTP
-tests. Use `start_live_server(...)` as a context manager or the `live_server_factory` fixture:
+"""The one harness for a running studio: the real app (`streamlit run app.py`) on a free port
+and headless workers (`python -m core worker`), each a subprocess with its own log, started
+from the repository with a scrubbed environment. For e2e, HTTP, scale-out and crash tests.
+Use `start_live_server(...)` as a context manager or the `live_server_factory` fixture:
 
     from tests.live_server import live_server_factory  # noqa: F401  (in a conftest.py)
 
     def test_x(live_server_factory):
         server = live_server_factory(env={"DEMO_LATENCY_MS": "300"})
         httpx.get(server.url + "/api/health")
+
+and `launch_worker(data_dir, env=...)` for a headless worker.
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ import httpx
 import pytest
 
 from core.providers.registry import provider_specs
+from tests.constants import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 
@@ -54,17 +58,15 @@ def free_port() -> int:
 
 
 @dataclass
-class LiveServer:
-    """A running `streamlit run app.py`. `url` has no trailing slash."""
+class StudioProcess:
+    """A running process of the studio (the app or a headless worker), writing to `log_path`."""
 
-    url: str
-    port: int
     data_dir: Path
     log_path: Path
     process: subprocess.Popen[bytes] = field(repr=False)
 
     def log(self) -> str:
-        """Everything the server wrote to stdout/stderr so far (for failure messages)."""
+        """Everything the process wrote to stdout/stderr so far (for failure messages)."""
         try:
             return self.log_path.read_text(errors="replace")
         except OSError:
@@ -86,6 +88,14 @@ class LiveServer:
                 self.process.kill()
                 self.process.wait(timeout=5)
         return self.process.returncode
+
+
+@dataclass(kw_only=True)
+class LiveServer(StudioProcess):
+    """A running `streamlit run app.py`. `url` has no trailing slash."""
+
+    url: str
+    port: int
 
 
 def _wait_healthy(server: LiveServer, timeout: float) -> None:
@@ -112,18 +122,9 @@ def _wait_healthy(server: LiveServer, timeout: float) -> None:
     )
 
 
-def launch_live_server(
-    data_dir: Path,
-    *,
-    env: Mapping[str, str] | None = None,
-    log_path: Path | None = None,
-    timeout: float = START_TIMEOUT,
-) -> LiveServer:
-    """Start the app on a free port with `DATA_DIR=data_dir` and wait until it is healthy.
-    The caller must call `.stop()`."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_path or data_dir.parent / f"server-{data_dir.name}.log"
-    port = free_port()
+def studio_env(data_dir: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a studio process: this one's without the settings a test must not
+    inherit from the developer's shell, with `DATA_DIR=data_dir` and `env` on top."""
     child_env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
     child_env.update(
         {
@@ -133,8 +134,37 @@ def launch_live_server(
         }
     )
     child_env.update(env or {})
-    command = [
-        sys.executable,
+    return child_env
+
+
+def _spawn(
+    arguments: list[str], data_dir: Path, env: Mapping[str, str] | None, log_path: Path
+) -> subprocess.Popen[bytes]:
+    """`python ARGUMENTS` from the repository, its output appended to `log_path`."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log_file:
+        return subprocess.Popen(
+            [sys.executable, *arguments],
+            cwd=REPO_ROOT,
+            env=studio_env(data_dir, env),
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def launch_live_server(
+    data_dir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    log_path: Path | None = None,
+    timeout: float = START_TIMEOUT,
+) -> LiveServer:
+    """Start the app on a free port with `DATA_DIR=data_dir` and wait until it is healthy.
+    The caller must call `.stop()`."""
+    log_path = log_path or data_dir.parent / f"server-{data_dir.name}.log"
+    port = free_port()
+    arguments = [
         "-m",
         "streamlit",
         "run",
@@ -150,21 +180,12 @@ def launch_live_server(
         "--server.runOnSave",
         "false",
     ]
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            env=child_env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
     server = LiveServer(
-        url=f"http://127.0.0.1:{port}",
-        port=port,
         data_dir=data_dir,
         log_path=log_path,
-        process=process,
+        process=_spawn(arguments, data_dir, env, log_path),
+        url=f"http://127.0.0.1:{port}",
+        port=port,
     )
     try:
         _wait_healthy(server, timeout)
@@ -172,6 +193,22 @@ def launch_live_server(
         server.stop(timeout=5)
         raise
     return server
+
+
+def launch_worker(
+    data_dir: Path, *, env: Mapping[str, str] | None = None, log_path: Path | None = None
+) -> StudioProcess:
+    """Start a headless worker (`python -m core worker`) with `DATA_DIR=data_dir`, logging at
+    INFO whatever `env` says (its log tells when it takes jobs: "headless worker running").
+    The caller must stop it."""
+    log_path = log_path or data_dir.parent / f"worker-{data_dir.name}.log"
+    return StudioProcess(
+        data_dir=data_dir,
+        log_path=log_path,
+        process=_spawn(
+            ["-m", "core", "worker"], data_dir, {**(env or {}), "LOG_LEVEL": "INFO"}, log_path
+        ),
+    )
 
 
 @contextlib.contextmanager

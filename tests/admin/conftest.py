@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from PIL import Image
 
 from core.backends.sqlite import LocalBackend, open_local_backend
@@ -20,9 +19,7 @@ from core.domain.models import Job, JobRequest, JobStatus, NewJob, Role, User
 from core.domain.settings import Settings
 from core.providers.demo import DemoProvider
 from core.services import Services, build_services
-
-FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-PASSWORD = "correct horse battery"
+from tests.constants import FAST_HASHER, PASSWORD
 
 
 def png_bytes(seed: int = 0, size: int = 16) -> bytes:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import time_machine
@@ -14,9 +13,10 @@ from streamlit.testing.v1 import AppTest
 from core.domain.errors import Forbidden
 from core.providers.openai import OpenAIProvider
 from core.runtime import Runtime, install_runtime, shutdown_runtime
-from tests.admin.conftest import PASSWORD, Deployment
+from tests.admin.conftest import Deployment
+from tests.constants import PASSWORD
+from tests.constants import REPO_ROOT as ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 NINETEEN_DAYS_BEFORE = datetime(2026, 11, 12, 12, tzinfo=UTC)
 THIRTY_ONE_DAYS_BEFORE = datetime(2026, 10, 31, 12, tzinfo=UTC)
 SHUTDOWN_DAY = datetime(2026, 12, 1, 0, 0, 1, tzinfo=UTC)

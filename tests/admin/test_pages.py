@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.domain.models import JobStatus, ReviewStatus, User
 from core.runtime import Runtime, install_runtime, shutdown_runtime
-from tests.admin.conftest import PASSWORD, Deployment
+from tests.admin.conftest import Deployment
+from tests.constants import PASSWORD
+from tests.constants import REPO_ROOT as ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 30
 
 

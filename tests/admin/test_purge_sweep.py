@@ -15,7 +15,8 @@ from core.domain.errors import Conflict, Forbidden, ValidationError
 from core.domain.models import JobStatus, ReviewStatus
 from core.services import purge
 from core.services.sweeper import Sweeper
-from tests.admin.conftest import FAST_HASHER, Deployment
+from tests.admin.conftest import Deployment
+from tests.constants import FAST_HASHER
 
 DAY = 86_400
 

@@ -31,10 +31,10 @@ from core.ports import Backend
 from core.providers.demo import DemoProvider
 from core.services import Services, build_services
 from core.services.sweeper import Sweeper
+from tests.constants import PASSWORD
 from tests.contract.conftest import make_local_backend
 from tests.contract.test_races import _together
 
-PASSWORD = "correct horse battery"
 REQUEST = JobRequest(provider="demo", model="demo-pattern", prompt="a kite over dunes")
 
 

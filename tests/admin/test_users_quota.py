@@ -17,7 +17,8 @@ from core.domain.errors import (
 )
 from core.domain.models import JobRequest, JobStatus, Role
 from core.services import build_services
-from tests.admin.conftest import PASSWORD, Deployment
+from tests.admin.conftest import Deployment
+from tests.constants import PASSWORD
 
 REQUEST = JobRequest(provider="demo", model="demo-pattern", prompt="a red kite")
 

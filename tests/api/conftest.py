@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.testclient import TestClient
@@ -26,10 +25,7 @@ from core.runtime import Runtime, install_runtime, shutdown_runtime
 from core.services import build_services
 from core.web.api import api_routes
 from core.web.security import SecurityHeadersMiddleware
-
-PASSWORD = "correct horse battery"
-FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.constants import FAST_HASHER, PASSWORD, REPO_ROOT
 
 
 @dataclass

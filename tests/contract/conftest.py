@@ -22,7 +22,7 @@ from core.backends.sqlite import open_local_backend
 from core.domain.models import User
 from core.domain.settings import Settings
 from core.ports import Backend
-from tests.contract.support import FAST_HASHER, PASSWORD
+from tests.constants import FAST_HASHER, PASSWORD
 from tests.integration.supabase_factory import make_supabase_backend
 
 BackendFactory = Callable[[Settings, Path], Iterator[Backend]]

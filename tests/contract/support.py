@@ -5,15 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from argon2 import PasswordHasher
-
 from core.domain.models import Job, JobRequest, NewJob, User
 from core.ports import Backend
-
-# Cheap argon2 parameters: the suite signs up many users; production uses the library defaults.
-FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-PASSWORD = "correct horse battery"
-NO_LIMIT = 1_000_000
+from tests.constants import NO_LIMIT
 
 
 def new_jobs(

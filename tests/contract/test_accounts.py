@@ -14,7 +14,7 @@ from core.domain.errors import (
     ValidationError,
 )
 from core.domain.models import Role
-from tests.contract.support import PASSWORD
+from tests.constants import PASSWORD
 
 NOBODY = frozenset()
 

@@ -9,7 +9,7 @@ import pytest
 from core.domain.errors import Conflict
 from core.domain.models import Role
 from core.ports import Backend
-from tests.contract.support import PASSWORD
+from tests.constants import PASSWORD
 from tests.contract.test_races import _together
 
 TRIALS = 20

@@ -10,9 +10,8 @@ import pytest
 
 from core.domain.errors import ValidationError
 from core.domain.models import Job, JobQuery, JobStatus, ReviewStatus
+from tests.constants import LEASE
 from tests.contract.support import submit
-
-LEASE = 30.0
 
 
 def _all_pages(backend, query: JobQuery) -> list[Job]:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from core.backends.sqlite import open_local_backend
 from core.domain.settings import Settings
-from tests.contract.support import FAST_HASHER, PASSWORD, submit
+from tests.constants import FAST_HASHER, LEASE, PASSWORD
+from tests.contract.support import submit
 
 CAP = 3
-LEASE = 30.0
 
 
 def _drain(backend, owner: str, work_seconds: float, claimed: list[str], lock, peak: list[int],

@@ -16,7 +16,7 @@ from core.backends import open_backend
 from core.backends.sqlite import LocalBackend, open_local_backend
 from core.backends.sqlite.db import MIGRATIONS, _statements
 from core.domain.models import JobStatus
-from tests.contract.support import FAST_HASHER, PASSWORD
+from tests.constants import FAST_HASHER, PASSWORD
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ from core.backends.sqlite import open_local_backend
 from core.backends.sqlite.db import now_us, seconds_us
 from core.domain.errors import InvalidCredentials, QuotaExceeded, RateLimited
 from core.domain.policy import SESSION_SECONDS
-from tests.contract.support import FAST_HASHER, PASSWORD, submit
+from tests.constants import FAST_HASHER, PASSWORD
+from tests.contract.support import submit
 
 
 @pytest.fixture

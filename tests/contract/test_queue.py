@@ -8,11 +8,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from core.domain.models import JobStatus
+from tests.constants import LEASE
 from tests.contract.support import submit
 
 SHORT_LEASE = 0.3
 PAST_SHORT_LEASE = 0.45
-LEASE = 30.0
 
 
 def _finish(backend, job, owner):

@@ -16,7 +16,7 @@ import pytest
 
 from core.domain.errors import InvalidCredentials, RateLimited
 from core.ports import Backend
-from tests.contract.support import PASSWORD
+from tests.constants import PASSWORD
 from tests.contract.test_races import _together
 
 EMAIL = "target@example.com"

@@ -7,9 +7,8 @@ import re
 
 from playwright.sync_api import Page, expect
 
+from tests.constants import PASSWORD
 from tests.e2e.helpers import SIGNED_OUT_TEXT, generate, open_page, sign_up, signed_in_marker
-
-PASSWORD = "correct horse battery"
 
 
 def test_a_polling_page_shows_sign_in_once_another_tab_signs_out(

@@ -11,13 +11,13 @@ import pytest
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from tests.constants import PASSWORD
 from tests.e2e.helpers import generate, open_page, sign_up, signed_in_marker
 from tests.fakes import gemini_server, ideogram_server, openai_server
 from tests.fakes.gemini_server import FakeGemini, prompt_blocked
 from tests.fakes.ideogram_server import FakeIdeogram
 from tests.fakes.openai_server import FakeOpenAI
 
-PASSWORD = "correct horse battery"
 DEFAULT_MODELS = {
     "OpenAI": "GPT Image 2",
     "Google Gemini": "Nano Banana 2.1",

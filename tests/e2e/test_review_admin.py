@@ -13,7 +13,8 @@ from playwright.sync_api import Browser, Page, expect
 from core.backends.sqlite import open_local_backend
 from core.domain.models import JobStatus
 from core.domain.settings import Settings
-from tests.admin.conftest import PASSWORD, Deployment, open_deployment
+from tests.admin.conftest import Deployment, open_deployment
+from tests.constants import PASSWORD
 from tests.e2e.helpers import open_page, sign_in, signed_in_marker
 
 

@@ -6,6 +6,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
+from tests.constants import PASSWORD
 from tests.e2e.helpers import (
     SIGNED_OUT_TEXT,
     generate,
@@ -14,8 +15,6 @@ from tests.e2e.helpers import (
     sign_up,
     signed_in_marker,
 )
-
-PASSWORD = "correct horse battery"
 
 
 def test_sign_up_generate_history_reload_and_sign_out(live_server_factory, page: Page) -> None:

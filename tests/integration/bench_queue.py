@@ -14,7 +14,8 @@ import psycopg
 
 from core.backends.supabase import open_supabase_backend
 from core.domain.settings import Settings
-from tests.contract.support import PASSWORD, new_jobs
+from tests.constants import PASSWORD
+from tests.contract.support import new_jobs
 from tests.integration.gateway import Gateway
 from tests.integration.pg import PgCluster, start_cluster
 

@@ -17,12 +17,6 @@ from psycopg.types.json import Jsonb
 from tests.integration.pg import PgCluster, reset_database, shared_cluster
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/integration/" in str(item.fspath).replace("\\", "/"):
-            item.add_marker(pytest.mark.integration)
-
-
 @pytest.fixture(scope="session")
 def pg() -> PgCluster:
     return shared_cluster()

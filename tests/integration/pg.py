@@ -18,7 +18,8 @@ from pathlib import Path
 
 import psycopg
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.constants import REPO_ROOT
+
 SCHEMA_SQL = REPO_ROOT / "supabase-schema.sql"
 SHIM_SQL = Path(__file__).with_name("supabase_shim.sql")
 DB_NAME = "studio"

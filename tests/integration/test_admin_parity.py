@@ -12,11 +12,10 @@ from typing import Any
 from core.domain.models import JobStatus, ReviewStatus
 from core.domain.settings import Settings
 from core.ports import Backend, SweepRun
+from tests.constants import NO_LIMIT, PASSWORD
 from tests.contract.conftest import make_local_backend
-from tests.contract.support import PASSWORD, new_jobs
+from tests.contract.support import new_jobs
 from tests.integration.supabase_factory import make_supabase_backend
-
-NO_LIMIT = 1_000_000
 
 
 def _scenario(backend: Backend) -> dict[str, Any]:

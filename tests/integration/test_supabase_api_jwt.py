@@ -27,10 +27,10 @@ from core.runtime import Runtime, install_runtime, shutdown_runtime
 from core.services import build_services
 from core.web.api import api_routes
 from core.web.security import SecurityHeadersMiddleware
+from tests.constants import PASSWORD
 from tests.integration.gateway import Gateway
 from tests.integration.supabase_factory import gateway, make_supabase_backend, supabase_settings
 
-PASSWORD = "correct horse battery"
 JOB = {"prompt": "a lighthouse at dawn", "provider": "demo"}
 
 

@@ -7,17 +7,14 @@ from __future__ import annotations
 import hashlib
 import re
 
-import pytest
 from playwright.sync_api import Page, expect
 
+from tests.constants import PASSWORD
 from tests.e2e.helpers import generate, open_page, sign_up, signed_in_marker
 from tests.integration.supabase_factory import gateway, make_supabase_backend, supabase_settings
 from tests.live_server import live_server_factory  # noqa: F401  (fixture)
 
-PASSWORD = "correct horse battery"
 
-
-@pytest.mark.e2e
 def test_the_studio_journey_in_supabase_mode(live_server_factory, page: Page, settings, tmp_path):  # noqa: F811
     gw = gateway()
     factory = make_supabase_backend(supabase_settings(settings, gw), tmp_path)

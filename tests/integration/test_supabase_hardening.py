@@ -19,11 +19,10 @@ from core.domain.settings import Settings
 from core.ports import Backend
 from core.providers import build_providers
 from core.services import build_services
-from tests.contract.support import PASSWORD, new_jobs
+from tests.constants import NO_LIMIT, PASSWORD
+from tests.contract.support import new_jobs
 from tests.integration.gateway import Gateway
 from tests.integration.supabase_factory import gateway, make_supabase_backend
-
-NO_LIMIT = 1_000_000
 
 
 @pytest.fixture

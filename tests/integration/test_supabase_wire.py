@@ -13,7 +13,8 @@ import pytest
 
 from core.domain.models import JobQuery, Role, User
 from core.ports import Backend
-from tests.contract.support import PASSWORD, new_jobs
+from tests.constants import PASSWORD
+from tests.contract.support import new_jobs
 from tests.integration.gateway import Gateway, Recorded
 from tests.integration.supabase_factory import gateway, make_supabase_backend
 

@@ -4,9 +4,7 @@ than WORKER_CONCURRENCY jobs are processing at once across all three processes."
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,9 +14,9 @@ import httpx
 import psycopg
 import pytest
 
-from tests.contract.support import PASSWORD
+from tests.constants import PASSWORD
 from tests.integration.supabase_factory import gateway, make_supabase_backend, supabase_settings
-from tests.live_server import REPO_ROOT, launch_live_server
+from tests.live_server import launch_live_server, launch_worker
 
 JOBS = 60
 CAP = 3
@@ -100,23 +98,9 @@ def test_sixty_jobs_over_the_app_and_two_workers_run_once_within_the_cap(audited
     try:
         # INFO, so each worker's log says when it is running: the jobs are submitted only
         # then (on a busy machine a worker still importing would leave all the work to the app).
-        child_env = {
-            **os.environ,
-            **env,
-            "DATA_DIR": str(tmp_path / "worker-data"),
-            "LOG_LEVEL": "INFO",
-        }
         for n in range(2):
-            log = (tmp_path / f"worker{n}.log").open("wb")
-            workers.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "core", "worker"],
-                    cwd=REPO_ROOT,
-                    env=child_env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
+            log = tmp_path / f"worker{n}.log"
+            workers.append(launch_worker(tmp_path / "worker-data", env=env, log_path=log).process)
 
         _wait_until_running([tmp_path / f"worker{n}.log" for n in range(2)], workers)
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from streamlit.testing.v1 import AppTest
 
 from core.backends.sqlite import open_local_backend
@@ -18,12 +16,11 @@ from core.domain.settings import Settings
 from core.providers import build_providers
 from core.runtime import Runtime, install_runtime, shutdown_runtime
 from core.services import Services, build_services
+from tests.constants import FAST_HASHER, PASSWORD
+from tests.constants import REPO_ROOT as REPO
 
-PASSWORD = "correct horse battery"
-FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 TOKEN_KEY = "auth_session_token"  # pages.widgets keeps the tab's session token here
 ROUTER = "streamlit_app.py"
-REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass

@@ -8,7 +8,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.domain.models import Role
-from tests.ui.conftest import PASSWORD, TOKEN_KEY, Studio
+from tests.constants import PASSWORD
+from tests.ui.conftest import TOKEN_KEY, Studio
 from tests.ui.helpers import button, errors, page_text, titles
 
 PAGES = Path(__file__).resolve().parents[2] / "pages"

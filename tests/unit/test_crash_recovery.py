@@ -3,10 +3,8 @@ abandoned jobs once their leases expire, and every job ends `done` exactly once 
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -17,32 +15,20 @@ import pytest
 from core.backends import open_backend
 from core.domain.models import Job, JobQuery, JobRequest, JobStatus
 from core.domain.settings import Settings
+from tests.live_server import launch_worker
 from tests.unit.conftest import Studio, make_studio
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def start_worker(data_dir: Path, latency_ms: int, log: Path) -> subprocess.Popen[bytes]:
     env = {
-        **os.environ,
-        "DATA_DIR": str(data_dir),
         "DEMO_LATENCY_MS": str(latency_ms),
         "WORKER_LEASE_SECONDS": "1",
         "WORKER_POLL_SECONDS": "0.1",
         "SHUTDOWN_GRACE_SECONDS": "5",
-        "LOG_LEVEL": "INFO",
     }
-    for key in ("SUPABASE_URL", "NEXT_PUBLIC_SUPABASE_URL"):
-        env.pop(key, None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "core", "worker"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
+    return launch_worker(data_dir, env=env, log_path=log).process
 
 
 def wait(condition: Callable[[], bool], timeout: float, what: str, log: Path) -> None:

@@ -4,10 +4,11 @@ threads and several processes (the app and headless workers) on one machine.
 
 Connections are per thread (SQLite connections must not be shared mid-transaction); every write
 that reads before it writes runs in `BEGIN IMMEDIATE`, so it holds the single writer lock for its
-whole check-then-act, across processes too. The schema lives here, versioned with
-`PRAGMA user_version`; each store keeps its own statements together at the top of its module:
-local_jobs.py (submission, listing, review, purge candidates), local_queue.py (claim, leases),
-local_blobs.py (files, signed URLs), local_accounts.py (users, sessions, API tokens).
+whole check-then-act, across processes too. The schema lives in schema/NNN_name.sql, one file
+per version (`PRAGMA user_version`), applied in order on open; each store keeps its own
+queries together at the top of its module: jobs.py (submission, listing, review, purge
+candidates), queue.py (claim, leases), blobs.py (files, signed URLs), accounts.py (users,
+sessions, API tokens), admin.py (sweeps, statistics, purges).
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ import errno
 import json
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any, overload
 
@@ -43,203 +46,66 @@ _SQLITE_STORAGE_CODES = (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
 _SQLITE_STORAGE_MESSAGES = ("database or disk is full", "disk i/o error")
 _OS_STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
-# ---- the admin store's schema (migration 3; queries in local_admin.py) -------------------------
+# ---- the schema: versioned migrations in schema/NNN_name.sql ----------------------------------
 
-ADMIN_SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS sweep_runs (
-        id            TEXT PRIMARY KEY,
-        trigger       TEXT NOT NULL,
-        owner         TEXT NOT NULL,
-        started_at    INTEGER NOT NULL,
-        finished_at   INTEGER NOT NULL,
-        deleted_jobs  INTEGER NOT NULL,
-        deleted_bytes INTEGER NOT NULL,
-        kept_jobs     INTEGER NOT NULL,
-        errors        TEXT NOT NULL DEFAULT '[]'
-    )""",
-    "CREATE INDEX IF NOT EXISTS sweep_runs_started ON sweep_runs (started_at DESC)",
-    # The review queue: done jobs of one review status in created order (both directions).
-    "CREATE INDEX IF NOT EXISTS jobs_review_queue ON jobs (status, review_status, created_at, id)",
-    # Every done job in created order (review queue without a review-status filter).
-    "CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created_at, id)",
-    # The statistics read only these indexes, never whole rows; the queries name them with
-    # INDEXED BY, and the ones that group follow the index order so SQLite need not sort.
-    # (Indexes of earlier development versions, replaced by the ones below.)
-    "DROP INDEX IF EXISTS jobs_stats",
-    "DROP INDEX IF EXISTS jobs_usage",
-    "DROP INDEX IF EXISTS jobs_spend",
-    "DROP INDEX IF EXISTS jobs_purge",
-    "DROP INDEX IF EXISTS jobs_purge_summary",
-    "DROP INDEX IF EXISTS jobs_spend_groups",
-    "CREATE INDEX IF NOT EXISTS jobs_by_day ON jobs "
-    "(created_at, provider, status, error_code, started_at, finished_at)",
-    "CREATE INDEX IF NOT EXISTS jobs_user_usage ON jobs (user_id, created_at, status)",
-    "CREATE INDEX IF NOT EXISTS jobs_spend_by ON jobs "
-    "(status, provider, model, user_id, created_at, admin_spend_usd)",
-    # Purge batches select and order by the cutoff expression; previews sum the figures.
-    "CREATE INDEX IF NOT EXISTS jobs_purge_cover ON jobs (status, "
-    "COALESCE(finished_at, created_at), id, user_id, review_status, admin_bytes, admin_objects)",
-]
-
-# Virtual columns (computed on read, never stored) over the job's JSON and paths, so that the
-# indexes of ADMIN_SCHEMA can cover the figures the admin queries sum without reading whole rows.
-# `admin_bytes` counts exactly as core.services.purge.job_bytes does (numbers only).
-GENERATED_COLUMNS: dict[str, str] = {
-    "admin_bytes": (
-        "INTEGER GENERATED ALWAYS AS (CASE WHEN json_type(result_meta, '$.bytes') "
-        "IN ('integer', 'real') THEN CAST(json_extract(result_meta, '$.bytes') AS INTEGER) "
-        "ELSE 0 END) VIRTUAL"
-    ),
-    # What a job cost: the provider's figure (`cost_usd`), else the adapter's estimate
-    # (`estimated_cost_usd`); NULL when neither is a number.
-    "admin_spend_usd": (
-        "REAL GENERATED ALWAYS AS (CASE "
-        "WHEN json_type(result_meta, '$.cost_usd') IN ('integer', 'real') "
-        "THEN json_extract(result_meta, '$.cost_usd') "
-        "WHEN json_type(result_meta, '$.estimated_cost_usd') IN ('integer', 'real') "
-        "THEN json_extract(result_meta, '$.estimated_cost_usd') END) VIRTUAL"
-    ),
-    "admin_objects": (
-        "INTEGER GENERATED ALWAYS AS ((result_path IS NOT NULL) + (thumb_path IS NOT NULL)) VIRTUAL"
-    ),
-}
-
-# Generated columns of earlier development versions, with the index that used them.
-RETIRED_COLUMNS: dict[str, str] = {"admin_cost_usd": "jobs_spend_groups"}
+SCHEMA_PACKAGE = "core.backends.sqlite"
+SCHEMA_FOLDER = "schema"
+_MIGRATION_NAME = re.compile(r"(?P<version>\d{3})_[a-z0-9_]+\.sql")
+# SQLite has no `ADD COLUMN IF NOT EXISTS` nor `DROP COLUMN IF EXISTS`; see _apply.
+_COLUMN_CHANGE = re.compile(
+    r"(?:\s*--[^\n]*\n)*\s*ALTER\s+TABLE\s+(?P<table>\w+)\s+(?P<action>ADD|DROP)\s+"
+    r"(?:COLUMN\s+)?(?P<column>\w+)",
+    re.IGNORECASE,
+)
 
 
-def _admin_schema(conn: sqlite3.Connection) -> None:
-    """Migration 3: the admin store's table, virtual columns and indexes. Earlier versions made
-    them on every open, outside the versioned schema, so a version-2 database may already hold
-    any of them (or retired ones): each step checks first."""
-    existing = {row[1] for row in conn.execute("PRAGMA table_xinfo(jobs)")}
-    for name, index in RETIRED_COLUMNS.items():
-        if name in existing:
-            conn.execute(f"DROP INDEX IF EXISTS {index}")
-            conn.execute(f"ALTER TABLE jobs DROP COLUMN {name}")
-    for name, declaration in GENERATED_COLUMNS.items():
-        if name not in existing:
-            conn.execute(f"ALTER TABLE jobs ADD COLUMN {name} {declaration}")
-    for statement in ADMIN_SCHEMA:
+def load_migrations() -> tuple[str, ...]:
+    """The migration scripts of schema/, in order: file NNN upgrades version NNN - 1 to NNN.
+    Read as package resources, so they are found in an installed package too."""
+    folder = resources.files(SCHEMA_PACKAGE) / SCHEMA_FOLDER
+    scripts: dict[int, str] = {}
+    for entry in folder.iterdir():
+        match = _MIGRATION_NAME.fullmatch(entry.name)
+        if match is None:
+            continue
+        version = int(match["version"])
+        if version in scripts:
+            raise RuntimeError(f"two schema migrations are numbered {version:03d}")
+        scripts[version] = entry.read_text(encoding="utf-8")
+    if sorted(scripts) != list(range(1, len(scripts) + 1)):
+        raise RuntimeError(
+            f"schema migrations must be numbered 001 on without gaps: {sorted(scripts)}"
+        )
+    return tuple(scripts[version] for version in sorted(scripts))
+
+
+# Each script upgrades the schema from version i to i + 1. Never edit a shipped one; add a file.
+MIGRATIONS: tuple[str, ...] = load_migrations()
+
+
+def _apply(conn: sqlite3.Connection, script: str) -> None:
+    """Run one migration script statement by statement, inside the caller's transaction.
+    A column change is checked first: an ADD COLUMN of a column the table already has, or a
+    DROP COLUMN of one it lacks, is skipped (migration 3 meets databases that hold some of its
+    columns already)."""
+    for statement in _statements(script):
+        if _column_change_is_done(conn, statement):
+            continue
         conn.execute(statement)
 
 
-# Each entry upgrades the schema from version i to i + 1: a script, or a function for a step
-# that must look before it acts. Never edit a shipped entry; append.
-MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
-    """
-    CREATE TABLE jobs (
-        id               TEXT PRIMARY KEY,
-        user_id          TEXT NOT NULL,
-        provider         TEXT NOT NULL,
-        model            TEXT NOT NULL,
-        kind             TEXT NOT NULL DEFAULT 'generate'
-                         CHECK (kind IN ('generate', 'edit')),
-        prompt           TEXT NOT NULL,
-        params           TEXT NOT NULL DEFAULT '{}',
-        input_path       TEXT,
-        status           TEXT NOT NULL DEFAULT 'queued'
-                         CHECK (status IN ('queued', 'processing', 'done', 'failed', 'canceled')),
-        attempts         INTEGER NOT NULL DEFAULT 0,
-        max_attempts     INTEGER NOT NULL,
-        run_after        INTEGER NOT NULL,
-        lease_owner      TEXT,
-        lease_expires_at INTEGER,
-        error_code       TEXT,
-        error_message    TEXT,
-        result_path      TEXT,
-        thumb_path       TEXT,
-        result_meta      TEXT NOT NULL DEFAULT '{}',
-        review_status    TEXT NOT NULL DEFAULT 'unreviewed'
-                         CHECK (review_status IN ('unreviewed', 'approved', 'rejected', 'flagged')),
-        review_note      TEXT,
-        reviewed_by      TEXT,
-        reviewed_at      INTEGER,
-        batch_id         TEXT,
-        idempotency_key  TEXT,
-        created_at       INTEGER NOT NULL,
-        started_at       INTEGER,
-        finished_at      INTEGER,
-        updated_at       INTEGER NOT NULL
-    );
-    CREATE INDEX jobs_history ON jobs (user_id, created_at DESC, id DESC);
-    CREATE INDEX jobs_all_history ON jobs (created_at DESC, id DESC);
-    CREATE INDEX jobs_claim ON jobs (status, run_after);
-    CREATE INDEX jobs_leases ON jobs (status, lease_expires_at);
-    CREATE INDEX jobs_sweeper ON jobs (status, finished_at);
-    CREATE INDEX jobs_review ON jobs (review_status, created_at DESC);
-    CREATE INDEX jobs_batch ON jobs (batch_id);
+def _column_change_is_done(conn: sqlite3.Connection, statement: str) -> bool:
+    """True when `statement` adds a column that exists or drops one that does not."""
+    change = _COLUMN_CHANGE.match(statement)
+    if change is None:
+        return False
+    present = change["column"] in _columns(conn, change["table"])
+    return present == (change["action"].upper() == "ADD")
 
-    -- One row per idempotency key: the primary key makes a second batch for a key impossible.
-    CREATE TABLE idempotency_keys (
-        user_id    TEXT NOT NULL,
-        key        TEXT NOT NULL,
-        batch_id   TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        PRIMARY KEY (user_id, key)
-    );
 
-    -- Submissions are logged apart from jobs so that deleting jobs frees no rate-limit or
-    -- quota room. Rows older than two days are pruned on the next submission.
-    CREATE TABLE submissions (
-        user_id    TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        count      INTEGER NOT NULL
-    );
-    CREATE INDEX submissions_user ON submissions (user_id, created_at);
-
-    CREATE TABLE leases (
-        name       TEXT PRIMARY KEY,
-        owner      TEXT NOT NULL,
-        expires_at INTEGER NOT NULL
-    );
-
-    CREATE TABLE users (
-        id            TEXT PRIMARY KEY,
-        email         TEXT NOT NULL UNIQUE,
-        password_hash TEXT NOT NULL,
-        role          TEXT NOT NULL DEFAULT 'user' CHECK (role IN ('user', 'reviewer', 'admin')),
-        disabled      INTEGER NOT NULL DEFAULT 0,
-        daily_quota   INTEGER,
-        created_at    INTEGER NOT NULL
-    );
-
-    CREATE TABLE sessions (
-        token_hash TEXT PRIMARY KEY,
-        user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-        created_at INTEGER NOT NULL,
-        expires_at INTEGER NOT NULL
-    );
-    CREATE INDEX sessions_user ON sessions (user_id);
-
-    CREATE TABLE api_tokens (
-        id           TEXT PRIMARY KEY,
-        user_id      TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-        name         TEXT NOT NULL,
-        token_hash   TEXT NOT NULL UNIQUE,
-        created_at   INTEGER NOT NULL,
-        last_used_at INTEGER,
-        revoked      INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE INDEX api_tokens_user ON api_tokens (user_id, created_at);
-
-    CREATE TABLE sign_in_failures (
-        email TEXT NOT NULL,
-        at    INTEGER NOT NULL
-    );
-    CREATE INDEX sign_in_failures_email ON sign_in_failures (email, at);
-    """,
-    # 2: claim and queue positions walk queued jobs in created order and stop early (the
-    # covering index also answers run_after without reading rows); the batch index lets
-    # delete_jobs drop idempotency keys whose batch is gone.
-    """
-    DROP INDEX jobs_claim;
-    CREATE INDEX jobs_queue_order ON jobs (status, created_at, id, run_after);
-    CREATE INDEX idempotency_keys_batch ON idempotency_keys (batch_id);
-    """,
-    # 3: see _admin_schema.
-    _admin_schema,
-]
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    """The names of a table's columns, generated ones included."""
+    return {row[1] for row in conn.execute(f"PRAGMA table_xinfo({table})")}
 
 
 # ---- time: stored as integer microseconds since the epoch (UTC), exact and sortable ---------
@@ -496,12 +362,7 @@ class Database:
                         f"({len(MIGRATIONS)}); upgrade the studio."
                     )
                 for number in range(version, len(MIGRATIONS)):
-                    migration = MIGRATIONS[number]
-                    if callable(migration):
-                        migration(conn)
-                    else:
-                        for statement in _statements(migration):
-                            conn.execute(statement)
+                    _apply(conn, MIGRATIONS[number])
                     conn.execute(f"PRAGMA user_version = {number + 1}")
             except BaseException:
                 conn.execute("ROLLBACK")

@@ -3,14 +3,11 @@ its websocket carry them, nothing is refused by the browser, and signing up work
 
 from __future__ import annotations
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from core.web.security import SECURITY_HEADERS
 from tests.e2e.helpers import SIGNED_OUT_TEXT, sign_up, signed_in_marker
 from tests.live_server import live_server_factory  # noqa: F401  (fixture)
-
-pytestmark = pytest.mark.e2e
 
 
 def test_the_app_renders_and_works_with_the_security_headers(
