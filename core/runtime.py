@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import types
 from dataclasses import dataclass
 
 from core.backends import open_backend
@@ -39,6 +40,14 @@ class Runtime:
     worker: Worker | None = None  # once started
     sweeper: Sweeper | None = None  # once started
     stopping: bool = False  # stop() has begun: never start again
+
+    # TEMPORARY (branch b1-fastapi): the focused services composed from another branch replace
+    # this at merge; until then every field is the one JobService.
+    @property
+    def services(self) -> types.SimpleNamespace:
+        return types.SimpleNamespace(
+            jobs=self.service, accounts=self.service, review=self.service, admin=self.service
+        )
 
     def start(self) -> None:
         """Start the background worker and the sweeper if enabled."""
