@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any
 
 from core.backends import open_backend
 from core.domain.settings import Settings
@@ -66,27 +65,6 @@ class Runtime:
             self.worker.stop(self.settings.shutdown_grace_seconds)
             self.worker = None
         self.backend.close()
-
-    @property
-    def service(self) -> _LegacyService:
-        """Temporary: removed when the FastAPI API lands. The one service that core/web/api.py
-        and core/web/http.py still call, answering from the four services."""
-        return _LegacyService(self.services)
-
-
-class _LegacyService:
-    """Temporary: removed when the FastAPI API lands. Looks a name up on jobs, accounts,
-    review and admin in turn (their public names do not overlap)."""
-
-    def __init__(self, services: Services) -> None:
-        self._services = services
-
-    def __getattr__(self, name: str) -> Any:
-        services = self._services
-        for service in (services.jobs, services.accounts, services.review, services.admin):
-            if hasattr(service, name):
-                return getattr(service, name)
-        raise AttributeError(name)
 
 
 def build_runtime(settings: Settings | None = None) -> Runtime:

@@ -234,6 +234,21 @@ class JobsService:
     def queue_depth(self) -> QueueDepth:
         return self.backend.jobs.queue_depth()
 
+    def signed_file(self, path: str, exp: int, sig: str) -> bytes:
+        """The stored object behind a signed file URL of the local backend: the signature is
+        the only credential, and it expires. Forbidden when it is invalid or expired; NotFound
+        when there is no such file or this backend serves no such URLs (Supabase's are its
+        own)."""
+        verify = getattr(self.backend.blobs, "verify_signed_path", None)
+        if verify is None:
+            raise NotFound("No such file.")
+        if not verify(path, exp, sig):
+            raise Forbidden("This link is invalid or has expired.")
+        try:
+            return self.backend.blobs.get(path)
+        except (NotFound, ValueError):
+            raise NotFound("No such file.") from None
+
     def storage_problem(self) -> str | None:
         """Why the image storage cannot take writes now (a full disk), or None."""
         return self.backend.storage_problem()

@@ -1,298 +1,465 @@
-"""Starlette handlers for /api/* (parse → JobService → JSON). Registered by app.py.
+"""The REST API: a FastAPI app mounted at /api by app.py (`api_routes()`).
 
-Auth is `Authorization: Bearer <token>`, resolved by `JobService.user_for_api_token`: local
+Auth is `Authorization: Bearer <token>`, resolved by `accounts.user_for_api_token`: local
 personal tokens, and in Supabase mode a Supabase access token verified by that backend's
-`Accounts.resolve_api_token` (the one hook to extend for other token kinds)."""
+`Accounts.resolve_api_token` (the one hook to extend for other token kinds).
+
+Every failure is `{"error": {"code", "message"}}` (core.web.http): ApiRoute maps errors raised in
+handlers and dependencies, the app's HTTPException handler the router's own 404 and 405."""
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any
 
+from fastapi import Depends, FastAPI, Header, Query, Request, Response, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPBearer
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.datastructures import URLPath
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Match, NoMatchFound, Route
+from starlette.exceptions import HTTPException
+from starlette.responses import HTMLResponse, JSONResponse
+from starlette.routing import BaseRoute, Match, Mount, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
-from core.domain.errors import Conflict, NotFound, ValidationError
+from core.backends.common import MAX_CURSOR_CHARS
+from core.domain.errors import Conflict, StudioError
 from core.domain.images import mime_for_extension
-from core.domain.models import Job, JobQuery, JobRequest, JobStatus, User
+from core.domain.models import Job as DomainJob
+from core.domain.models import JobQuery, JobRequest, JobStatus, User
 from core.runtime import get_runtime
-from core.services.jobs import MAX_PAGE
+from core.services import Services
+from core.services.jobs import MAX_IDEMPOTENCY_KEY
 from core.web.http import (
+    INTERNAL_ERROR,
     ApiError,
     absolute_url,
     ascii_digits,
     authenticate,
-    bad_request,
-    endpoint,
+    bearer_token,
     error_response,
-    iso,
-    json_response,
+    log,
     read_json,
+    response_for,
 )
-from core.web.openapi import openapi_document
+from core.web.models import (
+    BatchCreated,
+    Error,
+    Health,
+    Job,
+    JobCreate,
+    JobCreated,
+    JobDeleted,
+    JobList,
+    PageSize,
+    ProviderFilter,
+    QueueHealth,
+    StatusFilter,
+    StorageHealth,
+    WorkerHealth,
+)
+from core.web.openapi import ASSETS, TITLE, build_document, swagger_page
 
+PREFIX = "/api"
 DEFAULT_PAGE = 20
 MAX_EXP_DIGITS = 12  # a signed URL's expiry in epoch seconds: 10 digits until the year 2286
-_ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-_CREATE_FIELDS = {"provider", "type", "prompt", "model", "params", "count"}
+_METHOD_ORDER = ("GET", "POST", "PUT", "PATCH", "DELETE")
+_NOT_FOUND = "No such API path; the API is described at /api/openapi.json."
 
 
-# ---- health and schema ----------------------------------------------------------------------
+# ---- errors ---------------------------------------------------------------------------------
 
 
-@endpoint(("GET",))
-async def health(request: Request) -> Response:
-    """Liveness: backend, worker state, queue depth and storage. No auth. 503 when the
-    storage cannot take writes (a full disk), with the reason."""
-    runtime = get_runtime()
-    depth = await run_in_threadpool(runtime.service.queue_depth)
-    storage_problem = await run_in_threadpool(runtime.backend.storage_problem)
-    worker = runtime.worker
-    return json_response(
-        {
-            "status": "ok" if storage_problem is None else "unavailable",
-            "backend": runtime.backend.name,
-            "storage": {"ok": storage_problem is None, "problem": storage_problem},
-            "worker": {"alive": bool(worker is not None and getattr(worker, "alive", False))},
-            "queue": {
-                "queued": depth.queued,
-                "processing": depth.processing,
-                "oldest_queued_seconds": depth.oldest_queued_seconds,
-            },
+class ApiRoute(APIRoute):
+    """Runs a route's handler (dependencies included) so that any failure is a JSON error:
+    ApiError, StudioError and invalid requests as theirs, anything else as a generic 500 that
+    is logged (a handler that replies and re-raises would break the connection under uvicorn).
+    A route with a body authenticates first, then reads the body within the API's bounds
+    (core.web.http.read_json), before FastAPI parses and validates it."""
+
+    def get_route_handler(self) -> Callable[[Request], Any]:
+        handler = super().get_route_handler()
+        reads_body = self.body_field is not None
+        needs_user = _depends_on(self.dependant, current_user)
+
+        async def guarded(request: Request) -> Response:
+            try:
+                if reads_body:
+                    if needs_user:
+                        accounts = (await services()).accounts
+                        request.state.user = await run_in_threadpool(
+                            authenticate, request, accounts
+                        )
+                    await read_json(request)
+                response = await handler(request)
+            except (ApiError, StudioError, RequestValidationError) as exc:
+                response = response_for(exc)
+            except Exception:
+                # The query string may hold a signature: log the path only.
+                log.exception("Unhandled error in %s %s", request.method, request.url.path)
+                response = error_response(500, "internal_error", INTERNAL_ERROR)
+            response.headers.setdefault("Cache-Control", "no-store")
+            return response
+
+        return guarded
+
+
+def _depends_on(dependant: Any, call: Callable[..., Any]) -> bool:
+    return any(d.call is call or _depends_on(d, call) for d in dependant.dependencies)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    """The router's own refusals (no such path, method not allowed) in the API's shape."""
+    if exc.status_code == 404:
+        return error_response(404, "not_found", _NOT_FOUND)
+    if exc.status_code == 405:
+        allowed = ", ".join(_allowed_methods(request.app, request.scope))
+        allowed = allowed or (exc.headers or {}).get("Allow", "GET")
+        return error_response(
+            405, "method_not_allowed", f"Use {allowed} on this path.", {"Allow": allowed}
+        )
+    return error_response(exc.status_code, "http_error", str(exc.detail), exc.headers)
+
+
+def _allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method some route of this path answers (GET, POST, DELETE order; HEAD unlisted)."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        if isinstance(route, APIRoute) and route.matches(scope)[0] is not Match.NONE:
+            methods |= route.methods or set()
+    return [method for method in _METHOD_ORDER if method in methods]
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The documented error responses, all in the Error shape."""
+    return {status: {"model": Error, **_ERROR_DOCS[status]} for status in statuses}
+
+
+_ERROR_DOCS: dict[int, dict[str, Any]] = {
+    400: {"description": "Malformed request: invalid JSON, wrong types, bad query parameter."},
+    401: {
+        "description": "Missing, malformed, invalid or revoked bearer token.",
+        "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    },
+    403: {"description": "Not allowed (the account may not submit jobs)."},
+    404: {"description": "No such job, or one the caller may not see (indistinguishable)."},
+    408: {"description": "The body did not arrive within BODY_READ_TIMEOUT."},
+    409: {"description": "The job's state or the Idempotency-Key's first request says no."},
+    413: {"description": "The body is too large."},
+    415: {"description": "The body is not JSON."},
+    422: {"description": "Validation failed (unknown provider/model/option, bad prompt...)."},
+    429: {
+        "description": "Rate limit or daily quota reached.",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    },
+    500: {"description": "Unexpected server error (details are logged, never returned)."},
+    503: {"description": "`storage_full`: the server's disk is full; nothing was saved."},
+}
+
+
+# ---- dependencies ---------------------------------------------------------------------------
+
+
+async def services() -> Services:
+    """The one door from the API to the services."""
+    return get_runtime().services
+
+
+class _Bearer(HTTPBearer):
+    """The bearer token by this API's rules (core.web.http.bearer_token); documented as the
+    `bearer` security scheme."""
+
+    async def __call__(self, request: Request) -> str:  # type: ignore[override]
+        return bearer_token(request)
+
+
+_bearer = _Bearer(scheme_name="bearer", auto_error=False)
+
+
+def current_user(
+    request: Request, token: Annotated[str, Security(_bearer)], found: ServicesDep
+) -> User:
+    """The caller (ApiRoute may have looked it up before reading the body)."""
+    user = getattr(request.state, "user", None)
+    return user if user is not None else authenticate(request, found.accounts)
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+UserDep = Annotated[User, Depends(current_user)]
+
+
+# ---- the app --------------------------------------------------------------------------------
+
+api = FastAPI(
+    title=TITLE,
+    openapi_url=None,  # served by the `openapi` route: documented, and under /api
+    docs_url=None,  # served by the `docs` route, from local files
+    redoc_url=None,
+    redirect_slashes=False,  # /api/jobs/ is no path, not a redirect
+    exception_handlers={HTTPException: _http_error},
+)
+# On the app's own router (not an included one): its routes are the ApiRoutes themselves.
+router = api.router
+router.route_class = ApiRoute
+
+
+def get(path: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A GET route and its HEAD twin (FastAPI adds no HEAD to GET routes; undocumented)."""
+
+    def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        router.add_api_route(path, endpoint, methods=["GET"], **options)
+        twin = {k: v for k, v in options.items() if k != "operation_id"}
+        router.add_api_route(
+            path, endpoint, methods=["HEAD"], **{**twin, "include_in_schema": False}
+        )
+        return endpoint
+
+    return register
+
+
+@get(
+    "/health",
+    operation_id="health",
+    summary="Liveness, backend, worker state, queue depth and storage.",
+    response_model=Health,
+    responses={
+        200: {"description": "Up."},
+        503: {
+            "model": Health,
+            "description": "Up, but the storage cannot take writes (a full disk): "
+            "`storage.problem` says what is wrong.",
         },
-        200 if storage_problem is None else 503,
+        **_errors(500),
+    },
+)
+def health(response: Response, found: ServicesDep) -> Health:
+    """No auth. 503 when the storage cannot take writes (a full disk), with the reason."""
+    depth = found.jobs.queue_depth()
+    problem = found.jobs.storage_problem()
+    if problem is not None:
+        response.status_code = 503
+    return Health(
+        status="ok" if problem is None else "unavailable",
+        backend=found.admin.backend_name(),
+        storage=StorageHealth(ok=problem is None, problem=problem),
+        worker=WorkerHealth(alive=found.admin.background().worker_alive),
+        queue=QueueHealth(
+            queued=depth.queued,
+            processing=depth.processing,
+            oldest_queued_seconds=depth.oldest_queued_seconds,
+        ),
     )
 
 
-@endpoint(("GET",))
-async def openapi(request: Request) -> Response:
-    """The OpenAPI 3.1 description of this API."""
-    return JSONResponse(openapi_document())
+@get(
+    "/openapi.json",
+    operation_id="openapi",
+    summary="This document.",
+    response_model=dict[str, Any],
+    responses={200: {"description": "OpenAPI 3.1."}},
+)
+async def openapi() -> JSONResponse:
+    return JSONResponse(_document())
 
 
-# ---- jobs -------------------------------------------------------------------------------------
+@get("/docs", include_in_schema=False, response_class=HTMLResponse)
+async def docs(request: Request) -> HTMLResponse:
+    """Swagger UI, every file from this server."""
+    return swagger_page(request.scope.get("root_path", "").rstrip("/"))
 
 
-@endpoint(("GET", "POST", "DELETE"))
-async def jobs(request: Request) -> Response:
-    """/api/jobs: POST creates, GET reads one (?id=) or lists, DELETE cancels or deletes."""
-    user = await authenticate(request)
-    if request.method == "POST":
-        return await _create(request, user)
-    if request.method == "DELETE":
-        return await _delete(request, user)
-    if "id" in request.query_params:
-        return await _read_one(request, user)
-    return await _list(request, user)
+# ---- jobs -----------------------------------------------------------------------------------
 
 
-async def _create(request: Request, user: User) -> Response:
-    body = await read_json(request)
-    job_request, count = _parse_create(body)
-    key = request.headers.get("idempotency-key")
-    service = get_runtime().service
-
-    def submit() -> list[Job]:
-        jobs = service.submit(user, job_request, count=count, idempotency_key=key)
-        if key is not None and not _same_request(
-            jobs, service.validate_request(job_request), count
-        ):
-            raise Conflict("This Idempotency-Key was already used for a different request.")
-        return jobs
-
-    created = await run_in_threadpool(submit)
-    first = created[0]
-    payload: dict[str, Any] = {"id": first.id, "status": first.status.value}
-    if len(created) > 1:
-        payload["batch_id"] = first.batch_id
-        payload["ids"] = [job.id for job in created]
-    return json_response(payload, 201, {"Location": f"/api/jobs?id={first.id}"})
-
-
-def _parse_create(body: Any) -> tuple[JobRequest, int]:
-    """Types are checked here (400); values by the service (422)."""
-    if not isinstance(body, dict):
-        raise bad_request("The body must be a JSON object.")
-    unknown = sorted(set(body) - _CREATE_FIELDS)
-    if unknown:
-        raise ValidationError(f"Unknown field(s): {', '.join(unknown)}.")
-    for name in ("provider", "prompt"):
-        if name not in body:
-            raise ValidationError(f"The field {name!r} is required.")
-    for name in ("provider", "prompt", "type", "model"):
-        value = body.get(name)
-        optional = name in ("type", "model")
-        if not isinstance(value, str) and not (optional and value is None):
-            raise bad_request(f"The field {name!r} must be a string.")
-    params = body.get("params")
-    if params is not None and not isinstance(params, dict):
-        raise bad_request("The field 'params' must be an object.")
-    count = body.get("count", 1)
-    if count is None:
-        count = 1
-    if isinstance(count, bool) or not isinstance(count, int):
-        raise bad_request("The field 'count' must be a whole number.")
-    kind = body.get("type") or "image"
-    if kind != "image":
-        raise ValidationError("Only jobs of type 'image' are supported.")
+@router.post(
+    "/jobs",
+    operation_id="createJob",
+    summary="Queue an image job (count > 1: a batch of copies).",
+    status_code=201,
+    response_model=JobCreated | BatchCreated,
+    responses={
+        201: {
+            "description": "Queued (or, for a repeated Idempotency-Key, the existing jobs with "
+            "their current status).",
+            "headers": {"Location": {"schema": {"type": "string"}}},
+        },
+        **_errors(400, 401, 403, 408, 409, 413, 415, 422, 429, 500, 503),
+    },
+)
+def create_job(
+    body: JobCreate,
+    response: Response,
+    user: UserDep,
+    found: ServicesDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=MAX_IDEMPOTENCY_KEY,
+            description="The same user and key return the jobs made the first time instead of "
+            "queueing again.",
+        ),
+    ] = None,
+) -> JobCreated:
     request = JobRequest(
-        provider=body["provider"],
-        model=body.get("model") or "",
-        prompt=body["prompt"],
-        params=params or {},
+        provider=body.provider, model=body.model or "", prompt=body.prompt, params=body.params or {}
     )
-    return request, count
+    count = 1 if body.count is None else body.count
+    jobs = found.jobs.submit(user, request, count=count, idempotency_key=idempotency_key)
+    if idempotency_key is not None and not _same_request(
+        jobs, found.jobs.validate_request(request), count
+    ):
+        raise Conflict("This Idempotency-Key was already used for a different request.")
+    first = jobs[0]
+    response.headers["Location"] = f"{PREFIX}/jobs?id={first.id}"
+    if len(jobs) > 1:
+        ids = [job.id for job in jobs]
+        return BatchCreated(id=first.id, status=first.status, batch_id=first.batch_id, ids=ids)
+    return JobCreated(id=first.id, status=first.status)
 
 
-def _same_request(jobs: list[Job], request: JobRequest, count: int) -> bool:
+def _same_request(jobs: list[DomainJob], request: JobRequest, count: int) -> bool:
     """Whether the jobs returned for an idempotency key were made from this (validated)
     request: a replay, not a reuse of the key for something else."""
     return len(jobs) == count and all(job.request == request for job in jobs)
 
 
-async def _read_one(request: Request, user: User) -> Response:
-    job_id = request.query_params["id"]
-    service = get_runtime().service
-
-    def load() -> tuple[Job, dict[str, str]]:
-        job = service.get_job(user, job_id)
-        return job, service.image_urls(user, [job], thumbs=False)
-
-    job, urls = await run_in_threadpool(load)
-    return json_response(job_json(job, urls.get(job.id)))
-
-
-async def _list(request: Request, user: User) -> Response:
-    query = _parse_list_query(request)
-    service = get_runtime().service
-
-    def load() -> tuple[list[Job], str | None, dict[str, str]]:
-        page = service.list_jobs(user, query)
-        return page.items, page.next_cursor, service.image_urls(user, page.items, thumbs=False)
-
-    items, next_cursor, urls = await run_in_threadpool(load)
-    return json_response(
-        {
-            "items": [job_json(job, urls.get(job.id)) for job in items],
-            "next_cursor": next_cursor,
-        }
-    )
-
-
-def _parse_list_query(request: Request) -> JobQuery:
-    params = request.query_params
-    raw_limit = params.get("limit")
-    limit = DEFAULT_PAGE
-    if raw_limit is not None:
-        digits = raw_limit.strip()
-        if not ascii_digits(digits):
-            raise bad_request("limit must be a whole number.")
-        # Length first: int() of thousands of digits is slow, then refused.
-        if len(digits.lstrip("0")) > len(str(MAX_PAGE)) or not 1 <= int(digits) <= MAX_PAGE:
-            raise ValidationError(f"limit must be between 1 and {MAX_PAGE}.")
-        limit = int(digits)
-    statuses: list[JobStatus] = []
-    for raw in _multi(params.getlist("status")):
-        try:
-            statuses.append(JobStatus(raw))
-        except ValueError:
-            known = ", ".join(s.value for s in JobStatus)
-            raise ValidationError(f"Unknown status {raw!r}. Choose from: {known}.") from None
-    providers = _multi(params.getlist("provider"))
-    known_providers = get_runtime().service.providers
-    for name in providers:
-        if name not in known_providers:
-            known = ", ".join(sorted(known_providers))
-            raise ValidationError(f"Unknown provider {name!r}. Choose from: {known}.")
-    return JobQuery(
-        statuses=tuple(dict.fromkeys(statuses)),
-        providers=tuple(dict.fromkeys(providers)),
+@get(
+    "/jobs",
+    operation_id="getJobs",
+    summary="With `id`: one job. Without: the caller's jobs, newest first.",
+    response_model=Job | JobList,
+    responses={
+        200: {"description": "A job (with `id`) or a page of jobs."},
+        **_errors(400, 401, 404, 422, 500),
+    },
+)
+def get_jobs(
+    user: UserDep,
+    found: ServicesDep,
+    id: Annotated[str | None, Query(description="The job id (a UUID).")] = None,
+    limit: Annotated[PageSize, Query()] = DEFAULT_PAGE,
+    cursor: Annotated[
+        str | None,
+        Query(description="The `next_cursor` of the previous page.", max_length=MAX_CURSOR_CHARS),
+    ] = None,
+    status: Annotated[
+        StatusFilter, Query(description="Filter; repeat or comma-separate for several.")
+    ] = (),
+    provider: Annotated[
+        ProviderFilter, Query(description="Filter; repeat or comma-separate for several.")
+    ] = (),
+) -> Job | JobList:
+    if id is not None:
+        job = found.jobs.get_job(user, id)
+        urls = found.jobs.image_urls(user, [job], thumbs=False)
+        return _job(job, urls)
+    query = JobQuery(
+        statuses=tuple(dict.fromkeys(status)),
+        providers=tuple(dict.fromkeys(provider)),
         limit=limit,
-        cursor=params.get("cursor") or None,
+        cursor=cursor or None,
     )
+    page = found.jobs.list_jobs(user, query)
+    urls = found.jobs.image_urls(user, page.items, thumbs=False)
+    return JobList(items=[_job(job, urls) for job in page.items], next_cursor=page.next_cursor)
 
 
-def _multi(values: list[str]) -> list[str]:
-    """`?status=a&status=b` and `?status=a,b` alike."""
-    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+def _job(job: DomainJob, urls: dict[str, str]) -> Job:
+    url = urls.get(job.id)
+    return Job.of(job, absolute_url(url) if url else None)
 
 
-async def _delete(request: Request, user: User) -> Response:
-    job_id = request.query_params.get("id")
-    if not job_id:
-        raise bad_request("Name the job: DELETE /api/jobs?id=<id>.")
-    service = get_runtime().service
-
-    def act() -> dict[str, Any]:
-        job = service.get_job(user, job_id)
-        # By status only: whether this user may act on the job is the service's call.
-        if job.status is JobStatus.QUEUED:
-            try:
-                canceled = service.cancel(user, job.id)
-                return {"id": canceled.id, "status": canceled.status.value, "deleted": False}
-            except Conflict:
-                job = service.get_job(user, job.id)  # picked up meanwhile: fall through
-        service.delete(user, job.id)
-        return {"id": job.id, "status": job.status.value, "deleted": True}
-
-    return json_response(await run_in_threadpool(act))
-
-
-def job_json(job: Job, result_url: str | None) -> dict[str, Any]:
-    """The API's view of a job. `id`, `status`, `result_url` and `created_at` are the original
-    system's contract and keep their names and meanings."""
-    failed = job.status is JobStatus.FAILED
-    return {
-        "id": job.id,
-        "status": job.status.value,
-        "result_url": absolute_url(result_url) if result_url else None,
-        "created_at": iso(job.created_at),
-        "provider": job.provider,
-        "model": job.model,
-        "prompt": job.prompt,
-        "params": job.params,
-        "error": (
-            {"code": job.error_code or "failed", "message": job.error_message or "Failed."}
-            if failed
-            else None
-        ),
-        "started_at": iso(job.started_at),
-        "finished_at": iso(job.finished_at),
-        "attempts": job.attempts,
-        "batch_id": job.batch_id,
-    }
+@router.delete(
+    "/jobs",
+    operation_id="deleteJob",
+    summary="Cancel a queued job, or delete a finished one (row and files).",
+    response_model=JobDeleted,
+    responses={
+        200: {"description": "Canceled or deleted."},
+        **_errors(400, 401, 404, 409, 500, 503),
+    },
+)
+def delete_job(
+    user: UserDep,
+    found: ServicesDep,
+    id: Annotated[str, Query(description="The job id (a UUID).")],
+) -> JobDeleted:
+    job = found.jobs.get_job(user, id)
+    # By status only: whether this user may act on the job is the service's call.
+    if job.status is JobStatus.QUEUED:
+        try:
+            canceled = found.jobs.cancel(user, job.id)
+            return JobDeleted(id=canceled.id, status=canceled.status, deleted=False)
+        except Conflict:
+            job = found.jobs.get_job(user, job.id)  # picked up meanwhile: fall through
+    found.jobs.delete(user, job.id)
+    return JobDeleted(id=job.id, status=job.status, deleted=True)
 
 
-# ---- signed files (local backend) -------------------------------------------------------------
+# ---- signed files (local backend) -----------------------------------------------------------
 
 
-@endpoint(("GET",))
-async def files(request: Request) -> Response:
-    """A stored image behind an expiring HMAC-signed URL; no cookie or token needed."""
-    path = request.path_params["path"]
-    blobs = get_runtime().backend.blobs
-    verify = getattr(blobs, "verify_signed_path", None)
-    exp_raw = request.query_params.get("exp", "")
-    sig = request.query_params.get("sig", "")
-    invalid = ApiError(403, "forbidden", "This link is invalid or has expired.")
-    if verify is None:
-        raise ApiError(404, "not_found", "No such file.")
-    if not ascii_digits(exp_raw) or len(exp_raw) > MAX_EXP_DIGITS or not sig:
-        raise invalid
-    exp = int(exp_raw)
-    if not verify(path, exp, sig):  # also refuses an expired link
-        raise invalid
-    remaining = exp - time.time()
-    try:
-        data = await run_in_threadpool(blobs.get, path)
-    except (NotFound, ValueError):
-        raise ApiError(404, "not_found", "No such file.") from None
+class _FilePath(Convertor[str]):
+    """Like Starlette's `path`, but never empty: /api/files/ is no file."""
+
+    regex = r".+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("filepath", _FilePath())
+
+
+@get(
+    "/files/{path:filepath}",
+    operation_id="getFile",
+    summary="A stored image behind a signed, expiring URL (local backend).",
+    description="The URLs come from `result_url`; no token is needed.",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The image.",
+            "headers": {"Cache-Control": {"schema": {"type": "string"}}},
+            "content": {
+                media: {}
+                for media in (
+                    "image/png",
+                    "image/jpeg",
+                    "image/webp",
+                    "image/gif",
+                    "application/octet-stream",
+                )
+            },
+        },
+        403: {"model": Error, "description": "The signature is invalid or has expired."},
+        404: {"model": Error, "description": "No such file."},
+        **_errors(500),
+    },
+)
+def get_file(
+    path: str,
+    found: ServicesDep,
+    exp: Annotated[str, Query(description="Expiry, in seconds since the epoch.")] = "",
+    sig: Annotated[str, Query(description="The URL's signature.")] = "",
+) -> Response:
+    """A stored image; the signature is the only credential, and it expires."""
+    if not ascii_digits(exp) or len(exp) > MAX_EXP_DIGITS or not sig:
+        raise ApiError(403, "forbidden", "This link is invalid or has expired.")
+    data = found.jobs.signed_file(path, int(exp), sig)  # also refuses an expired link
+    remaining = int(exp) - time.time()
     ext = path.rsplit(".", 1)[-1].lower() if "." in path else ""
     return Response(
         data,
@@ -306,25 +473,26 @@ async def files(request: Request) -> Response:
     )
 
 
-class _AnyPath(Convertor[str]):
-    """Like Starlette's `path`, but also across control characters, so that no file path
-    falls through to a non-JSON 404."""
-
-    regex = r"[\s\S]+"
-
-    def convert(self, value: str) -> str:
-        return value
-
-    def to_string(self, value: str) -> str:
-        return value
+api.mount("/docs/assets", StaticFiles(directory=ASSETS), name="docs-assets")
 
 
-register_url_convertor("anypath", _AnyPath())
+@functools.cache
+def _document() -> dict[str, Any]:
+    return build_document(api.routes, PREFIX)
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document, paths under /api (a copy: callers may change it)."""
+    return copy.deepcopy(_document())
+
+
+# ---- mounting -------------------------------------------------------------------------------
 
 
 class ApiNotFound(BaseRoute):
-    """Every other HTTP path under /api (the prefix in any case: /API/jobs too) answers the
-    API's JSON 404, never the Streamlit page that the app serves for unknown paths."""
+    """Every other HTTP path under /api (the prefix in any case: /API/jobs too, and bare /api)
+    answers the API's JSON 404, never the Streamlit page that the app serves for unknown
+    paths."""
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] == "http" and _is_api_path(_route_path(scope)):
@@ -335,10 +503,7 @@ class ApiNotFound(BaseRoute):
         raise NoMatchFound(name, path_params)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(
-            404, "not_found", "No such API path; the API is described at /api/openapi.json."
-        )
-        await response(scope, receive, send)
+        await error_response(404, "not_found", _NOT_FOUND)(scope, receive, send)
 
 
 def _route_path(scope: Scope) -> str:
@@ -350,16 +515,9 @@ def _route_path(scope: Scope) -> str:
 
 def _is_api_path(path: str) -> bool:
     lowered = path.lower()
-    return lowered == "/api" or lowered.startswith("/api/")
+    return lowered == PREFIX or lowered.startswith(PREFIX + "/")
 
 
 def api_routes() -> list[BaseRoute]:
-    """Every /api/* route, the JSON 404 for the rest of /api last."""
-    # Every method reaches the handlers, which answer 405 in the API's JSON error shape.
-    return [
-        Route("/api/health", health, methods=_ALL_METHODS),
-        Route("/api/openapi.json", openapi, methods=_ALL_METHODS),
-        Route("/api/jobs", jobs, methods=_ALL_METHODS),
-        Route("/api/files/{path:anypath}", files, methods=_ALL_METHODS),
-        ApiNotFound(),
-    ]
+    """The API app at /api, then the JSON 404 for the rest of /api."""
+    return [Mount(PREFIX, app=api), ApiNotFound()]

@@ -1,20 +1,18 @@
-"""HTTP plumbing shared by the /api handlers: the error envelope, bounded JSON bodies, bearer
-authentication and the endpoint wrapper that turns every failure into a safe JSON error."""
+"""HTTP plumbing of the /api app: the one error shape, the mapping of every failure to it,
+bounded JSON bodies read before FastAPI parses them, and bearer authentication."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 
 from core.domain.errors import RateLimited, StudioError
 from core.domain.models import User
@@ -25,20 +23,14 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
 MAX_TOKEN_CHARS = 8_192  # far above a personal token or a Supabase JWT; refused unlooked-up
 NO_STORE = {"Cache-Control": "no-store"}
-
-Handler = Callable[[Request], Awaitable[Response]]
+INTERNAL_ERROR = "Something went wrong on our side."
 
 
 class ApiError(Exception):
     """An HTTP error decided by the API layer itself (not by the service)."""
 
     def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        headers: dict[str, str] | None = None,
+        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -47,18 +39,29 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-def json_response(
-    payload: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    """A JSON response that proxies and browsers never cache."""
-    return JSONResponse(payload, status_code=status, headers={**NO_STORE, **(headers or {})})
-
-
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
-    """The one error shape: {"error": {"code", "message"}}."""
-    return json_response({"error": {"code": code, "message": message}}, status, headers)
+    """The one error shape, {"error": {"code", "message"}}, never cached."""
+    return JSONResponse(
+        {"error": {"code": code, "message": message}},
+        status_code=status,
+        headers={**NO_STORE, **(headers or {})},
+    )
+
+
+def response_for(exc: Exception) -> JSONResponse:
+    """The JSON error for an ApiError, a StudioError, or a request FastAPI found invalid."""
+    if isinstance(exc, RequestValidationError):
+        exc = invalid_request(exc.errors())
+    if isinstance(exc, ApiError):
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+    if isinstance(exc, StudioError):
+        headers = {}
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(max(1, int(exc.retry_after)))
+        return error_response(exc.http_status, exc.code, exc.message, headers)
+    raise TypeError(f"not an API error: {type(exc).__name__}")
 
 
 def bad_request(message: str) -> ApiError:
@@ -67,57 +70,88 @@ def bad_request(message: str) -> ApiError:
 
 def unauthorized(message: str) -> ApiError:
     return ApiError(
-        401,
-        "unauthorized",
-        message,
-        headers={"WWW-Authenticate": 'Bearer realm="api"'},
+        401, "unauthorized", message, headers={"WWW-Authenticate": 'Bearer realm="api"'}
     )
 
 
-def method_not_allowed(allowed: tuple[str, ...]) -> ApiError:
-    return ApiError(
-        405,
-        "method_not_allowed",
-        f"Use {', '.join(allowed)} on this path.",
-        headers={"Allow": ", ".join(allowed)},
-    )
+# ---- validation errors ----------------------------------------------------------------------
+
+_TYPE_NAMES = {
+    "string_type": "a string",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "dict_type": "an object",
+    "list_type": "a list",
+    "bool_type": "true or false",
+    "float_type": "a number",
+}
 
 
-def endpoint(allowed: tuple[str, ...]) -> Callable[[Handler], Handler]:
-    """Wrap a handler: refuse other methods (405), map ApiError and StudioError to their JSON
-    errors, and turn anything unexpected into a generic 500 logged server-side."""
-    methods = {m.upper() for m in allowed}
-    if "GET" in methods:
-        methods.add("HEAD")
+def invalid_request(errors: Sequence[Any]) -> ApiError:
+    """Pydantic's findings as one plain-words error. A body that is not an object, a value of
+    the wrong JSON type or a missing query parameter is a malformed request (400); an unknown
+    or missing field and a value out of bounds is a valid request we refuse (422). The first
+    in the order a person would fix them: the body's shape, unknown fields, missing ones,
+    types, values."""
+    errors = list(errors)
+    unknown = [str(e["loc"][-1]) for e in errors if e["type"] == "extra_forbidden"]
+    if unknown and not any(tuple(e["loc"]) == ("body",) for e in errors):
+        return ApiError(422, "validation_error", f"Unknown field(s): {', '.join(unknown)}.")
+    ranked = [
+        ((tuple(e["loc"]) != ("body",), e["type"] != "missing", found.status != 400), found)
+        for e in errors
+        for found in [_describe(e)]
+    ]
+    return min(ranked, key=lambda item: item[0])[1]
 
-    def decorate(handler: Handler) -> Handler:
-        @functools.wraps(handler)
-        async def wrapper(request: Request) -> Response:
-            try:
-                if request.method not in methods:
-                    raise method_not_allowed(allowed)
-                return await handler(request)
-            except ApiError as exc:
-                return error_response(exc.status, exc.code, exc.message, exc.headers)
-            except StudioError as exc:
-                headers = {}
-                if isinstance(exc, RateLimited):
-                    headers["Retry-After"] = str(max(1, int(exc.retry_after)))
-                return error_response(exc.http_status, exc.code, exc.message, headers)
-            except Exception:
-                # The query string may hold a signature: log the path only.
-                log.exception("Unhandled error in %s %s", request.method, request.url.path)
-                return error_response(500, "internal_error", "Something went wrong on our side.")
 
-        return wrapper
+def _describe(error: dict[str, Any]) -> ApiError:
+    loc = tuple(error["loc"])
+    kind: str = error["type"]
+    value = error.get("input")
+    ctx = error.get("ctx") or {}
+    if loc == ("body",):
+        return bad_request("The body must be a JSON object.")
+    place = {"body": "field", "query": "parameter", "header": "header", "path": "path part"}
+    subject = f"The {place.get(loc[0], 'value')} {loc[1]!r}" if len(loc) > 1 else "The value"
+    if kind == "missing":
+        if loc[0] == "body":
+            return ApiError(422, "validation_error", f"{subject} is required.")
+        return bad_request(f"{subject} is required.")
+    if kind in ("literal_error", "enum"):
+        if not isinstance(value, str):
+            return bad_request(f"{subject} must be a string.")
+        name = loc[1] if len(loc) > 1 else "value"
+        return ApiError(
+            422,
+            "validation_error",
+            f"Unknown {name} {value!r}. Choose from: {ctx.get('expected', '')}.",
+        )
+    if kind in _TYPE_NAMES or kind.endswith("_type"):
+        return bad_request(f"{subject} must be {_TYPE_NAMES.get(kind, 'of another type')}.")
+    if kind == "out_of_range":
+        message = f"{subject} must be between {ctx['low']} and {ctx['high']}."
+    elif kind == "string_too_short" and ctx.get("min_length") == 1:
+        message = f"{subject} must not be empty."
+    elif kind == "string_too_short":
+        message = f"{subject} must be at least {ctx.get('min_length')} characters long."
+    elif kind == "string_too_long":
+        message = f"{subject} must be at most {ctx.get('max_length')} characters long."
+    else:
+        message = f"{subject} is not valid: {error.get('msg', 'invalid')}."
+    return ApiError(422, "validation_error", message)
 
-    return decorate
+
+# ---- bodies ---------------------------------------------------------------------------------
 
 
 async def read_json(request: Request) -> Any:
-    """The request body parsed as JSON. Refuses a non-JSON content type (415) and a body over
-    MAX_BODY_BYTES (413) from its Content-Length or, when streamed, as soon as it goes over,
-    without reading the rest; text JSON cannot store (a lone surrogate, NUL) is a 400."""
+    """Read and parse the body before FastAPI does, and leave both on the request for it.
+    Refuses a non-JSON content type (415) and a body over MAX_BODY_BYTES (413) from its
+    Content-Length or, when streamed, as soon as it goes over, without reading the rest; JSON
+    that is invalid, has NaN/Infinity, or text no store can hold (a lone surrogate, NUL) is a
+    400, as is a body that is not an object."""
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media != "application/json" and not (
         media.startswith("application/") and media.endswith("+json")
@@ -145,6 +179,9 @@ async def read_json(request: Request) -> Any:
             "Text in the body must be valid Unicode without NUL: no lone surrogate escape "
             "(\\ud800-\\udfff) and no \\u0000."
         )
+    # Starlette's own caches, which FastAPI's body handling reads: no second read or parse.
+    request._body = body
+    request._json = parsed
     return parsed
 
 
@@ -201,9 +238,11 @@ def ascii_digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
-async def authenticate(request: Request) -> User:
-    """The user behind `Authorization: Bearer <token>` (a personal API token; in Supabase
-    mode also a Supabase access token, verified by the backend's resolve_api_token)."""
+# ---- authentication and URLs ----------------------------------------------------------------
+
+
+def bearer_token(request: Request) -> str:
+    """The token of `Authorization: Bearer <token>`, or 401."""
     header = request.headers.get("authorization")
     if not header:
         raise unauthorized("Send an API token: Authorization: Bearer <token>.")
@@ -213,8 +252,14 @@ async def authenticate(request: Request) -> User:
         raise unauthorized("Use the Bearer scheme: Authorization: Bearer <token>.")
     if len(token) > MAX_TOKEN_CHARS:
         raise unauthorized("The API token is invalid, expired or revoked.")
-    service = get_runtime().service
-    user = await run_in_threadpool(service.user_for_api_token, token)
+    return token
+
+
+def authenticate(request: Request, accounts: Any) -> User:
+    """The user behind the bearer token (a personal API token; in Supabase mode also a
+    Supabase access token, verified by the backend's resolve_api_token). Blocking: call it
+    from a worker thread."""
+    user = accounts.user_for_api_token(bearer_token(request))
     if user is None or user.disabled:
         raise unauthorized("The API token is invalid, expired or revoked.")
     return user
@@ -226,12 +271,3 @@ def absolute_url(url: str) -> str:
     chooses that, and a signed URL on a host it names would be sent there."""
     public_url = get_runtime().settings.public_url
     return public_url + url if public_url and url.startswith("/") else url
-
-
-def iso(moment: datetime | None) -> str | None:
-    """RFC 3339 in UTC; naive datetimes are taken as UTC."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

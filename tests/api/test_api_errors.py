@@ -30,6 +30,9 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
     assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
     assert body["error"]["message"].strip()
     assert "Traceback" not in response.text and 'File "' not in response.text
+    # pydantic's findings are reworded, never passed through
+    assert "pydantic" not in response.text.lower() and "Input should" not in response.text
+    assert response.headers["cache-control"] == "no-store"
     if code is not None:
         assert body["error"]["code"] == code
     return body["error"]
@@ -97,6 +100,21 @@ def test_requests_without_a_valid_bearer_token_get_401(
     assert_error(response, 401, "unauthorized")
     assert response.headers["www-authenticate"] == 'Bearer realm="api"'
     assert job_count(runtime, alice) == 0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Content-Type": "text/plain"},
+        {"Content-Type": "application/json", "Content-Length": "999999"},
+    ],
+)
+def test_the_token_is_checked_before_the_body(client: TestClient, headers: dict) -> None:
+    """A client without a valid token gets 401 whatever its body: no 413/415 and no read."""
+    response = client.post(
+        "/api/jobs", content=b"{", headers={**headers, "Authorization": "Bearer x"}
+    )
+    assert_error(response, 401, "unauthorized")
 
 
 def test_an_oversized_token_is_refused_without_a_lookup(client: TestClient) -> None:
@@ -269,6 +287,46 @@ def test_other_methods_are_405_with_allow(
     response = client.request(method, path, headers=alice.headers)
     assert_error(response, 405, "method_not_allowed")
     assert response.headers["allow"] == allowed
+
+
+def test_head_answers_like_get_without_a_body(client: TestClient, alice: ApiUser) -> None:
+    for path, headers in (("/api/health", {}), ("/api/jobs", alice.headers)):
+        got = client.get(path, headers=headers)
+        head = client.head(path, headers=headers)
+        assert (head.status_code, head.content) == (got.status_code, b"")
+        assert head.headers["content-type"] == got.headers["content-type"]
+    assert client.head("/api/jobs").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("request_args", "status", "message"),
+    [
+        ({"json": {**GOOD, "provider": 1}}, 400, "The field 'provider' must be a string."),
+        ({"json": {**GOOD, "count": "2"}}, 400, "The field 'count' must be a whole number."),
+        ({"json": {**GOOD, "params": []}}, 400, "The field 'params' must be an object."),
+        ({"json": [GOOD]}, 400, "The body must be a JSON object."),
+        ({"json": {**GOOD, "count": 9}}, 422, "The field 'count' must be between 1 and 4."),
+        ({"json": {"prompt": "x"}}, 422, "The field 'provider' is required."),
+        ({"json": {**GOOD, "prompt": ""}}, 422, "The field 'prompt' must not be empty."),
+        ({"json": {**GOOD, "a": 1, "b": 2}}, 422, "Unknown field(s): a, b."),
+        ({"json": {**GOOD, "provider": 1, "x": 1}}, 422, "Unknown field(s): x."),
+        ({"json": {"provider": 1}}, 422, "The field 'prompt' is required."),
+        ({"params": {"limit": "x"}}, 400, "The parameter 'limit' must be a whole number."),
+        ({"params": {"limit": "0"}}, 422, "The parameter 'limit' must be between 1 and 100."),
+        (
+            {"params": {"status": "queued,finished"}},
+            422,
+            "Unknown status 'finished'. Choose from: 'queued', 'processing', 'done', 'failed' "
+            "or 'canceled'.",
+        ),
+    ],
+)
+def test_invalid_requests_are_explained_in_plain_words(
+    client: TestClient, alice: ApiUser, request_args: dict, status: int, message: str
+) -> None:
+    method = "POST" if "json" in request_args else "GET"
+    response = client.request(method, "/api/jobs", headers=alice.headers, **request_args)
+    assert assert_error(response, status)["message"] == message
 
 
 # ---- 413 / 415 --------------------------------------------------------------------------------

@@ -65,6 +65,21 @@ def test_submitted_job_is_generated_and_its_result_url_serves_the_image(
     assert picture.size[0] > picture.size[1]  # 16:9
 
 
+def test_created_jobs_have_a_location_and_no_json_answer_is_cached(
+    client: TestClient, alice: ApiUser
+) -> None:
+    response = client.post(
+        "/api/jobs", json={"provider": "demo", "prompt": "a kite"}, headers=alice.headers
+    )
+    assert response.status_code == 201
+    assert response.headers["location"] == f"/api/jobs?id={response.json()['id']}"
+    one = client.get(response.headers["location"], headers=alice.headers)
+    assert one.json()["id"] == response.json()["id"]
+    for answer in (response, one, client.get("/api/jobs", headers=alice.headers)):
+        assert answer.headers["cache-control"] == "no-store"
+        assert answer.headers["content-type"] == "application/json"
+
+
 def test_a_queued_job_has_no_result_url_yet(client: TestClient, alice: ApiUser) -> None:
     job_id = submit(client, alice)["id"]
     job = client.get("/api/jobs", params={"id": job_id}, headers=alice.headers).json()

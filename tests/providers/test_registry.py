@@ -22,7 +22,7 @@ from core.providers.registry import (
     provider_specs,
 )
 from core.providers.spec import ProviderSpec
-from core.web.openapi import openapi_document
+from core.web.api import openapi_document
 
 BUILT_INS = ("demo", "gemini", "ideogram", "openai")  # at least these (a new one adds itself)
 
