@@ -53,7 +53,7 @@ comment on table public.profiles is
     'One row per auth.users row (made by a trigger). Roles change only through the server.';
 create index if not exists profiles_email_idx on public.profiles (lower(email));
 
--- ---- jobs (DESIGN.md §3) --------------------------------------------------------------------
+-- ---- jobs (docs/ARCHITECTURE.md: the state machine) ---------------------------------------------
 create table if not exists public.jobs (
     id uuid primary key default gen_random_uuid(),
     user_id uuid not null references auth.users (id) on delete cascade,

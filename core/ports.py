@@ -1,4 +1,4 @@
-"""Storage contracts: the job queue/store, the image blob store and accounts (DESIGN.md §6).
+"""Storage contracts: the job queue/store, the image blob store and accounts.
 `local` (SQLite + files) and `supabase` implement them; one contract suite tests both."""
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ class NewJob:
 
 @dataclass(frozen=True)
 class Job:
-    """One image request and everything that happened to it (DESIGN.md §3)."""
+    """One image request and everything that happened to it."""
 
     id: str
     user_id: str

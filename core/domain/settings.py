@@ -102,8 +102,9 @@ class Variables:
 
 @dataclass(frozen=True)
 class Settings:
-    """Every app-wide knob of DESIGN.md §9, plus `variables` to read any other variable (a
-    provider's key, base URL, default model) by name. Secrets are kept out of repr."""
+    """Every app-wide knob (the README's Configuration table), plus `variables` to read any
+    other variable (a provider's key, base URL, default model) by name. Secrets are kept out
+    of repr."""
 
     supabase_url: str | None = None
     supabase_anon_key: str | None = field(default=None, repr=False)

@@ -1,5 +1,5 @@
 """The provider contract: model catalogue as data, one request/result shape, and the closed
-set of error kinds the worker branches on (DESIGN.md §5)."""
+set of error kinds the worker branches on."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Generic, Self, TypeVar
 from core.domain.errors import ValidationError
 from core.domain.settings import Variables
 
-# Common parameters every adapter maps (providers.md §4): a model's Capabilities list the
+# Common parameters every adapter maps: a model's Capabilities list the
 # values it accepts (quality tiers: draft / standard / high / max).
 SEED_MAX = 2_147_483_647
 NEGATIVE_PROMPT_MAX = 2_000

@@ -1,6 +1,7 @@
 """The job worker: a pool of threads that claim jobs from the shared queue, keep their leases
-alive and hand unfinished work back on shutdown (DESIGN.md §4). What happens to one job lives
-in core.queue.runner. `python -m core worker` runs one headless."""
+alive and hand unfinished work back on shutdown (docs/ARCHITECTURE.md: the queue protocol).
+What happens to one job lives in core.queue.runner. `python -m core worker` runs one
+headless."""
 
 from __future__ import annotations
 

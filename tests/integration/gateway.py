@@ -1,9 +1,9 @@
-"""A test gateway that serves the PostgREST, Storage and Auth calls supabase-py 2.34 makes
-(testing-supabase.md) on the throwaway PostgreSQL: every request runs in one transaction under
-the role and claims of its bearer token (HS256 JWTs; the anon and service keys are JWTs too), so
-the grants and policies of supabase-schema.sql decide, as in Supabase. Storage metadata lives in
-storage.objects (storage policies apply) and bytes on disk; signed URLs carry a JWT bound to the
-object and its expiry; Auth keeps bcrypt hashes (pgcrypto) in auth.users."""
+"""A test gateway that serves the PostgREST, Storage and Auth calls supabase-py 2.34 makes on the
+throwaway PostgreSQL: every request runs in one transaction under the role and claims of its
+bearer token (HS256 JWTs; the anon and service keys are JWTs too), so the grants and policies of
+supabase-schema.sql decide, as in Supabase. Storage metadata lives in storage.objects (storage
+policies apply) and bytes on disk; signed URLs carry a JWT bound to the object and its expiry;
+Auth keeps bcrypt hashes (pgcrypto) in auth.users."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""The PostgREST subset supabase-py sends (testing-supabase.md): table reads with filters,
-order, limit and exact counts; insert/upsert, update and delete returning rows; RPC with named
-JSON arguments. Each request runs in one transaction as the caller's role with its JWT claims, so
-the grants and policies of supabase-schema.sql decide, as in PostgREST."""
+"""The PostgREST subset supabase-py sends: table reads with filters, order, limit and exact counts;
+insert/upsert, update and delete returning rows; RPC with named JSON arguments. Each request
+runs in one transaction as the caller's role with its JWT claims, so the grants and policies of
+supabase-schema.sql decide, as in PostgREST."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """What supabase-py actually puts on the wire for our backend's calls (captured by the test
-gateway). The gateway and the real Supabase APIs agree on these shapes (testing-supabase.md);
+gateway). The gateway and the real Supabase APIs agree on these shapes;
 if a client upgrade changes them, these tests fail before production does."""
 
 from __future__ import annotations
