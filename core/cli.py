@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser (its --help is the CLI's documentation)."""
     parser = argparse.ArgumentParser(
         prog="python -m core",
-        description="Manage the image studio: users, API tokens, job purges, sweeps.",
+        description="Manage the image studio: users, API tokens, job purges, sweeps, workers.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
