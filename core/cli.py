@@ -1,7 +1,7 @@
-"""The management CLI, `python -m core`: users, API tokens, purging jobs, one sweep. For admins
-(bootstrap, cron) and for tests and scripts that need users and tokens without a browser. It
-opens the configured backend (local or Supabase, from the same env / secrets.toml as the app)
-and never starts the worker."""
+"""The management CLI, `python -m core`: users, API tokens, purging jobs, one sweep, and
+`worker`, a headless worker. For admins (bootstrap, cron, scale-out) and for tests and scripts
+that need users and tokens without a browser. It opens the configured backend (local or
+Supabase, from the same env / secrets.toml as the app); only `worker` starts a worker."""
 
 from __future__ import annotations
 
