@@ -29,6 +29,7 @@ from core.backends.supabase.client import (
 )
 from core.domain.errors import (
     AccountDisabled,
+    Conflict,
     InvalidCredentials,
     NotFound,
     RateLimited,
@@ -319,6 +320,13 @@ class SupabaseAccounts:
         if profile is None or profile.get("disabled"):
             return None
         return user_from_profile(profile, jwt)
+
+    # ---- deleting an account ---------------------------------------------------------------
+
+    def delete_user(self, user_id: str) -> None:
+        """Not built for Supabase yet (the rows, a BEFORE DELETE last-admin guard and the Auth
+        user): refused, so nothing is half deleted."""
+        raise Conflict("Deleting an account is not available with the Supabase backend yet.")
 
     # ---- helpers ---------------------------------------------------------------------------
 

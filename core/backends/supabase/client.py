@@ -246,6 +246,11 @@ class SupabaseBlobStore:
             return wanted
         return []
 
+    def delete_folder(self, folder: str) -> list[str]:
+        """Not built for Supabase yet: reports the folder as not deleted."""
+        check_path(folder)
+        return [folder]
+
     def size(self, path: str) -> int | None:
         check_path(path)
         try:
