@@ -363,7 +363,7 @@ def users_section(rows: list[UserSummary]) -> None:
         )
         if st.form_submit_button("Save", type="primary"):
             _save_user(target, Role(role), disabled, None if mode == DEFAULT_QUOTA else int(quota))
-    with left.expander(f"Delete {target.email}", icon=":material/delete_forever:"):
+    with left.expander("Delete this user", icon=":material/delete_forever:"):
         st.caption(
             "Deletes the user's images and every other stored file, jobs, API tokens, sessions "
             "and account, for good. Usage figures drop their jobs."
