@@ -159,8 +159,6 @@ def erase_user(backend: Backend, target: User) -> None:
     """Delete an account: cancel its queued jobs, delete every file of it (the ones its jobs
     name, then whatever is left in its folder), then its rows in one step. The last enabled
     admin is refused before anything is touched (and again, atomically, by the store)."""
-    if backend.name != "local":
-        raise Conflict(f"Deleting an account is not available with the {backend.name} backend yet.")
     if any(job.status is JobStatus.PROCESSING for job in user_jobs(backend, target.id)):
         raise Conflict(DELETE_WHILE_GENERATING)
     if target.is_admin and not target.disabled:

@@ -21,16 +21,8 @@ from tests.contract.support import submit
 
 
 @pytest.fixture
-def any_services(backend: Backend, settings: Settings) -> Services:
+def services(backend: Backend, settings: Settings) -> Services:
     return build_services(backend, {}, replace(settings, admin_emails=frozenset()))
-
-
-@pytest.fixture
-def services(any_services: Services, backend: Backend) -> Services:
-    """For the deletion tests: not built for Supabase yet (it refuses, see the last test)."""
-    if backend.name != "local":
-        pytest.skip(f"deleting an account is not built for {backend.name} yet")
-    return any_services
 
 
 def finished_jobs(backend: Backend, user: User, count: int, *, size: int = 64) -> list[Job]:
@@ -159,9 +151,8 @@ def test_an_account_with_an_image_being_generated_is_not_deleted(
 
 
 def test_the_export_holds_every_job_and_file_of_the_user_only(
-    any_services: Services, backend: Backend
+    services: Services, backend: Backend
 ) -> None:
-    services = any_services
     services.accounts.sign_up("admin@example.com", PASSWORD)
     ada = services.accounts.sign_up("ada@example.com", PASSWORD).user
     bob = services.accounts.sign_up("bob@example.com", PASSWORD).user
@@ -187,17 +178,3 @@ def test_the_export_holds_every_job_and_file_of_the_user_only(
     for job in jobs:
         (name,) = [n for n in names if job.id[:8] in n and n.startswith("images/")]
         assert archive.read(name) == backend.blobs.get(job.result_path or "")
-
-
-def test_where_deleting_is_not_built_it_refuses_and_changes_nothing(
-    any_services: Services, backend: Backend
-) -> None:
-    if backend.name == "local":
-        pytest.skip("built for the local backend")
-    any_services.accounts.sign_up("admin@example.com", PASSWORD)
-    ada = any_services.accounts.sign_up("ada@example.com", PASSWORD)
-    jobs = finished_jobs(backend, ada.user, 1)
-    with pytest.raises(Conflict, match="not available"):
-        any_services.accounts.delete_account(ada.user, "ada@example.com")
-    assert backend.accounts.get_user(ada.user.id) is not None
-    assert backend.blobs.size(jobs[0].result_path or "") is not None
