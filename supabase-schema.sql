@@ -1168,6 +1168,72 @@ create policy results_read_own_or_reviewer on storage.objects for select to auth
                  and (select public.is_active_user()))
                 or (select public.is_reviewer())));
 
+-- ---- deleting an account (Account page "Delete my account", Admin "Delete user") ----------
+-- The server (service role) calls delete_account_rows(p_user_id) after deleting the account's
+-- stored files, then deletes the Auth user (auth.admin.delete_user), whose cascade removes
+-- anything left. The rows go in one transaction; the profile first, so that the last-admin
+-- guard below refuses before anything changes. Errors the server maps:
+--   SL409  the last enabled admin     SB409  one of the user's jobs is being generated
+--   SN404  no such user
+create or replace function public.keep_an_admin_on_delete() returns trigger
+    language plpgsql security definer set search_path = ''
+as $$
+begin
+    -- Like keep_an_admin(): the database owner at work is not held to it, every API caller is.
+    if public.is_service() and coalesce(nullif(pg_catalog.current_setting('role'), 'none'),
+                                        session_user::text) <> 'service_role' then
+        return old;
+    end if;
+    perform pg_advisory_xact_lock(hashtextextended('public.keep_an_admin', 0));
+    if not exists (
+        select 1 from public.profiles p join auth.users u on u.id = p.id
+        where p.id <> old.id and p.role = 'admin' and not p.disabled
+          and u.email_confirmed_at is not null
+    ) then
+        raise exception using errcode = 'SL409',
+            message = 'the last admin cannot be deleted';
+    end if;
+    return old;
+end;
+$$;
+
+drop trigger if exists profiles_keep_an_admin_on_delete on public.profiles;
+create trigger profiles_keep_an_admin_on_delete before delete on public.profiles
+    for each row when (old.role = 'admin' and not old.disabled)
+    execute function public.keep_an_admin_on_delete();
+revoke all on function public.keep_an_admin_on_delete() from public, anon, authenticated;
+
+create or replace function public.delete_account_rows(p_user_id uuid) returns void
+    language plpgsql security definer set search_path = ''
+as $$
+declare
+    v_email text;
+begin
+    if not public.is_service() then
+        raise exception using errcode = '42501', message = 'the server deletes accounts';
+    end if;
+    select email into v_email from public.profiles where id = p_user_id for update;
+    if not found then
+        raise exception using errcode = 'SN404', message = 'no such user';
+    end if;
+    if exists (select 1 from public.jobs where user_id = p_user_id and status = 'processing') then
+        raise exception using errcode = 'SB409', message = 'a job is being generated';
+    end if;
+    delete from public.profiles where id = p_user_id;  -- the last-admin guard fires here
+    delete from public.idempotency_keys where user_id = p_user_id;
+    delete from public.jobs where user_id = p_user_id;
+    -- The rate-limit and quota log; usage figures read the jobs table.
+    delete from public.submissions where user_id = p_user_id;
+    delete from public.sessions where user_id = p_user_id;
+    delete from public.api_tokens where user_id = p_user_id;
+    delete from public.sign_in_failures where email = v_email;
+    -- Decisions this person made on other people's images stay, without naming them.
+    update public.jobs set reviewed_by = null where reviewed_by = p_user_id;
+end;
+$$;
+revoke all on function public.delete_account_rows(uuid) from public, anon, authenticated;
+grant execute on function public.delete_account_rows(uuid) to service_role;
+
 -- Tell PostgREST to pick up the new functions and grants now (Supabase also does this itself
 -- after DDL; on a plain Postgres nobody listens and this does nothing).
 notify pgrst, 'reload schema';

@@ -145,6 +145,11 @@ class BlobStore(Protocol):
 
     def size(self, path: str) -> int | None: ...
 
+    def delete_folder(self, folder: str) -> list[str]:
+        """Delete every object under `folder/` (a user's folder: files no row names, such as
+        uploads); return the paths that failed."""
+        ...
+
 
 @dataclass(frozen=True)
 class SignedIn:
@@ -198,6 +203,13 @@ class Accounts(Protocol):
     def list_api_tokens(self, user_id: str) -> list[ApiToken]: ...
 
     def revoke_api_token(self, user_id: str, token_id: str) -> bool: ...
+
+    def delete_user(self, user_id: str) -> None:
+        """Delete the account's rows at once: jobs (with their review decisions), idempotency
+        keys, submissions, sessions, API tokens and the user (in Supabase mode the Auth user
+        too). Files are the caller's (delete them first). NotFound for an unknown id; Conflict
+        for the last enabled admin or while one of the user's jobs is being generated."""
+        ...
 
 
 # ---- review and admin tools ------------------------------------------------------------------

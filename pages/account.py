@@ -1,13 +1,16 @@
-"""Account: who am I, sign out, and personal API tokens (the secret is shown once)."""
+"""Account: who am I, sign out, personal API tokens (the secret is shown once), and your data:
+export it as a zip, or delete the account."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from core.domain.errors import StudioError
+from core.web import auth as web_auth
 from pages import widgets
 
 NEW_SECRET_KEY = "account_new_token"
+EXPORT_SUMMARY_KEY = "account_export_summary"
 
 user = widgets.require_user()
 svc = widgets.services()
@@ -60,3 +63,39 @@ for token in tokens:
                 widgets.show_error(exc)
             else:
                 st.rerun()
+
+st.divider()
+st.subheader("Your data")
+st.caption(
+    "Export a zip of all your images (results, thumbnails, inputs) with a jobs.json listing "
+    "every job's prompt, parameters, status and times."
+)
+if st.button("Export my data", icon=":material/download:"):
+    with st.spinner("Counting your jobs and images…"):
+        st.session_state[EXPORT_SUMMARY_KEY] = svc.accounts.export_summary(user)
+summary = st.session_state.get(EXPORT_SUMMARY_KEY)
+if summary is not None:
+    st.info(
+        f"{summary.jobs} jobs, {summary.files} files, {summary.bytes / 1_000_000:.1f} MB. "
+        "The zip is put together while it downloads."
+    )
+    url = web_auth.export_url()
+    if url:
+        st.link_button("Download the zip", url, icon=":material/folder_zip:")
+    else:
+        st.caption("The download needs the studio server (`python app.py`).")
+
+with st.expander("Delete my account", icon=":material/delete_forever:"):
+    st.warning(
+        "This deletes all your images, jobs, API tokens and sessions, and your account, for "
+        "good. Export your data first if you want to keep anything."
+    )
+    with st.form("delete_account"):
+        typed = st.text_input("Type your email to confirm", placeholder=user.email)
+        if st.form_submit_button("Delete my account", type="primary"):
+            try:
+                svc.accounts.delete_account(user, typed)
+            except StudioError as exc:
+                widgets.show_error(exc)
+            else:
+                widgets.sign_out()

@@ -363,6 +363,21 @@ def users_section(rows: list[UserSummary]) -> None:
         )
         if st.form_submit_button("Save", type="primary"):
             _save_user(target, Role(role), disabled, None if mode == DEFAULT_QUOTA else int(quota))
+    with left.expander("Delete this user", icon=":material/delete_forever:"):
+        st.caption(
+            "Deletes the user's images and every other stored file, jobs, API tokens, sessions "
+            "and account, for good. Usage figures drop their jobs."
+        )
+        with st.form(f"user_delete_{target.id}", clear_on_submit=True):
+            typed = st.text_input("Type the user's email to confirm", key=f"del_{target.id}")
+            if st.form_submit_button("Delete user"):
+                try:
+                    svc.admin.delete_user(user, target.id, typed)
+                except StudioError as exc:
+                    widgets.show_error(exc)
+                else:
+                    _flash(f"{target.email}: account and data deleted.")
+                    st.rerun()
 
 
 def _save_user(target: User, role: Role, disabled: bool, quota: int | None) -> None:

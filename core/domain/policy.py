@@ -127,3 +127,20 @@ def check_password(password: str) -> None:
         raise ValidationError(f"A password has at least {MIN_PASSWORD} characters.")
     if len(password) > MAX_PASSWORD:
         raise ValidationError(f"A password has at most {MAX_PASSWORD} characters.")
+
+
+def last_admin_not_deleted() -> Conflict:
+    """Deleting the last enabled admin's account (both backends)."""
+    return Conflict("The last admin's account cannot be deleted; make someone else an admin first.")
+
+
+def delete_confirmation_mismatch() -> ValidationError:
+    """The typed email confirming an account's deletion is not the account's email."""
+    return ValidationError(
+        "Type the account's email address exactly to confirm; nothing was deleted."
+    )
+
+
+DELETE_WHILE_GENERATING = (
+    "An image of this account is being generated; wait for it to finish, then delete the account."
+)

@@ -3,10 +3,14 @@ user, and a user's own API tokens."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from core.domain.errors import NotFound, ValidationError
 from core.domain.models import ApiToken, Role, User
+from core.domain.policy import delete_confirmation_mismatch, normalize_email
 from core.domain.settings import Settings
 from core.ports import Backend, SignedIn
+from core.services import your_data
 from core.services.access import require_role
 
 MAX_TOKEN_NAME = 100
@@ -56,3 +60,25 @@ class AccountsService:
     def revoke_api_token(self, user: User, token_id: str) -> None:
         if not self.backend.accounts.revoke_api_token(user.id, token_id):
             raise NotFound("No such token.")
+
+    # ---- your data: export and delete ------------------------------------------------------
+
+    def export_summary(self, user: User) -> your_data.ExportSummary:
+        """How many jobs and image files the user's export holds, and their total size."""
+        return your_data.summary(self.backend, user)
+
+    def export_zip(self, user: User) -> Iterator[bytes]:
+        """The user's own jobs (jobs.json) and images as a zip, streamed chunk by chunk."""
+        return your_data.export_zip(self.backend, user)
+
+    def delete_account(self, user: User, confirm_email: str) -> None:
+        """Delete one's own account, confirmed by typing its email (any case): every stored
+        file, then jobs, tokens, sessions and the profile. ValidationError when the typed email
+        does not match; Conflict for the last admin. Either way nothing changes."""
+        typed = normalize_email(confirm_email) if isinstance(confirm_email, str) else ""
+        if not typed or typed != normalize_email(user.email):
+            raise delete_confirmation_mismatch()
+        current = self.backend.accounts.get_user(user.id)
+        if current is None:
+            raise NotFound("No such user.")
+        your_data.erase_user(self.backend, current)

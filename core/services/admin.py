@@ -12,11 +12,13 @@ from typing import Any
 
 from core.domain.errors import Conflict, NotFound, ValidationError
 from core.domain.models import JobQuery, JobStatus, ReviewStatus, Role, User
+from core.domain.policy import delete_confirmation_mismatch, normalize_email
 from core.domain.settings import Settings
 from core.ports import AdminStore, Backend, PurgeSummary, SweepRun
 from core.providers.base import ModelInfo, Provider, utc_today
 from core.services import purge as purging
 from core.services import stats as usage
+from core.services import your_data
 from core.services.access import MAX_PAGE, effective_quota, require_role, user_jobs
 from core.services.accounts import AccountsService
 from core.services.sweeper import Sweeper
@@ -253,6 +255,16 @@ class AdminService:
         target = self._target_user(user_id)
         self._admin_store().set_daily_quota(target.id, quota)
         return self._target_user(target.id)
+
+    def delete_user(self, admin: User, user_id: str, confirm_email: str) -> None:
+        """Delete someone's account, confirmed by typing their email, the way they could
+        themselves (files first, then rows). The last enabled admin cannot be deleted."""
+        require_role(admin, Role.ADMIN)
+        target = self._target_user(user_id)
+        typed = normalize_email(confirm_email) if isinstance(confirm_email, str) else ""
+        if not typed or typed != normalize_email(target.email):
+            raise delete_confirmation_mismatch()
+        your_data.erase_user(self.backend, target)
 
     # ---- the operator (management CLI) -----------------------------------------------------
 

@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse
+from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from core.runtime import get_runtime
@@ -34,6 +34,7 @@ TICKET_TTL_SECONDS = 60.0
 XSRF_COOKIE_NAME = "_streamlit_xsrf"
 SIGN_IN_PATH = "/auth/session"
 SIGN_OUT_PATH = "/auth/sign-out"
+EXPORT_PATH = "/auth/export"
 
 TicketKind = Literal["sign_in", "sign_out"]
 
@@ -179,6 +180,27 @@ async def end_session(request: Request) -> RedirectResponse:
     return response
 
 
+async def export_data(request: Request) -> Response:
+    """The signed-in user's data as a zip download, streamed as it is produced (the session
+    cookie is the credential; the export holds that user's jobs and images only)."""
+    accounts = get_runtime().services.accounts
+    user = await run_in_threadpool(accounts.user_for_session, request.cookies.get(COOKIE_NAME))
+    if user is None:
+        return PlainTextResponse(
+            "Sign in to export your data.", status_code=401, headers={"Cache-Control": "no-store"}
+        )
+    log.info("data export started for user %s", user.id)
+    name = f"image-studio-export-{time.strftime('%Y%m%d', time.gmtime())}.zip"
+    return StreamingResponse(
+        accounts.export_zip(user),  # a sync iterator: Starlette reads it in a worker thread
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 def auth_routes() -> list[BaseRoute]:
     """The cookie hand-off routes, for st.App(routes=…)."""
     global _routes_mounted
@@ -186,7 +208,13 @@ def auth_routes() -> list[BaseRoute]:
     return [
         Route(SIGN_IN_PATH, begin_session, methods=["GET"]),
         Route(SIGN_OUT_PATH, end_session, methods=["GET"]),
+        Route(EXPORT_PATH, export_data, methods=["GET"]),
     ]
+
+
+def export_url() -> str | None:
+    """Where the Account page's download points; None when the routes are not mounted."""
+    return EXPORT_PATH if _routes_mounted else None
 
 
 def issue_ticket(kind: TicketKind, session_token: str, xsrf_cookie: str | None) -> str | None:

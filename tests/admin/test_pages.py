@@ -241,7 +241,7 @@ def test_an_admin_changes_role_quota_and_disables_a_user(app: Deployment):
     at.radio(key=f"edit_quota_mode_{bob}").set_value("Own limit")
     at.number_input(key=f"edit_quota_{bob}").set_value(7)
     at.checkbox(key=f"edit_disabled_{bob}").check()
-    at.button[-1].click().run()  # the form's Save
+    next(b for b in at.button if b.label == "Save").click().run()
 
     assert not at.exception
     assert "queued job(s) canceled" in texts(at)
@@ -253,7 +253,7 @@ def test_the_last_admin_cannot_demote_themselves_from_the_page(app: Deployment):
     at = admin_page(app, "Users")
     at.selectbox(key="user_pick").select("admin@example.com").run()
     at.selectbox(key=f"edit_role_{app.admin.id}").select("user")
-    at.button[-1].click().run()
+    next(b for b in at.button if b.label == "Save").click().run()
     assert "last admin" in texts(at)
     assert app.user(app.admin.id).role.value == "admin"
 

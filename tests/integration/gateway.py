@@ -102,6 +102,7 @@ class Gateway(AuthRoutes, StorageRoutes):
                     methods=["POST", "GET"],
                 ),
                 Route("/storage/v1/object/sign/{bucket}", self._sign_many, methods=["POST"]),
+                Route("/storage/v1/object/list/{bucket}", self._list, methods=["POST"]),
                 Route("/storage/v1/object/info/{bucket}/{path:path}", self._info, methods=["GET"]),
                 Route(
                     "/storage/v1/object/{bucket}/{path:path}", self._object, methods=["GET", "POST"]

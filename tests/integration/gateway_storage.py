@@ -142,6 +142,43 @@ class StorageRoutes:
         except StorageError as exc:
             return _storage_error(exc)
 
+    async def _list(self, request: Request) -> Response:
+        """Storage's folder listing: the objects and sub-folders directly under `prefix`
+        (a folder has no id), sorted by name, `limit`/`offset` paged, as the caller sees them."""
+        body = json.loads(await self._record(request) or b"{}")
+        bucket = request.path_params["bucket"]
+        prefix = str(body.get("prefix") or "").strip("/")
+        limit, offset = int(body.get("limit") or 100), int(body.get("offset") or 0)
+        try:
+            caller = self._storage_caller(request)
+
+            def listing(conn: psycopg.Connection) -> list[dict[str, Any]]:
+                rows = conn.execute(
+                    "select name, metadata, id, created_at, updated_at from storage.objects "
+                    "where bucket_id = %s and name like %s order by name",
+                    [bucket, (prefix + "/" if prefix else "") + "%"],
+                ).fetchall()
+                entries: dict[str, dict[str, Any]] = {}
+                for name, meta, object_id, created, updated in rows:
+                    rest = name[len(prefix) + 1 :] if prefix else name
+                    head, _, tail = rest.partition("/")
+                    if tail:
+                        entries.setdefault(head, {"name": head, "id": None, "metadata": None})
+                    else:
+                        entries[head] = {
+                            "name": head,
+                            "id": str(object_id),
+                            "metadata": meta or {},
+                            "created_at": created.isoformat(),
+                            "updated_at": updated.isoformat(),
+                        }
+                ordered = [entries[k] for k in sorted(entries)]
+                return ordered[offset : offset + limit]
+
+            return JSONResponse(await run_in_threadpool(self._storage_run, caller, listing))
+        except StorageError as exc:
+            return _storage_error(exc)
+
     async def _info(self, request: Request) -> Response:
         await self._record(request)
         bucket, name = request.path_params["bucket"], request.path_params["path"]

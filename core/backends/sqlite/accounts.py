@@ -18,6 +18,7 @@ from core.backends.common import digest
 from core.backends.sqlite.db import Database, from_us, now_us, seconds_us
 from core.domain.errors import (
     AccountDisabled,
+    Conflict,
     InvalidCredentials,
     NotFound,
     RateLimited,
@@ -27,6 +28,7 @@ from core.domain.errors import (
 from core.domain.models import ApiToken, Role, User
 from core.domain.policy import (
     API_TOKEN_PREFIX,
+    DELETE_WHILE_GENERATING,
     FAILURE_WINDOW_SECONDS,
     LOCKOUT_SECONDS,
     MAX_FAILURES,
@@ -37,6 +39,7 @@ from core.domain.policy import (
     check_email,
     check_password,
     email_taken,
+    last_admin_not_deleted,
     last_admin_refused,
     normalize_email,
     sign_in_locked,
@@ -108,6 +111,20 @@ SQL_TOUCH_TOKEN = (
 SQL_LIST_TOKENS = f"SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_id = ? ORDER BY created_at"
 SQL_REVOKE_TOKEN = "UPDATE api_tokens SET revoked = 1 WHERE id = ? AND user_id = ? AND revoked = 0"
 SQL_REVOKE_USER_TOKENS = "UPDATE api_tokens SET revoked = 1 WHERE user_id = ?"
+# ---- deleting an account (delete_user): one write transaction, the user row last ----
+SQL_USER_GENERATING = "SELECT 1 FROM jobs WHERE user_id = ? AND status = 'processing' LIMIT 1"
+SQL_ERASE_USER_ROWS = (
+    "DELETE FROM idempotency_keys WHERE user_id = :id",
+    "DELETE FROM jobs WHERE user_id = :id",
+    # The rate-limit and quota log (pruned after two days); usage figures read the jobs table.
+    "DELETE FROM submissions WHERE user_id = :id",
+    "DELETE FROM sessions WHERE user_id = :id",
+    "DELETE FROM api_tokens WHERE user_id = :id",
+    "DELETE FROM sign_in_failures WHERE email = :email",
+    # Decisions this person made on other people's images stay, without naming them.
+    "UPDATE jobs SET reviewed_by = NULL WHERE reviewed_by = :id",
+)
+SQL_DELETE_USER = f"DELETE FROM users WHERE id = :id AND NOT {SQL_IS_LAST_ADMIN}"
 
 
 class LocalAccounts:
@@ -254,6 +271,21 @@ class LocalAccounts:
 
     def revoke_api_token(self, user_id: str, token_id: str) -> bool:
         return self._db.conn.execute(SQL_REVOKE_TOKEN, (token_id, user_id)).rowcount == 1
+
+    # ---- deleting an account ---------------------------------------------------------------
+
+    def delete_user(self, user_id: str) -> None:
+        with self._db.write() as conn:
+            row = conn.execute(SQL_USER_BY_ID, (user_id,)).fetchone()
+            if row is None:
+                raise NotFound("No such user.")
+            if conn.execute(SQL_USER_GENERATING, (user_id,)).fetchone() is not None:
+                raise Conflict(DELETE_WHILE_GENERATING)
+            # The guarded DELETE first: a refused one leaves every other row in place.
+            if conn.execute(SQL_DELETE_USER, {"id": user_id}).rowcount != 1:
+                raise last_admin_not_deleted()
+            for sql in SQL_ERASE_USER_ROWS:
+                conn.execute(sql, {"id": user_id, "email": row["email"]})
 
     # ---- helpers ---------------------------------------------------------------------------
 

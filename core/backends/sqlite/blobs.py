@@ -126,6 +126,26 @@ class LocalBlobStore:
             return False
         return hmac.compare_digest(self._sign(path, exp_int), sig.lower())
 
+    def delete_folder(self, folder: str) -> list[str]:
+        """Delete every file under `folder/` and the folder itself; return what failed."""
+        target = self._file(folder)
+        failed: list[str] = []
+        if not target.is_dir():
+            return failed
+        for dirpath, dirnames, filenames in os.walk(target, topdown=False):
+            for name in filenames:
+                file = Path(dirpath) / name
+                try:
+                    file.unlink(missing_ok=True)
+                except OSError:
+                    failed.append(file.relative_to(self.root).as_posix())
+            for name in dirnames:
+                with contextlib.suppress(OSError):  # not empty: a failed file is listed
+                    (Path(dirpath) / name).rmdir()
+        with contextlib.suppress(OSError):
+            target.rmdir()
+        return failed
+
     def _sign(self, path: str, exp: int) -> str:
         return hmac.new(self._key, f"{path}:{exp}".encode(), hashlib.sha256).hexdigest()
 

@@ -29,6 +29,7 @@ from core.backends.supabase.client import (
 )
 from core.domain.errors import (
     AccountDisabled,
+    Conflict,
     InvalidCredentials,
     NotFound,
     RateLimited,
@@ -37,12 +38,14 @@ from core.domain.errors import (
 from core.domain.models import ApiToken, Role, User
 from core.domain.policy import (
     API_TOKEN_PREFIX,
+    DELETE_WHILE_GENERATING,
     MAX_PASSWORD,
     SESSION_SECONDS,
     check_email,
     check_password,
     email_taken,
     invalid_email,
+    last_admin_not_deleted,
     last_admin_refused,
     normalize_email,
     sign_in_locked,
@@ -319,6 +322,33 @@ class SupabaseAccounts:
         if profile is None or profile.get("disabled"):
             return None
         return user_from_profile(profile, jwt)
+
+    # ---- deleting an account ---------------------------------------------------------------
+
+    def delete_user(self, user_id: str) -> None:
+        """The rows in one transaction (delete_account_rows: guarded against removing the
+        last admin), then the Auth user with the service role; its cascade takes the rest."""
+        try:
+            self._db.rpc("delete_account_rows", {"p_user_id": user_id}).execute()
+        except APIError as exc:
+            if exc.code == LAST_ADMIN_CODE:
+                raise last_admin_not_deleted() from None
+            if exc.code == "SB409":
+                raise Conflict(DELETE_WHILE_GENERATING) from None
+            if exc.code in ("SN404", "22P02"):
+                raise NotFound("No such user.") from None
+            raise_api_error(exc)
+        try:
+            self._db.auth.admin.delete_user(user_id)
+        except AuthApiError as exc:
+            if exc.status != 404:
+                # The account's rows are gone and it cannot sign in to the studio; the Auth
+                # user is left for the operator. Logged without any secret.
+                log.error("could not delete Auth user %s: %s", user_id, _auth_error_name(exc))
+                raise Conflict(
+                    "The account's data is deleted, but its sign-in could not be removed; "
+                    "try again."
+                ) from None
 
     # ---- helpers ---------------------------------------------------------------------------
 

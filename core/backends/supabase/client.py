@@ -193,6 +193,9 @@ def is_missing_object(exc: StorageApiError) -> bool:
 # ---- blobs -----------------------------------------------------------------------------------
 
 
+LIST_PAGE = 100  # objects per Storage list call and per remove call
+
+
 class SupabaseBlobStore:
     """BlobStore on the private `results` bucket (see core.ports.BlobStore)."""
 
@@ -245,6 +248,33 @@ class SupabaseBlobStore:
         except (StorageApiError, httpx.HTTPError):
             return wanted
         return []
+
+    def delete_folder(self, folder: str) -> list[str]:
+        """Delete every object under `folder/`, a listed page at a time (nested folders too)."""
+        check_path(folder)
+        try:
+            pending: list[str] = [folder]
+            names: list[str] = []
+            while pending:
+                prefix = pending.pop()
+                offset = 0
+                while True:
+                    entries = self._bucket().list(
+                        prefix, {"limit": LIST_PAGE, "offset": offset, "sortBy": {"column": "name"}}
+                    )
+                    for entry in entries:
+                        name = f"{prefix}/{entry['name']}"
+                        # Storage lists a sub-folder as an entry without an id.
+                        (names if entry.get("id") else pending).append(name)
+                    if len(entries) < LIST_PAGE:
+                        break
+                    offset += LIST_PAGE
+        except (StorageApiError, httpx.HTTPError):
+            return [folder]
+        failed: list[str] = []
+        for start in range(0, len(names), LIST_PAGE):
+            failed += self.delete(names[start : start + LIST_PAGE])
+        return failed
 
     def size(self, path: str) -> int | None:
         check_path(path)
