@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from core.domain.errors import NotFound, ValidationError
 from core.domain.models import ApiToken, Role, User
+from core.domain.policy import NO_MAIL_HINT, RESET_EMAIL_SENT, check_email
 from core.domain.settings import Settings
 from core.ports import Backend, SignedIn
 from core.services.access import require_role
@@ -56,3 +57,24 @@ class AccountsService:
     def revoke_api_token(self, user: User, token_id: str) -> None:
         if not self.backend.accounts.revoke_api_token(user.id, token_id):
             raise NotFound("No such token.")
+
+    # ---- forgot password (issue #16) -------------------------------------------------------
+
+    def reset_password(self, token: str, new_password: str) -> User:
+        """Set a new password with a reset link's token (single use, expires, the sign-up
+        strength rule); every session of the user ends. One clear error for a bad link."""
+        return self.backend.accounts.reset_password(token, new_password)
+
+    def mails_reset_links(self) -> bool:
+        """True when this deployment can email reset links itself (Supabase mode)."""
+        return self.backend.name == "supabase"
+
+    def forgot_password(self, email: str) -> str:
+        """Ask for a reset link by email: the message to show, the same whether or not the
+        account exists. In local mode there is no mail server: the message says to ask an
+        admin."""
+        email = check_email(email)
+        redirect_to = f"{(self.settings.public_url or '').rstrip('/')}/"
+        if self.backend.accounts.send_password_reset_email(email, redirect_to):
+            return RESET_EMAIL_SENT
+        return NO_MAIL_HINT
