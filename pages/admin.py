@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 import streamlit as st
@@ -411,11 +412,13 @@ def _password_reset(target: User) -> None:
     except StudioError as exc:
         widgets.show_error(exc)
         return
+    if link.startswith("/"):  # no PUBLIC_URL: this browser's address of the studio
+        here = urlsplit(st.context.url or "")
+        link = f"{here.scheme}://{here.netloc}{link}" if here.scheme and here.netloc else link
     st.code(link, language=None, wrap_lines=True)
     st.caption(
-        f"Shown once: copy it and send it to {target.email}. It works once, for "
-        f"{RESET_LINK_SECONDS // 60} min."
-        + ("" if svc.admin.settings.public_url else " Put this studio's address before it.")
+        f"Shown once: copy it and send it to {widgets.md_escape(target.email)}. It works once, "
+        f"for {RESET_LINK_SECONDS // 60} min."
     )
 
 
