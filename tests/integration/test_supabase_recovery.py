@@ -106,3 +106,21 @@ def test_the_sign_in_page_sends_the_email_and_the_link_opens_the_reset_form(
     assert not link.exception and not link.error
     assert [t.value for t in link.title] == ["Image Studio"]
     runtime.services.accounts.sign_in("amy@example.com", NEW)
+
+
+def test_an_admin_has_the_reset_email_sent_from_the_admin_page(
+    runtime: Runtime, gw: Gateway
+) -> None:
+    admin = runtime.services.accounts.sign_up("admin@example.com", PASSWORD)
+    runtime.services.accounts.sign_up("amy@example.com", PASSWORD)
+    at = AppTest.from_file(str(REPO / "pages" / "admin.py"), default_timeout=30)
+    at.session_state["auth_session_token"] = admin.session_token
+    at.run()
+    at.radio(key="admin_section").set_value("Users").run()
+    at.selectbox(key="user_pick").select("amy@example.com").run()
+    assert not [b for b in at.button if b.label == "Reset link"]  # no local links here
+    [send] = [b for b in at.button if b.label == "Send reset email"]
+    at = send.click().run()
+    assert not at.exception and not at.code
+    assert RESET_EMAIL_SENT in [str(i.value).replace("\\", "") for i in at.info]
+    assert [m["to"] for m in gw.sent_emails] == ["amy@example.com"]
