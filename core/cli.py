@@ -18,6 +18,7 @@ from typing import TextIO
 
 from core.domain.errors import StudioError
 from core.domain.models import JobStatus, Role
+from core.domain.policy import RESET_LINK_SECONDS
 from core.domain.settings import Settings, parse_duration
 from core.runtime import Runtime, build_runtime
 
@@ -28,6 +29,7 @@ PURGEABLE = tuple(s.value for s in JobStatus if s.finished)
 EPILOG = """\
 examples:
   python -m core users add --email admin@example.com --password - --role admin  (password on stdin)
+  python -m core users reset-password --email someone@example.com  (one-time link, local mode)
   python -m core tokens create --email admin@example.com --name ci
   python -m core jobs purge --status failed --status canceled --older-than 24h --dry-run
   python -m core sweep
@@ -67,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     set_role.add_argument("--email", required=True)
     set_role.add_argument("--role", required=True, choices=roles)
     set_role.set_defaults(run=_users_set_role)
+    reset = users_cmd.add_parser(
+        "reset-password",
+        help="print a one-time password reset link (local mode; valid 30 min, shown once)",
+    )
+    reset.add_argument("--email", required=True)
+    reset.set_defaults(run=_users_reset_password)
 
     tokens = groups.add_parser("tokens", help="personal API tokens (Authorization: Bearer)")
     tokens_cmd = tokens.add_subparsers(dest="command", required=True, metavar="ACTION")
@@ -170,6 +178,14 @@ def _users_set_role(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> 
     user = runtime.services.admin.find_user(args.email)
     changed = runtime.services.admin.operator_set_role(user.id, args.role)
     print(f"{user.email}: role {user.role.value} -> {changed.role.value}", file=out)
+
+
+def _users_reset_password(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> None:
+    link = runtime.services.admin.operator_reset_link(args.email)
+    minutes = RESET_LINK_SECONDS // 60
+    email = args.email.strip()
+    print(f"one-time reset link for {email} (valid {minutes} min, shown once):", file=out)
+    print(link, file=out)
 
 
 # ---- tokens -----------------------------------------------------------------------------------

@@ -209,6 +209,26 @@ class Accounts(Protocol):
         keys, submissions, sessions, API tokens and the user (in Supabase mode the Auth user
         too). Files are the caller's (delete them first). NotFound for an unknown id; Conflict
         for the last enabled admin or while one of the user's jobs is being generated."""
+
+    # ---- forgot password (issue #16) ----
+
+    def create_password_reset(
+        self, user_id: str, *, created_by: str | None, ttl_seconds: float
+    ) -> str:
+        """A one-time password reset token for the user, valid `ttl_seconds`, stored hashed
+        (local mode; the Supabase backend refuses: Supabase Auth mails its own links)."""
+        ...
+
+    def reset_password(self, token: str, new_password: str) -> User:
+        """Set a new password with a reset token (a local link's token, or a Supabase recovery
+        token_hash): once, before it expires; ends every session of the user and lifts the
+        sign-in lockout. ValidationError for a weak password or a bad token, changing nothing."""
+        ...
+
+    def send_password_reset_email(self, email: str, redirect_to: str) -> bool:
+        """Ask the mail side to send a recovery link to `email` leading to `redirect_to`. False
+        when this backend has no mail (local); True otherwise, whether or not such an account
+        exists (no account enumeration)."""
         ...
 
 

@@ -1,16 +1,18 @@
 """Admin (admins only): purge old jobs with a preview, the retention sweep and its runs, usage
-and health charts, and user management (roles, disabling, daily quotas)."""
+and health charts, and user management (roles, disabling, daily quotas, password reset links)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 import streamlit as st
 
 from core.domain.errors import StudioError
 from core.domain.models import JobStatus, ReviewStatus, Role, User
+from core.domain.policy import RESET_LINK_SECONDS
 from core.services.access import MAX_PAGE
 from core.services.admin import SHUTDOWN_WARNING_DAYS, ShutdownWarning, UserSummary
 from pages import widgets
@@ -335,6 +337,8 @@ def users_section(rows: list[UserSummary]) -> None:
     left, _ = st.columns([2, 1])
     email = left.selectbox("Edit a user", sorted(by_email), key="user_pick")
     target = by_email[email]
+    with left:
+        _password_reset(target)
     # Widget keys carry the user id, so switching users never shows the previous one's values.
     with left.form(f"user_edit_{target.id}"):
         roles = [r.value for r in Role]
@@ -399,6 +403,38 @@ def _save_user(target: User, role: Role, disabled: bool, quota: int | None) -> N
         return
     _flash(f"{target.email}: {', '.join(done)}." if done else "Nothing changed.")
     st.rerun()
+
+
+def _password_reset(target: User) -> None:
+    """A one-time reset link for the user, shown once (local mode), or Supabase Auth's
+    recovery email (Supabase mode)."""
+    st.markdown("**Password reset**")
+    if svc.accounts.mails_reset_links():
+        if st.button("Send reset email", icon=":material/mail:", key=f"reset_mail_{target.id}"):
+            try:
+                st.info(widgets.md_escape(svc.admin.send_reset_email(user, target.id)))
+            except StudioError as exc:
+                widgets.show_error(exc)
+        return
+    if not st.button("Reset link", icon=":material/key:", key=f"reset_link_{target.id}"):
+        st.caption(
+            f"A one-time link that lets {target.email} set a new password "
+            f"(valid {RESET_LINK_SECONDS // 60} min; it signs them out everywhere)."
+        )
+        return
+    try:
+        link = svc.admin.create_reset_link(user, target.id)
+    except StudioError as exc:
+        widgets.show_error(exc)
+        return
+    if link.startswith("/"):  # no PUBLIC_URL: this browser's address of the studio
+        here = urlsplit(st.context.url or "")
+        link = f"{here.scheme}://{here.netloc}{link}" if here.scheme and here.netloc else link
+    st.code(link, language=None, wrap_lines=True)
+    st.caption(
+        f"Shown once: copy it and send it to {widgets.md_escape(target.email)}. It works once, "
+        f"for {RESET_LINK_SECONDS // 60} min."
+    )
 
 
 def _quota_label(own: int | None, default: int | None) -> str:

@@ -144,3 +144,27 @@ def delete_confirmation_mismatch() -> ValidationError:
 DELETE_WHILE_GENERATING = (
     "An image of this account is being generated; wait for it to finish, then delete the account."
 )
+
+# ---- password reset (forgot password) ------------------------------------------------------
+
+RESET_LINK_SECONDS = 30 * 60  # a local one-time reset link works this long, once
+
+RESET_QUERY = "reset"  # a reset link is the studio's sign-in screen with ?reset=TOKEN
+
+NO_MAIL_HINT = "There is no mail server in this studio: ask your admin for a password reset link."
+
+RESET_EMAIL_SENT = "If an account exists for this email, a message with a reset link is on its way."
+
+PASSWORD_RESET_DONE = "Your password is changed. Sign in with the new one."
+
+
+def reset_link_invalid() -> ValidationError:
+    """An unknown, expired or already used reset link (both backends, one message)."""
+    return ValidationError(
+        "This reset link is invalid, expired or already used. Ask for a new one."
+    )
+
+
+def reset_link_url(public_url: str | None, token: str) -> str:
+    """The link a reset token travels in: absolute under PUBLIC_URL, else relative."""
+    return f"{(public_url or '').rstrip('/')}/?{RESET_QUERY}={token}"

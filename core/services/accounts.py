@@ -7,7 +7,13 @@ from collections.abc import Iterator
 
 from core.domain.errors import NotFound, ValidationError
 from core.domain.models import ApiToken, Role, User
-from core.domain.policy import delete_confirmation_mismatch, normalize_email
+from core.domain.policy import (
+    NO_MAIL_HINT,
+    RESET_EMAIL_SENT,
+    check_email,
+    delete_confirmation_mismatch,
+    normalize_email,
+)
 from core.domain.settings import Settings
 from core.ports import Backend, SignedIn
 from core.services import your_data
@@ -82,3 +88,24 @@ class AccountsService:
         if current is None:
             raise NotFound("No such user.")
         your_data.erase_user(self.backend, current)
+
+    # ---- forgot password (issue #16) -------------------------------------------------------
+
+    def reset_password(self, token: str, new_password: str) -> User:
+        """Set a new password with a reset link's token (single use, expires, the sign-up
+        strength rule); every session of the user ends. One clear error for a bad link."""
+        return self.backend.accounts.reset_password(token, new_password)
+
+    def mails_reset_links(self) -> bool:
+        """True when this deployment can email reset links itself (Supabase mode)."""
+        return self.backend.name == "supabase"
+
+    def forgot_password(self, email: str) -> str:
+        """Ask for a reset link by email: the message to show, the same whether or not the
+        account exists. In local mode there is no mail server: the message says to ask an
+        admin."""
+        email = check_email(email)
+        redirect_to = f"{(self.settings.public_url or '').rstrip('/')}/"
+        if self.backend.accounts.send_password_reset_email(email, redirect_to):
+            return RESET_EMAIL_SENT
+        return NO_MAIL_HINT

@@ -12,7 +12,12 @@ from typing import Any
 
 from core.domain.errors import Conflict, NotFound, ValidationError
 from core.domain.models import JobQuery, JobStatus, ReviewStatus, Role, User
-from core.domain.policy import delete_confirmation_mismatch, normalize_email
+from core.domain.policy import (
+    RESET_LINK_SECONDS,
+    delete_confirmation_mismatch,
+    normalize_email,
+    reset_link_url,
+)
 from core.domain.settings import Settings
 from core.ports import AdminStore, Backend, PurgeSummary, SweepRun
 from core.providers.base import ModelInfo, Provider, utc_today
@@ -312,6 +317,29 @@ class AdminService:
         """One retention sweep now, recorded. Raises PurgeBusy while another purge or sweep
         runs."""
         return purging.sweep_expired(self.backend, self.settings)
+
+    # ---- forgot password (issue #16) -------------------------------------------------------
+
+    def create_reset_link(self, admin: User, user_id: str) -> str:
+        """A one-time password reset link for a user (local mode), valid RESET_LINK_SECONDS,
+        to show the admin once: PUBLIC_URL/?reset=TOKEN, or relative without PUBLIC_URL."""
+        require_role(admin, Role.ADMIN)
+        return self._reset_link(self._target_user(user_id), created_by=admin.id)
+
+    def operator_reset_link(self, email: str) -> str:
+        """create_reset_link for the operator at the server (the management CLI)."""
+        return self._reset_link(self.find_user(email), created_by=None)
+
+    def send_reset_email(self, admin: User, user_id: str) -> str:
+        """Have Supabase Auth email a user a recovery link (Supabase mode); the message."""
+        require_role(admin, Role.ADMIN)
+        return self._accounts.forgot_password(self._target_user(user_id).email)
+
+    def _reset_link(self, target: User, *, created_by: str | None) -> str:
+        token = self.backend.accounts.create_password_reset(
+            target.id, created_by=created_by, ttl_seconds=RESET_LINK_SECONDS
+        )
+        return reset_link_url(self.settings.public_url, token)
 
     # ---- helpers ---------------------------------------------------------------------------
 

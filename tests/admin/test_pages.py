@@ -273,3 +273,18 @@ def test_the_sweeper_section_says_what_runs_in_this_process(app: Deployment):
     at = admin_page(app, "Sweeper")  # the deployment runs neither a worker nor a sweeper
     assert "Sweeper in this process: not running" in texts(at)
     assert "Worker in this process: not running" in texts(at)
+
+
+def test_an_admin_makes_a_one_time_reset_link_shown_once(app: Deployment):
+    at = admin_page(app, "Users")
+    at.selectbox(key="user_pick").select("bob@example.com").run()
+    assert not at.code
+    button(at, "Reset link").click().run()
+
+    assert not at.exception
+    link = at.code[0].value
+    assert link.startswith("/?reset=") and "Shown once" in texts(at)
+    app.services.accounts.reset_password(link.removeprefix("/?reset="), "a brand new passphrase")
+    app.services.accounts.sign_in("bob@example.com", "a brand new passphrase")
+    at.run()  # any later run: the link is gone
+    assert not at.code and link not in texts(at)

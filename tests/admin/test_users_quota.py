@@ -174,3 +174,32 @@ def test_the_operator_finds_adds_and_lists_users_without_signing_in(dep: Deploym
         "carol@example.com",
         "dave@example.com",
     ]
+
+
+def test_only_admins_make_reset_links_for_existing_users(dep: Deployment):
+    for who in (dep.reviewer, dep.bob):
+        with pytest.raises(Forbidden):
+            dep.services.admin.create_reset_link(who, dep.alice.id)
+    with pytest.raises(NotFound):
+        dep.services.admin.create_reset_link(dep.admin, "no-such-user")
+    with pytest.raises(NotFound):
+        dep.services.admin.operator_reset_link("ghost@example.com")
+    link = dep.services.admin.create_reset_link(dep.admin, dep.alice.id)
+    assert link.startswith("/?reset=")
+    dep.services.accounts.reset_password(link.removeprefix("/?reset="), "a brand new passphrase")
+    dep.services.accounts.sign_in("alice@example.com", "a brand new passphrase")
+
+
+def test_a_disabled_user_gets_no_reset_link(dep: Deployment):
+    dep.services.admin.set_disabled(dep.admin, dep.bob.id, True)
+    with pytest.raises(AccountDisabled):
+        dep.services.admin.create_reset_link(dep.admin, dep.bob.id)
+
+
+def test_forgot_password_in_local_mode_sends_nothing_and_says_ask_your_admin(dep: Deployment):
+    from core.domain.policy import NO_MAIL_HINT
+
+    assert dep.services.accounts.mails_reset_links() is False
+    assert dep.services.accounts.forgot_password("alice@example.com") == NO_MAIL_HINT
+    with pytest.raises(ValidationError):
+        dep.services.accounts.forgot_password("not-an-email")

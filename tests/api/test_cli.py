@@ -10,6 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from core.cli import main
+from core.domain.errors import ValidationError
 from core.domain.models import JobQuery, JobStatus, Role
 from core.domain.settings import Settings
 from core.runtime import Runtime
@@ -131,6 +132,35 @@ def test_sweep_deletes_only_jobs_past_their_retention(
     assert runtime.services.jobs.list_jobs(alice.user, JobQuery()).items == []
 
 
+def test_cli_prints_a_one_time_reset_link_that_sets_a_new_password(
+    settings: Settings, runtime: Runtime, alice: ApiUser
+) -> None:
+    session = runtime.services.accounts.sign_in(alice.user.email, "correct horse battery")
+    code, out, err = run_main(settings, "users", "reset-password", "--email", alice.user.email)
+    assert code == 0, err
+    link = out.strip().splitlines()[-1]
+    assert "valid 30 min" in out and link.startswith("/?reset=")
+    token = link.removeprefix("/?reset=")
+    stored = [f.read_bytes() for f in settings.data_dir.rglob("*.db*")]
+    assert stored and not any(token.encode() in data for data in stored)  # only its hash
+
+    runtime.services.accounts.reset_password(token, "a brand new passphrase")
+
+    assert runtime.services.accounts.user_for_session(session.session_token) is None
+    runtime.services.accounts.sign_in(alice.user.email, "a brand new passphrase")
+    with pytest.raises(ValidationError, match="already used"):
+        runtime.services.accounts.reset_password(token, "yet another passphrase")
+
+
+def test_cli_reset_links_start_with_public_url(
+    settings: Settings, runtime: Runtime, alice: ApiUser
+) -> None:
+    public = replace(settings, public_url="https://studio.example.com")
+    code, out, err = run_main(public, "users", "reset-password", "--email", alice.user.email)
+    assert code == 0, err
+    assert out.strip().splitlines()[-1].startswith("https://studio.example.com/?reset=")
+
+
 # ---- refusals (in-process: same parser and code, no subprocess start-up) ------------------------
 
 
@@ -151,6 +181,7 @@ def run_main(settings: Settings, *argv: str, stdin: str = "") -> tuple[int, str,
     [
         (("users", "set-role", "--email", "ghost@example.com", "--role", "admin"), "No user"),
         (("tokens", "create", "--email", "ghost@example.com"), "No user"),
+        (("users", "reset-password", "--email", "ghost@example.com"), "No user"),
         (("tokens", "revoke", "--email", "alice@example.com", "--id", "nope"), "No such token"),
         (("users", "add", "--email", "not-an-email", "--password", "long enough"), "email"),
         (("users", "add", "--email", "alice@example.com", "--password", "long enough"), "exists"),

@@ -69,6 +69,9 @@ class Gateway(AuthRoutes, StorageRoutes):
     refresh_fault: tuple[int, str, str] | None = None
     # the same for GET /auth/v1/user (checking an access token)
     user_fault: tuple[int, str, str] | None = None
+    sent_emails: list[dict[str, str]] = field(default_factory=list)
+    recovery_tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
+    recovery_ttl: int = 3600
 
     def __post_init__(self) -> None:
         self.port = free_port()
@@ -91,6 +94,9 @@ class Gateway(AuthRoutes, StorageRoutes):
                 Route("/auth/v1/signup", self._signup, methods=["POST"]),
                 Route("/auth/v1/token", self._token, methods=["POST"]),
                 Route("/auth/v1/user", self._user, methods=["GET"]),
+                Route("/auth/v1/user", self._update_user, methods=["PUT"]),
+                Route("/auth/v1/recover", self._recover, methods=["POST"]),
+                Route("/auth/v1/verify", self._verify, methods=["POST"]),
                 Route("/auth/v1/logout", self._logout, methods=["POST"]),
                 Route("/auth/v1/admin/users", self._admin_create_user, methods=["POST"]),
                 Route(

@@ -39,6 +39,11 @@ class AuthRoutes:
     autoconfirm: bool
     refresh_fault: tuple[int, str, str] | None
     user_fault: tuple[int, str, str] | None
+    # Password recovery: the emails Auth "sent" (to, type, token_hash, redirect_to, link) for
+    # tests to pick links from, and the live recovery tokens (sha256 -> user id, expiry).
+    sent_emails: list[dict[str, str]]
+    recovery_tokens: dict[str, tuple[str, float]]
+    recovery_ttl: int
 
     async def _signup(self, request: Request) -> Response:
         body = json.loads(await self._record(request) or b"{}")
@@ -111,6 +116,92 @@ class AuthRoutes:
             claims = self._user_claims(request)
             await run_in_threadpool(self._revoke, claims, scope)
             return Response(status_code=204)
+        except AuthError as exc:
+            return _auth_error(exc)
+
+    async def _recover(self, request: Request) -> Response:
+        """POST /recover: mail a recovery link when the email has an account; answer 200 either
+        way, as GoTrue does. The link follows Supabase's server-side template:
+        {redirect_to}?token_hash=...&type=recovery."""
+        body = json.loads(await self._record(request) or b"{}")
+        try:
+            self._caller(request)
+            email = str(body.get("email") or "").strip().lower()
+            if not _EMAIL.match(email):
+                raise AuthError(400, "validation_failed", "Unable to validate email address")
+            user = await run_in_threadpool(
+                self._admin,
+                lambda c: c.execute(
+                    "select * from auth.users where lower(email) = %s", [email]
+                ).fetchone(),
+            )
+            if user is not None:
+                token_hash = secrets.token_hex(28)
+                self.recovery_tokens[token_hash] = (
+                    str(user["id"]),
+                    time.time() + self.recovery_ttl,
+                )
+                redirect_to = request.query_params.get("redirect_to") or self.url
+                sep = "&" if "?" in redirect_to else "?"
+                self.sent_emails.append(
+                    {
+                        "to": email,
+                        "type": "recovery",
+                        "token_hash": token_hash,
+                        "redirect_to": redirect_to,
+                        "link": f"{redirect_to}{sep}token_hash={token_hash}&type=recovery",
+                    }
+                )
+            return JSONResponse({})
+        except AuthError as exc:
+            return _auth_error(exc)
+        except RestError as exc:
+            return _auth_error(AuthError(exc.status, "bad_jwt", exc.message))
+
+    async def _verify(self, request: Request) -> Response:
+        """POST /verify with {type: recovery, token_hash}: single use, expires; a session."""
+        body = json.loads(await self._record(request) or b"{}")
+        try:
+            self._caller(request)
+            if body.get("type") != "recovery":
+                raise AuthError(400, "validation_failed", "Verify requires a verification type")
+            entry = self.recovery_tokens.pop(str(body.get("token_hash") or ""), None)
+            user = None
+            if entry is not None and entry[1] > time.time():
+                user = await run_in_threadpool(self._load_user, entry[0])
+            if user is None:
+                raise AuthError(403, "otp_expired", "Email link is invalid or has expired")
+            return JSONResponse(await run_in_threadpool(self._new_session, user, None))
+        except AuthError as exc:
+            return _auth_error(exc)
+        except RestError as exc:
+            return _auth_error(AuthError(exc.status, "bad_jwt", exc.message))
+
+    async def _update_user(self, request: Request) -> Response:
+        """PUT /user: the signed-in user changes their password (other attributes ignored)."""
+        body = json.loads(await self._record(request) or b"{}")
+        try:
+            claims = self._user_claims(request)
+            if not await run_in_threadpool(self._session_alive, str(claims.get("session_id"))):
+                raise AuthError(403, "session_not_found", "Session does not exist")
+            password = body.get("password")
+            if password is not None and len(str(password)) < 6:
+                raise AuthError(422, "weak_password", "Password should be at least 6 characters.")
+
+            def update(conn: psycopg.Connection) -> dict[str, Any]:
+                if password is not None:
+                    conn.execute(
+                        "update auth.users set encrypted_password = "
+                        "extensions.crypt(%s, extensions.gen_salt('bf', 4)), updated_at = now() "
+                        "where id = %s",
+                        [str(password), claims["sub"]],
+                    )
+                return conn.execute(
+                    "select * from auth.users where id = %s", [claims["sub"]]
+                ).fetchone()
+
+            user = await run_in_threadpool(self._admin, update)
+            return JSONResponse(_user_json(user))
         except AuthError as exc:
             return _auth_error(exc)
 

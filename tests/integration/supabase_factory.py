@@ -40,6 +40,8 @@ def make_supabase_backend(settings: Settings, tmp_path: Path) -> Iterator[Backen
     gw = gateway()
     reset_database(gw.cluster)
     shutil.rmtree(gw.files / "results", ignore_errors=True)
+    gw.sent_emails.clear()
+    gw.recovery_tokens.clear()
     backend = open_supabase_backend(supabase_settings(settings, gw))
     try:
         yield backend

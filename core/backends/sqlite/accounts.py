@@ -42,6 +42,7 @@ from core.domain.policy import (
     last_admin_not_deleted,
     last_admin_refused,
     normalize_email,
+    reset_link_invalid,
     sign_in_locked,
 )
 from core.ports import SignedIn
@@ -125,6 +126,20 @@ SQL_ERASE_USER_ROWS = (
     "UPDATE jobs SET reviewed_by = NULL WHERE reviewed_by = :id",
 )
 SQL_DELETE_USER = f"DELETE FROM users WHERE id = :id AND NOT {SQL_IS_LAST_ADMIN}"
+
+# ---- password reset links (issue #16) ----
+SQL_INSERT_RESET = (
+    "INSERT INTO password_resets (token_hash, user_id, created_by, created_at, expires_at) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
+# Claiming a link marks it used in the same statement that checks it, so two uses of one link
+# cannot both pass (SQLite has one writer at a time).
+SQL_USE_RESET = (
+    "UPDATE password_resets SET used_at = :now "
+    "WHERE token_hash = :hash AND used_at IS NULL AND expires_at > :now RETURNING user_id"
+)
+SQL_PRUNE_RESETS = "DELETE FROM password_resets WHERE user_id = ? AND expires_at <= ?"
+SQL_CLEAR_FAILURES = "DELETE FROM sign_in_failures WHERE email = ?"
 
 
 class LocalAccounts:
@@ -331,6 +346,50 @@ class LocalAccounts:
         if self._dummy_hash is None:
             self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
         return self._dummy_hash
+
+    # ---- password reset links (issue #16) --------------------------------------------------
+
+    def create_password_reset(
+        self, user_id: str, *, created_by: str | None, ttl_seconds: float
+    ) -> str:
+        """A one-time reset token for `user_id`, valid `ttl_seconds`; only its digest is kept.
+        Expired links of the user are dropped on the way."""
+        token = secrets.token_urlsafe(32)
+        now = now_us()
+        with self._db.write() as conn:
+            user = conn.execute(SQL_USER_BY_ID, (user_id,)).fetchone()
+            if user is None:
+                raise NotFound("No such user.")
+            if user["disabled"]:
+                raise AccountDisabled()
+            conn.execute(SQL_PRUNE_RESETS, (user_id, now))
+            conn.execute(
+                SQL_INSERT_RESET,
+                (digest(token), user_id, created_by, now, now + seconds_us(ttl_seconds)),
+            )
+        return token
+
+    def reset_password(self, token: str, new_password: str) -> User:
+        """Set a new password with a reset token: once, before it expires. Every session of the
+        user ends and the sign-in lockout of their email is lifted. A bad password leaves the
+        token unused; a bad token changes nothing (one message for unknown, expired, used)."""
+        check_password(new_password)
+        if not isinstance(token, str) or not token or len(token) > 200:
+            raise reset_link_invalid()
+        password_hash = self._hasher.hash(new_password)  # slow: outside the write lock
+        with self._db.write() as conn:
+            row = conn.execute(SQL_USE_RESET, {"now": now_us(), "hash": digest(token)}).fetchone()
+            user = None if row is None else conn.execute(SQL_USER_BY_ID, (row[0],)).fetchone()
+            if user is None or user["disabled"]:
+                raise reset_link_invalid()  # rolls the claim back
+            conn.execute(SQL_SET_PASSWORD_HASH, (password_hash, user["id"]))
+            conn.execute(SQL_DELETE_USER_SESSIONS, (user["id"],))
+            conn.execute(SQL_CLEAR_FAILURES, (user["email"],))
+        return _user(user)
+
+    def send_password_reset_email(self, email: str, redirect_to: str) -> bool:
+        """No mail server in local mode: nothing is sent (False); an admin makes a link."""
+        return False
 
 
 class Attempt(NamedTuple):

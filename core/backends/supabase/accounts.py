@@ -48,6 +48,7 @@ from core.domain.policy import (
     last_admin_not_deleted,
     last_admin_refused,
     normalize_email,
+    reset_link_invalid,
     sign_in_locked,
 )
 from core.domain.settings import Settings
@@ -497,6 +498,68 @@ class SupabaseAccounts:
                 return False
             raise_api_error(exc)
         return bool(rows)
+
+    # ---- forgot password (issue #16) -------------------------------------------------------
+
+    def create_password_reset(
+        self, user_id: str, *, created_by: str | None, ttl_seconds: float
+    ) -> str:
+        """Supabase Auth mails its own recovery links: the studio makes none."""
+        raise ValidationError(
+            "In Supabase mode reset links come by email: use “Send reset email” instead."
+        )
+
+    def reset_password(self, token: str, new_password: str) -> User:
+        """Redeem a recovery link's token_hash at Supabase Auth (single use and expiry are
+        Auth's), set the new password with the session it yields, then end every studio and
+        Auth session of the user and lift the sign-in lockout of their email."""
+        check_password(new_password)  # before the token is spent
+        if not isinstance(token, str) or not token or len(token) > 200:
+            raise reset_link_invalid()
+        client = self._clients.auth()
+        try:
+            response = client.auth.verify_otp({"token_hash": token, "type": "recovery"})
+        except AuthApiError:
+            raise reset_link_invalid() from None
+        session = response.session
+        if session is None:
+            raise reset_link_invalid()
+        user_id = session.user.id
+        profile = self._profile(user_id)
+        if profile is None or profile.get("disabled"):
+            self._revoke_remote(session.access_token)
+            raise reset_link_invalid()
+        try:
+            client.auth.update_user({"password": new_password})
+        except AuthApiError as exc:
+            self._revoke_remote(session.access_token)
+            if str(exc.code or "") == "weak_password":
+                raise ValidationError(str(exc.message)) from None
+            raise
+        try:
+            self._db.table("sessions").delete().eq("user_id", user_id).execute()
+            self._db.table("sign_in_failures").delete().eq("email", profile["email"]).execute()
+        except APIError as exc:
+            raise_api_error(exc)
+        try:
+            client.auth.admin.sign_out(session.access_token, "global")
+        except (AuthError, httpx.HTTPError) as exc:
+            log.warning("Supabase global sign-out failed: %s", type(exc).__name__)
+        return user_from_profile(profile)
+
+    def send_password_reset_email(self, email: str, redirect_to: str) -> bool:
+        """Supabase Auth mails a recovery link leading to `redirect_to`. Unknown emails and
+        Auth's own refusals look the same to the caller (no account enumeration)."""
+        email = check_email(email)
+        try:
+            self._clients.auth().auth.reset_password_for_email(email, {"redirect_to": redirect_to})
+        except AuthApiError as exc:
+            if str(exc.code or "") in _RATE_CODES or exc.status == 429:
+                raise RateLimited(
+                    "Too many reset emails. Try again in a few minutes.", retry_after=300
+                ) from None
+            log.warning("Supabase recovery email failed: %s", _auth_error_name(exc))
+        return True
 
 
 # Auth's answers meaning "this refresh token or session is gone for good"
