@@ -4,7 +4,8 @@ user, and a user's own API tokens."""
 from __future__ import annotations
 
 from core.domain.errors import NotFound, ValidationError
-from core.domain.models import ApiToken, Role, User
+from core.domain.models import ApiToken, Role, SessionInfo, User
+from core.domain.policy import check_password, session_not_found
 from core.domain.settings import Settings
 from core.ports import Backend, SignedIn
 from core.services.access import require_role
@@ -19,14 +20,15 @@ class AccountsService:
         self.backend = backend
         self.settings = settings
 
-    def sign_up(self, email: str, password: str) -> SignedIn:
-        """A new account, signed in. The first account and ADMIN_EMAILS addresses are admins."""
+    def sign_up(self, email: str, password: str, user_agent: str | None = None) -> SignedIn:
+        """A new account, signed in. The first account and ADMIN_EMAILS addresses are admins.
+        `user_agent` (the browser's header) is shown in the session list."""
         return self.backend.accounts.sign_up(
-            email, password, admin_emails=self.settings.admin_emails
+            email, password, admin_emails=self.settings.admin_emails, user_agent=user_agent
         )
 
-    def sign_in(self, email: str, password: str) -> SignedIn:
-        return self.backend.accounts.sign_in(email, password)
+    def sign_in(self, email: str, password: str, user_agent: str | None = None) -> SignedIn:
+        return self.backend.accounts.sign_in(email, password, user_agent=user_agent)
 
     def sign_out(self, session_token: str) -> None:
         self.backend.accounts.sign_out(session_token)
@@ -56,3 +58,30 @@ class AccountsService:
     def revoke_api_token(self, user: User, token_id: str) -> None:
         if not self.backend.accounts.revoke_api_token(user.id, token_id):
             raise NotFound("No such token.")
+
+    # ---- sessions and password (issue #16) -----------------------------------------------------
+
+    def list_sessions(self, user: User, current_token: str | None) -> list[SessionInfo]:
+        """The user's signed-in browsers, newest first, the one of `current_token` marked."""
+        return self.backend.accounts.list_sessions(user.id, current_token)
+
+    def revoke_session(self, user: User, session_id: str) -> None:
+        """Sign out one of the user's browsers; NotFound (nothing changed) for an id that is
+        not one of theirs."""
+        if not self.backend.accounts.revoke_session(user.id, session_id):
+            raise session_not_found()
+
+    def revoke_other_sessions(self, user: User, current_token: str) -> int:
+        """Sign out every browser of the user but this one; how many were signed out."""
+        return self.backend.accounts.revoke_other_sessions(user.id, current_token)
+
+    def change_password(
+        self, user: User, current_token: str, current_password: str, new_password: str
+    ) -> None:
+        """Set a new password (the sign-up rule) after checking the current one (a wrong one
+        counts toward the sign-in lockout); every other session of the user ends, this one
+        stays."""
+        check_password(new_password)
+        self.backend.accounts.change_password(
+            user.id, current_token, current_password, new_password
+        )
