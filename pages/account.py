@@ -57,9 +57,38 @@ with st.form("change_password", clear_on_submit=True):
             st.rerun()
 
 
+# (marker in the User-Agent header, name) in the order to try: Edge and Opera say "Chrome" too,
+# Chrome says "Safari", every iPhone and iPad browser says "Mac OS X".
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("FxiOS/", "Firefox"),
+    ("CriOS/", "Chrome"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+_SYSTEMS = (
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Android", "Android"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
+
+
 def _session_label(session: SessionInfo) -> str:
-    agent = widgets.short(session.user_agent, 90) if session.user_agent else "Unknown browser"
-    return f"This browser · {agent}" if session.current else agent
+    """ "Chrome on Linux"-style, the raw header when neither part is recognised."""
+    agent = session.user_agent or ""
+    browser = next((name for marker, name in _BROWSERS if marker in agent), None)
+    system = next((name for marker, name in _SYSTEMS if marker in agent), None)
+    if browser and system:
+        label = f"{browser} on {system}"
+    else:
+        label = browser or system or (widgets.short(agent, 60) if agent else "Unknown browser")
+    return f"This browser · {label}" if session.current else label
 
 
 st.divider()
@@ -76,6 +105,8 @@ for session in sessions:
                 f"Signed in {widgets.fmt_time(session.created_at)} · last seen "
                 f"{widgets.fmt_time(session.last_seen_at)}"
             )
+            if session.user_agent:
+                st.caption(widgets.md_escape(widgets.short(session.user_agent, 160)))
         if not session.current and action.button(
             "Sign out browser", key=f"session_{session.id}", icon=":material/logout:"
         ):
