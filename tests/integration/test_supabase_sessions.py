@@ -118,3 +118,18 @@ def test_the_gateway_lets_only_the_service_role_update_a_user(backend, gw):
     )
     assert answer.status_code == 403
     assert backend.accounts.sign_in("me@example.com", PASSWORD).user.id == signed.user.id
+
+
+def test_last_seen_is_recorded_again_once_a_minute_old(backend, gw):
+    signed = backend.accounts.sign_up("me@example.com", PASSWORD, admin_emails=NOBODY)
+    with gw.cluster.connect() as conn:
+        conn.execute("update public.sessions set last_seen_at = now() - interval '30 seconds'")
+        recent = conn.execute("select last_seen_at from public.sessions").fetchone()[0]
+    backend.accounts.resolve_session(signed.session_token)
+    with gw.cluster.connect() as conn:
+        assert conn.execute("select last_seen_at from public.sessions").fetchone()[0] == recent
+        conn.execute("update public.sessions set last_seen_at = now() - interval '61 seconds'")
+    backend.accounts.resolve_session(signed.session_token)
+    with gw.cluster.connect() as conn:
+        seen = conn.execute("select now() - last_seen_at from public.sessions").fetchone()[0]
+    assert seen.total_seconds() < 30
