@@ -42,7 +42,7 @@ def _sign_in_forms() -> None:
 
 def _account_form(
     form_key: str,
-    action: Callable[[AccountsService, str, str], SignedIn],
+    action: Callable[[AccountsService, str, str, str | None], SignedIn],
     password_label: str,
     autocomplete: str,
     submit: str,
@@ -56,7 +56,8 @@ def _account_form(
         )
         if st.form_submit_button(submit, type="primary"):
             try:
-                signed_in = action(widgets.services().accounts, email.strip(), password)
+                user_agent = st.context.headers.get("User-Agent")  # for the session list
+                signed_in = action(widgets.services().accounts, email.strip(), password, user_agent)
             except StudioError as exc:
                 widgets.show_error(exc)
             else:

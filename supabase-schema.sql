@@ -138,6 +138,14 @@ create table if not exists public.sessions (
 );
 create index if not exists sessions_user_idx on public.sessions (user_id);
 
+-- ---- session list (issue #16: change password and sessions) ---------------------------------
+-- An opaque id per session (the Account page revokes by it; never the secret), the browser's
+-- User-Agent captured at sign-in. last_seen_at above is recorded at most once a minute.
+alter table public.sessions add column if not exists id uuid not null default gen_random_uuid();
+alter table public.sessions add column if not exists user_agent text
+    check (char_length(user_agent) <= 512);
+create unique index if not exists sessions_id_idx on public.sessions (id);
+
 -- Personal API tokens (REST API), stored as sha256 hashes.
 create table if not exists public.api_tokens (
     id uuid primary key default gen_random_uuid(),

@@ -17,6 +17,7 @@ from core.domain.models import (
     QueueDepth,
     ReviewStatus,
     Role,
+    SessionInfo,
     User,
 )
 
@@ -163,12 +164,20 @@ class SignedIn:
 class Accounts(Protocol):
     """People, roles, browser sessions and API tokens."""
 
-    def sign_up(self, email: str, password: str, *, admin_emails: frozenset[str]) -> SignedIn:
+    def sign_up(
+        self,
+        email: str,
+        password: str,
+        *,
+        admin_emails: frozenset[str],
+        user_agent: str | None = None,
+    ) -> SignedIn:
         """The first account, or an email in admin_emails, becomes admin. Raises
-        ValidationError (bad email, password < 8 chars) or AccountExists."""
+        ValidationError (bad email, password < 8 chars) or AccountExists. `user_agent` (the
+        browser's header) is kept with the session for the session list."""
         ...
 
-    def sign_in(self, email: str, password: str) -> SignedIn:
+    def sign_in(self, email: str, password: str, *, user_agent: str | None = None) -> SignedIn:
         """Raises InvalidCredentials (same for unknown email) or AccountDisabled."""
         ...
 
@@ -229,6 +238,30 @@ class Accounts(Protocol):
         """Ask the mail side to send a recovery link to `email` leading to `redirect_to`. False
         when this backend has no mail (local); True otherwise, whether or not such an account
         exists (no account enumeration)."""
+
+    # ---- sessions and password (issue #16) ----
+
+    def list_sessions(self, user_id: str, current_token: str | None) -> list[SessionInfo]:
+        """The user's live sessions, newest first; the one of `current_token` is marked."""
+        ...
+
+    def revoke_session(self, user_id: str, session_id: str) -> bool:
+        """End one session of the user by its id; False (nothing changed) when no session of
+        this user has that id."""
+        ...
+
+    def revoke_other_sessions(self, user_id: str, current_token: str) -> int:
+        """End every session of the user except the one of `current_token`; how many went."""
+        ...
+
+    def change_password(
+        self, user_id: str, current_token: str, current_password: str, new_password: str
+    ) -> None:
+        """Check the current password (an attempt of the sign-in lockout: a wrong one counts
+        as a failed sign-in, RateLimited while locked) and the new one (the sign-up rule), set
+        it, and end every other session of the user. `current_token` must be a live session
+        of the user (else AuthRequired). ValidationError for a wrong current or a weak new
+        password, and then nothing changes."""
         ...
 
 

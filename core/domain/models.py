@@ -181,3 +181,15 @@ def is_uuid(value: object) -> bool:
     except ValueError:
         return False
     return True
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One signed-in browser of a user, as the Account page lists it. `id` is an opaque handle
+    for revoking it, never the session's secret; `current` marks the session asking."""
+
+    id: str
+    created_at: datetime
+    last_seen_at: datetime | None
+    user_agent: str | None
+    current: bool = False

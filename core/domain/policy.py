@@ -11,7 +11,9 @@ import re
 
 from core.domain.errors import (
     AccountExists,
+    AuthRequired,
     Conflict,
+    NotFound,
     QuotaExceeded,
     RateLimited,
     ValidationError,
@@ -45,6 +47,12 @@ API_TOKEN_PREFIX = "ist_"
 
 
 TOKEN_TOUCH_SECONDS = 60  # record a token's last use at most this often
+
+
+SESSION_TOUCH_SECONDS = 60  # record a session's last visit at most this often
+
+
+MAX_USER_AGENT = 512  # a longer User-Agent header is cut to this many characters
 
 
 # The WHATWG form-validation pattern, with at least one dot in the domain.
@@ -168,3 +176,34 @@ def reset_link_invalid() -> ValidationError:
 def reset_link_url(public_url: str | None, token: str) -> str:
     """The link a reset token travels in: absolute under PUBLIC_URL, else relative."""
     return f"{(public_url or '').rstrip('/')}/?{RESET_QUERY}={token}"
+
+
+# ---- change password and sessions -------------------------------------------------------------
+
+
+def wrong_current_password() -> ValidationError:
+    """Changing the password with a wrong current one (counts as a failed sign-in)."""
+    return ValidationError("Your current password is not correct. Nothing was changed.")
+
+
+def session_not_found() -> NotFound:
+    """Revoking a session that is not one of the caller's (or is gone already)."""
+    return NotFound("No such session: it may have signed out already.")
+
+
+def clean_user_agent(user_agent: str | None) -> str | None:
+    """A User-Agent header as stored: printable, trimmed, at most MAX_USER_AGENT characters."""
+    if not isinstance(user_agent, str):
+        return None
+    text = "".join(ch for ch in user_agent if ch.isprintable()).strip()
+    return text[:MAX_USER_AGENT] or None
+
+
+def session_required() -> AuthRequired:
+    """An account change asked with a session token that is not (or no longer) the user's."""
+    return AuthRequired("Your session has ended. Sign in again to do this.")
+
+
+def new_passwords_differ() -> ValidationError:
+    """The new password and its confirmation are not the same."""
+    return ValidationError("The new password and its confirmation differ. Nothing was changed.")

@@ -6,13 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from core.domain.errors import NotFound, ValidationError
-from core.domain.models import ApiToken, Role, User
+from core.domain.models import ApiToken, Role, SessionInfo, User
 from core.domain.policy import (
     NO_MAIL_HINT,
     RESET_EMAIL_SENT,
     check_email,
+    check_password,
     delete_confirmation_mismatch,
     normalize_email,
+    session_not_found,
 )
 from core.domain.settings import Settings
 from core.ports import Backend, SignedIn
@@ -29,14 +31,15 @@ class AccountsService:
         self.backend = backend
         self.settings = settings
 
-    def sign_up(self, email: str, password: str) -> SignedIn:
-        """A new account, signed in. The first account and ADMIN_EMAILS addresses are admins."""
+    def sign_up(self, email: str, password: str, user_agent: str | None = None) -> SignedIn:
+        """A new account, signed in. The first account and ADMIN_EMAILS addresses are admins.
+        `user_agent` (the browser's header) is shown in the session list."""
         return self.backend.accounts.sign_up(
-            email, password, admin_emails=self.settings.admin_emails
+            email, password, admin_emails=self.settings.admin_emails, user_agent=user_agent
         )
 
-    def sign_in(self, email: str, password: str) -> SignedIn:
-        return self.backend.accounts.sign_in(email, password)
+    def sign_in(self, email: str, password: str, user_agent: str | None = None) -> SignedIn:
+        return self.backend.accounts.sign_in(email, password, user_agent=user_agent)
 
     def sign_out(self, session_token: str) -> None:
         self.backend.accounts.sign_out(session_token)
@@ -109,3 +112,30 @@ class AccountsService:
         if self.backend.accounts.send_password_reset_email(email, redirect_to):
             return RESET_EMAIL_SENT
         return NO_MAIL_HINT
+
+    # ---- sessions and password (issue #16) -----------------------------------------------------
+
+    def list_sessions(self, user: User, current_token: str | None) -> list[SessionInfo]:
+        """The user's signed-in browsers, newest first, the one of `current_token` marked."""
+        return self.backend.accounts.list_sessions(user.id, current_token)
+
+    def revoke_session(self, user: User, session_id: str) -> None:
+        """Sign out one of the user's browsers; NotFound (nothing changed) for an id that is
+        not one of theirs."""
+        if not self.backend.accounts.revoke_session(user.id, session_id):
+            raise session_not_found()
+
+    def revoke_other_sessions(self, user: User, current_token: str) -> int:
+        """Sign out every browser of the user but this one; how many were signed out."""
+        return self.backend.accounts.revoke_other_sessions(user.id, current_token)
+
+    def change_password(
+        self, user: User, current_token: str, current_password: str, new_password: str
+    ) -> None:
+        """Set a new password (the sign-up rule) after checking the current one (a wrong one
+        counts toward the sign-in lockout); every other session of the user ends, this one
+        stays."""
+        check_password(new_password)
+        self.backend.accounts.change_password(
+            user.id, current_token, current_password, new_password
+        )

@@ -16,8 +16,6 @@ FIXTURES = Path(__file__).with_name("fixtures")
 # The statements the earlier code ran for versions 1 and 2, and the sqlite_master it left at 3.
 OLD_VERSION_SCRIPTS = (FIXTURES / "sqlite_v1.sql", FIXTURES / "sqlite_v2.sql")
 OLD_NEW_DATABASE = FIXTURES / "sqlite_v3_master.sql"
-# Objects of migrations after version 3 (the earlier code never made them).
-LATER_OBJECTS = {"password_resets", "password_resets_user"}  # 005
 
 
 def _normalized(sql: str) -> str:
@@ -77,11 +75,47 @@ def test_the_migrations_are_the_numbered_sql_files_in_order() -> None:
     assert len(MIGRATIONS) == 5
 
 
-def test_a_new_database_gets_the_schema_the_earlier_code_made(fresh: Path) -> None:
+def test_the_first_three_migrations_make_the_schema_the_earlier_code_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("core.backends.sqlite.db.MIGRATIONS", MIGRATIONS[:3])
+    path = tmp_path / "v3" / "studio.db"
+    Database(path).close()
     expected = [_normalized(s) for s in _statements(OLD_NEW_DATABASE.read_text())]
-    made = [sql for _kind, name, sql in _schema(fresh) if name not in LATER_OBJECTS]
-    assert sorted(made) == sorted(expected)
-    assert _version(fresh) == len(MIGRATIONS)
+    assert sorted(sql for _kind, _name, sql in _schema(path)) == sorted(expected)
+    assert _version(path) == 3
+
+
+def test_a_version_3_database_upgrades_and_its_sessions_get_ids(
+    tmp_path: Path, fresh: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """004_sessions: sessions signed in before it get an opaque id and a last-seen time."""
+    old = tmp_path / "v3" / "studio.db"
+    with monkeypatch.context() as patch:
+        patch.setattr("core.backends.sqlite.db.MIGRATIONS", MIGRATIONS[:3])
+        Database(old).close()
+    with sqlite3.connect(old) as conn:
+        conn.execute(
+            "INSERT INTO users (id, email, password_hash, role, disabled, created_at) "
+            "VALUES ('u1', 'a@example.com', 'x', 'user', 0, 1)"
+        )
+        for n in (1, 2):
+            conn.execute(
+                "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) "
+                "VALUES (?, 'u1', ?, 99)",
+                (f"hash{n}", n * 10),
+            )
+    conn.close()
+
+    Database(old).close()
+
+    assert _version(old) == len(MIGRATIONS)
+    assert _schema(old) == _schema(fresh)
+    with sqlite3.connect(old) as conn:
+        rows = conn.execute("SELECT id, last_seen_at, created_at FROM sessions").fetchall()
+    conn.close()
+    assert len({r[0] for r in rows}) == 2 and all(r[0] for r in rows)
+    assert all(r[1] == r[2] for r in rows)
 
 
 @pytest.mark.parametrize("version", [1, 2])

@@ -32,7 +32,7 @@ def test_a_polling_page_shows_sign_in_once_another_tab_signs_out(
     expect(other.get_by_test_id("stMain").get_by_text("A kite over the dunes")).to_be_visible()
 
     open_page(page, "Account")
-    main.get_by_role("button", name="Sign out").click()
+    main.get_by_role("button", name="Sign out", exact=True).click()
     expect(page.get_by_role("tab", name="Create account")).to_be_visible()
 
     # No click in the other tab: its next timed refresh finds the session gone.

@@ -64,7 +64,7 @@ def test_sign_up_generate_history_reload_and_sign_out(live_server_factory, page:
     expect(page.get_by_text(SIGNED_OUT_TEXT)).to_have_count(0)
 
     open_page(page, "Account")
-    page.get_by_test_id("stMain").get_by_role("button", name="Sign out").click()
+    page.get_by_test_id("stMain").get_by_role("button", name="Sign out", exact=True).click()
     expect(page.get_by_role("tab", name="Create account")).to_be_visible()
     assert "studio_session" not in {c["name"] for c in page.context.cookies()}
     page.reload()

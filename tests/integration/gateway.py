@@ -102,6 +102,7 @@ class Gateway(AuthRoutes, StorageRoutes):
                 Route(
                     "/auth/v1/admin/users/{user_id}", self._admin_delete_user, methods=["DELETE"]
                 ),
+                Route("/auth/v1/admin/users/{user_id}", self._admin_update_user, methods=["PUT"]),
                 Route(
                     "/storage/v1/object/sign/{bucket}/{path:path}",
                     self._sign_or_serve,

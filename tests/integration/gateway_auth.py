@@ -1,7 +1,7 @@
 """The Supabase Auth (GoTrue) part of the test gateway: sign-up, password and refresh-token
-grants, the current user, logout by scope, and the admin create/delete user calls. Users live in
-auth.users with bcrypt hashes (pgcrypto); refresh tokens rotate in auth.refresh_tokens; access
-tokens are HS256 JWTs with the claims Supabase puts in them."""
+grants, the current user, logout by scope, and the admin create/update/delete user calls. Users
+live in auth.users with bcrypt hashes (pgcrypto); refresh tokens rotate in auth.refresh_tokens;
+access tokens are HS256 JWTs with the claims Supabase puts in them."""
 
 from __future__ import annotations
 
@@ -242,6 +242,36 @@ class AuthRoutes:
             if deleted is None:
                 raise AuthError(404, "user_not_found", "User not found")
             return JSONResponse({})
+        except AuthError as exc:
+            return _auth_error(exc)
+
+    async def _admin_update_user(self, request: Request) -> Response:
+        """PUT /admin/users/{id}: as GoTrue, a new password (at least 6 characters) replaces the
+        hash; the user's sessions stay (signing them out is the caller's business)."""
+        body = json.loads(await self._record(request) or b"{}")
+        try:
+            self._require_service(request)
+            user_id = request.path_params["user_id"]
+            password = body.get("password")
+            if password is not None and len(str(password)) < 6:
+                raise AuthError(422, "weak_password", "Password should be at least 6 characters.")
+
+            def update(conn: psycopg.Connection) -> dict[str, Any] | None:
+                if password is None:
+                    return conn.execute(
+                        "select * from auth.users where id::text = %s", [user_id]
+                    ).fetchone()
+                return conn.execute(
+                    "update auth.users set encrypted_password = "
+                    "extensions.crypt(%s, extensions.gen_salt('bf', 4)), updated_at = now() "
+                    "where id::text = %s returning *",
+                    [str(password), user_id],
+                ).fetchone()
+
+            user = await run_in_threadpool(self._admin, update)
+            if user is None:
+                raise AuthError(404, "user_not_found", "User not found")
+            return JSONResponse(_user_json(user))
         except AuthError as exc:
             return _auth_error(exc)
 

@@ -58,7 +58,7 @@ def test_the_studio_journey_in_supabase_mode(live_server_factory, page: Page, se
         expect(signed_in_marker(page, email)).to_be_visible()
 
         open_page(page, "Account")
-        main.get_by_role("button", name="Sign out").click()
+        main.get_by_role("button", name="Sign out", exact=True).click()
         expect(page.get_by_role("tab", name="Create account")).to_be_visible()
         page.context.add_cookies([cookie])
         page.reload()

@@ -25,7 +25,7 @@ from core.domain.errors import (
     StorageFull,
     StudioError,
 )
-from core.domain.models import ApiToken, Role, User
+from core.domain.models import ApiToken, Role, SessionInfo, User
 from core.domain.policy import (
     API_TOKEN_PREFIX,
     DELETE_WHILE_GENERATING,
@@ -35,15 +35,19 @@ from core.domain.policy import (
     MAX_PASSWORD,
     SESSION_REFRESH_SECONDS,
     SESSION_SECONDS,
+    SESSION_TOUCH_SECONDS,
     TOKEN_TOUCH_SECONDS,
     check_email,
     check_password,
+    clean_user_agent,
     email_taken,
     last_admin_not_deleted,
     last_admin_refused,
     normalize_email,
     reset_link_invalid,
+    session_required,
     sign_in_locked,
+    wrong_current_password,
 )
 from core.ports import SignedIn
 
@@ -85,10 +89,12 @@ SQL_ATTEMPTS_SINCE = (
 )
 SQL_FORGIVE_FAILURES = "DELETE FROM sign_in_failures WHERE email = ? AND at <= ?"
 SQL_INSERT_SESSION = (
-    "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)"
+    "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, id, last_seen_at, "
+    "user_agent) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 SQL_SESSION_USER = (
-    f"SELECT s.expires_at AS session_expires_at, "
+    f"SELECT s.expires_at AS session_expires_at, s.id AS session_id, "
+    "s.last_seen_at AS session_last_seen_at, "
     f"{', '.join('u.' + c.strip() for c in USER_COLUMNS.split(','))} "
     "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?"
 )
@@ -96,6 +102,19 @@ SQL_EXTEND_SESSION = "UPDATE sessions SET expires_at = ? WHERE token_hash = ?"
 SQL_DELETE_SESSION = "DELETE FROM sessions WHERE token_hash = ?"
 SQL_DELETE_USER_SESSIONS = "DELETE FROM sessions WHERE user_id = ?"
 SQL_DELETE_EXPIRED_SESSIONS = "DELETE FROM sessions WHERE user_id = ? AND expires_at <= ?"
+SQL_TOUCH_SESSION = (
+    "UPDATE sessions SET last_seen_at = ? "
+    "WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at <= ?)"
+)
+SQL_LIST_SESSIONS = (
+    "SELECT id, token_hash, created_at, last_seen_at, user_agent FROM sessions "
+    "WHERE user_id = ? AND expires_at > ? ORDER BY created_at DESC, id"
+)
+SQL_REVOKE_SESSION = "DELETE FROM sessions WHERE user_id = ? AND id = ?"
+SQL_REVOKE_OTHER_SESSIONS = "DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?"
+SQL_LIVE_SESSION_OF = (
+    "SELECT 1 FROM sessions WHERE token_hash = ? AND user_id = ? AND expires_at > ?"
+)
 TOKEN_COLUMNS = "id, user_id, name, created_at, last_used_at, revoked"
 SQL_INSERT_TOKEN = (
     "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)"
@@ -152,7 +171,14 @@ class LocalAccounts:
 
     # ---- sign up / in / out ----------------------------------------------------------------
 
-    def sign_up(self, email: str, password: str, *, admin_emails: frozenset[str]) -> SignedIn:
+    def sign_up(
+        self,
+        email: str,
+        password: str,
+        *,
+        admin_emails: frozenset[str],
+        user_agent: str | None = None,
+    ) -> SignedIn:
         email = check_email(email)
         check_password(password)
         password_hash = self._hasher.hash(password)  # slow: outside the write lock
@@ -164,11 +190,11 @@ class LocalAccounts:
             role = Role.ADMIN if first or email in admins else Role.USER
             user_id, now = str(uuid.uuid4()), now_us()
             conn.execute(SQL_INSERT_USER, (user_id, email, password_hash, role.value, now))
-            token = self._new_session(conn, user_id, now)
+            token = self._new_session(conn, user_id, now, user_agent)
             row = conn.execute(SQL_USER_BY_ID, (user_id,)).fetchone()
         return SignedIn(user=_user(row), session_token=token)
 
-    def sign_in(self, email: str, password: str) -> SignedIn:
+    def sign_in(self, email: str, password: str, *, user_agent: str | None = None) -> SignedIn:
         email = normalize_email(email)
         attempt = self._begin_attempt(email)  # RateLimited while the email is locked
         row = self._db.conn.execute(SQL_USER_BY_EMAIL, (email,)).fetchone() if email else None
@@ -194,7 +220,7 @@ class LocalAccounts:
             if self._hasher.check_needs_rehash(row["password_hash"]):
                 conn.execute(SQL_SET_PASSWORD_HASH, (self._hasher.hash(password), row["id"]))
             conn.execute(SQL_DELETE_EXPIRED_SESSIONS, (row["id"], now))
-            token = self._new_session(conn, row["id"], now)
+            token = self._new_session(conn, row["id"], now, user_agent)
         return SignedIn(user=_user(row), session_token=token)
 
     def resolve_session(self, session_token: str) -> User | None:
@@ -212,6 +238,7 @@ class LocalAccounts:
                 )
             except StorageFull:  # the session still holds; sliding it waits for a later visit
                 log.warning("could not extend a session: storage is full")
+        self._touch_session(row["session_id"], row["session_last_seen_at"], now)
         return _user(row)
 
     def sign_out(self, session_token: str) -> None:
@@ -302,6 +329,76 @@ class LocalAccounts:
             for sql in SQL_ERASE_USER_ROWS:
                 conn.execute(sql, {"id": user_id, "email": row["email"]})
 
+    # ---- sessions and password (issue #16) -------------------------------------------------
+
+    def list_sessions(self, user_id: str, current_token: str | None) -> list[SessionInfo]:
+        current = digest(current_token) if isinstance(current_token, str) else None
+        rows = self._db.conn.execute(SQL_LIST_SESSIONS, (user_id, now_us())).fetchall()
+        return [
+            SessionInfo(
+                id=r["id"],
+                created_at=from_us(r["created_at"]),
+                last_seen_at=from_us(r["last_seen_at"]),
+                user_agent=r["user_agent"],
+                current=r["token_hash"] == current,
+            )
+            for r in rows
+        ]
+
+    def revoke_session(self, user_id: str, session_id: str) -> bool:
+        if not isinstance(session_id, str) or not session_id:
+            return False
+        return self._db.conn.execute(SQL_REVOKE_SESSION, (user_id, session_id)).rowcount == 1
+
+    def revoke_other_sessions(self, user_id: str, current_token: str) -> int:
+        with self._db.write() as conn:
+            current = self._require_live_session(conn, user_id, current_token)
+            return conn.execute(SQL_REVOKE_OTHER_SESSIONS, (user_id, current)).rowcount
+
+    def change_password(
+        self, user_id: str, current_token: str, current_password: str, new_password: str
+    ) -> None:
+        user = self.get_user(user_id)
+        if user is None:
+            raise NotFound("No such user.")
+        with self._db.write() as conn:
+            self._require_live_session(conn, user_id, current_token)
+        check_password(new_password)
+        email = user.email
+        attempt = self._begin_attempt(email)  # RateLimited while the email is locked
+        row = self._db.conn.execute(SQL_USER_BY_EMAIL, (email,)).fetchone()
+        password_ok = False
+        if (
+            row is not None
+            and isinstance(current_password, str)
+            and len(current_password) <= MAX_PASSWORD
+        ):
+            try:
+                password_ok = self._hasher.verify(row["password_hash"], current_password)
+            except (VerificationError, InvalidHashError):
+                password_ok = False
+        if not password_ok or row is None:
+            with self._db.write() as conn:
+                _keep_failure(conn, email, attempt)
+            raise wrong_current_password()
+        new_hash = self._hasher.hash(new_password)  # slow: outside the write lock
+        with self._db.write() as conn:
+            _forgive_failures(conn, email, attempt)
+            current = self._require_live_session(conn, user_id, current_token)
+            conn.execute(SQL_SET_PASSWORD_HASH, (new_hash, user_id))
+            conn.execute(SQL_REVOKE_OTHER_SESSIONS, (user_id, current))
+
+    def _require_live_session(
+        self, conn: sqlite3.Connection, user_id: str, session_token: str
+    ) -> str:
+        """The hash of `session_token` if it is a live session of the user; else AuthRequired."""
+        if not isinstance(session_token, str) or not session_token:
+            raise session_required()
+        token_hash = digest(session_token)
+        if conn.execute(SQL_LIVE_SESSION_OF, (token_hash, user_id, now_us())).fetchone() is None:
+            raise session_required()
+        return token_hash
+
     # ---- helpers ---------------------------------------------------------------------------
 
     def _touch_token(self, token_id: str, last_used_at: int | None) -> None:
@@ -318,11 +415,35 @@ class LocalAccounts:
                 "could not record the use of API token %s: %s", token_id, type(exc).__name__
             )
 
-    def _new_session(self, conn: sqlite3.Connection, user_id: str, now: int) -> str:
+    def _new_session(
+        self, conn: sqlite3.Connection, user_id: str, now: int, user_agent: str | None
+    ) -> str:
         token = secrets.token_urlsafe(32)
         expires = now + seconds_us(SESSION_SECONDS)
-        conn.execute(SQL_INSERT_SESSION, (digest(token), user_id, now, expires))
+        conn.execute(
+            SQL_INSERT_SESSION,
+            (
+                digest(token),
+                user_id,
+                now,
+                expires,
+                str(uuid.uuid4()),
+                now,
+                clean_user_agent(user_agent),
+            ),
+        )
         return token
+
+    def _touch_session(self, session_id: str, last_seen_at: int | None, now: int) -> None:
+        """Record a session's visit, at most once per SESSION_TOUCH_SECONDS and best effort
+        (like an API token's last use)."""
+        stale = now - seconds_us(SESSION_TOUCH_SECONDS)
+        if last_seen_at is not None and last_seen_at > stale:
+            return
+        try:
+            self._db.conn.execute(SQL_TOUCH_SESSION, (now, session_id, stale))
+        except (sqlite3.Error, StorageFull) as exc:
+            log.warning("could not record a session's last visit: %s", type(exc).__name__)
 
     def _begin_attempt(self, email: str) -> Attempt:
         """Record a sign-in attempt as a failure before its password is checked, in the same

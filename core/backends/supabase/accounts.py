@@ -35,21 +35,25 @@ from core.domain.errors import (
     RateLimited,
     ValidationError,
 )
-from core.domain.models import ApiToken, Role, User
+from core.domain.models import ApiToken, Role, SessionInfo, User
 from core.domain.policy import (
     API_TOKEN_PREFIX,
     DELETE_WHILE_GENERATING,
     MAX_PASSWORD,
     SESSION_SECONDS,
+    SESSION_TOUCH_SECONDS,
     check_email,
     check_password,
+    clean_user_agent,
     email_taken,
     invalid_email,
     last_admin_not_deleted,
     last_admin_refused,
     normalize_email,
     reset_link_invalid,
+    session_required,
     sign_in_locked,
+    wrong_current_password,
 )
 from core.domain.settings import Settings
 from core.ports import SignedIn
@@ -108,7 +112,14 @@ class SupabaseAccounts:
 
     # ---- sign up / in / out ----------------------------------------------------------------
 
-    def sign_up(self, email: str, password: str, *, admin_emails: frozenset[str]) -> SignedIn:
+    def sign_up(
+        self,
+        email: str,
+        password: str,
+        *,
+        admin_emails: frozenset[str],
+        user_agent: str | None = None,
+    ) -> SignedIn:
         email = check_email(email)
         check_password(password)
         self._publish_admins(admin_emails)
@@ -133,9 +144,9 @@ class SupabaseAccounts:
         if response.session is None:
             # The project confirms emails first (or the email is taken: Supabase does not say).
             raise ValidationError("Check your inbox to confirm your email address, then sign in.")
-        return self._start_session(response.session)
+        return self._start_session(response.session, user_agent=user_agent)
 
-    def sign_in(self, email: str, password: str) -> SignedIn:
+    def sign_in(self, email: str, password: str, *, user_agent: str | None = None) -> SignedIn:
         email = normalize_email(email)
         if not email or not isinstance(password, str) or not password:
             raise InvalidCredentials()
@@ -162,7 +173,7 @@ class SupabaseAccounts:
         if profile is not None and profile.get("disabled"):
             self._revoke_remote(response.session.access_token)
             raise AccountDisabled()
-        return self._start_session(response.session, profile)
+        return self._start_session(response.session, profile, user_agent=user_agent)
 
     def resolve_session(self, session_token: str) -> User | None:
         if not isinstance(session_token, str) or not session_token:
@@ -185,6 +196,7 @@ class SupabaseAccounts:
         profile = self._profile(str(row["user_id"]))
         if profile is None or profile.get("disabled"):
             return None
+        self._touch_session(token_hash, row, now)
         return user_from_profile(profile, access)
 
     def sign_out(self, session_token: str) -> None:
@@ -200,6 +212,10 @@ class SupabaseAccounts:
             )
         except APIError as exc:
             raise_api_error(exc)
+        self._revoke_rows(rows)
+
+    def _revoke_rows(self, rows: list[dict[str, Any]]) -> None:
+        """End at Supabase Auth the sessions of deleted `sessions` rows (best effort)."""
         for row in rows:
             access = row.get("access_token")
             expires = parse_time(row.get("access_expires_at"))
@@ -299,6 +315,144 @@ class SupabaseAccounts:
             raise_api_error(exc)
         return len(rows) == 1
 
+    # ---- sessions and password (issue #16) -------------------------------------------------
+
+    def list_sessions(self, user_id: str, current_token: str | None) -> list[SessionInfo]:
+        current = digest(current_token) if isinstance(current_token, str) else None
+        since = datetime.now(UTC) - timedelta(seconds=SESSION_SECONDS)
+        rows = self._select(
+            "sessions",
+            lambda q: (
+                q.eq("user_id", user_id)
+                .gt("created_at", since.isoformat())
+                .order("created_at", desc=True)
+                .order("id")
+            ),
+        )
+        return [
+            SessionInfo(
+                id=str(r["id"]),
+                created_at=parse_time(r["created_at"]),  # type: ignore[arg-type]
+                last_seen_at=parse_time(r.get("last_seen_at")),
+                user_agent=r.get("user_agent"),
+                current=r["token_hash"] == current,
+            )
+            for r in rows
+        ]
+
+    def revoke_session(self, user_id: str, session_id: str) -> bool:
+        if not isinstance(session_id, str) or not session_id:
+            return False
+        try:
+            rows = rows_of(
+                self._db.table("sessions")
+                .delete()
+                .eq("user_id", user_id)
+                .eq("id", session_id)
+                .execute()
+                .data
+            )
+        except APIError as exc:
+            if exc.code == "22P02":  # not a uuid: no such session
+                return False
+            raise_api_error(exc)
+        self._revoke_rows(rows)
+        return len(rows) == 1
+
+    def revoke_other_sessions(self, user_id: str, current_token: str) -> int:
+        current = self._require_live_session(user_id, current_token)
+        return len(self._delete_other_sessions(user_id, str(current["token_hash"])))
+
+    def change_password(
+        self, user_id: str, current_token: str, current_password: str, new_password: str
+    ) -> None:
+        profile = self._profile(user_id)
+        if profile is None:
+            raise NotFound("No such user.")
+        current = self._require_live_session(user_id, current_token)
+        check_password(new_password)
+        email = normalize_email(str(profile.get("email") or ""))
+        if not isinstance(current_password, str) or not 0 < len(current_password) <= MAX_PASSWORD:
+            raise wrong_current_password()
+        attempt = self._begin_attempt(email)  # RateLimited while the email is locked
+        # Supabase Auth checks the current password: a sign-in, whose session ends at once.
+        try:
+            check = self._clients.auth().auth.sign_in_with_password(
+                {"email": email, "password": current_password}
+            )
+        except AuthApiError as exc:
+            if str(exc.code or "") in _RATE_CODES or exc.status == 429:
+                raise RateLimited(
+                    "Too many attempts. Try again in a few minutes.", retry_after=300
+                ) from None
+            self._end_attempt(email, attempt, ok=False)
+            raise wrong_current_password() from None
+        if check.session is None or check.session.user.id != user_id:
+            self._end_attempt(email, attempt, ok=False)
+            raise wrong_current_password()
+        self._end_attempt(email, attempt, ok=True)
+        self._revoke_remote(check.session.access_token)
+        try:
+            self._db.auth.admin.update_user_by_id(user_id, {"password": new_password})
+        except AuthApiError as exc:
+            if str(exc.code or "") == "weak_password":
+                raise ValidationError("Choose a stronger password.") from None
+            raise ValidationError(
+                f"The password could not be changed ({_auth_error_name(exc)})."
+            ) from None
+        self._delete_other_sessions(user_id, str(current["token_hash"]))
+        # Sessions of this user at Supabase Auth that no row here knows end too.
+        access = current.get("access_token")
+        expires = parse_time(current.get("access_expires_at"))
+        if not access or expires is None or expires - datetime.now(UTC) < REFRESH_MARGIN:
+            access = self._refresh(str(current["token_hash"]), current)
+        if access:
+            try:
+                self._clients.auth().auth.admin.sign_out(access, "others")
+            except (AuthError, httpx.HTTPError) as exc:
+                log.warning("Supabase sign-out of other sessions failed: %s", type(exc).__name__)
+
+    def _require_live_session(self, user_id: str, session_token: str) -> dict[str, Any]:
+        """The `sessions` row of `session_token` if it is a live session of the user; else
+        AuthRequired."""
+        if not isinstance(session_token, str) or not session_token:
+            raise session_required()
+        row = self._session_row(digest(session_token))
+        if row is None or str(row["user_id"]) != user_id:
+            raise session_required()
+        created = parse_time(row["created_at"])
+        if created is None or datetime.now(UTC) - created > timedelta(seconds=SESSION_SECONDS):
+            raise session_required()
+        return row
+
+    def _delete_other_sessions(self, user_id: str, keep_hash: str) -> list[dict[str, Any]]:
+        try:
+            rows = rows_of(
+                self._db.table("sessions")
+                .delete()
+                .eq("user_id", user_id)
+                .neq("token_hash", keep_hash)
+                .execute()
+                .data
+            )
+        except APIError as exc:
+            raise_api_error(exc)
+        self._revoke_rows(rows)
+        return rows
+
+    def _touch_session(self, token_hash: str, row: dict[str, Any], now: datetime) -> None:
+        """Record a session's visit at most once per SESSION_TOUCH_SECONDS, best effort."""
+        seen = parse_time(row.get("last_seen_at"))
+        stale = now - timedelta(seconds=SESSION_TOUCH_SECONDS)
+        if seen is not None and seen > stale:
+            return
+        try:
+            self._db.table("sessions").update({"last_seen_at": now.isoformat()}).eq(
+                "token_hash", token_hash
+            ).lt("last_seen_at", stale.isoformat()).execute()
+        except (APIError, httpx.HTTPError) as exc:
+            log.warning("could not record a session's last visit: %s", type(exc).__name__)
+
     def _resolve_access_token(self, jwt: str) -> User | None:
         """The user of a Supabase access token, asked of Supabase Auth (GET /auth/v1/user checks
         the signature, the expiry and that the session still exists; nothing here decodes the
@@ -353,7 +507,13 @@ class SupabaseAccounts:
 
     # ---- helpers ---------------------------------------------------------------------------
 
-    def _start_session(self, session: Session, profile: dict[str, Any] | None = None) -> SignedIn:
+    def _start_session(
+        self,
+        session: Session,
+        profile: dict[str, Any] | None = None,
+        *,
+        user_agent: str | None = None,
+    ) -> SignedIn:
         user_id = session.user.id
         if profile is None:
             profile = self._profile(user_id)
@@ -374,6 +534,7 @@ class SupabaseAccounts:
                     "refresh_token": session.refresh_token,
                     "access_token": session.access_token,
                     "access_expires_at": _expiry(session).isoformat(),
+                    "user_agent": clean_user_agent(user_agent),
                 }
             ).execute()
         except APIError as exc:
