@@ -6,4 +6,4 @@ ALTER TABLE sessions ADD COLUMN last_seen_at INTEGER;
 ALTER TABLE sessions ADD COLUMN user_agent TEXT;
 UPDATE sessions SET id = lower(hex(randomblob(16))) WHERE id IS NULL;
 UPDATE sessions SET last_seen_at = created_at WHERE last_seen_at IS NULL;
-CREATE UNIQUE INDEX sessions_id ON sessions (id);
+CREATE UNIQUE INDEX IF NOT EXISTS sessions_id ON sessions (id);
