@@ -158,7 +158,7 @@ def test_a_version_2_database_gets_the_admin_schema_as_migration_3_keeping_its_j
     finally:
         backend.close()
     with _raw(settings) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3 == len(MIGRATIONS)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         columns, tables, indexes = _admin_schema_of(conn)
     assert columns >= ADMIN_COLUMNS and "sweep_runs" in tables and indexes >= ADMIN_INDEXES
 

@@ -38,7 +38,7 @@ def _shot(page: Page, name: str) -> None:
 
 def _sign_out(page: Page) -> None:
     open_page(page, "Account")
-    page.get_by_test_id("stMain").get_by_role("button", name="Sign out").click()
+    page.get_by_test_id("stMain").get_by_role("button", name="Sign out", exact=True).click()
     expect(page.get_by_role("tab", name="Create account")).to_be_visible()
 
 
