@@ -327,21 +327,24 @@ create trigger on_auth_user_email_changed after update of email on auth.users
 create or replace function public.keep_an_admin() returns trigger
     language plpgsql security definer set search_path = ''
 as $$
+declare
+    -- the row that leaves the admins: updated (demoted, disabled) or deleted
+    v_id uuid := case when tg_op = 'DELETE' then old.id else new.id end;
 begin
     if public.is_service() and coalesce(nullif(pg_catalog.current_setting('role'), 'none'),
                                         session_user::text) <> 'service_role' then
-        return new;
+        return coalesce(new, old);
     end if;
     perform pg_advisory_xact_lock(hashtextextended('public.keep_an_admin', 0));
     if not exists (
         select 1 from public.profiles p join auth.users u on u.id = p.id
-        where p.id <> new.id and p.role = 'admin' and not p.disabled
+        where p.id <> v_id and p.role = 'admin' and not p.disabled
           and u.email_confirmed_at is not null
     ) then
         raise exception using errcode = 'SL409',
-            message = 'the last admin cannot be demoted or disabled';
+            message = 'the last admin cannot be demoted, disabled or deleted';
     end if;
-    return new;
+    return coalesce(new, old);
 end;
 $$;
 
@@ -1183,33 +1186,12 @@ create policy results_read_own_or_reviewer on storage.objects for select to auth
 -- guard below refuses before anything changes. Errors the server maps:
 --   SL409  the last enabled admin     SB409  one of the user's jobs is being generated
 --   SN404  no such user
-create or replace function public.keep_an_admin_on_delete() returns trigger
-    language plpgsql security definer set search_path = ''
-as $$
-begin
-    -- Like keep_an_admin(): the database owner at work is not held to it, every API caller is.
-    if public.is_service() and coalesce(nullif(pg_catalog.current_setting('role'), 'none'),
-                                        session_user::text) <> 'service_role' then
-        return old;
-    end if;
-    perform pg_advisory_xact_lock(hashtextextended('public.keep_an_admin', 0));
-    if not exists (
-        select 1 from public.profiles p join auth.users u on u.id = p.id
-        where p.id <> old.id and p.role = 'admin' and not p.disabled
-          and u.email_confirmed_at is not null
-    ) then
-        raise exception using errcode = 'SL409',
-            message = 'the last admin cannot be deleted';
-    end if;
-    return old;
-end;
-$$;
-
+-- The same keep_an_admin() guards deleting a profile (above: it serves both triggers).
+drop function if exists public.keep_an_admin_on_delete() cascade;
 drop trigger if exists profiles_keep_an_admin_on_delete on public.profiles;
 create trigger profiles_keep_an_admin_on_delete before delete on public.profiles
     for each row when (old.role = 'admin' and not old.disabled)
-    execute function public.keep_an_admin_on_delete();
-revoke all on function public.keep_an_admin_on_delete() from public, anon, authenticated;
+    execute function public.keep_an_admin();
 
 create or replace function public.delete_account_rows(p_user_id uuid) returns void
     language plpgsql security definer set search_path = ''
