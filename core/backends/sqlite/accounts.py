@@ -198,14 +198,7 @@ class LocalAccounts:
         email = normalize_email(email)
         attempt = self._begin_attempt(email)  # RateLimited while the email is locked
         row = self._db.conn.execute(SQL_USER_BY_EMAIL, (email,)).fetchone() if email else None
-        password_ok = False
-        if isinstance(password, str) and len(password) <= MAX_PASSWORD:
-            # Unknown emails cost one hash too, so timing does not reveal who has an account.
-            stored = row["password_hash"] if row is not None else self._dummy()
-            try:
-                password_ok = self._hasher.verify(stored, password) and row is not None
-            except (VerificationError, InvalidHashError):
-                password_ok = False
+        password_ok = self._password_matches(row, password)
         if not password_ok or row is None:
             with self._db.write() as conn:
                 _keep_failure(conn, email, attempt)
@@ -367,16 +360,7 @@ class LocalAccounts:
         email = user.email
         attempt = self._begin_attempt(email)  # RateLimited while the email is locked
         row = self._db.conn.execute(SQL_USER_BY_EMAIL, (email,)).fetchone()
-        password_ok = False
-        if (
-            row is not None
-            and isinstance(current_password, str)
-            and len(current_password) <= MAX_PASSWORD
-        ):
-            try:
-                password_ok = self._hasher.verify(row["password_hash"], current_password)
-            except (VerificationError, InvalidHashError):
-                password_ok = False
+        password_ok = self._password_matches(row, current_password)
         if not password_ok or row is None:
             with self._db.write() as conn:
                 _keep_failure(conn, email, attempt)
@@ -462,6 +446,17 @@ class LocalAccounts:
         if rowid is None:  # an INSERT into a rowid table always has one
             raise RuntimeError("SQLite gave the recorded attempt no rowid")
         return Attempt(rowid=rowid, at=now)
+
+    def _password_matches(self, row: sqlite3.Row | None, password: object) -> bool:
+        """Whether `password` is the row's. A missing row costs one hash too (against a dummy),
+        so timing does not reveal who has an account."""
+        if not isinstance(password, str) or len(password) > MAX_PASSWORD:
+            return False
+        stored = row["password_hash"] if row is not None else self._dummy()
+        try:
+            return self._hasher.verify(stored, password) and row is not None
+        except (VerificationError, InvalidHashError):
+            return False
 
     def _dummy(self) -> str:
         if self._dummy_hash is None:
