@@ -1,5 +1,6 @@
 """Fixtures for the tests on real PostgreSQL 15: the cluster (one per session, schema applied
-twice), a clean database per test, and helpers to act as a role with JWT claims set."""
+twice), a clean database per test, helpers to act as a role with JWT claims set, and the test
+gateway with a Supabase backend over it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import contextlib
 import json
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -14,7 +17,11 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from core.domain.settings import Settings
+from core.ports import Backend
+from tests.integration.gateway import Gateway
 from tests.integration.pg import PgCluster, reset_database, shared_cluster
+from tests.integration.supabase_factory import gateway, make_supabase_backend
 
 
 @pytest.fixture(scope="session")
@@ -113,3 +120,21 @@ def submit(db: psycopg.Connection) -> Callable[..., list[dict[str, Any]]]:
             ).fetchall()
 
     return run
+
+
+@pytest.fixture
+def gw() -> Iterator[Gateway]:
+    """The test gateway (one per session); what a test may switch on is put back afterwards."""
+    gw = gateway()
+    yield gw
+    defaults = {field.name: field.default for field in fields(Gateway)}
+    for name in ("record", "autoconfirm", "access_ttl", "refresh_fault", "user_fault"):
+        setattr(gw, name, defaults[name])
+    gw.recorded.clear()
+    gw.sent_emails.clear()
+
+
+@pytest.fixture
+def backend(settings: Settings, tmp_path: Path) -> Iterator[Backend]:
+    """A Supabase backend through the gateway (its first account is an admin)."""
+    yield from make_supabase_backend(settings, tmp_path)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 
 import httpx
@@ -23,18 +22,7 @@ from core.providers import build_providers
 from core.services import build_services
 from tests.constants import NO_LIMIT, PASSWORD
 from tests.contract.support import new_jobs
-from tests.integration.gateway import Gateway
-from tests.integration.supabase_factory import gateway, make_supabase_backend, supabase_settings
-
-
-@pytest.fixture
-def gw() -> Gateway:
-    return gateway()
-
-
-@pytest.fixture
-def backend(settings: Settings, tmp_path) -> Iterator[Backend]:
-    yield from make_supabase_backend(settings, tmp_path)
+from tests.integration.supabase_factory import make_supabase_backend, supabase_settings
 
 
 def _sign_up(backend: Backend, email: str) -> User:

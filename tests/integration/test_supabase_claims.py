@@ -5,36 +5,19 @@ the server's store passes the one it computed, and idempotency keys and batch id
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
 
 from core.domain.errors import QuotaExceeded
 from core.domain.models import JobRequest, User
-from core.domain.settings import Settings
 from core.ports import Backend
 from core.providers import build_providers
 from core.services import build_services
 from tests.constants import NO_LIMIT, PASSWORD
 from tests.contract.support import new_jobs
-from tests.integration.gateway import Gateway
-from tests.integration.supabase_factory import gateway, make_supabase_backend
 
 REQUEST = JobRequest(provider="demo", model="demo-pattern", prompt="a kite over dunes")
-
-
-@pytest.fixture
-def gw() -> Iterator[Gateway]:
-    gw = gateway()
-    yield gw
-    gw.record = False
-    gw.recorded.clear()
-
-
-@pytest.fixture
-def backend(settings: Settings, tmp_path) -> Iterator[Backend]:
-    yield from make_supabase_backend(settings, tmp_path)
 
 
 @pytest.fixture

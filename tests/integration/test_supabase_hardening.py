@@ -22,15 +22,7 @@ from core.services import build_services
 from tests.constants import NO_LIMIT, PASSWORD
 from tests.contract.support import new_jobs
 from tests.integration.gateway import Gateway
-from tests.integration.supabase_factory import gateway, make_supabase_backend
-
-
-@pytest.fixture
-def gw() -> Iterator[Gateway]:
-    gw = gateway()
-    yield gw
-    gw.access_ttl = 3600
-    gw.refresh_fault = None
+from tests.integration.supabase_factory import make_supabase_backend
 
 
 @pytest.fixture

@@ -21,15 +21,10 @@ from core.services import Services, build_services
 from tests.constants import PASSWORD
 from tests.constants import REPO_ROOT as REPO
 from tests.integration.gateway import Gateway
-from tests.integration.supabase_factory import gateway, make_supabase_backend
+from tests.integration.supabase_factory import make_supabase_backend
 
 NEW = "a brand new passphrase"
 STUDIO = "https://studio.example.com"
-
-
-@pytest.fixture
-def gw() -> Gateway:
-    return gateway()
 
 
 @pytest.fixture

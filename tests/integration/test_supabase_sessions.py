@@ -7,29 +7,15 @@ gateway on real PostgreSQL."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from core.domain.settings import Settings
-from core.ports import Backend
 from tests.constants import PASSWORD
 from tests.integration.gateway import Gateway
-from tests.integration.supabase_factory import gateway, make_supabase_backend
 
 NOBODY: frozenset[str] = frozenset()
 NEW_PASSWORD = "a brand new passphrase"
-
-
-@pytest.fixture
-def gw() -> Gateway:
-    return gateway()
-
-
-@pytest.fixture
-def backend(settings: Settings, tmp_path) -> Iterator[Backend]:
-    yield from make_supabase_backend(settings, tmp_path)
 
 
 def _live_refresh_tokens(gw: Gateway) -> set[str]:

@@ -5,7 +5,6 @@ if a client upgrade changes them, these tests fail before production does."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from importlib.metadata import version
 from urllib.parse import parse_qs
 
@@ -16,20 +15,6 @@ from core.ports import Backend
 from tests.constants import PASSWORD
 from tests.contract.support import new_jobs
 from tests.integration.gateway import Gateway, Recorded
-from tests.integration.supabase_factory import gateway, make_supabase_backend
-
-
-@pytest.fixture
-def gw() -> Iterator[Gateway]:
-    gw = gateway()
-    yield gw
-    gw.record = False
-    gw.recorded.clear()
-
-
-@pytest.fixture
-def backend(settings, tmp_path) -> Iterator[Backend]:
-    yield from make_supabase_backend(settings, tmp_path)
 
 
 @pytest.fixture
