@@ -265,7 +265,7 @@ def _purge_one(
         report.batches += 1
         paths = {job.id: job_paths(job) for job in batch}
         try:
-            failed_paths = _delete_files(blobs, [p for ps in paths.values() for p in ps])
+            failed_paths = delete_files(blobs, [p for ps in paths.values() for p in ps])
         except Exception as exc:  # storage unreachable: keep every row, the next run retries
             log.warning("purge: file delete failed: %s", type(exc).__name__)
             failed_paths = {p for ps in paths.values() for p in ps}
@@ -345,7 +345,7 @@ def _as_list(criteria: PurgeCriteria | Iterable[PurgeCriteria]) -> list[PurgeCri
     return [criteria] if isinstance(criteria, PurgeCriteria) else list(criteria)
 
 
-def _delete_files(blobs: BlobStore, paths: list[str]) -> set[str]:
+def delete_files(blobs: BlobStore, paths: list[str]) -> set[str]:
     """Delete in chunks that object stores accept in one request; the paths that failed."""
     failed: set[str] = set()
     for start in range(0, len(paths), DELETE_CHUNK):

@@ -159,7 +159,7 @@ def erase_user(backend: Backend, target: User) -> None:
     """Delete an account: cancel its queued jobs, delete every file of it (the ones its jobs
     name, then whatever is left in its folder), then its rows in one step. The last enabled
     admin is refused before anything is touched (and again, atomically, by the store)."""
-    if any(job.status is JobStatus.PROCESSING for job in user_jobs(backend, target.id)):
+    if _generating(backend, target.id):
         raise Conflict(DELETE_WHILE_GENERATING)
     if target.is_admin and not target.disabled:
         admins = [u for u in backend.accounts.list_users() if u.is_admin and not u.disabled]
@@ -168,18 +168,24 @@ def erase_user(backend: Backend, target: User) -> None:
     if backend.admin is not None:
         purging.admin_store(backend).cancel_user_jobs(target.id)
     batch: list[str] = []
-    failed: list[str] = []
+    failed: set[str] = set()
     for job in user_jobs(backend, target.id):
         if job.status is JobStatus.PROCESSING:
             raise Conflict(DELETE_WHILE_GENERATING)
         batch.extend(job_paths(job))
         if job.input_path:
             batch.append(job.input_path)
-        if len(batch) >= 500:
-            failed += backend.blobs.delete(batch)
+        if len(batch) >= purging.DELETE_CHUNK:
+            failed |= purging.delete_files(backend.blobs, batch)
             batch = []
-    failed += backend.blobs.delete(batch)
-    failed += backend.blobs.delete_folder(target.id)
+    failed |= purging.delete_files(backend.blobs, batch)
+    failed.update(backend.blobs.delete_folder(target.id))
     if failed:
         raise Conflict("Some stored files could not be deleted; nothing else was. Try again.")
     backend.accounts.delete_user(target.id)
+
+
+def _generating(backend: Backend, user_id: str) -> bool:
+    """Whether one of the user's jobs is being generated now (one indexed query)."""
+    query = JobQuery(user_id=user_id, statuses=(JobStatus.PROCESSING,), limit=1)
+    return bool(backend.jobs.list_jobs(query).items)
