@@ -142,11 +142,14 @@ def last_admin_not_deleted() -> Conflict:
     return Conflict("The last admin's account cannot be deleted; make someone else an admin first.")
 
 
-def delete_confirmation_mismatch() -> ValidationError:
-    """The typed email confirming an account's deletion is not the account's email."""
-    return ValidationError(
-        "Type the account's email address exactly to confirm; nothing was deleted."
-    )
+def check_delete_confirmation(typed_email: object, account_email: str) -> None:
+    """Deleting an account is confirmed by typing its email (any case, spaces trimmed);
+    ValidationError otherwise."""
+    typed = normalize_email(typed_email) if isinstance(typed_email, str) else ""
+    if not typed or typed != normalize_email(account_email):
+        raise ValidationError(
+            "Type the account's email address exactly to confirm; nothing was deleted."
+        )
 
 
 DELETE_WHILE_GENERATING = (

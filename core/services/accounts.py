@@ -10,10 +10,9 @@ from core.domain.models import ApiToken, Role, SessionInfo, User
 from core.domain.policy import (
     NO_MAIL_HINT,
     RESET_EMAIL_SENT,
+    check_delete_confirmation,
     check_email,
     check_password,
-    delete_confirmation_mismatch,
-    normalize_email,
     session_not_found,
 )
 from core.domain.settings import Settings
@@ -84,9 +83,7 @@ class AccountsService:
         """Delete one's own account, confirmed by typing its email (any case): every stored
         file, then jobs, tokens, sessions and the profile. ValidationError when the typed email
         does not match; Conflict for the last admin. Either way nothing changes."""
-        typed = normalize_email(confirm_email) if isinstance(confirm_email, str) else ""
-        if not typed or typed != normalize_email(user.email):
-            raise delete_confirmation_mismatch()
+        check_delete_confirmation(confirm_email, user.email)
         current = self.backend.accounts.get_user(user.id)
         if current is None:
             raise NotFound("No such user.")

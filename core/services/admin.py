@@ -14,8 +14,7 @@ from core.domain.errors import Conflict, NotFound, ValidationError
 from core.domain.models import JobQuery, JobStatus, ReviewStatus, Role, User
 from core.domain.policy import (
     RESET_LINK_SECONDS,
-    delete_confirmation_mismatch,
-    normalize_email,
+    check_delete_confirmation,
     reset_link_url,
 )
 from core.domain.settings import Settings
@@ -266,9 +265,7 @@ class AdminService:
         themselves (files first, then rows). The last enabled admin cannot be deleted."""
         require_role(admin, Role.ADMIN)
         target = self._target_user(user_id)
-        typed = normalize_email(confirm_email) if isinstance(confirm_email, str) else ""
-        if not typed or typed != normalize_email(target.email):
-            raise delete_confirmation_mismatch()
+        check_delete_confirmation(confirm_email, target.email)
         your_data.erase_user(self.backend, target)
 
     # ---- the operator (management CLI) -----------------------------------------------------
