@@ -30,7 +30,7 @@ class ExportSummary:
     bytes: int
 
 
-def user_jobs(backend: Backend, user_id: str) -> Iterator[Job]:
+def every_job_of(backend: Backend, user_id: str) -> Iterator[Job]:
     """Every job of the user, oldest first, one keyset page in memory at a time."""
     cursor: str | None = None
     while True:
@@ -61,7 +61,7 @@ def export_files(job: Job) -> list[tuple[str, str]]:
 
 def summary(backend: Backend, user: User) -> ExportSummary:
     jobs = files = size = 0
-    for job in user_jobs(backend, user.id):
+    for job in every_job_of(backend, user.id):
         jobs += 1
         for path, _name in export_files(job):
             known = job.result_meta.get("bytes") if path == job.result_path else None
@@ -127,14 +127,14 @@ def export_zip(backend: Backend, user: User) -> Iterator[bytes]:
         with archive.open("jobs.json", "w", force_zip64=True) as entry:
             entry.write(b"[")
             first = True
-            for job in user_jobs(backend, user.id):
+            for job in every_job_of(backend, user.id):
                 prefix = b"\n" if first else b",\n"
                 first = False
                 entry.write(prefix + json.dumps(job_record(job), ensure_ascii=False).encode())
                 yield from sink.drain()
             entry.write(b"\n]\n")
         yield from sink.drain()
-        for job in user_jobs(backend, user.id):
+        for job in every_job_of(backend, user.id):
             for path, name in export_files(job):
                 try:
                     data = backend.blobs.get(path)
@@ -169,7 +169,7 @@ def erase_user(backend: Backend, target: User) -> None:
         purging.admin_store(backend).cancel_user_jobs(target.id)
     batch: list[str] = []
     failed: set[str] = set()
-    for job in user_jobs(backend, target.id):
+    for job in every_job_of(backend, target.id):
         if job.status is JobStatus.PROCESSING:
             raise Conflict(DELETE_WHILE_GENERATING)
         batch.extend(job_paths(job))
