@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
+from core.domain.changes import JobChanges
 from core.domain.models import (
     ApiToken,
     Job,
@@ -405,6 +406,9 @@ class Backend:
     blobs: BlobStore
     accounts: Accounts
     admin: AdminStore | None = None  # review/admin queries; None where not implemented
+    # "a job changed" in this process (core.domain.changes); the opened backend's job store
+    # notifies it (core.backends.notify)
+    changes: JobChanges = field(default_factory=JobChanges, repr=False)
 
     def for_user(self, user: User) -> Backend:
         """Stores acting with the user's own credentials (Supabase: their JWT, so RLS

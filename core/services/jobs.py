@@ -253,6 +253,19 @@ class JobsService:
         """Why the image storage cannot take writes now (a full disk), or None."""
         return self.backend.storage_problem()
 
+    # ---- live views -------------------------------------------------------------------------
+
+    def change_version(self, user: User) -> int:
+        """The user's change counter in this process (core.domain.changes): remember it with
+        what you render, then `wait_for_change` for a newer one."""
+        return self.backend.changes.version(user.id)
+
+    def wait_for_change(self, user: User, since: int, timeout: float) -> int:
+        """Block until one of the user's jobs changed in this process after `since`, or
+        `timeout` seconds passed (a worker in another process does not signal: the timeout is
+        the fallback poll). Returns the version then."""
+        return self.backend.changes.wait(user.id, since, timeout)
+
     # ---- helpers --------------------------------------------------------------------------
 
     def _jobs(self, user: User) -> JobStore:

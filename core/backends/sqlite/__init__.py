@@ -7,11 +7,13 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 
+from core.backends.notify import NotifyingJobStore
 from core.backends.sqlite.accounts import LocalAccounts
 from core.backends.sqlite.admin import LocalAdminStore
 from core.backends.sqlite.blobs import LocalBlobStore, load_secret_key
 from core.backends.sqlite.db import DB_FILE, Database
 from core.backends.sqlite.jobs import LocalJobStore
+from core.domain.changes import JobChanges
 from core.domain.settings import Settings
 from core.ports import Backend
 
@@ -40,11 +42,13 @@ def open_local_backend(
 
     data_dir = Path(settings.data_dir)
     db = Database(data_dir / DB_FILE)
+    changes = JobChanges()
     return LocalBackend(
         name="local",
-        jobs=LocalJobStore(db),
+        jobs=NotifyingJobStore(LocalJobStore(db), changes),
         blobs=LocalBlobStore(data_dir / "blobs", load_secret_key(settings), db.storage),
         accounts=LocalAccounts(db, password_hasher=password_hasher),
         admin=LocalAdminStore(db),
+        changes=changes,
         db=db,
     )

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from core.backends.notify import NotifyingJobStore
 from core.backends.supabase.accounts import SupabaseAccounts
 from core.backends.supabase.admin import SupabaseAdminStore
 from core.backends.supabase.client import Clients, SupabaseBlobStore, SupabaseConfigError
 from core.backends.supabase.jobs import SupabaseJobStore
+from core.domain.changes import JobChanges
 from core.domain.models import User
 from core.domain.settings import Settings
 from core.ports import Backend
@@ -31,10 +33,14 @@ class SupabaseBackend(Backend):
         owner_id = None if user.is_admin else user.id
         return Backend(
             name=self.name,
-            jobs=SupabaseJobStore(client, server=self.clients.service, owner_id=owner_id),
+            jobs=NotifyingJobStore(
+                SupabaseJobStore(client, server=self.clients.service, owner_id=owner_id),
+                self.changes,
+            ),
             blobs=SupabaseBlobStore(client),
             accounts=self.accounts,
             admin=None,
+            changes=self.changes,
         )
 
     def close(self) -> None:
@@ -66,11 +72,13 @@ def open_supabase_backend(settings: Settings) -> SupabaseBackend:
     accounts = SupabaseAccounts(clients)
     accounts.publish_config(settings)
     service = clients.service
+    changes = JobChanges()
     return SupabaseBackend(
         name="supabase",
-        jobs=SupabaseJobStore(service),
+        jobs=NotifyingJobStore(SupabaseJobStore(service), changes),
         blobs=SupabaseBlobStore(service),
         accounts=accounts,
         admin=SupabaseAdminStore(service),
+        changes=changes,
         clients=clients,
     )
