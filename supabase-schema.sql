@@ -1224,6 +1224,79 @@ $$;
 revoke all on function public.delete_account_rows(uuid) from public, anon, authenticated;
 grant execute on function public.delete_account_rows(uuid) to service_role;
 
+-- ---- speed (issue 13): generation slots do only generation ---------------------------------
+-- A processing job whose provider call has returned is marked generated_at while its thumbnail
+-- and uploads run (same lease, extended). claim_job's concurrency cap counts only processing
+-- jobs not yet generated, so storage work holds none of the provider slots; a claim clears the
+-- mark (a job whose worker died mid-storage is generated again: at-least-once, as before).
+alter table public.jobs add column if not exists generated_at timestamptz;
+
+create or replace function public.claim_job(
+    p_owner text,
+    p_lease_seconds double precision,
+    p_concurrency integer
+) returns setof public.jobs
+    language plpgsql set search_path = ''
+as $$
+declare
+    v_now timestamptz;
+    v_id uuid;
+begin
+    if p_concurrency < 1 then
+        return;
+    end if;
+    perform pg_advisory_xact_lock(hashtextextended('public.claim_job', 0));
+    v_now := clock_timestamp();
+    -- an expired lease on the last attempt: the worker died every time, give up
+    update public.jobs j set status = 'failed', error_code = 'worker_lost',
+        error_message = 'The worker crashed or timed out repeatedly while generating this image ('
+                        || j.attempts || ' attempts); giving up.',
+        lease_owner = null, lease_expires_at = null, finished_at = v_now, updated_at = v_now
+    where j.status = 'processing' and j.lease_expires_at <= v_now and j.attempts >= j.max_attempts;
+    if (select count(*) from public.jobs j
+        where j.status = 'processing' and j.lease_expires_at > v_now
+          and j.generated_at is null) >= p_concurrency then
+        return;
+    end if;
+    select j.id into v_id from public.jobs j
+    where (j.status = 'queued' and j.run_after <= v_now)
+       or (j.status = 'processing' and j.lease_expires_at <= v_now)
+    order by j.created_at, j.id
+    limit 1
+    for update skip locked;
+    if v_id is null then
+        return;
+    end if;
+    return query
+    update public.jobs j set status = 'processing', lease_owner = p_owner,
+        lease_expires_at = v_now + make_interval(secs => p_lease_seconds),
+        attempts = j.attempts + 1, started_at = coalesce(j.started_at, v_now),
+        generated_at = null, updated_at = v_now
+    where j.id = v_id
+    returning j.*;
+end;
+$$;
+
+-- The provider call of p_owner's attempt returned: leave the cap's count, extend the lease.
+create or replace function public.mark_job_generated(
+    p_id uuid,
+    p_owner text,
+    p_lease_seconds double precision
+) returns boolean
+    language plpgsql set search_path = ''
+as $$
+begin
+    update public.jobs j set generated_at = clock_timestamp(),
+        lease_expires_at = clock_timestamp() + make_interval(secs => p_lease_seconds),
+        updated_at = clock_timestamp()
+    where j.id = p_id and j.lease_owner = p_owner and j.status = 'processing';
+    return found;
+end;
+$$;
+revoke all on function public.mark_job_generated(uuid, text, double precision)
+    from public, anon, authenticated;
+grant execute on function public.mark_job_generated(uuid, text, double precision) to service_role;
+
 -- Tell PostgREST to pick up the new functions and grants now (Supabase also does this itself
 -- after DDL; on a plain Postgres nobody listens and this does nothing).
 notify pgrst, 'reload schema';

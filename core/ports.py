@@ -128,6 +128,12 @@ class JobStore(Protocol):
         """A named singleton lease (e.g. the sweeper): True if `owner` now holds it."""
         ...
 
+    def mark_generated(self, job_id: str, owner: str, lease_seconds: float) -> bool:
+        """The provider call of `owner`'s attempt has returned: the job stops counting toward
+        claim's concurrency cap while its storage step runs (the claim clears the mark), and
+        its lease is extended. False, changing nothing, when the lease is not `owner`'s."""
+        ...
+
 
 class BlobStore(Protocol):
     """Image bytes. Paths: `{user_id}/{job_id}.{ext}` and `{user_id}/{job_id}.thumb.webp`.

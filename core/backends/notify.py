@@ -169,3 +169,6 @@ class NotifyingJobStore:
 
     def try_acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
         return self.inner.try_acquire_lease(name, owner, seconds)
+
+    def mark_generated(self, job_id: str, owner: str, lease_seconds: float) -> bool:
+        return self.inner.mark_generated(job_id, owner, lease_seconds)

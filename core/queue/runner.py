@@ -9,6 +9,7 @@ import hmac
 import logging
 import random
 import time
+from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -66,6 +67,19 @@ class LeaseGuard(Protocol):
 
 
 @dataclass(frozen=True)
+class Generated:
+    """A checked image from the provider, not stored yet: what the storage step works on."""
+
+    job: Job
+    data: bytes
+    mime: str
+    result_path: str
+    thumb_path: str
+    meta: dict[str, Any]
+    started: float  # perf_counter() at the attempt's start
+
+
+@dataclass(frozen=True)
 class _Outcome:
     code: str
     message: str
@@ -95,12 +109,25 @@ class JobRunner:
         self._writer = writer
         self._rng = random.Random()
 
-    def run(self, job: Job, owner: str, guard: LeaseGuard) -> str:
+    def run(
+        self,
+        job: Job,
+        owner: str,
+        guard: LeaseGuard,
+        *,
+        store_in: Callable[[Generated], bool] | None = None,
+    ) -> str:
         """One attempt as lease holder `owner`. Returns what happened: "done", "retried",
-        "failed", "lost" (another attempt owns the job now) or "released" (shutdown)."""
+        "failed", "lost" (another attempt owns the job now) or "released" (shutdown).
+
+        With `store_in` (the worker's generation slots), this thread does only the generation:
+        once the provider's image is checked, the job is marked generated (it leaves the
+        claim's concurrency cap; the lease is checked and extended) and handed to `store_in`,
+        which runs `store` elsewhere; the result is then "generated". `store_in` returns False
+        when the job was released meanwhile ("released")."""
         started = time.perf_counter()
         try:
-            result_path, thumb_path, meta = self._generate_and_store(job, guard)
+            generated = self._generate(job, guard, started, mark=store_in is not None, owner=owner)
         except ProviderError as exc:
             outcome = _Outcome(exc.code, exc.message, exc.retryable, exc.retry_after)
             return self._settle_error(job, owner, guard, outcome)
@@ -110,19 +137,39 @@ class JobRunner:
         except _LeaseLost:
             log.warning("worker %s lost the lease on job %s; dropping its result", owner, job.id)
             return "lost"
-        except StorageFull as exc:  # the image could not be written: try again later
-            outcome = _Outcome(exc.code, exc.message, True)
-            return self._settle_error(job, owner, guard, outcome)
         except Exception:
             log.exception("worker %s: unexpected error on job %s", owner, job.id)
             outcome = _Outcome("internal_error", UNEXPECTED_MESSAGE, True)
             return self._settle_error(job, owner, guard, outcome)
-        meta["worker_seconds"] = round(time.perf_counter() - started, 3)
+        if store_in is None:
+            return self.store(generated, owner, guard)
+        return "generated" if store_in(generated) else "released"
+
+    def store(self, generated: Generated, owner: str, guard: LeaseGuard) -> str:
+        """The rest of an attempt after the provider call: `store_result`, then the job
+        recorded done ("done means stored": never before both objects are written). Returns
+        the outcome like `run`; never raises."""
+        job = generated.job
+        try:
+            thumb_path = self.store_result(generated)
+        except StorageFull as exc:  # the image could not be written: try again later
+            outcome = _Outcome(exc.code, exc.message, True)
+            return self._settle_error(job, owner, guard, outcome)
+        except Exception:
+            log.exception("worker %s: could not store the result of job %s", owner, job.id)
+            outcome = _Outcome("internal_error", UNEXPECTED_MESSAGE, True)
+            return self._settle_error(job, owner, guard, outcome)
+        meta = dict(generated.meta)
+        meta["worker_seconds"] = round(time.perf_counter() - generated.started, 3)
         if guard.released():
             return "released"
         try:
             finished = self.backend.jobs.finish(
-                job.id, owner, result_path=result_path, thumb_path=thumb_path, result_meta=meta
+                job.id,
+                owner,
+                result_path=generated.result_path,
+                thumb_path=thumb_path,
+                result_meta=meta,
             )
         except Exception:
             log.exception("worker %s: could not record job %s as done", owner, job.id)
@@ -145,7 +192,25 @@ class JobRunner:
         )
         return "done"
 
-    def _generate_and_store(self, job: Job, guard: LeaseGuard) -> tuple[str, str, dict[str, Any]]:
+    def store_result(self, generated: Generated) -> str:
+        """The storage step: the image and its WebP thumbnail written to the blob store.
+        Everything done to a generated image before the job is recorded done belongs here.
+        Returns the thumbnail's path."""
+        image_write = self._writer.submit(
+            self.backend.blobs.put, generated.result_path, generated.data, generated.mime
+        )
+        # The image write (I/O) runs while this thread makes the thumbnail (CPU).
+        try:
+            thumb = images.make_thumbnail(generated.data)
+            self.backend.blobs.put(generated.thumb_path, thumb, "image/webp")
+        finally:
+            futures.wait([image_write])
+        image_write.result()
+        return generated.thumb_path
+
+    def _generate(
+        self, job: Job, guard: LeaseGuard, started: float, *, mark: bool, owner: str
+    ) -> Generated:
         provider = self.providers.get(job.provider)
         if provider is None or not provider.available():
             reason = provider.unavailable_reason() if provider is not None else None
@@ -207,19 +272,14 @@ class JobRunner:
         if guard.released():
             raise _JobReleased()
         # An attempt that lost its lease (stuck past it, job re-claimed) must not overwrite
-        # the objects of the attempt that owns the job now.
-        if not guard.hold():
+        # the objects of the attempt that owns the job now. Marking the job generated checks
+        # the lease (and extends it) in the same write.
+        if mark:
+            lease = self.settings.worker_lease_seconds
+            if not self.backend.jobs.mark_generated(job.id, owner, lease):
+                raise _LeaseLost()
+        elif not guard.hold():
             raise _LeaseLost()
-        # The image write (I/O) runs while this thread makes the thumbnail (CPU).
-        image_write = self._writer.submit(
-            self.backend.blobs.put, result_path, result.data, info.mime
-        )
-        try:
-            thumb = images.make_thumbnail(result.data)
-            self.backend.blobs.put(thumb_path, thumb, "image/webp")
-        finally:
-            futures.wait([image_write])
-        image_write.result()
         meta = dict(result.meta)
         meta.update(
             model=model.id,
@@ -229,7 +289,15 @@ class JobRunner:
             bytes=len(result.data),
             generation_seconds=round(generation_seconds, 3),
         )
-        return result_path, thumb_path, meta
+        return Generated(
+            job=job,
+            data=result.data,
+            mime=info.mime,
+            result_path=result_path,
+            thumb_path=thumb_path,
+            meta=meta,
+            started=started,
+        )
 
     def _settle_error(self, job: Job, owner: str, guard: LeaseGuard, outcome: _Outcome) -> str:
         """Requeue with backoff while attempts remain, else fail with a plain message. If that

@@ -19,20 +19,26 @@ from core.domain.models import Job
 from core.domain.settings import Settings
 from core.ports import Backend
 from core.providers.base import Provider
-from core.queue.runner import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, JobRunner
+from core.queue.runner import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, Generated, JobRunner
 
 log = logging.getLogger(__name__)
 
 # Provider calls have their own timeouts; this is the backstop for a call that hangs anyway.
 MAX_JOB_SECONDS = 600.0
+# Generated images waiting for or in the storage step, per generation slot: bounds the memory
+# they hold; a slot with none of this room left waits before taking its next job.
+STORING_PER_SLOT = 2
 
 
 @dataclass(eq=False)
 class _Slot:
-    """One job thread. Each has its own lease owner id, so a thread stuck in a provider call
-    cannot finish an attempt that a sibling re-claimed after the lease ran out."""
+    """One job thread, or one job in the storage step. Each attempt has its own lease owner id,
+    so a thread stuck in a provider call (or a stuck upload) cannot finish an attempt that was
+    re-claimed after the lease ran out."""
 
     owner: str
+    index: int = 0
+    handed_off: int = 0  # jobs this slot handed to the storage step (each gets a fresh owner)
     job: Job | None = None
     since: float = 0.0  # monotonic time of the claim
     renewed: float = 0.0  # monotonic time the lease was last taken or extended
@@ -73,6 +79,16 @@ class Worker:
         self._writer = futures.ThreadPoolExecutor(
             max(1, settings.worker_concurrency), thread_name_prefix="worker-write"
         )
+        # The storage step (thumbnail, uploads, the job recorded done) runs here, off the
+        # generation slots: a slot is free for the next provider call once the image is checked.
+        self._storer = futures.ThreadPoolExecutor(
+            max(1, settings.worker_concurrency), thread_name_prefix="worker-store"
+        )
+        self._storing: list[_Slot] = []
+        self._storing_room = threading.Semaphore(
+            STORING_PER_SLOT * max(1, settings.worker_concurrency)
+        )
+        self._storing_changed = threading.Condition(self._lock)
         self.runner = JobRunner(
             backend,
             providers,
@@ -97,7 +113,7 @@ class Worker:
         if self._threads:
             return
         for i in range(max(1, self.settings.worker_concurrency)):
-            slot = _Slot(owner=f"{self.owner}#{i}")
+            slot = _Slot(owner=f"{self.owner}#{i}", index=i)
             self._slots.append(slot)
             self._threads.append(
                 threading.Thread(target=self._loop, args=(slot,), name=f"worker-{i}", daemon=True)
@@ -122,7 +138,10 @@ class Worker:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
-            leftover = [slot for slot in self._slots if slot.job is not None]
+            # Jobs in the storage step finish within the same grace.
+            while self._storing and (left := deadline - time.monotonic()) > 0:
+                self._storing_changed.wait(left)
+            leftover = [slot for slot in [*self._slots, *self._storing] if slot.job is not None]
             for slot in leftover:
                 slot.released = True
         released = sum(self._release(slot.owner, slot.job.id) for slot in leftover if slot.job)
@@ -137,6 +156,7 @@ class Worker:
                 thread.join(max(0.0, settle - time.monotonic()))
         if self._heartbeat_thread is not None:
             self._heartbeat_thread.join(1.0)
+        self._storer.shutdown(wait=False)
         self._writer.shutdown(wait=False)
         log.info("worker %s stopped", self.owner)
         return released
@@ -159,7 +179,8 @@ class Worker:
             return {
                 "alive": self.alive,
                 "threads": len(self._threads),
-                "running": sum(1 for slot in self._slots if slot.job is not None),
+                "running": sum(1 for slot in [*self._slots, *self._storing] if slot.job),
+                "storing": len(self._storing),
                 **self._counts,
             }
 
@@ -176,19 +197,65 @@ class Worker:
             finally:
                 with self._lock:
                     slot.job, slot.released = None, False
-                    self._counts["processed"] += 1
-                    self._counts[outcome] += 1
+                    if outcome != "generated":  # counted when its storage step ends
+                        self._counts["processed"] += 1
+                        self._counts[outcome] += 1
 
     def _run(self, job: Job, slot: _Slot) -> str:
         """One attempt. `run` is not meant to raise; if it does anyway, the attempt is still
         ended in the store and the thread lives on to take the next job."""
         try:
-            return self.runner.run(job, slot.owner, _SlotGuard(self, slot))
+            return self.runner.run(
+                job,
+                slot.owner,
+                _SlotGuard(self, slot),
+                store_in=lambda generated: self._hand_off(slot, generated),
+            )
         except Exception:
             log.exception("worker %s: the attempt at job %s broke", slot.owner, job.id)
             if self._was_released(slot):
                 return "released"
             return self.runner.end_attempt(job, slot.owner)
+
+    def _hand_off(self, slot: _Slot, generated: Generated) -> bool:
+        """Move the slot's generated job to the storage step and give the slot a fresh lease
+        owner for its next job. False (nothing moved) if stop released the job meanwhile."""
+        while not self._storing_room.acquire(timeout=0.05):
+            if self._was_released(slot):
+                return False
+        with self._lock:
+            if slot.released or slot.job is None:
+                self._storing_room.release()
+                return False
+            entry = _Slot(owner=slot.owner, job=slot.job, since=slot.since, renewed=slot.renewed)
+            self._storing.append(entry)
+            # Submitted under the lock: stop() shuts the pool down only after its release pass.
+            self._storer.submit(self._store, entry, generated)
+            slot.job = None
+            slot.handed_off += 1
+            slot.owner = f"{self.owner}#{slot.index}.{slot.handed_off}"
+        return True
+
+    def _store(self, entry: _Slot, generated: Generated) -> None:
+        """The storage step of one generated job, on the storage pool. Like `_run`, an attempt
+        that breaks anyway is still ended in the store."""
+        outcome = "lost"
+        try:
+            outcome = self.runner.store(generated, entry.owner, _SlotGuard(self, entry))
+        except Exception:
+            log.exception("worker %s: storing job %s broke", entry.owner, generated.job.id)
+            if self._was_released(entry):
+                outcome = "released"
+            else:
+                outcome = self.runner.end_attempt(generated.job, entry.owner)
+        finally:
+            with self._lock:
+                self._storing.remove(entry)
+                entry.job = None
+                self._counts["processed"] += 1
+                self._counts[outcome] += 1
+                self._storing_changed.notify_all()
+            self._storing_room.release()
 
     def _next_job(self, slot: _Slot) -> Job | None:
         # Clear before claiming: a submit after this point sets the flag again, so the wait
@@ -248,7 +315,7 @@ class Worker:
             with self._lock:
                 held = [
                     (s.owner, s.job.id, s.since > too_old)
-                    for s in self._slots
+                    for s in [*self._slots, *self._storing]
                     if s.job and not s.released
                 ]
             warned &= {job_id for _owner, job_id, _renew in held}
@@ -287,12 +354,12 @@ class Worker:
         with self._lock:
             return any(
                 s.owner == owner and s.job is not None and s.job.id == job_id and not s.released
-                for s in self._slots
+                for s in [*self._slots, *self._storing]
             )
 
     def _renewed(self, owner: str, job_id: str) -> None:
         with self._lock:
-            for slot in self._slots:
+            for slot in [*self._slots, *self._storing]:
                 if slot.owner == owner and slot.job is not None and slot.job.id == job_id:
                     slot.renewed = time.monotonic()
 

@@ -36,6 +36,7 @@ UPDATE jobs SET
     lease_expires_at = :expires,
     attempts = attempts + 1,
     started_at = COALESCE(started_at, :now),
+    generated_at = NULL,
     updated_at = :now
 WHERE id = (
     SELECT id FROM (
@@ -54,10 +55,17 @@ WHERE id = (
     ORDER BY created_at, id LIMIT 1
 )
 AND (
-    SELECT COUNT(*) FROM jobs WHERE status = 'processing' AND lease_expires_at > :now
+    SELECT COUNT(*) FROM jobs
+    WHERE status = 'processing' AND lease_expires_at > :now AND generated_at IS NULL
 ) < :concurrency
 RETURNING {JOB_COLUMNS}
 """
+# The provider call has returned: the job leaves the cap's count (its storage step runs on,
+# under the same lease, extended here) and the lease is checked in the same statement.
+SQL_MARK_GENERATED = (
+    "UPDATE jobs SET generated_at = :now, lease_expires_at = :expires, updated_at = :now "
+    "WHERE id = :id AND lease_owner = :owner AND status = 'processing'"
+)
 SQL_HEARTBEAT = (
     "UPDATE jobs SET lease_expires_at = ?, updated_at = ? "
     "WHERE id = ? AND lease_owner = ? AND status = 'processing' RETURNING id"
@@ -228,3 +236,8 @@ class LocalQueue:
         with self._db.write() as conn:
             row = conn.execute(SQL_ACQUIRE_LEASE, params).fetchone()
         return row is not None
+
+    def mark_generated(self, job_id: str, owner: str, lease_seconds: float) -> bool:
+        now = now_us()
+        args = {"now": now, "expires": now + seconds_us(lease_seconds), "id": job_id, "owner": owner}
+        return self._db.conn.execute(SQL_MARK_GENERATED, args).rowcount == 1

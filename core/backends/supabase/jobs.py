@@ -302,6 +302,10 @@ class SupabaseJobStore:
         params = {"p_name": name, "p_owner": owner, "p_seconds": seconds}
         return bool(self._rpc("try_acquire_lease", params))
 
+    def mark_generated(self, job_id: str, owner: str, lease_seconds: float) -> bool:
+        params = {"p_id": job_id, "p_owner": owner, "p_lease_seconds": lease_seconds}
+        return bool(self._rpc("mark_job_generated", params))
+
 
 # ---- helpers ---------------------------------------------------------------------------------
 

@@ -1,0 +1,6 @@
+-- Schema version 10: generation slots do only generation. A processing job whose provider call
+-- has returned is marked generated_at (its thumbnail and uploads are still running, under the
+-- same lease); the claim's concurrency cap counts only processing jobs not yet generated, so
+-- the storage work no longer holds one of the provider slots. A claim clears the mark: a job
+-- whose worker died mid-storage is generated again (at-least-once, as before).
+ALTER TABLE jobs ADD COLUMN generated_at INTEGER;
