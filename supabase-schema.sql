@@ -1297,6 +1297,20 @@ revoke all on function public.mark_job_generated(uuid, text, double precision)
     from public, anon, authenticated;
 grant execute on function public.mark_job_generated(uuid, text, double precision) to service_role;
 
+-- ---- speed (issue 13): a session check is one round trip ------------------------------------
+-- The server checks the browser's session on every page run: the session row and the profile
+-- of its user together (the profile is null when there is none).
+create or replace function public.session_with_profile(p_token_hash text) returns jsonb
+    language sql stable set search_path = ''
+as $$
+    select jsonb_build_object('session', to_jsonb(s), 'profile', to_jsonb(p))
+    from public.sessions s
+    left join public.profiles p on p.id = s.user_id
+    where s.token_hash = p_token_hash
+$$;
+revoke all on function public.session_with_profile(text) from public, anon, authenticated;
+grant execute on function public.session_with_profile(text) to service_role;
+
 -- Tell PostgREST to pick up the new functions and grants now (Supabase also does this itself
 -- after DDL; on a plain Postgres nobody listens and this does nothing).
 notify pgrst, 'reload schema';

@@ -149,14 +149,21 @@ def _parse_seed(params: dict[str, Any]) -> None:
         params["seed"] = int(raw)
 
 
-def _render_jobs(user: User, job_ids: list[str]) -> bool:
-    """Draw the batch's jobs; True when every one is finished."""
+def _batch_jobs(user: User, batch: dict[str, Any]) -> list[Job]:
+    """The batch's jobs: one read by batch id (a batch kept before it had one: by job id)."""
+    if batch.get("batch_id"):
+        return svc.jobs.batch_jobs(user, str(batch["batch_id"]))
     jobs: list[Job] = []
-    for job_id in job_ids:
+    for job_id in batch["job_ids"]:
         try:
             jobs.append(svc.jobs.get_job(user, job_id))
         except NotFound:
             continue
+    return jobs
+
+
+def _render_jobs(user: User, jobs: list[Job]) -> bool:
+    """Draw the batch's jobs; True when every one is finished."""
     if not jobs:
         return True
     queued = [j.id for j in jobs if j.status is JobStatus.QUEUED]
@@ -179,31 +186,19 @@ def _render_jobs(user: User, job_ids: list[str]) -> bool:
     return all(j.status.finished for j in jobs)
 
 
-def _live_batch(job_ids: list[str], refreshing: bool) -> None:
-    finished = False  # stays so when the service refused the session (the error is shown)
-    with widgets.live_user() as user:
-        finished = _render_jobs(user, job_ids)
-    if refreshing and finished:
-        st.rerun(scope="app")  # redraw once without the timer
-
-
 def _show_batch(user: User) -> None:
     batch = st.session_state.get(BATCH_KEY)
     st.subheader("This batch")
     if not batch:
         st.caption("Your images appear here as soon as they are ready.")
         return
-    job_ids = list(batch["job_ids"])
-    unfinished = False
-    for job_id in job_ids:
-        try:
-            if not svc.jobs.get_job(user, job_id).status.finished:
-                unfinished = True
-                break
-        except NotFound:
-            continue
-    run_every = 1.0 if unfinished else None
-    st.fragment(run_every=run_every)(_live_batch)(job_ids, unfinished)
+    first = _batch_jobs(user, batch)  # read once: the full run's fragment draws these
+
+    def body(user: User) -> bool:
+        jobs = _batch_jobs(user, batch) if widgets.in_fragment_run() else first
+        return not _render_jobs(user, jobs)
+
+    widgets.live_fragment(body, live=not all(j.status.finished for j in first))
 
 
 providers = svc.jobs.providers
@@ -290,7 +285,10 @@ with form_col:
             log.exception("submit failed on the Generate page")
             st.error(SUBMIT_FAILED, icon=":material/error:")
         else:
-            st.session_state[BATCH_KEY] = {"job_ids": [j.id for j in jobs]}
+            st.session_state[BATCH_KEY] = {
+                "job_ids": [j.id for j in jobs],
+                "batch_id": jobs[0].batch_id if jobs else None,
+            }
 
 with result_col:
     _show_batch(user)

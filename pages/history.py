@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.domain.errors import AuthRequired, NotFound, StudioError
-from core.domain.models import Job, JobQuery, JobStatus, User
+from core.domain.models import Job, JobPage, JobQuery, JobStatus, User
 from pages import widgets
 
 PAGE_SIZE = 24
@@ -16,8 +16,6 @@ CURSORS_KEY = "history_cursors"
 FILTERS_KEY = "history_filters"
 FLASH_KEY = "history_flash"
 FILTER_WIDGETS = ("hist_status", "hist_provider", "hist_text")
-GRID_REFRESH_S = 2.0
-DETAIL_REFRESH_S = 1.0
 
 user = widgets.require_user()
 svc = widgets.services()
@@ -178,29 +176,27 @@ if flash:
     st.success(flash)
 
 
-def _jobs_view(query: JobQuery, refreshing: bool) -> None:
-    """The grid and pager; while shown jobs are unfinished this redraws every few seconds."""
-    with widgets.live_user() as user:
-        try:
-            page = svc.jobs.list_jobs(user, query)
-        except AuthRequired:
-            raise
-        except StudioError as exc:
-            widgets.show_error(exc)
-            return
-        if not page.items:
-            st.info("No jobs here yet." if query.cursor is None else "No more jobs.")
-        _grid(user, page.items)
-        widgets.pager(CURSORS_KEY, page.next_cursor)
-        if refreshing and all(j.status.finished for j in page.items):
-            st.rerun(scope="app")  # redraw once without the timer
+def _jobs_view(user: User, query: JobQuery, first: JobPage | None) -> bool:
+    """The grid and pager (`first`: the page the full run read already); True while a shown
+    job is unfinished (the live fragment then redraws it as jobs change)."""
+    try:
+        page = first if first is not None and not widgets.in_fragment_run() else None
+        page = page or svc.jobs.list_jobs(user, query)
+    except AuthRequired:
+        raise
+    except StudioError as exc:
+        widgets.show_error(exc)
+        return False
+    if not page.items:
+        st.info("No jobs here yet." if query.cursor is None else "No more jobs.")
+    _grid(user, page.items)
+    widgets.pager(CURSORS_KEY, page.next_cursor)
+    return _unfinished(page.items)
 
 
-def _details_view(job_id: str, refreshing: bool) -> None:
-    with widgets.live_user() as user:
-        job = _job_details(user, job_id)
-        if refreshing and (job is None or job.status.finished):
-            st.rerun(scope="app")
+def _details_view(user: User, job_id: str) -> bool:
+    job = _job_details(user, job_id)
+    return job is not None and not job.status.finished
 
 
 def _unfinished(jobs: list[Job]) -> bool:
@@ -213,11 +209,12 @@ if open_id:
         live = _unfinished([svc.jobs.get_job(user, open_id)])
     except StudioError:
         live = False
-    st.fragment(run_every=DETAIL_REFRESH_S if live else None)(_details_view)(open_id, live)
+    widgets.live_fragment(lambda user: _details_view(user, open_id), live=live)
 else:
     query = _filters()
     try:
-        live = _unfinished(svc.jobs.list_jobs(user, query).items)
+        first: JobPage | None = svc.jobs.list_jobs(user, query)
     except StudioError:
-        live = False
-    st.fragment(run_every=GRID_REFRESH_S if live else None)(_jobs_view)(query, live)
+        first = None
+    live = first is not None and _unfinished(first.items)
+    widgets.live_fragment(lambda user: _jobs_view(user, query, first), live=live)

@@ -5,25 +5,29 @@ from __future__ import annotations
 
 import html
 import json
+import mimetypes
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core.domain.errors import AuthRequired, StudioError
 from core.domain.models import Job, JobStatus, Role, User
 from core.ports import SignedIn
 from core.runtime import get_runtime
 from core.services import Services
+from core.services.jobs import download_name
 from core.web import auth as web_auth
 
 PAGES_DIR = Path(__file__).resolve().parent
 _TOKEN_KEY = "auth_session_token"
 _REDIRECT_KEY = "auth_redirect"
 _LIVE_AUTH_RERUN_KEY = "auth_live_rerun"
+_RUN_USER_ATTR = "_studio_run_user"  # on the script run context: (run marker, token, user)
 _ROLE_RANK = {Role.USER: 0, Role.REVIEWER: 1, Role.ADMIN: 2}
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])")
 
@@ -55,11 +59,22 @@ def session_token() -> str | None:
 
 def current_user() -> User | None:
     """The signed-in user, re-checked against the server-side session on every run (a revoked
-    session or a disabled account signs the tab out at once)."""
+    session or a disabled account signs the tab out at once). Looked up once per script run:
+    the router, the page's guard and its live fragment share the answer (a fragment's own
+    rerun is a new run and checks again)."""
     token = session_token()
     if not token:
         return None
-    user = services().accounts.user_for_session(token)
+    ctx = get_script_run_ctx()
+    # `cursors` is a new dict at the start of every run (full or fragment): it marks the run.
+    run = ctx.cursors if ctx is not None else None
+    cached = getattr(ctx, _RUN_USER_ATTR, None)
+    if run is not None and cached is not None and cached[0] is run and cached[1] == token:
+        user: User | None = cached[2]
+    else:
+        user = services().accounts.user_for_session(token)
+        if ctx is not None:
+            setattr(ctx, _RUN_USER_ATTR, (run, token, user))
     if user is None:
         st.session_state.pop(_TOKEN_KEY, None)
     return user
@@ -286,19 +301,97 @@ def show_job_image(user: User, job: Job, url: str | None, *, thumb: bool) -> Non
 
 
 def download_button(user: User, job: Job, *, key: str) -> None:
-    """A download button for a finished job's full image."""
-    if job.status is not JobStatus.DONE:
+    """A download button for a finished job's full image. The image is read only when the
+    button is clicked (a deferred download), never on a render."""
+    if job.status is not JobStatus.DONE or not job.result_path:
         return
-    try:
-        data, mime, name = services().jobs.image_bytes(user, job.id)
-    except (StudioError, OSError):
-        return
+    mime = str(
+        job.result_meta.get("mime") or mimetypes.guess_type(job.result_path)[0] or "image/png"
+    )
+
+    def image() -> bytes:
+        return services().jobs.image_bytes(user, job.id)[0]
+
     st.download_button(
         "Download",
-        data=data,
-        file_name=name,
+        data=image,
+        file_name=download_name(job, job.result_path),
         mime=mime,
         key=key,
         icon=":material/download:",
         on_click="ignore",
     )
+
+
+# ---- live views ------------------------------------------------------------------------------
+
+# A live view's fragment is rerun by the browser's timer this soon after a full run; from then on
+# it waits on the server for the next change of the user's jobs (JobsService.wait_for_change) and
+# redraws at once when it comes. A worker in another process sends no signal: the wait's timeout
+# is then the poll, at most about once a second per session.
+LIVE_TICK_S = 0.25
+LIVE_POLL_S = 1.0
+# How often a waiting view looks whether the person did something (a click reruns at once).
+_LIVE_CHECK_S = 0.1
+
+
+def in_fragment_run() -> bool:
+    """True while a fragment reruns on its own (not as part of a full script run)."""
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.fragment_ids_this_run)
+
+
+def live_fragment(body: Callable[[User], bool], *, live: bool) -> None:
+    """Draw `body(user)` in a fragment that stays current while `live`. `body` draws what it
+    shows and returns True while some of it is unfinished (keep watching). Live, the fragment
+    waits for the change signal after drawing and redraws as soon as one of the user's jobs
+    changes (or after LIVE_POLL_S); once nothing is unfinished the whole page runs once more,
+    without the timer. The session is checked on every run (see live_user)."""
+    st.fragment(run_every=LIVE_TICK_S if live else None)(_live_run)(body, live)
+
+
+def _live_run(body: Callable[[User], bool], live: bool) -> None:
+    unfinished = True  # stays so when the service refused the session (the error is shown)
+    with live_user() as user:
+        jobs = services().jobs
+        since = jobs.change_version(user)  # before reading: a change while drawing counts
+        unfinished = body(user)
+        if live and unfinished and in_fragment_run() and _wait_for_change(user, since):
+            st.rerun(scope="fragment")
+    if live and not unfinished:
+        st.rerun(scope="app")  # redraw once without the timer
+
+
+def _wait_for_change(user: User, since: int) -> bool:
+    """Wait up to LIVE_POLL_S for a change of the user's jobs: True when one came. Returns
+    False early when the person did something (their rerun must not wait for us)."""
+    jobs = services().jobs
+    left = LIVE_POLL_S
+    while left > 0:
+        step = min(_LIVE_CHECK_S, left)
+        if jobs.wait_for_change(user, since, step) > since:
+            return True
+        if _rerun_requested():
+            return False
+        left -= step
+    return False
+
+
+def _rerun_requested() -> bool:
+    """Whether a rerun that would cut this run short (a click, a stop) is waiting. The
+    browser's own timer ticks do not count: they wait for this run to end anyway."""
+    ctx = get_script_run_ctx()
+    requests = getattr(ctx, "script_requests", None)
+    state = getattr(requests, "_state", None)
+    if state is None:
+        return False
+    name = getattr(state, "name", str(state))
+    if name == "STOP":
+        return True
+    if name != "RERUN":
+        return False
+    data = getattr(requests, "_rerun_data", None)
+    timer_tick = bool(getattr(data, "fragment_id_queue", None)) and not getattr(
+        data, "is_fragment_scoped_rerun", False
+    )
+    return not timer_tick

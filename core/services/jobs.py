@@ -266,6 +266,16 @@ class JobsService:
         the fallback poll). Returns the version then."""
         return self.backend.changes.wait(user.id, since, timeout)
 
+    def batch_jobs(self, user: User, batch_id: str) -> list[Job]:
+        """The user's jobs of one submitted batch, in submission order: one read (a live view
+        of a batch redraws from this, not from a read per job). Empty for a batch id that is not
+        a uuid or not theirs."""
+        if not is_uuid(batch_id):
+            return []
+        query = JobQuery(user_id=user.id, batch_id=batch_id, oldest_first=True, limit=MAX_COUNT)
+        page = self._jobs(user).list_jobs(query)
+        return [_as_seen_by(user, job) for job in page.items if job.user_id == user.id]
+
     # ---- helpers --------------------------------------------------------------------------
 
     def _jobs(self, user: User) -> JobStore:

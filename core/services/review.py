@@ -4,6 +4,8 @@ only; every method checks the caller's role itself."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -15,6 +17,7 @@ from core.services.access import page_limit, require_role, user_jobs
 MAX_REVIEW_NOTE = 1_000
 MAX_REVIEW_SELECTION = 100
 COMPARE_MIN, COMPARE_MAX = 2, 4
+USER_EMAILS_TTL_S = 30.0
 
 
 class ReviewService:
@@ -22,6 +25,8 @@ class ReviewService:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
+        self._emails: tuple[float, dict[str, str]] | None = None  # (monotonic time, emails)
+        self._emails_lock = threading.Lock()
 
     def review_queue(self, user: User, query: JobQuery) -> JobPage:
         """Finished images of every user (done jobs only), for reviewers and admins. The page
@@ -67,7 +72,15 @@ class ReviewService:
     def user_emails(self, user: User) -> dict[str, str]:
         """Every account's email by id, for reviewers to see and filter whose image it is."""
         require_role(user, Role.REVIEWER)
-        return {person.id: person.email for person in self.backend.accounts.list_users()}
+        # Every Review render needs them: read every account once per USER_EMAILS_TTL_S, not
+        # once per render (a new account or a changed email shows within that time).
+        with self._emails_lock:
+            cached = self._emails
+            if cached is not None and time.monotonic() - cached[0] < USER_EMAILS_TTL_S:
+                return dict(cached[1])
+            emails = {person.id: person.email for person in self.backend.accounts.list_users()}
+            self._emails = (time.monotonic(), emails)
+            return dict(emails)
 
 
 def _review_status(status: ReviewStatus | str) -> ReviewStatus:

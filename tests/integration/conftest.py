@@ -128,9 +128,10 @@ def gw() -> Iterator[Gateway]:
     gw = gateway()
     yield gw
     defaults = {field.name: field.default for field in fields(Gateway)}
-    for name in ("record", "autoconfirm", "access_ttl", "refresh_fault", "user_fault"):
+    for name in ("record", "autoconfirm", "access_ttl", "refresh_fault", "user_fault", "delay"):
         setattr(gw, name, defaults[name])
     gw.recorded.clear()
+    gw.requests.clear()
     gw.sent_emails.clear()
 
 

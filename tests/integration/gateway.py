@@ -7,6 +7,7 @@ Auth keeps bcrypt hashes (pgcrypto) in auth.users."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import queue
 import secrets
@@ -70,6 +71,10 @@ class Gateway(AuthRoutes, StorageRoutes):
     # the same for GET /auth/v1/user (checking an access token)
     user_fault: tuple[int, str, str] | None = None
     sent_emails: list[dict[str, str]] = field(default_factory=list)
+    # Every request as "METHOD /path" (always on: the round-trip tests count them), and a
+    # delay added to each one (what a distant Supabase costs per round trip, for benchmarks).
+    requests: list[str] = field(default_factory=list)
+    delay: float = 0.0
     recovery_tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
     recovery_ttl: int = 3600
 
@@ -118,7 +123,11 @@ class Gateway(AuthRoutes, StorageRoutes):
             ]
         )
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+            self._counted(app),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True, name="gateway")
@@ -139,6 +148,18 @@ class Gateway(AuthRoutes, StorageRoutes):
             self._pool.get_nowait().close()
 
     # ---- plumbing --------------------------------------------------------------------------
+
+    def _counted(self, app: Any) -> Any:
+        """`app` with every HTTP request logged in `requests` and held `delay` seconds."""
+
+        async def counted(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http":
+                self.requests.append(f"{scope['method']} {scope['path']}")
+                if self.delay > 0:
+                    await asyncio.sleep(self.delay)
+            await app(scope, receive, send)
+
+        return counted
 
     def _sign(self, claims: dict[str, Any], *, years: int = 0, seconds: int = 0) -> str:
         now = int(time.time())
