@@ -103,7 +103,7 @@ def _seed_jobs(dep_gw: Gateway, runtime: Runtime, user_id: str, count: int) -> l
                 "insert into public.jobs (id, user_id, provider, model, prompt, status, attempts, "
                 "result_path, thumb_path, result_meta, batch_id, created_at, started_at, "
                 "finished_at) values (%s, %s, 'demo', 'demo-pattern', %s, 'done', 1, %s, %s, "
-                "'{\"mime\": \"image/png\", \"width\": 64, \"height\": 64}', %s, %s, %s, %s)",
+                '\'{"mime": "image/png", "width": 64, "height": 64}\', %s, %s, %s, %s)',
                 rows,
             )
         conn.commit()
@@ -215,6 +215,6 @@ def _access_token(gw: Gateway, email: str) -> str:
 
 
 def summary(requests: list[str]) -> str:
-    """"METHOD /path ×n" in first-seen order."""
+    """ "METHOD /path ×n" in first-seen order."""
     counts = Counter(requests)
     return ", ".join(f"{r} ×{n}" if n > 1 else r for r, n in counts.items())

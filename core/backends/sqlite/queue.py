@@ -239,5 +239,6 @@ class LocalQueue:
 
     def mark_generated(self, job_id: str, owner: str, lease_seconds: float) -> bool:
         now = now_us()
-        args = {"now": now, "expires": now + seconds_us(lease_seconds), "id": job_id, "owner": owner}
+        expires = now + seconds_us(lease_seconds)
+        args = {"now": now, "expires": expires, "id": job_id, "owner": owner}
         return self._db.conn.execute(SQL_MARK_GENERATED, args).rowcount == 1
