@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -284,14 +285,28 @@ def image_sources(user: User, jobs: Iterable[Job], *, thumbs: bool) -> dict[str,
     return services().jobs.image_urls(user, list(jobs), thumbs=thumbs)
 
 
+def _absolute(url: str | None) -> str | None:
+    """A signed URL the browser can load: Supabase's are absolute; the local backend's are
+    relative (`/api/files/...`, served by this same server) and get the page's own origin."""
+    if not url or url.startswith(("https://", "http://")):
+        return url
+    if not url.startswith("/"):
+        return None
+    page = urlsplit(st.context.url or "")
+    if page.scheme not in ("http", "https") or not page.netloc:
+        return None  # no browser (AppTest): the bytes are sent instead
+    return f"{page.scheme}://{page.netloc}{url}"
+
+
 def show_job_image(user: User, job: Job, url: str | None, *, thumb: bool) -> None:
-    """Show a finished job's image. Absolute URLs (Supabase) go to the browser as they are;
-    relative ones (local `/api/files/...`) would be read as a file path by st.image, so the
-    bytes are sent instead."""
+    """Show a finished job's image. The browser loads it from its signed URL (the same URL on
+    every redraw while it is valid, with long-lived cache headers: a rerun downloads nothing);
+    only without a usable URL are the bytes sent through the page."""
     if job.status is not JobStatus.DONE:
         return
+    url = _absolute(url)
     try:
-        if url and url.startswith(("https://", "http://")):
+        if url:
             st.image(url, width="stretch")
         else:
             data, _mime, _name = services().jobs.image_bytes(user, job.id, thumb=thumb)

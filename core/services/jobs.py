@@ -36,6 +36,7 @@ from core.ports import Backend, JobStore
 from core.providers.base import Provider, compatible_params
 from core.services.access import MAX_PAGE as MAX_PAGE  # the API's bound on `limit`
 from core.services.access import effective_quota, page_limit, require_role, user_jobs
+from core.services.signed_urls import SignedUrlCache
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class JobsService:
         self.providers = providers
         self.settings = settings
         self._wake_worker = wake_worker or (lambda: None)
+        self._signed_urls = SignedUrlCache()
 
     def set_wake_worker(self, wake: Callable[[], None]) -> None:
         """Called by the runtime once the local worker exists."""
@@ -194,6 +196,7 @@ class JobsService:
         if job.status is JobStatus.PROCESSING:
             raise Conflict(BEING_GENERATED)
         failed = self.backend.blobs.delete(job_paths(job))
+        self._signed_urls.forget(job_paths(job))
         if failed:
             raise Conflict("Could not delete the stored image; try again.")
         # The store refuses a processing row, so a claim that slipped in still cannot lose it.
@@ -213,8 +216,11 @@ class JobsService:
                 wanted[path] = job.id
         if not wanted:
             return {}
-        urls = self.backend.blobs.signed_urls(list(wanted), self.settings.signed_url_ttl)
-        return {wanted[path]: url for path, url in urls.items()}
+        # The same URL again while it is valid: a redraw downloads and signs nothing new.
+        urls = self._signed_urls.signed(
+            list(wanted), self.settings.signed_url_ttl, self.backend.blobs.signed_urls
+        )
+        return {wanted[path]: url for path, url in urls.items() if path in wanted}
 
     def image_bytes(
         self, user: User, job_id: str, *, thumb: bool = False

@@ -465,7 +465,8 @@ def get_file(
         data,
         media_type=mime_for_extension(ext) or "application/octet-stream",
         headers={
-            "Cache-Control": f"private, max-age={max(0, math.floor(remaining))}",
+            # A stored image never changes, and its URL is reused while valid: cache it.
+            "Cache-Control": f"private, max-age={max(0, math.floor(remaining))}, immutable",
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "default-src 'none'; sandbox",
             "Content-Disposition": "inline",

@@ -1,0 +1,57 @@
+"""Signed image URLs reused while they are valid: the same page drawn again gives the browser the
+same URLs, so it shows the images from its cache instead of downloading them again (the file
+route answers with long-lived cache headers), and a rerun signs nothing new (Supabase: no
+request at all when every URL on the page is known)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+# How many URLs one process remembers (a History page shows 24; least recently used go first).
+MAX_URLS = 20_000
+
+
+class SignedUrlCache:
+    """path → (url, expiry) for one backend's blob store. A URL is handed out again while at
+    least half of its lifetime is left, so every URL given out is valid for ≥ ttl / 2."""
+
+    def __init__(self, max_urls: int = MAX_URLS, clock: Callable[[], float] = time.time) -> None:
+        self._urls: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._max = max_urls
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def signed(
+        self, paths: list[str], ttl: int, sign: Callable[[list[str], int], dict[str, str]]
+    ) -> dict[str, str]:
+        """URLs for `paths`: the remembered ones still fresh, the rest from one `sign` call."""
+        now = self._clock()
+        out: dict[str, str] = {}
+        with self._lock:
+            for path in paths:
+                known = self._urls.get(path)
+                if known is not None and known[1] - now >= ttl / 2:
+                    out[path] = known[0]
+                    self._urls.move_to_end(path)
+        missing = [p for p in dict.fromkeys(paths) if p not in out]
+        if not missing:
+            return out
+        fresh = sign(missing, ttl)
+        expires = now + ttl
+        with self._lock:
+            for path, url in fresh.items():
+                self._urls[path] = (url, expires)
+                self._urls.move_to_end(path)
+            while len(self._urls) > self._max:
+                self._urls.popitem(last=False)
+        out.update(fresh)
+        return out
+
+    def forget(self, paths: list[str]) -> None:
+        """Drop the URLs of deleted files."""
+        with self._lock:
+            for path in paths:
+                self._urls.pop(path, None)
