@@ -217,8 +217,9 @@ class JobsService:
         if not wanted:
             return {}
         # The same URL again while it is valid: a redraw downloads and signs nothing new.
+        blobs = self.backend.blobs
         urls = self._signed_urls.signed(
-            list(wanted), self.settings.signed_url_ttl, self.backend.blobs.signed_urls
+            list(wanted), self.settings.signed_url_ttl, blobs.signed_urls, blobs
         )
         return {wanted[path]: url for path, url in urls.items() if path in wanted}
 
