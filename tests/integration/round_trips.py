@@ -53,12 +53,17 @@ class Deployment:
     def app(self, token: str, batch: list[Job] | None = None) -> AppTest:
         at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=60)
         at.session_state[TOKEN_KEY] = token
-        if batch is not None:  # as the Generate page keeps a submitted batch
-            at.session_state[BATCH_KEY] = {
-                "job_ids": [j.id for j in batch],
-                "batch_id": batch[0].batch_id,
-            }
+        if batch is not None:
+            self.keep_batch(at, batch)
         return at
+
+    @staticmethod
+    def keep_batch(at: AppTest, batch: list[Job]) -> None:
+        """What the Generate page keeps once a batch is submitted."""
+        at.session_state[BATCH_KEY] = {
+            "job_ids": [j.id for j in batch],
+            "batch_id": batch[0].batch_id,
+        }
 
     def counted(self, render: Callable[[], Any]) -> tuple[list[str], float]:
         """The requests `render` made (in order) and its wall time."""
@@ -164,7 +169,9 @@ def measure(dep: Deployment) -> dict[str, tuple[list[str], float]]:
     out["History page 1 (24 tiles)"] = dep.counted(lambda: at.switch_page("pages/history.py").run())
     assert not at.exception, at.exception
 
-    at = dep.app(dep.ada_token, dep.batch)
+    at = dep.app(dep.ada_token)
+    at.run()  # the page is open (and the app warm), then the batch is there
+    dep.keep_batch(at, dep.batch)
     out["Generate, 4-job batch done"] = dep.counted(at.run)
     assert not at.exception, at.exception
 
