@@ -342,10 +342,12 @@ def download_button(user: User, job: Job, *, key: str) -> None:
 
 # A live view's fragment is rerun by the browser's timer this soon after a full run; from then on
 # it waits on the server for the next change of the user's jobs (JobsService.wait_for_change) and
-# redraws at once when it comes. A worker in another process sends no signal: the wait's timeout
-# is then the poll, at most about once a second per session.
+# redraws at once when it comes. A worker in another process (Supabase mode, `python -m core
+# worker`) sends no signal: the wait's timeout is then the poll, about once a second per
+# session. With the worker in this process its jobs signal, and the poll is only a backstop.
 LIVE_TICK_S = 0.25
 LIVE_POLL_S = 1.0
+LIVE_POLL_OWN_WORKER_S = 2.0
 # How often a waiting view looks whether the person did something (a click reruns at once).
 _LIVE_CHECK_S = 0.1
 
@@ -381,7 +383,7 @@ def _wait_for_change(user: User, since: int) -> bool:
     """Wait up to LIVE_POLL_S for a change of the user's jobs: True when one came. Returns
     False early when the person did something (their rerun must not wait for us)."""
     jobs = services().jobs
-    left = LIVE_POLL_S
+    left = LIVE_POLL_OWN_WORKER_S if get_runtime().worker is not None else LIVE_POLL_S
     while left > 0:
         step = min(_LIVE_CHECK_S, left)
         if jobs.wait_for_change(user, since, step) > since:
