@@ -1,0 +1,254 @@
+"""UI benchmark (run by hand): the real app (`streamlit run app.py`, local backend, demo provider
+at 0 ms) in headless Chromium (Playwright, /usr/bin/chromium).
+
+    python bench/ui.py                       # this checkout
+    python bench/ui.py --repo /work/main     # the same steps against another checkout
+    python bench/ui.py --sessions 20 --cpu-seconds 15
+
+Prints: the sign-in page load; click → image p50/p95 over --clicks runs (from the click on
+Generate until the new image is loaded in the page); Generate and History (24 tiles) render
+times after navigation and after a reload; the image requests a rerun of History makes (0 when
+the signed URLs are reused and cached); and the server's CPU with --sessions tabs open on a
+History page whose jobs stay unfinished (a second server, demo latency 10 min).
+Targets: click → image p50 ≤ 0.5 s; Generate and History ≤ 0.5 s; CPU with 20 sessions at most
++20 % over the code before issue 13 (run with --repo on that checkout to compare).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# bench/ holds queue.py: drop this folder from the path so it cannot shadow the standard
+# library's `queue`, and add the repo root.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+import httpx  # noqa: E402
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from tests.e2e.helpers import open_page, sign_up  # noqa: E402
+from tests.live_server import free_port, studio_env  # noqa: E402
+
+PASSWORD = "bench-password-1"
+IMAGES_JS = """(count) => {
+    const imgs = [...document.querySelectorAll('[data-testid="stMain"] img')]
+        .filter(i => i.closest('[data-testid="stImage"], [data-testid="stImageContainer"]'));
+    return imgs.length >= count && imgs.every(i => i.complete && i.naturalWidth > 0);
+}"""
+NEW_IMAGE_JS = """(before) => {
+    const imgs = [...document.querySelectorAll('[data-testid="stMain"] img')];
+    return imgs.some(i => !before.includes(i.src) && i.complete && i.naturalWidth > 0);
+}"""
+SOURCES_JS = "() => [...document.querySelectorAll('[data-testid=\"stMain\"] img')].map(i => i.src)"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+@contextlib.contextmanager
+def server(repo: Path, data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """`streamlit run app.py` from `repo`: (url, pid)."""
+    port = free_port()
+    log = (data_dir.parent / f"server-{port}.log").open("ab")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=repo,
+        env=studio_env(data_dir, env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.2)
+        yield url, process.pid
+    finally:
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(15)
+        if process.poll() is None:
+            process.kill()
+        log.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def submit(page: Page, prompt: str, count: int = 1) -> float:
+    """Fill and submit the Generate form; the time of the click."""
+    form = page.get_by_test_id("stForm")
+    form.get_by_role("textbox", name=re.compile("^Prompt")).fill(prompt)
+    number = form.get_by_label("Number of images")
+    number.fill(str(count))
+    number.press("Tab")
+    button = form.get_by_role("button", name="Generate")
+    started = time.perf_counter()
+    button.click()
+    return started
+
+
+def click_to_image(page: Page, runs: int) -> list[float]:
+    times = []
+    for i in range(runs):
+        before = page.evaluate(SOURCES_JS)
+        started = submit(page, f"a lighthouse, take {i}")
+        page.wait_for_function(NEW_IMAGE_JS, arg=before, timeout=30_000, polling=10)
+        times.append(time.perf_counter() - started)
+        time.sleep(0.3)
+    return times
+
+
+def timed(action: object, check: str, arg: object, timeout: float = 30_000) -> float:
+    """Seconds from calling `action` until the page function `check(arg)` holds."""
+    page, do = action  # type: ignore[misc]
+    started = time.perf_counter()
+    do()
+    page.wait_for_function(check, arg=arg, timeout=timeout, polling=10)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repo", type=Path, default=_HERE.parent)
+    parser.add_argument("--clicks", type=int, default=9)
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--cpu-seconds", type=float, default=15.0)
+    args = parser.parse_args()
+    repo = args.repo.resolve()
+    print(f"code: {repo}")
+    with tempfile.TemporaryDirectory(prefix="bench-ui-") as tmp, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        with server(repo, Path(tmp) / "data", {"DEMO_LATENCY_MS": "0"}) as (url, _pid):
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            page = context.new_page()
+            started = time.perf_counter()
+            page.goto(url + "/")
+            expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=30_000)
+            sign_in_s = time.perf_counter() - started
+            sign_up(page, "bench@example.com", PASSWORD)
+            expect(page.get_by_role("heading", name="Generate", level=1)).to_be_visible()
+
+            clicks = click_to_image(page, args.clicks)
+            print(f"click → image runs: {', '.join(f'{c:.2f}' for c in clicks)}", flush=True)
+            for i in range(4):  # at least 24 finished jobs for History's first page
+                before = page.evaluate(SOURCES_JS)
+                submit(page, f"a grid of kites, take {i}", count=4)
+                page.wait_for_function(NEW_IMAGE_JS, arg=before, timeout=60_000, polling=50)
+                expect(
+                    page.get_by_test_id("stMain").get_by_text(re.compile("Done$"))
+                ).to_have_count(4, timeout=60_000)
+            sidebar = page.get_by_test_id("stSidebarNav")
+            history_nav = timed(
+                (page, lambda: sidebar.get_by_role("link", name="History").click()),
+                IMAGES_JS,
+                24,
+            )
+            requests: list[str] = []
+            page.on("request", lambda r: requests.append(r.url))
+            page.get_by_test_id("stMain").click(position={"x": 5, "y": 5})
+            page.keyboard.press("r")  # Streamlit's "rerun" shortcut
+            time.sleep(2.0)
+            rerun_images = [u for u in requests if "/api/files/" in u or "/media/" in u]
+            history_reload = timed((page, page.reload), IMAGES_JS, 24)
+            generate_nav = timed(
+                (page, lambda: sidebar.get_by_role("link", name="Generate").click()),
+                "() => !!document.querySelector('[data-testid=\"stForm\"] textarea')",
+                None,
+            )
+            open_page(page, "Generate")
+            generate_reload = timed(
+                (page, page.reload),
+                "() => !!document.querySelector('[data-testid=\"stForm\"] textarea')",
+                None,
+            )
+            context.close()
+
+        cpu = None
+        if args.sessions > 0:
+            env = {"DEMO_LATENCY_MS": "600000"}  # jobs stay unfinished while we watch
+            with server(repo, Path(tmp) / "data-cpu", env) as (url, pid):
+                context = browser.new_context(viewport={"width": 1280, "height": 900})
+                page = context.new_page()
+                page.goto(url + "/")
+                sign_up(page, "watcher@example.com", PASSWORD)
+                expect(page.get_by_role("heading", name="Generate", level=1)).to_be_visible()
+                submit(page, "never finishes", count=4)
+                expect(page.get_by_test_id("stMain").get_by_text("Processing")).not_to_have_count(0)
+                pages = []
+                for _ in range(args.sessions):
+                    tab = context.new_page()
+                    tab.goto(url + "/history")
+                    pages.append(tab)
+                for tab in pages:
+                    expect(tab.get_by_role("heading", name="History", level=1)).to_be_visible(
+                        timeout=60_000
+                    )
+                time.sleep(5)  # settle
+                before_cpu, before_t = cpu_seconds(pid), time.perf_counter()
+                time.sleep(args.cpu_seconds)
+                cpu = (cpu_seconds(pid) - before_cpu) / (time.perf_counter() - before_t)
+                context.close()
+        browser.close()
+
+    print(f"sign-in page      : {sign_in_s:.2f} s")
+    print(
+        f"click → image     : p50 {statistics.median(clicks):.2f} s, "
+        f"p95 {percentile(clicks, 95):.2f} s over {len(clicks)} "
+        f"(target p50 ≤ 0.5 s: {'ok' if statistics.median(clicks) <= 0.5 else 'MISSED'}) "
+        f"[{', '.join(f'{c:.2f}' for c in clicks)}]"
+    )
+    for name, seconds in (
+        ("History, navigate", history_nav),
+        ("History, reload", history_reload),
+        ("Generate, navigate", generate_nav),
+        ("Generate, reload", generate_reload),
+    ):
+        print(f"{name:18}: {seconds:.2f} s")
+    print(f"History rerun     : {len(rerun_images)} image requests (target 0)")
+    if cpu is not None:
+        print(
+            f"server CPU        : {cpu * 100:.1f} % of a core with {args.sessions} sessions "
+            "watching unfinished jobs"
+        )
+
+
+if __name__ == "__main__":
+    main()
