@@ -1,0 +1,2 @@
+-- Schema version 6: reserved for another branch's migration (the numbers are handed out per
+-- feature; this placeholder keeps 007 applicable on its own). It changes nothing.
