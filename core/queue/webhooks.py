@@ -149,11 +149,11 @@ class WebhookSender:
                 # The receiver's body is not read: only the status and Retry-After matter.
                 retry_after = parse_retry_after(response.headers.get("retry-after"), now)
                 code = response.status_code
-        except RefusedAddress as exc:
-            return Attempt(None, f"refused: {exc}")
         except httpx.TimeoutException:
             return Attempt(None, f"timed out after {time.monotonic() - started:.0f} s")
         except httpx.HTTPError as exc:
+            if isinstance(exc.__cause__, RefusedAddress):  # httpx wraps httpcore's errors
+                return Attempt(None, f"refused: {exc.__cause__}")
             return Attempt(None, f"{type(exc).__name__}: could not connect")
         return Attempt(code, None if 200 <= code < 300 else f"HTTP {code}", retry_after)
 
