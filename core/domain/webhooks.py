@@ -342,6 +342,12 @@ class WebhookConfig:
     poll_seconds: float = 0.5
     threads: int = 2
     lease_seconds: float = 60.0
+    # event streams (GET /api/events, /api/jobs/{id}/events)
+    keepalive_seconds: float = 15.0
+    streams_per_user: int = 5
+    streams_max: int = 100
+    stream_poll_seconds: float = 1.0  # the fallback poll for changes made in other processes
+    stream_max_seconds: float = 3600.0  # then the stream ends; clients resume (Last-Event-ID)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WebhookConfig:
@@ -354,4 +360,9 @@ class WebhookConfig:
             poll_seconds=v.get_duration("WEBHOOK_POLL_SECONDS", 0.5),
             threads=max(1, v.get_int("WEBHOOK_THREADS", 2)),
             lease_seconds=v.get_duration("WEBHOOK_LEASE_SECONDS", 60.0),
+            keepalive_seconds=v.get_duration("EVENT_KEEPALIVE_SECONDS", 15.0),
+            streams_per_user=max(1, v.get_int("EVENT_STREAMS_PER_USER", 5)),
+            streams_max=max(1, v.get_int("EVENT_STREAMS_MAX", 100)),
+            stream_poll_seconds=v.get_duration("EVENT_POLL_SECONDS", 1.0),
+            stream_max_seconds=v.get_duration("EVENT_STREAM_MAX_SECONDS", 3600.0),
         )

@@ -133,10 +133,12 @@ class WebhooksService:
         return again
 
     # ---- the job event log (event streams) --------------------------------------------------
+    # (`config` holds the streams' bounds: keep-alive, caps per user and per server)
 
     def events_after(
         self, user: User, after_seq: int, *, job_id: str | None = None, limit: int = 100
     ) -> list[JobEvent]:
+        require_role(user, Role.USER)
         return self._store().events_after(user.id, after_seq, job_id=job_id, limit=limit)
 
     def last_event_seq(self, user: User, *, job_id: str | None = None) -> int:

@@ -37,6 +37,7 @@ from core.domain.models import JobQuery, JobRequest, JobStatus, User
 from core.runtime import get_runtime
 from core.services import Services
 from core.services.jobs import MAX_IDEMPOTENCY_KEY
+from core.web.events import EventStreamResponse, open_stream
 from core.web.http import (
     INTERNAL_ERROR,
     ApiError,
@@ -629,3 +630,50 @@ def resend_webhook_delivery(
 )
 def rotate_webhook_secret(user: UserDep, found: ServicesDep) -> WebhookSecret:
     return WebhookSecret(secret=found.webhooks.rotate_job_secret(user))
+
+
+# ---- event streams (issue 15) ---------------------------------------------------------------
+
+_STREAM_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "`text/event-stream`: `id:` (the event's sequence number: send it back "
+        "as `Last-Event-ID` to resume without gaps), `event:` (job.queued, job.started, "
+        "job.succeeded, job.failed, job.canceled) and `data:` (the job as JSON). A `: "
+        "keep-alive` comment every 15 s; the stream ends after EVENT_STREAM_MAX_SECONDS (1 h).",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    },
+}
+LastEventId = Annotated[
+    str | None,
+    Header(
+        alias="Last-Event-ID",
+        max_length=32,
+        description="Resume after this event id (what the stream's last `id:` said).",
+    ),
+]
+
+
+@router.get(
+    "/events",
+    operation_id="streamEvents",
+    summary="Server-Sent Events for every job of the caller, from now (or Last-Event-ID) on.",
+    response_class=EventStreamResponse,
+    status_code=200,
+    responses={**_STREAM_DOC, **_errors(401, 422, 429, 500, 503)},
+)
+def stream_events(user: UserDep, found: ServicesDep, last_event_id: LastEventId = None) -> Response:
+    return open_stream(found, user, job_id=None, last_event_id=last_event_id)
+
+
+@router.get(
+    "/jobs/{job_id}/events",
+    operation_id="streamJobEvents",
+    summary="Server-Sent Events for one job: its history, then each change; ends when it ends.",
+    response_class=EventStreamResponse,
+    status_code=200,
+    responses={**_STREAM_DOC, **_errors(401, 404, 422, 429, 500, 503)},
+)
+def stream_job_events(
+    job_id: str, user: UserDep, found: ServicesDep, last_event_id: LastEventId = None
+) -> Response:
+    return open_stream(found, user, job_id=job_id, last_event_id=last_event_id)
