@@ -18,6 +18,7 @@ from core.domain import images
 from core.domain.errors import StorageFull, ValidationError
 from core.domain.models import Job, JobKind
 from core.domain.paths import is_own_input_path, result_paths
+from core.domain.recipe import embed_recipe, job_recipe
 from core.domain.settings import Settings
 from core.ports import Backend
 from core.providers.base import (
@@ -211,9 +212,8 @@ class JobRunner:
         if not guard.hold():
             raise _LeaseLost()
         # The image write (I/O) runs while this thread makes the thumbnail (CPU).
-        image_write = self._writer.submit(
-            self.backend.blobs.put, result_path, result.data, info.mime
-        )
+        stored = embed_recipe(result.data, info.mime, job_recipe(job))  # the image's recipe
+        image_write = self._writer.submit(self.backend.blobs.put, result_path, stored, info.mime)
         try:
             thumb = images.make_thumbnail(result.data)
             self.backend.blobs.put(thumb_path, thumb, "image/webp")
@@ -226,7 +226,7 @@ class JobRunner:
             width=info.width,
             height=info.height,
             mime=info.mime,
-            bytes=len(result.data),
+            bytes=len(stored),
             generation_seconds=round(generation_seconds, 3),
         )
         return result_path, thumb_path, meta
