@@ -1311,6 +1311,242 @@ $$;
 revoke all on function public.session_with_profile(text) from public, anon, authenticated;
 grant execute on function public.session_with_profile(text) to service_role;
 
+-- =============================================================================================
+-- ---- push, not poll (issue 15): the job event log (the outbox), webhook endpoints and
+-- deliveries. A trigger on jobs writes job_events in the transaction of the state change;
+-- the server's dispatcher fans events out into webhook_deliveries (webhook_fan_out) and claims
+-- them with FOR UPDATE SKIP LOCKED (claim_webhook_deliveries), so any number of workers share
+-- the work and each delivery is leased by one at a time. Postgres hands out identity values
+-- before commit, so "seq > cursor" could skip a late commit: events carry `fanned_out` instead
+-- of a cursor. Only the service role reaches these tables (RLS on, no policy); the services
+-- check ownership. Signing secrets are never stored: each is derived from the server's
+-- SECRET_KEY and the row's salt.
+-- =============================================================================================
+create table if not exists public.job_events (
+    seq bigint generated always as identity primary key,
+    job_id uuid not null,
+    user_id uuid not null,
+    status text not null,
+    created_at timestamptz not null default clock_timestamp(),
+    fanned_out boolean not null default false
+);
+create index if not exists job_events_user on public.job_events (user_id, seq);
+create index if not exists job_events_job on public.job_events (job_id, seq);
+create index if not exists job_events_pending on public.job_events (seq) where not fanned_out;
+
+create or replace function public.log_job_event() returns trigger
+    language plpgsql security definer set search_path = ''
+as $$
+begin
+    if tg_op = 'INSERT' or old.status is distinct from new.status
+       or (new.status = 'processing' and new.attempts > old.attempts) then
+        insert into public.job_events (job_id, user_id, status)
+        values (new.id, new.user_id, new.status);
+    end if;
+    return null;
+end;
+$$;
+revoke all on function public.log_job_event() from public, anon, authenticated;
+drop trigger if exists jobs_log_event on public.jobs;
+create trigger jobs_log_event after insert or update of status, attempts on public.jobs
+    for each row execute function public.log_job_event();
+
+create table if not exists public.webhook_endpoints (
+    id uuid primary key default gen_random_uuid(),
+    user_id uuid not null references auth.users (id) on delete cascade,
+    url text not null check (char_length(url) between 1 and 2000),
+    events text[] not null,
+    salt text not null,
+    created_at timestamptz not null default now(),
+    disabled_at timestamptz,
+    disabled_reason text
+);
+create index if not exists webhook_endpoints_user on public.webhook_endpoints (user_id, created_at);
+
+create table if not exists public.webhook_account_secrets (
+    user_id uuid primary key references auth.users (id) on delete cascade,
+    salt text not null,
+    created_at timestamptz not null default now()
+);
+
+create table if not exists public.job_webhooks (
+    job_id uuid primary key,
+    user_id uuid not null references auth.users (id) on delete cascade,
+    url text not null check (char_length(url) between 1 and 2000),
+    created_at timestamptz not null default now()
+);
+
+create table if not exists public.webhook_deliveries (
+    id text primary key,
+    user_id uuid not null references auth.users (id) on delete cascade,
+    endpoint_id uuid,
+    target text not null,
+    url text not null,
+    salt text not null,
+    event_seq bigint not null,
+    event text not null,
+    job_id uuid not null,
+    payload text not null,
+    status text not null default 'pending'
+        check (status in ('pending', 'delivered', 'failed', 'gone')),
+    attempts integer not null default 0,
+    next_attempt_at timestamptz not null default now(),
+    lease_owner text,
+    lease_expires_at timestamptz,
+    last_status_code integer,
+    last_error text,
+    created_at timestamptz not null default now(),
+    delivered_at timestamptz,
+    unique (event_seq, target)
+);
+create index if not exists webhook_deliveries_due
+    on public.webhook_deliveries (next_attempt_at) where status = 'pending';
+create index if not exists webhook_deliveries_user
+    on public.webhook_deliveries (user_id, created_at desc);
+
+alter table public.job_events enable row level security;
+alter table public.webhook_endpoints enable row level security;
+alter table public.webhook_account_secrets enable row level security;
+alter table public.job_webhooks enable row level security;
+alter table public.webhook_deliveries enable row level security;
+revoke all on table public.job_events, public.webhook_endpoints, public.webhook_account_secrets,
+    public.job_webhooks, public.webhook_deliveries from public, anon, authenticated;
+grant all on table public.job_events, public.webhook_endpoints, public.webhook_account_secrets,
+    public.job_webhooks, public.webhook_deliveries to service_role;
+
+-- The job as webhooks show it (the same keys as core.domain.webhooks.job_document).
+create or replace function public.webhook_job_document(p_job public.jobs, p_status text)
+    returns jsonb language sql stable set search_path = ''
+as $$
+    select jsonb_build_object(
+        'id', p_job.id, 'status', p_status, 'provider', p_job.provider, 'model', p_job.model,
+        'kind', p_job.kind, 'prompt', p_job.prompt, 'params', p_job.params,
+        'batch_id', p_job.batch_id, 'attempts', p_job.attempts,
+        'error_code', p_job.error_code, 'error_message', p_job.error_message,
+        'result_meta', p_job.result_meta,
+        'created_at', to_char(p_job.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'started_at', to_char(p_job.started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'finished_at', to_char(p_job.finished_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
+$$;
+
+-- Fan up to p_limit events out into deliveries (one per enabled endpoint whose filter takes
+-- the event, and one for the job's own URL when the account has a per-job secret); returns
+-- how many events it took. Concurrent callers take disjoint events (SKIP LOCKED).
+create or replace function public.webhook_fan_out(p_limit integer) returns integer
+    language plpgsql set search_path = ''
+as $$
+declare
+    v_event record;
+    v_name text;
+    v_body text;
+    v_job public.jobs;
+    v_count integer := 0;
+begin
+    for v_event in
+        select e.* from public.job_events e where not e.fanned_out
+        order by e.seq limit greatest(p_limit, 0) for update skip locked
+    loop
+        v_count := v_count + 1;
+        v_name := case v_event.status when 'queued' then 'job.queued'
+            when 'processing' then 'job.started' when 'done' then 'job.succeeded'
+            when 'failed' then 'job.failed' else 'job.canceled' end;
+        select * into v_job from public.jobs j where j.id = v_event.job_id;
+        v_body := jsonb_build_object(
+            'type', v_name,
+            'timestamp', to_char(v_event.created_at at time zone 'UTC',
+                                 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+            'data', case when v_job.id is null
+                         then jsonb_build_object('id', v_event.job_id, 'status', v_event.status)
+                         else public.webhook_job_document(v_job, v_event.status) end)::text;
+        insert into public.webhook_deliveries (id, user_id, endpoint_id, target, url, salt,
+            event_seq, event, job_id, payload)
+        select 'msg_' || replace(gen_random_uuid()::text, '-', ''), v_event.user_id, w.id,
+            w.id::text, w.url, w.salt, v_event.seq, v_name, v_event.job_id, v_body
+        from public.webhook_endpoints w
+        where w.user_id = v_event.user_id and w.disabled_at is null and v_name = any (w.events)
+        on conflict do nothing;
+        insert into public.webhook_deliveries (id, user_id, endpoint_id, target, url, salt,
+            event_seq, event, job_id, payload)
+        select 'msg_' || replace(gen_random_uuid()::text, '-', ''), v_event.user_id, null,
+            'job', h.url, s.salt, v_event.seq, v_name, v_event.job_id, v_body
+        from public.job_webhooks h
+        join public.webhook_account_secrets s on s.user_id = h.user_id
+        where h.job_id = v_event.job_id
+        on conflict do nothing;
+        update public.job_events set fanned_out = true where seq = v_event.seq;
+    end loop;
+    -- the log is kept a day for event streams to resume from
+    delete from public.job_events where fanned_out and created_at < now() - interval '1 day';
+    return v_count;
+end;
+$$;
+
+create or replace function public.claim_webhook_deliveries(
+    p_owner text, p_lease_seconds double precision, p_limit integer
+) returns setof public.webhook_deliveries
+    language plpgsql set search_path = ''
+as $$
+declare
+    v_now timestamptz := clock_timestamp();
+begin
+    return query
+    update public.webhook_deliveries d set lease_owner = p_owner,
+        lease_expires_at = v_now + make_interval(secs => p_lease_seconds),
+        attempts = d.attempts + 1
+    where d.id in (
+        select x.id from public.webhook_deliveries x
+        where x.status = 'pending' and x.next_attempt_at <= v_now
+          and (x.lease_expires_at is null or x.lease_expires_at <= v_now)
+        order by x.next_attempt_at, x.created_at
+        limit greatest(p_limit, 0)
+        for update skip locked)
+    returning d.*;
+end;
+$$;
+
+-- The end of an attempt, lease-checked. A 'gone' outcome (410) disables the endpoint and
+-- drops its other pending deliveries.
+create or replace function public.record_webhook_attempt(
+    p_id text, p_owner text, p_status text, p_next timestamptz, p_code integer, p_error text
+) returns boolean
+    language plpgsql set search_path = ''
+as $$
+declare
+    v_endpoint uuid;
+    v_now timestamptz := clock_timestamp();
+begin
+    update public.webhook_deliveries d set status = p_status,
+        next_attempt_at = coalesce(p_next, v_now), lease_owner = null, lease_expires_at = null,
+        last_status_code = p_code, last_error = left(p_error, 300),
+        delivered_at = case when p_status = 'delivered' then v_now end
+    where d.id = p_id and d.lease_owner = p_owner and d.status = 'pending'
+    returning d.endpoint_id into v_endpoint;
+    if not found then
+        return false;
+    end if;
+    if p_status = 'gone' and v_endpoint is not null then
+        update public.webhook_endpoints set disabled_at = v_now,
+            disabled_reason = 'The endpoint answered 410 Gone.'
+        where id = v_endpoint and disabled_at is null;
+        update public.webhook_deliveries set status = 'gone', lease_owner = null,
+            lease_expires_at = null
+        where endpoint_id = v_endpoint and status = 'pending';
+    end if;
+    return true;
+end;
+$$;
+
+revoke all on function public.webhook_job_document(public.jobs, text),
+    public.webhook_fan_out(integer),
+    public.claim_webhook_deliveries(text, double precision, integer),
+    public.record_webhook_attempt(text, text, text, timestamptz, integer, text)
+    from public, anon, authenticated;
+grant execute on function public.webhook_job_document(public.jobs, text),
+    public.webhook_fan_out(integer),
+    public.claim_webhook_deliveries(text, double precision, integer),
+    public.record_webhook_attempt(text, text, text, timestamptz, integer, text)
+    to service_role;
+
 -- Tell PostgREST to pick up the new functions and grants now (Supabase also does this itself
 -- after DDL; on a plain Postgres nobody listens and this does nothing).
 notify pgrst, 'reload schema';

@@ -21,6 +21,7 @@ from core.domain.models import (
     SessionInfo,
     User,
 )
+from core.domain.webhooks import DeliveryStatus, JobEvent, WebhookDelivery, WebhookEndpoint
 
 
 class JobStore(Protocol):
@@ -366,6 +367,86 @@ class UsageStats:
     spend: list[SpendRow]
 
 
+class WebhookStore(Protocol):
+    """Webhook endpoints, the job event log (written by the job store's own transactions: the
+    outbox) and the deliveries fanned out from it (issue 15). Callers check ownership."""
+
+    def secret(self, salt: str) -> str:
+        """The `whsec_…` signing secret behind a salt (derived from the server key)."""
+        ...
+
+    def create_endpoint(
+        self, user_id: str, url: str, events: tuple[str, ...], *, max_per_user: int
+    ) -> WebhookEndpoint:
+        """ValidationError past `max_per_user` endpoints (checked in the write transaction)."""
+        ...
+
+    def list_endpoints(self, user_id: str) -> list[WebhookEndpoint]: ...
+
+    def get_endpoint(self, endpoint_id: str) -> WebhookEndpoint | None: ...
+
+    def delete_endpoint(self, user_id: str, endpoint_id: str) -> bool:
+        """Delete the user's endpoint; its pending deliveries become `gone`."""
+        ...
+
+    def account_salt(self, user_id: str, *, rotate: bool = False) -> str | None:
+        """The salt of the user's per-job webhook secret; `rotate` makes a new one (also the
+        first one). None when the user has none."""
+        ...
+
+    def attach_job_urls(self, user_id: str, job_ids: list[str], url: str) -> None:
+        """Remember a per-job webhook_url, before the jobs are created."""
+        ...
+
+    def fan_out(self, limit: int = 200) -> int:
+        """Turn job events not yet seen into deliveries (one per matching enabled endpoint and
+        per job URL) in one transaction with the cursor; return how many events were read."""
+        ...
+
+    def claim_deliveries(
+        self, owner: str, lease_seconds: float, limit: int
+    ) -> list[WebhookDelivery]:
+        """Take due pending deliveries (next attempt passed, no live lease): attempts += 1."""
+        ...
+
+    def record_attempt(
+        self,
+        delivery_id: str,
+        owner: str,
+        *,
+        status_code: int | None,
+        error: str | None,
+        outcome: DeliveryStatus,
+        next_attempt_at: datetime | None = None,
+    ) -> bool:
+        """The end of an attempt (lease-checked): delivered, pending again at
+        `next_attempt_at`, failed, or gone (a 410: the endpoint is disabled and its other
+        pending deliveries go too)."""
+        ...
+
+    def list_deliveries(
+        self, user_id: str, *, endpoint_id: str | None = None, limit: int = 50
+    ) -> list[WebhookDelivery]:
+        """Newest first."""
+        ...
+
+    def get_delivery(self, delivery_id: str) -> WebhookDelivery | None: ...
+
+    def resend(self, user_id: str, delivery_id: str) -> bool:
+        """Send a delivery of the user's again now (same webhook-id, attempts from zero)."""
+        ...
+
+    def events_after(
+        self, user_id: str, after_seq: int, *, job_id: str | None = None, limit: int = 100
+    ) -> list[JobEvent]:
+        """The user's job events with seq > after_seq, oldest first."""
+        ...
+
+    def last_event_seq(self, user_id: str, *, job_id: str | None = None) -> int:
+        """The newest event seq of the user (or of one job); 0 when none."""
+        ...
+
+
 class AdminStore(Protocol):
     """Queries and changes behind the review/admin tools. Callers (the services, the sweeper)
     check roles first; implementations act with server credentials."""
@@ -415,6 +496,8 @@ class Backend:
     # "a job changed" in this process (core.domain.changes); the opened backend's job store
     # notifies it (core.backends.notify)
     changes: JobChanges = field(default_factory=JobChanges, repr=False)
+    # webhook endpoints, the job event log and deliveries; None where not implemented
+    webhooks: WebhookStore | None = field(default=None, repr=False)
 
     def for_user(self, user: User) -> Backend:
         """Stores acting with the user's own credentials (Supabase: their JWT, so RLS

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 
 from core.backends import open_backend
 from core.domain.settings import Settings
+from core.domain.webhooks import WebhookConfig
 from core.ports import Backend
 from core.providers import build_providers
 from core.providers.base import Provider
+from core.queue.webhooks import WebhookDispatcher
 from core.queue.worker import Worker
 from core.services import Services, build_services
 from core.services.sweeper import Sweeper
@@ -40,6 +42,7 @@ class Runtime:
     worker: Worker | None = None  # once started
     sweeper: Sweeper | None = None  # once started
     stopping: bool = False  # stop() has begun: never start again
+    dispatcher: WebhookDispatcher | None = None  # webhook deliveries, once started
 
     def start(self) -> None:
         """Start the background worker and the sweeper if enabled."""
@@ -53,11 +56,19 @@ class Runtime:
         sweeper.start()
         self.sweeper = sweeper
         self.services.admin.attach_background(worker_stats=worker.stats, sweeper=sweeper)
+        if self.backend.webhooks is not None:
+            self.dispatcher = WebhookDispatcher(
+                self.backend.webhooks, WebhookConfig.from_settings(self.settings)
+            )
+            self.dispatcher.start()
 
     def stop(self) -> None:
         """Stop claiming, give running jobs a bounded grace period, release the rest."""
         self.stopping = True
         self.services.admin.attach_background(worker_stats=None, sweeper=None)
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+            self.dispatcher = None
         if self.sweeper is not None:
             self.sweeper.stop()
             self.sweeper = None

@@ -19,6 +19,7 @@ from core.domain import images
 from core.domain.errors import StorageFull, ValidationError
 from core.domain.models import Job, JobKind
 from core.domain.paths import is_own_input_path, result_paths
+from core.domain.recipe import embed_recipe, job_recipe
 from core.domain.settings import Settings
 from core.ports import Backend
 from core.providers.base import (
@@ -280,18 +281,20 @@ class JobRunner:
                 raise _LeaseLost()
         elif not guard.hold():
             raise _LeaseLost()
+        # The recipe travels inside the image (chunks inserted, provider bytes kept).
+        stored = embed_recipe(result.data, info.mime, job_recipe(job))
         meta = dict(result.meta)
         meta.update(
             model=model.id,
             width=info.width,
             height=info.height,
             mime=info.mime,
-            bytes=len(result.data),
+            bytes=len(stored),
             generation_seconds=round(generation_seconds, 3),
         )
         return Generated(
             job=job,
-            data=result.data,
+            data=stored,
             mime=info.mime,
             result_path=result_path,
             thumb_path=thumb_path,

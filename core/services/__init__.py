@@ -9,12 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.domain.settings import Settings
+from core.domain.webhooks import WebhookConfig
 from core.ports import Backend
 from core.providers.base import Provider
 from core.services.accounts import AccountsService
 from core.services.admin import AdminService
 from core.services.jobs import JobsService
 from core.services.review import ReviewService
+from core.services.webhooks import WebhooksService
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class Services:
     accounts: AccountsService
     review: ReviewService
     admin: AdminService
+    webhooks: WebhooksService
 
 
 def build_services(
@@ -41,4 +44,5 @@ def build_services(
         accounts=accounts,
         review=ReviewService(backend),
         admin=AdminService(backend, providers, settings, accounts),
+        webhooks=WebhooksService(backend, WebhookConfig.from_settings(settings)),
     )

@@ -37,6 +37,7 @@ from core.providers.base import Provider, compatible_params
 from core.services.access import MAX_PAGE as MAX_PAGE  # the API's bound on `limit`
 from core.services.access import effective_quota, page_limit, require_role, user_jobs
 from core.services.signed_urls import SignedUrlCache
+from core.services.webhooks import attach_job_webhook
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +112,11 @@ class JobsService:
         *,
         count: int = 1,
         idempotency_key: str | None = None,
+        webhook_url: str | None = None,
     ) -> list[Job]:
         """Validate and queue `count` copies of a request as one batch. The same user and
-        idempotency key return the batch created the first time."""
+        idempotency key return the batch created the first time. `webhook_url` receives the
+        jobs' events, signed with the user's per-job webhook secret (issue 15)."""
         require_role(user, Role.USER)
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_COUNT:
             raise ValidationError(f"Choose between 1 and {MAX_COUNT} images.")
@@ -138,6 +141,10 @@ class JobsService:
             )
             for _ in range(count)
         ]
+        if webhook_url is not None:
+            attach_job_webhook(
+                self.backend, self.settings, user, [j.id for j in new_jobs], webhook_url
+            )
         jobs = self._jobs(user).create_jobs(
             new_jobs,
             rate_limit_per_minute=self.settings.rate_limit_per_minute,

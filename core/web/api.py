@@ -37,6 +37,7 @@ from core.domain.models import JobQuery, JobRequest, JobStatus, User
 from core.runtime import get_runtime
 from core.services import Services
 from core.services.jobs import MAX_IDEMPOTENCY_KEY
+from core.web.events import EventStreamResponse, open_stream
 from core.web.http import (
     INTERNAL_ERROR,
     ApiError,
@@ -66,6 +67,16 @@ from core.web.models import (
     WorkerHealth,
 )
 from core.web.openapi import ASSETS, TITLE, build_document, swagger_page
+from core.web.webhook_models import (
+    WebhookDeleted,
+    WebhookDeliveryList,
+    WebhookDeliveryOut,
+    WebhookEndpointCreate,
+    WebhookEndpointCreated,
+    WebhookEndpointList,
+    WebhookEndpointOut,
+    WebhookSecret,
+)
 
 PREFIX = "/api"
 DEFAULT_PAGE = 20
@@ -313,7 +324,9 @@ def create_job(
         provider=body.provider, model=body.model or "", prompt=body.prompt, params=body.params or {}
     )
     count = 1 if body.count is None else body.count
-    jobs = found.jobs.submit(user, request, count=count, idempotency_key=idempotency_key)
+    jobs = found.jobs.submit(
+        user, request, count=count, idempotency_key=idempotency_key, webhook_url=body.webhook_url
+    )
     if idempotency_key is not None and not _same_request(
         jobs, found.jobs.validate_request(request), count
     ):
@@ -522,3 +535,146 @@ def _is_api_path(path: str) -> bool:
 def api_routes() -> list[BaseRoute]:
     """The API app at /api, then the JSON 404 for the rest of /api."""
     return [Mount(PREFIX, app=api), ApiNotFound()]
+
+
+# ---- webhooks (issue 15) --------------------------------------------------------------------
+
+
+@router.post(
+    "/webhooks",
+    operation_id="createWebhookEndpoint",
+    summary="Register a webhook endpoint (URL + event filter); its secret is shown once.",
+    status_code=201,
+    response_model=WebhookEndpointCreated,
+    responses={201: {"description": "Registered."}, **_errors(400, 401, 413, 415, 422, 500, 503)},
+)
+def create_webhook_endpoint(
+    body: WebhookEndpointCreate, user: UserDep, found: ServicesDep
+) -> WebhookEndpointCreated:
+    created = found.webhooks.create_endpoint(user, body.url, list(body.events))
+    out = WebhookEndpointOut.of(created.endpoint)
+    return WebhookEndpointCreated(**out.model_dump(), secret=created.secret)
+
+
+@get(
+    "/webhooks",
+    operation_id="listWebhookEndpoints",
+    summary="The caller's webhook endpoints.",
+    response_model=WebhookEndpointList,
+    responses={
+        200: {"description": "Every endpoint (secrets are never shown again)."},
+        **_errors(401, 500, 503),
+    },
+)
+def list_webhook_endpoints(user: UserDep, found: ServicesDep) -> WebhookEndpointList:
+    items = found.webhooks.list_endpoints(user)
+    return WebhookEndpointList(items=[WebhookEndpointOut.of(e) for e in items])
+
+
+@router.delete(
+    "/webhooks",
+    operation_id="deleteWebhookEndpoint",
+    summary="Delete a webhook endpoint (its pending deliveries are dropped).",
+    response_model=WebhookDeleted,
+    responses={200: {"description": "Deleted."}, **_errors(400, 401, 404, 422, 500, 503)},
+)
+def delete_webhook_endpoint(
+    user: UserDep,
+    found: ServicesDep,
+    id: Annotated[str, Query(description="The endpoint id (a UUID).", max_length=64)],
+) -> WebhookDeleted:
+    found.webhooks.delete_endpoint(user, id)
+    return WebhookDeleted(id=id, deleted=True)  # type: ignore[arg-type]
+
+
+@get(
+    "/webhooks/deliveries",
+    operation_id="listWebhookDeliveries",
+    summary="The delivery log, newest first: status, attempts, last response code.",
+    response_model=WebhookDeliveryList,
+    responses={200: {"description": "Deliveries."}, **_errors(400, 401, 404, 422, 500, 503)},
+)
+def list_webhook_deliveries(
+    user: UserDep,
+    found: ServicesDep,
+    endpoint_id: Annotated[
+        str | None, Query(description="Only this endpoint's deliveries.", max_length=64)
+    ] = None,
+    limit: Annotated[PageSize, Query()] = DEFAULT_PAGE,
+) -> WebhookDeliveryList:
+    items = found.webhooks.deliveries(user, endpoint_id=endpoint_id, limit=limit)
+    return WebhookDeliveryList(items=[WebhookDeliveryOut.of(d) for d in items])
+
+
+@router.post(
+    "/webhooks/deliveries/{delivery_id}/resend",
+    operation_id="resendWebhookDelivery",
+    summary="Send a delivery again now (same webhook-id, attempts from zero).",
+    response_model=WebhookDeliveryOut,
+    responses={200: {"description": "Pending again."}, **_errors(401, 404, 422, 500, 503)},
+)
+def resend_webhook_delivery(
+    delivery_id: str, user: UserDep, found: ServicesDep
+) -> WebhookDeliveryOut:
+    return WebhookDeliveryOut.of(found.webhooks.resend(user, delivery_id))
+
+
+@router.post(
+    "/webhooks/secret",
+    operation_id="rotateWebhookSecret",
+    summary="A new signing secret for your jobs' own webhook_url (shown once).",
+    response_model=WebhookSecret,
+    responses={
+        200: {"description": "The new secret; the old one signs nothing new."},
+        **_errors(401, 500, 503),
+    },
+)
+def rotate_webhook_secret(user: UserDep, found: ServicesDep) -> WebhookSecret:
+    return WebhookSecret(secret=found.webhooks.rotate_job_secret(user))
+
+
+# ---- event streams (issue 15) ---------------------------------------------------------------
+
+_STREAM_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "`text/event-stream`: `id:` (the event's sequence number: send it back "
+        "as `Last-Event-ID` to resume without gaps), `event:` (job.queued, job.started, "
+        "job.succeeded, job.failed, job.canceled) and `data:` (the job as JSON). A `: "
+        "keep-alive` comment every 15 s; the stream ends after EVENT_STREAM_MAX_SECONDS (1 h).",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    },
+}
+LastEventId = Annotated[
+    str | None,
+    Header(
+        alias="Last-Event-ID",
+        max_length=32,
+        description="Resume after this event id (what the stream's last `id:` said).",
+    ),
+]
+
+
+@router.get(
+    "/events",
+    operation_id="streamEvents",
+    summary="Server-Sent Events for every job of the caller, from now (or Last-Event-ID) on.",
+    response_class=EventStreamResponse,
+    status_code=200,
+    responses={**_STREAM_DOC, **_errors(401, 422, 429, 500, 503)},
+)
+def stream_events(user: UserDep, found: ServicesDep, last_event_id: LastEventId = None) -> Response:
+    return open_stream(found, user, job_id=None, last_event_id=last_event_id)
+
+
+@router.get(
+    "/jobs/{job_id}/events",
+    operation_id="streamJobEvents",
+    summary="Server-Sent Events for one job: its history, then each change; ends when it ends.",
+    response_class=EventStreamResponse,
+    status_code=200,
+    responses={**_STREAM_DOC, **_errors(401, 404, 422, 429, 500, 503)},
+)
+def stream_job_events(
+    job_id: str, user: UserDep, found: ServicesDep, last_event_id: LastEventId = None
+) -> Response:
+    return open_stream(found, user, job_id=job_id, last_event_id=last_event_id)

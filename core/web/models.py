@@ -122,6 +122,14 @@ class JobCreate(BaseModel):
         ),
     )
     count: Count | None = Field(1, description="How many images (one job each, one batch).")
+    webhook_url: StrictStr | None = Field(
+        None,
+        max_length=2000,
+        description=(
+            "Also send this job's events here (https://, signed with your per-job webhook "
+            "secret: POST /api/webhooks/secret first)."
+        ),
+    )
 
 
 class JobCreated(BaseModel):

@@ -53,7 +53,10 @@ def build_test_runtime(settings: Settings) -> Runtime:
 @pytest.fixture
 def api_settings(settings: Settings) -> Settings:
     """Test settings; no worker unless a test starts one (`run_worker`)."""
-    return replace(settings, worker_enabled=False, rate_limit_per_minute=1000)
+    # event streams end after a second here, so that a test reading one to its end finishes
+    return replace(settings, worker_enabled=False, rate_limit_per_minute=1000).with_variables(
+        EVENT_STREAM_MAX_SECONDS="1"
+    )
 
 
 @pytest.fixture

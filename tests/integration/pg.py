@@ -168,7 +168,7 @@ def shared_cluster() -> PgCluster:
 # Everything a test may have written; auth.users cascades to profiles, jobs, sessions...
 RESET_SQL = """
 truncate auth.users, auth.refresh_tokens, storage.objects, public.leases, public.sweep_runs,
-    public.sign_in_failures
+    public.sign_in_failures, public.job_events
     restart identity cascade;
 update public.app_config
     set admin_emails = '{}', rate_limit_per_minute = null, daily_quota = null,

@@ -16,6 +16,7 @@ from PIL import Image
 from core.backends import open_backend
 from core.domain.models import Job, JobKind, JobRequest, JobStatus, User
 from core.domain.paths import result_paths
+from core.domain.recipe import embed_recipe, job_recipe, read_recipe
 from core.domain.settings import Settings
 from core.ports import Backend
 from core.providers import build_providers
@@ -128,7 +129,9 @@ def test_a_job_reaches_done_with_the_providers_image_stored(
 
     assert job.status is JobStatus.DONE, job.error_message
     data, mime, _ = deployment.services.jobs.image_bytes(deployment.user, job.id)
-    assert data == deployment.fakes[provider].image  # type: ignore[attr-defined]
+    assert data == as_stored(job, deployment.fakes[provider].image, "image/png")  # type: ignore[attr-defined]
+    recipe = read_recipe(data)
+    assert recipe is not None and recipe.job_id == job.id and recipe.provider == provider
     assert mime == "image/png" and job.result_meta["mime"] == "image/png"
     assert job.result_meta["model"] == model
     assert job.thumb_path and job.attempts == 1
@@ -259,10 +262,16 @@ def test_a_garbage_image_is_retried_and_the_next_good_one_is_stored_with_its_rea
     assert job.status is JobStatus.DONE, job.error_message
     assert job.attempts == 2
     data, _mime, _name = deployment.services.jobs.image_bytes(deployment.user, job.id)
-    assert data == good
+    assert data == as_stored(job, good, "image/png")
     size = {"openai": (24, 16), "gemini": (20, 20)}[provider]
     assert (job.result_meta["width"], job.result_meta["height"]) == size
-    assert job.result_meta["bytes"] == len(good)
+    assert job.result_meta["bytes"] == len(data)
+
+
+def as_stored(job: Job, provider_bytes: bytes, mime: str) -> bytes:
+    """What the studio stores for a provider's image: exactly its bytes with the job's recipe
+    inserted (core.domain.recipe; its own tests check that no provider byte changes)."""
+    return embed_recipe(provider_bytes, mime, job_recipe(job))
 
 
 def _encoded(fmt: str) -> bytes:
@@ -304,7 +313,8 @@ def test_png_jpeg_and_webp_results_are_stored_byte_for_byte_with_their_type(
 
     assert job.status is JobStatus.DONE, job.error_message
     stored, stored_mime, _name = deployment.services.jobs.image_bytes(deployment.user, job.id)
-    assert stored == data
+    assert stored == as_stored(job, data, mime)
+    assert read_recipe(stored) == job_recipe(job)
     assert stored_mime == job.result_meta["mime"] == mime
     assert job.result_path and job.result_path.endswith(f".{ext}")
     assert (job.result_meta["width"], job.result_meta["height"]) == (20, 12)

@@ -13,6 +13,7 @@ from core.backends.sqlite.admin import LocalAdminStore
 from core.backends.sqlite.blobs import LocalBlobStore, load_secret_key
 from core.backends.sqlite.db import DB_FILE, Database
 from core.backends.sqlite.jobs import LocalJobStore
+from core.backends.sqlite.webhooks import LocalWebhookStore
 from core.domain.changes import JobChanges
 from core.domain.settings import Settings
 from core.ports import Backend
@@ -43,12 +44,14 @@ def open_local_backend(
     data_dir = Path(settings.data_dir)
     db = Database(data_dir / DB_FILE)
     changes = JobChanges()
+    key = load_secret_key(settings)
     return LocalBackend(
         name="local",
         jobs=NotifyingJobStore(LocalJobStore(db), changes),
-        blobs=LocalBlobStore(data_dir / "blobs", load_secret_key(settings), db.storage),
+        blobs=LocalBlobStore(data_dir / "blobs", key, db.storage),
         accounts=LocalAccounts(db, password_hasher=password_hasher),
         admin=LocalAdminStore(db),
         changes=changes,
+        webhooks=LocalWebhookStore(db, key),
         db=db,
     )

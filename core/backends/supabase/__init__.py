@@ -9,6 +9,7 @@ from core.backends.supabase.accounts import SupabaseAccounts
 from core.backends.supabase.admin import SupabaseAdminStore
 from core.backends.supabase.client import Clients, SupabaseBlobStore, SupabaseConfigError
 from core.backends.supabase.jobs import SupabaseJobStore
+from core.backends.supabase.webhooks import SupabaseWebhookStore
 from core.domain.changes import JobChanges
 from core.domain.models import User
 from core.domain.settings import Settings
@@ -80,5 +81,11 @@ def open_supabase_backend(settings: Settings) -> SupabaseBackend:
         accounts=accounts,
         admin=SupabaseAdminStore(service),
         changes=changes,
+        # webhook secrets are derived from SECRET_KEY: without one there are no webhooks
+        webhooks=(
+            SupabaseWebhookStore(service, settings.secret_key.encode())
+            if settings.secret_key
+            else None
+        ),
         clients=clients,
     )
