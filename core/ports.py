@@ -127,6 +127,13 @@ class JobStore(Protocol):
         """A named singleton lease (e.g. the sweeper): True if `owner` now holds it."""
         ...
 
+    # ---- stored inputs (issue 11) ----
+
+    def inputs_in_use(self, paths: list[str]) -> set[str]:
+        """Which of `paths` (stored input objects: source images, masks, references) some
+        job row still names; the purge keeps those and deletes the rest."""
+        ...
+
 
 class BlobStore(Protocol):
     """Image bytes. Paths: `{user_id}/{job_id}.{ext}` and `{user_id}/{job_id}.thumb.webp`.

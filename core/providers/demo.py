@@ -92,6 +92,7 @@ class DemoProvider(Provider):
                 seed=True,
                 negative_prompt=True,
                 edit=True,
+                max_input_images=4,
             ),
             notes="A poster layout; as an edit, frames the source image.",
             price_per_image_usd=0.0,

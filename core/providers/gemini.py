@@ -45,7 +45,10 @@ _RATIOS_WIDE = (*_RATIOS, "1:4", "4:1", "1:8", "8:1")
 _SIZES = ("1K", "2K", "4K")
 
 _RETIRED = Capabilities(aspect_ratios=("1:1",))
-_COMMON: dict[str, Any] = {"max_prompt_chars": MAX_PROMPT, "edit": True}
+# Gemini 3 image models take up to 14 reference images
+# (https://ai.google.dev/gemini-api/docs/image-generation); Gemini 2.5 Flash Image works best
+# with up to 3, so its catalogue entry says 3.
+_COMMON: dict[str, Any] = {"max_prompt_chars": MAX_PROMPT, "edit": True, "max_input_images": 14}
 
 # Shutdowns as Google announces them on https://ai.google.dev/gemini-api/docs/deprecations
 # (checked 2026-12-01; its newest copy found lists gemini-3.1-flash-image and
@@ -92,7 +95,7 @@ MODELS: tuple[ModelInfo, ...] = (
     ModelInfo(
         "gemini-2.5-flash-image",
         "Nano Banana (Gemini 2.5 Flash Image)",
-        Capabilities(aspect_ratios=_RATIOS, **_COMMON),
+        Capabilities(aspect_ratios=_RATIOS, **{**_COMMON, "max_input_images": 3}),
         notes="About 1024 px output; no size choice. Deprecated by Google; no exact shutdown "
         "date announced yet.",
         price_per_image_usd=0.039,

@@ -39,6 +39,9 @@ from core.providers.util import hashed_user_ref, plain_message, retry_after_seco
 
 _UNREADABLE = "OpenAI sent a reply that could not be read; the job will retry."
 MAX_PROMPT = 32_000
+# images.edit takes up to 16 images (the mask applies to the first); API reference,
+# https://developers.openai.com/api/reference/resources/images/methods/edit
+MAX_EDIT_IMAGES = 16
 
 # ---- catalogue -----------------------------------------------------------------------------
 
@@ -55,6 +58,7 @@ _GPT2 = Capabilities(
     output_formats=_FORMATS,
     edit=True,
     max_prompt_chars=MAX_PROMPT,
+    max_input_images=MAX_EDIT_IMAGES,
 )
 _GPT25 = Capabilities(
     aspect_ratios=_FREE_RATIOS,
@@ -64,6 +68,7 @@ _GPT25 = Capabilities(
     output_formats=_FORMATS,
     edit=True,
     max_prompt_chars=MAX_PROMPT,
+    max_input_images=MAX_EDIT_IMAGES,
 )
 _GPT1 = Capabilities(
     aspect_ratios=_GPT1_RATIOS,
@@ -72,6 +77,7 @@ _GPT1 = Capabilities(
     output_formats=_FORMATS,
     edit=True,
     max_prompt_chars=MAX_PROMPT,
+    max_input_images=MAX_EDIT_IMAGES,
 )
 _RETIRED = Capabilities(aspect_ratios=("1:1",))
 

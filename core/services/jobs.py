@@ -9,6 +9,7 @@ import mimetypes
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from core.domain.errors import (
     Conflict,
@@ -34,6 +35,7 @@ from core.domain.paths import is_own_input_path, job_paths
 from core.domain.settings import Settings
 from core.ports import Backend, JobStore
 from core.providers.base import Provider, compatible_params
+from core.services import inputs
 from core.services.access import MAX_PAGE as MAX_PAGE  # the API's bound on `limit`
 from core.services.access import effective_quota, page_limit, require_role, user_jobs
 
@@ -124,6 +126,9 @@ class JobsService:
         request = self.validate_request(request)
         if request.kind is JobKind.EDIT and not is_own_input_path(user.id, request.input_path):
             raise ValidationError("Edit one of your own uploaded images.")
+        inputs.check_request_inputs(user, request)
+        if request.parent_id is not None:
+            self._owned(user, request.parent_id)  # another user's job is 404
         batch_id = str(uuid.uuid4())
         new_jobs = [
             NewJob(
@@ -201,6 +206,7 @@ class JobsService:
             if jobs.get_job(job.id) is None:
                 raise NotFound()
             raise Conflict(BEING_GENERATED)
+        inputs.release(self.backend, [job])
 
     def image_urls(self, user: User, jobs: Iterable[Job], *, thumbs: bool = True) -> dict[str, str]:
         """Signed URLs (one batch call) for the finished jobs in `jobs`, keyed by job id."""
@@ -253,6 +259,64 @@ class JobsService:
         """Why the image storage cannot take writes now (a full disk), or None."""
         return self.backend.storage_problem()
 
+    # ---- edit and iterate (issue 11) ------------------------------------------------------
+
+    def submit_iteration(
+        self,
+        user: User,
+        request: JobRequest,
+        *,
+        images: inputs.Inputs | None = None,
+        count: int = 1,
+        idempotency_key: str | None = None,
+    ) -> list[Job]:
+        """Queue an edit, variation, reference or compare job with its lineage. `images` are
+        outside bytes (an upload, an API client's base64): checked (size, type by content,
+        pixel count, mask size, the model's input limit), re-encoded without metadata and
+        stored under the user's folder before the jobs are queued. `request.parent_id` names
+        the user's own finished job to start from (404 for another's, 409 unfinished); a
+        variation takes the parent's prompt and options with a new seed."""
+        require_role(user, Role.USER)
+        images = images or inputs.Inputs()
+        parent = None
+        if request.parent_id is not None:
+            parent = self._owned(user, request.parent_id)
+            if parent.status is not JobStatus.DONE:
+                raise Conflict("That job has no finished image yet; wait for it, then try again.")
+        if request.kind is JobKind.VARIATION:
+            if parent is None:
+                raise ValidationError("A variation starts from one of your finished images.")
+            params = {k: v for k, v in parent.params.items() if k != "seed"}
+            request = replace(
+                self.current_request(parent.request),
+                kind=JobKind.VARIATION,
+                params=params,
+                parent_id=parent.id,
+                input_path=None,
+                mask_path=None,
+                reference_paths=(),
+            )
+        request = self.validate_request(request)
+        model = self.provider(request.provider).model(request.model)
+        prepared = inputs.prepare(self.backend, user, request, model, images, parent)
+        try:
+            return self.submit(user, prepared, count=count, idempotency_key=idempotency_key)
+        except Exception:
+            # nothing was queued: let go of what this call stored, unless a job uses it
+            inputs.release(self.backend, [_placeholder(user, prepared)])
+            raise
+
+    def lineage(self, user: User, job_id: str, *, limit: int = 20) -> list[Job]:
+        """The chain a job came from, oldest first, ending with the job itself: each parent
+        the user may still see (a deleted parent ends the chain)."""
+        chain = [self.get_job(user, job_id)]
+        while chain[0].parent_id and len(chain) < limit:
+            try:
+                chain.insert(0, self.get_job(user, chain[0].parent_id))
+            except NotFound:
+                break
+        return chain
+
     # ---- helpers --------------------------------------------------------------------------
 
     def _jobs(self, user: User) -> JobStore:
@@ -275,3 +339,26 @@ def _as_seen_by(user: User, job: Job) -> Job:
 def download_name(job: Job, path: str) -> str:
     ext = path.rsplit(".", 1)[-1] if "." in path else "png"
     return f"{job.provider}-{job.id[:8]}.{ext}"
+
+
+def _placeholder(user: User, request: JobRequest) -> Job:
+    """A job-shaped record of a request's stored inputs (for letting them go)."""
+    now = datetime.now(UTC)
+    return Job(
+        id=str(uuid.uuid4()),
+        user_id=user.id,
+        provider=request.provider,
+        model=request.model,
+        kind=request.kind,
+        prompt=request.prompt,
+        params={},
+        status=JobStatus.CANCELED,
+        attempts=0,
+        max_attempts=1,
+        created_at=now,
+        updated_at=now,
+        run_after=now,
+        input_path=request.input_path,
+        mask_path=request.mask_path,
+        reference_paths=request.reference_paths,
+    )
