@@ -6,7 +6,7 @@ from __future__ import annotations
 import abc
 import math
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
@@ -280,6 +280,11 @@ class Provider:
 
     def edit(self, req: GenerationRequest) -> GeneratedImage:
         raise InvalidRequest(f"{self.label} cannot edit images.")
+
+    def vary(self, req: GenerationRequest) -> GeneratedImage:
+        """A variation of `req.input_image` (the parent's image): by default a new generation
+        of the same prompt and options (a new seed); adapters with a remix override this."""
+        return self.generate(replace(req, input_image=None, input_mime=None))
 
 
 ClientT = TypeVar("ClientT")

@@ -185,7 +185,9 @@ class JobRunner:
             references=loaded.references,
         )
         t0 = time.perf_counter()
-        call = provider.edit if job.kind is JobKind.EDIT else provider.generate
+        call = {JobKind.EDIT: provider.edit, JobKind.VARIATION: provider.vary}.get(
+            job.kind, provider.generate
+        )
         result = call(request)
         generation_seconds = time.perf_counter() - t0
 

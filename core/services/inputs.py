@@ -23,7 +23,7 @@ from core.providers.base import ModelInfo
 log = logging.getLogger(__name__)
 
 # Kinds that take a source image (uploaded or a finished job's result).
-SOURCE_KINDS = (JobKind.EDIT,)
+SOURCE_KINDS = (JobKind.EDIT, JobKind.VARIATION)
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,8 @@ def prepare(
     kind = JobKind(request.kind)
     source: uploads.PreparedImage | None = None
     if inputs.image is not None:
+        if kind not in SOURCE_KINDS:
+            raise ValidationError("An image goes with an edit; attach references instead.")
         source = uploads.prepare_image(inputs.image, what="image")
     elif parent is not None and kind in SOURCE_KINDS:
         source = parent_source(backend, parent)
@@ -81,7 +83,9 @@ def prepare(
     if not isinstance(inputs.references, Sequence) or isinstance(inputs.references, bytes):
         raise ValidationError("References must be a list of images.")
     limit = model.capabilities.max_input_images
-    wanted = len(inputs.references) + (1 if source is not None else 0)
+    # a variation's source is the parent's image, used only by a remix: it counts for nothing
+    counted = source is not None and kind is JobKind.EDIT
+    wanted = len(inputs.references) + (1 if counted else 0)
     if inputs.references and kind not in (JobKind.REFERENCE, JobKind.EDIT):
         raise ValidationError("Reference images go with a reference or edit request.")
     if kind is JobKind.REFERENCE and not inputs.references:
