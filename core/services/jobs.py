@@ -300,11 +300,19 @@ class JobsService:
         model = self.provider(request.provider).model(request.model)
         prepared = inputs.prepare(self.backend, user, request, model, images, parent)
         try:
-            return self.submit(user, prepared, count=count, idempotency_key=idempotency_key)
+            jobs = self.submit(user, prepared, count=count, idempotency_key=idempotency_key)
         except Exception:
             # nothing was queued: let go of what this call stored, unless a job uses it
             inputs.release(self.backend, [_placeholder(user, prepared)])
             raise
+        # a repeated Idempotency-Key returns the first jobs: only for the same request (the
+        # inputs are named by their content, so the same images give the same paths)
+        expected = self.validate_request(prepared)
+        if idempotency_key is not None and (
+            len(jobs) != count or any(job.request != expected for job in jobs)
+        ):
+            raise Conflict("This Idempotency-Key was already used for a different request.")
+        return jobs
 
     def lineage(self, user: User, job_id: str, *, limit: int = 20) -> list[Job]:
         """The chain a job came from, oldest first, ending with the job itself: each parent
