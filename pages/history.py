@@ -7,7 +7,7 @@ import streamlit as st
 
 from core.domain.errors import AuthRequired, NotFound, StudioError
 from core.domain.models import Job, JobQuery, JobStatus, User
-from pages import widgets
+from pages import iterate, widgets
 
 PAGE_SIZE = 24
 GRID_COLUMNS = 4
@@ -77,6 +77,7 @@ def _job_details(user: User, job_id: str) -> Job | None:
     widgets.status_badge(job)
     with st.container(horizontal=True):
         widgets.download_button(user, job, key=f"hist_dl_{job.id}")
+        iterate.job_actions(user, job, key=f"hist_{job.id}")
         if job.status in (JobStatus.FAILED, JobStatus.CANCELED) and st.button(
             "Retry", key="hist_retry", icon=":material/refresh:"
         ):
