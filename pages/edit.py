@@ -30,6 +30,7 @@ GEMINI_HINT = (
 )
 SUBMIT_FAILED = "Your edit could not be queued because of a problem on our side. Try again later."
 UPLOAD_KEY = "edit_upload"
+RESULTS_REFRESH_S = 0.5
 CANVAS_GEN_KEY = "edit_canvas_gen"
 
 user = widgets.require_user()
@@ -158,12 +159,21 @@ def _edit_models(provider: Provider) -> list[str]:
     return [m.id for m in provider.active_models() if m.capabilities.edit]
 
 
-def _results(job_ids: list[str], label: str) -> None:
+def _results(user: User, job_ids: list[str], label: str) -> None:
+    """The last batch, refreshed (RESULTS_REFRESH_S) only while a job is unfinished."""
     st.subheader(label)
-    st.fragment(run_every=1.0)(_live_results)(job_ids)
+    unfinished = False
+    for job_id in job_ids:
+        try:
+            unfinished = unfinished or not svc.jobs.get_job(user, job_id).status.finished
+        except NotFound:
+            continue
+    run_every = RESULTS_REFRESH_S if unfinished else None
+    st.fragment(run_every=run_every)(_live_results)(job_ids, unfinished)
 
 
-def _live_results(job_ids: list[str]) -> None:
+def _live_results(job_ids: list[str], refreshing: bool) -> None:
+    finished = False
     with widgets.live_user() as live:
         jobs: list[Job] = []
         for job_id in job_ids:
@@ -185,6 +195,9 @@ def _live_results(job_ids: list[str]) -> None:
                         iterate.job_actions(live, job, key=f"edit_res_{job.id}")
                 elif job.status is JobStatus.FAILED:
                     st.text(job.error_message or "The edit failed.")
+        finished = all(j.status.finished for j in jobs)
+    if refreshing and finished:
+        st.rerun(scope="app")  # once more without the timer
 
 
 # ---- the page --------------------------------------------------------------------------------
@@ -275,4 +288,4 @@ with form_col:
 
 results = st.session_state.get(iterate.RESULTS_KEY)
 if results:
-    _results(list(results["job_ids"]), str(results.get("label") or "Results"))
+    _results(user, list(results["job_ids"]), str(results.get("label") or "Results"))

@@ -27,6 +27,7 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 # 4096 × 4096: about 67 MB decoded as RGBA, a few times the largest accepted file.
 MAX_UPLOAD_PIXELS = 4096 * 4096
 UPLOAD_MIMES = ("image/png", "image/jpeg", "image/webp")
+_ORIENTATION = 0x0112
 _FORMAT_BY_MIME = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
 
 
@@ -86,17 +87,22 @@ def prepare_image(
                     f"The {what} is {width}×{height} pixels; at most "
                     f"{max_pixels:,} pixels ({_side(max_pixels)}) are accepted."
                 )
+            orientation = img.getexif().get(_ORIENTATION, 1)
             img.load()
-            out = ImageOps.exif_transpose(img) or img
-            encoded = _encode(out, fmt)
-            size = out.size
+            # Memory: one decoded copy of the pixels at a time (a transpose replaces it in
+            # place; nothing is converted to the mode it already has).
+            if orientation != 1:
+                ImageOps.exif_transpose(img, in_place=True)
+            buffer = _encode(img, fmt)
+            size = img.size
     except ValidationError:
         raise
     except Image.DecompressionBombError as exc:
         raise ValidationError(f"The {what} has too many pixels.") from exc
     except Exception as exc:  # Pillow raises many kinds for corrupt data
         raise ValidationError(f"The {what} is not a readable image.") from exc
-    return PreparedImage(data=encoded, mime=mime, width=size[0], height=size[1])
+    # the decoded pixels are gone (the image is closed) before the bytes are copied out
+    return PreparedImage(data=buffer.getvalue(), mime=mime, width=size[0], height=size[1])
 
 
 def prepare_mask(data: object, size: tuple[int, int]) -> PreparedImage:
@@ -135,18 +141,22 @@ def mask_image(mask: Image.Image) -> PreparedImage:
     )
 
 
-def _encode(img: Image.Image, fmt: str) -> bytes:
+def _encode(img: Image.Image, fmt: str) -> io.BytesIO:
     """`img` in `fmt` with no metadata (no exif, xmp, text chunks, ICC kept out too)."""
     out = io.BytesIO()
     if fmt == "JPEG":
-        img.convert("RGB").save(out, format="JPEG", quality=95)
+        _as_mode(img, "RGB" if img.mode != "L" else "L").save(out, format="JPEG", quality=95)
     elif fmt == "WEBP":
         mode = "RGBA" if "A" in img.getbands() else "RGB"
-        img.convert(mode).save(out, format="WEBP", quality=95)
+        _as_mode(img, mode).save(out, format="WEBP", quality=95)
     else:
         mode = img.mode if img.mode in ("RGB", "RGBA", "L", "LA") else "RGBA"
-        img.convert(mode).save(out, format="PNG", compress_level=6)
-    return out.getvalue()
+        _as_mode(img, mode).save(out, format="PNG", compress_level=6)
+    return out
+
+
+def _as_mode(img: Image.Image, mode: str) -> Image.Image:
+    return img if img.mode == mode else img.convert(mode)
 
 
 def _side(pixels: int) -> str:
