@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import mimetypes
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -42,6 +42,7 @@ from core.services.access import effective_quota, page_limit, require_role, user
 log = logging.getLogger(__name__)
 
 MAX_COUNT = 4
+MAX_COMPARE = 6  # provider/model pairs in one comparison
 MAX_IDEMPOTENCY_KEY = 200
 BEING_GENERATED = "This job is being generated; wait for it to finish, then delete it."
 
@@ -324,6 +325,64 @@ class JobsService:
             except NotFound:
                 break
         return chain
+
+    def submit_comparison(
+        self,
+        user: User,
+        prompt: str,
+        pairs: Sequence[tuple[str, str]],
+        *,
+        idempotency_key: str | None = None,
+    ) -> list[Job]:
+        """One prompt to several (provider, model) pairs as one batch of `compare` jobs, in
+        the order given; each pair with its model's default options. 2 to MAX_COMPARE
+        distinct pairs; each is checked like a submission, and nothing is queued unless all
+        pass (the batch counts against the rate limit and quota like any other)."""
+        require_role(user, Role.USER)
+        pairs = list(pairs) if isinstance(pairs, list | tuple) else []
+        if not 2 <= len(pairs) <= MAX_COMPARE or len(set(pairs)) != len(pairs):
+            raise ValidationError(
+                f"Choose 2 to {MAX_COMPARE} different provider and model pairs to compare."
+            )
+        requests = [
+            self.validate_request(
+                JobRequest(provider=p, model=m, prompt=prompt, kind=JobKind.COMPARE)
+            )
+            for p, m in pairs
+        ]
+        batch_id = str(uuid.uuid4())
+        new_jobs = [
+            NewJob(
+                id=str(uuid.uuid4()),
+                user_id=user.id,
+                request=request,
+                batch_id=batch_id,
+                max_attempts=self.settings.max_attempts,
+                idempotency_key=idempotency_key,
+            )
+            for request in requests
+        ]
+        jobs = self._jobs(user).create_jobs(
+            new_jobs,
+            rate_limit_per_minute=self.settings.rate_limit_per_minute,
+            daily_quota=effective_quota(user, self.settings),
+        )
+        self._wake_worker()
+        return jobs
+
+    def keep_winner(self, user: User, winner_id: str) -> list[str]:
+        """Keep one image of a comparison and delete the rest of its batch (files, inputs and
+        rows) in one go; the ids deleted. Conflict while one of them is still being made."""
+        winner = self._owned(user, winner_id)
+        if winner.kind is not JobKind.COMPARE or winner.batch_id is None:
+            raise Conflict("Only an image of a comparison can be kept as its winner.")
+        query = JobQuery(batch_id=winner.batch_id, limit=MAX_COMPARE * 2)
+        others = [j for j in self.list_jobs(user, query).items if j.id != winner.id]
+        if any(not j.status.finished for j in others):
+            raise Conflict("Wait until every image of the comparison is finished.")
+        for job in others:
+            self.delete(user, job.id)
+        return [job.id for job in others]
 
     # ---- helpers --------------------------------------------------------------------------
 

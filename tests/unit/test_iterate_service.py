@@ -249,3 +249,51 @@ def test_the_worker_fails_an_edit_whose_input_was_removed(studio: Studio):
     settled = studio.wait_for([job.id])[0]
     assert settled.status is JobStatus.FAILED and settled.attempts == 1
     assert settled.error_message == "The source image is no longer stored."
+
+
+# ---- compare providers ----------------------------------------------------------------------
+
+
+PAIRS = [("demo", "demo-pattern"), ("demo", "demo-poster"), ("fake", "demo-pattern")]
+
+
+def test_a_comparison_is_one_batch_of_compare_jobs_and_keeping_one_deletes_the_rest(
+    working: Studio,
+):
+    jobs = working.services.jobs.submit_comparison(working.alice, "a fox", PAIRS)
+    assert [(j.provider, j.model) for j in jobs] == PAIRS
+    assert {j.kind for j in jobs} == {JobKind.COMPARE} and len({j.batch_id for j in jobs}) == 1
+    done = working.wait_for([j.id for j in jobs], finished_ok)
+    deleted = working.services.jobs.keep_winner(working.alice, done[1].id)
+    assert set(deleted) == {done[0].id, done[2].id}
+    assert [j.id for j in all_jobs(working)] == [done[1].id]
+    assert not stored(working, done[0].result_path) and stored(working, done[1].result_path)
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [[], [PAIRS[0]], [PAIRS[0], PAIRS[0]], PAIRS * 3, [("demo", "nope"), PAIRS[1]], "demo"],
+)
+def test_a_bad_comparison_queues_nothing(studio: Studio, pairs):
+    with pytest.raises(ValidationError):
+        studio.services.jobs.submit_comparison(studio.alice, "a fox", pairs)
+    assert not all_jobs(studio)
+
+
+def test_keep_winner_refuses_unfinished_others_and_non_comparisons(studio: Studio):
+    jobs = studio.services.jobs.submit_comparison(studio.alice, "a fox", PAIRS[:2])
+    with pytest.raises(Conflict):
+        studio.services.jobs.keep_winner(studio.alice, jobs[0].id)
+    plain = studio.submit("plain", provider="demo")
+    with pytest.raises(Conflict):
+        studio.services.jobs.keep_winner(studio.alice, plain.id)
+    with pytest.raises(NotFound):
+        studio.services.jobs.keep_winner(studio.bob, jobs[0].id)
+    assert len(all_jobs(studio)) == 3
+
+
+def test_a_comparison_counts_against_the_rate_limit(settings):
+    with make_studio(replace(settings, rate_limit_per_minute=2)) as studio:
+        with pytest.raises(RateLimited):
+            studio.services.jobs.submit_comparison(studio.alice, "a fox", PAIRS)
+        assert not all_jobs(studio)
