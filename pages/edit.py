@@ -203,88 +203,163 @@ def _live_results(job_ids: list[str], refreshing: bool) -> None:
 # ---- the page --------------------------------------------------------------------------------
 
 providers = {name: p for name, p in svc.jobs.providers.items() if p.available() and _edit_models(p)}
-if not providers:
-    st.error("No configured provider can edit images.")
-    st.stop()
 
-source_job = _source_job(user)
-image_col, form_col = st.columns([3, 2], gap="large")
-with image_col:
-    if source_job is not None and st.button("Use another image", icon=":material/upload:"):
-        iterate.open_editor(None)
-    source, caption = _source_image(user, source_job)
-    mask: bytes | None = None
-    if source is not None:
-        display = _display_copy(source)
-        if display is None:
-            st.error("This file is not an image we can open (PNG, JPEG or WebP).")
-            source = None
-        else:
-            st.caption(widgets.md_escape(caption))
-            with Image.open(io.BytesIO(source)) as original:
-                size = original.size
-            mask = _canvas_mask(display, size)
-            uploaded_mask = _uploaded_mask()
-            if uploaded_mask is not None:
-                mask = uploaded_mask
 
-with form_col:
-    names = list(providers)
-    if st.session_state.get("edit_provider") not in names:
-        st.session_state["edit_provider"] = "demo" if "demo" in names else names[0]
-    provider = providers[
-        st.selectbox(
-            "Provider", names, format_func=lambda n: providers[n].label, key="edit_provider"
+def _edit_mode(user: User, providers: dict[str, Provider]) -> None:
+    """Edit one image: the canvas (or an uploaded mask), the change, provider and model."""
+    if not providers:
+        st.error("No configured provider can edit images.")
+        return
+    source_job = _source_job(user)
+    image_col, form_col = st.columns([3, 2], gap="large")
+    with image_col:
+        if source_job is not None and st.button("Use another image", icon=":material/upload:"):
+            iterate.open_editor(None)
+        source, caption = _source_image(user, source_job)
+        mask: bytes | None = None
+        if source is not None:
+            display = _display_copy(source)
+            if display is None:
+                st.error("This file is not an image we can open (PNG, JPEG or WebP).")
+                source = None
+            else:
+                st.caption(widgets.md_escape(caption))
+                with Image.open(io.BytesIO(source)) as original:
+                    size = original.size
+                mask = _canvas_mask(display, size)
+                uploaded_mask = _uploaded_mask()
+                if uploaded_mask is not None:
+                    mask = uploaded_mask
+
+    with form_col:
+        names = list(providers)
+        if st.session_state.get("edit_provider") not in names:
+            st.session_state["edit_provider"] = "demo" if "demo" in names else names[0]
+        provider = providers[
+            st.selectbox(
+                "Provider", names, format_func=lambda n: providers[n].label, key="edit_provider"
+            )
+        ]
+        model_ids = _edit_models(provider)
+        model_id = st.selectbox(
+            "Model",
+            model_ids,
+            format_func=lambda mid: provider.model(mid).label,
+            key=f"edit_model_{provider.name}",
         )
-    ]
-    model_ids = _edit_models(provider)
-    model_id = st.selectbox(
-        "Model",
-        model_ids,
-        format_func=lambda mid: provider.model(mid).label,
-        key=f"edit_model_{provider.name}",
-    )
-    if provider.name == "gemini":
-        st.info(GEMINI_HINT, icon=":material/info:")
-    with st.form("edit", border=True):
+        if provider.name == "gemini":
+            st.info(GEMINI_HINT, icon=":material/info:")
+        with st.form("edit", border=True):
+            prompt = st.text_area(
+                "What to change",
+                key="edit_prompt",
+                height=100,
+                placeholder="Replace the sky with a stormy sunset",
+            )
+            count = st.number_input("Number of results", 1, 4, 1, key="edit_count")
+            st.caption(
+                "Masked: only the painted area changes."
+                if mask is not None
+                else "No mask: the whole image follows the instruction."
+            )
+            submitted = st.form_submit_button(
+                "Edit image",
+                type="primary",
+                icon=":material/auto_fix_high:",
+                disabled=source is None,
+            )
+        if submitted and source is not None:
+            request = JobRequest(
+                provider=provider.name,
+                model=model_id,
+                prompt=prompt,
+                kind=JobKind.EDIT,
+                parent_id=source_job.id if source_job is not None else None,
+            )
+            images = Inputs(image=None if source_job is not None else source, mask=mask)
+            _submit(user, request, images, int(count), "Results")
+
+
+def _reference_mode(user: User) -> None:
+    """Generate guided by reference images, up to the chosen model's catalogue limit."""
+    takers = {
+        name: p for name, p in svc.jobs.providers.items() if p.available() and _reference_models(p)
+    }
+    if not takers:
+        st.error("No configured provider takes reference images.")
+        return
+    refs_col, form_col = st.columns([3, 2], gap="large")
+    with form_col:
+        names = list(takers)
+        if st.session_state.get("ref_provider") not in names:
+            st.session_state["ref_provider"] = "demo" if "demo" in names else names[0]
+        provider = takers[
+            st.selectbox(
+                "Provider", names, format_func=lambda n: takers[n].label, key="ref_provider"
+            )
+        ]
+        model_id = st.selectbox(
+            "Model",
+            _reference_models(provider),
+            format_func=lambda mid: provider.model(mid).label,
+            key=f"ref_model_{provider.name}",
+        )
+        limit = provider.model(model_id).capabilities.max_input_images
+    with refs_col:
+        files = (
+            st.file_uploader(
+                f"Reference images (PNG, JPEG or WebP; {limit} at most for this model)",
+                type=["png", "jpg", "jpeg", "webp"],
+                accept_multiple_files=True,
+                key="ref_files",
+                max_upload_size=MAX_UPLOAD_BYTES // (1024 * 1024),
+            )
+            or []
+        )
+        if files:
+            st.image([f.getvalue() for f in files[:limit]], width=120)
+        if len(files) > limit:
+            st.warning(f"{provider.model(model_id).label} takes at most {limit}; remove some.")
+    with form_col, st.form("references", border=True):
         prompt = st.text_area(
-            "What to change",
-            key="edit_prompt",
-            height=100,
-            placeholder="Replace the sky with a stormy sunset",
+            "Prompt", key="ref_prompt", height=100, placeholder="This character, on a rainy street"
         )
-        count = st.number_input("Number of results", 1, 4, 1, key="edit_count")
-        st.caption(
-            "Masked: only the painted area changes."
-            if mask is not None
-            else "No mask: the whole image follows the instruction."
-        )
+        count = st.number_input("Number of images", 1, 4, 1, key="ref_count")
         submitted = st.form_submit_button(
-            "Edit image", type="primary", icon=":material/auto_fix_high:", disabled=source is None
+            "Generate", type="primary", icon=":material/brush:", disabled=not files
         )
-    if submitted and source is not None:
+    if submitted:
         request = JobRequest(
-            provider=provider.name,
-            model=model_id,
-            prompt=prompt,
-            kind=JobKind.EDIT,
-            parent_id=source_job.id if source_job is not None else None,
+            provider=provider.name, model=model_id, prompt=prompt, kind=JobKind.REFERENCE
         )
-        images = Inputs(image=None if source_job is not None else source, mask=mask)
-        try:
-            jobs = svc.jobs.submit_iteration(user, request, images=images, count=int(count))
-        except AuthRequired:
-            raise
-        except StudioError as exc:
-            widgets.show_error(exc)
-        except Exception:
-            log.exception("submit failed on the Edit page")
-            st.error(SUBMIT_FAILED, icon=":material/error:")
-        else:
-            st.session_state[iterate.RESULTS_KEY] = {
-                "job_ids": [j.id for j in jobs],
-                "label": "Results",
-            }
+        images = Inputs(references=[f.getvalue() for f in files])
+        _submit(user, request, images, int(count), "Results")
+
+
+def _reference_models(provider: Provider) -> list[str]:
+    return [m.id for m in provider.active_models() if m.capabilities.max_input_images > 0]
+
+
+def _submit(user: User, request: JobRequest, images: Inputs, count: int, label: str) -> None:
+    try:
+        jobs = svc.jobs.submit_iteration(user, request, images=images, count=count)
+    except AuthRequired:
+        raise
+    except StudioError as exc:
+        widgets.show_error(exc)
+    except Exception:
+        log.exception("submit failed on the Edit page")
+        st.error(SUBMIT_FAILED, icon=":material/error:")
+    else:
+        st.session_state[iterate.RESULTS_KEY] = {"job_ids": [j.id for j in jobs], "label": label}
+
+
+MODES = ("Edit an image", "Guide with references")
+mode = st.segmented_control("Mode", MODES, default=MODES[0], key="edit_mode") or MODES[0]
+if mode == MODES[0]:
+    _edit_mode(user, providers)
+else:
+    _reference_mode(user)
 
 results = st.session_state.get(iterate.RESULTS_KEY)
 if results:

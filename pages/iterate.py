@@ -14,11 +14,13 @@ EDIT_PAGE = "pages/edit.py"
 SOURCE_KEY = "edit_source_job"  # the finished job the editor opens on
 RESULTS_KEY = "edit_results"  # {"job_ids": [...], "label": str}: the last batch made there
 MAX_VARIATIONS = 4
+MODE_KEY = "edit_mode"  # the Edit page's mode: "Edit an image" or "Guide with references"
 
 
 def open_editor(job_id: str | None = None) -> None:
     """Go to the Edit page, on a finished job's image when `job_id` is given (also in the
     URL, so a reload keeps it)."""
+    st.session_state[MODE_KEY] = "Edit an image"
     if job_id is None:
         st.session_state.pop(SOURCE_KEY, None)
         st.switch_page(EDIT_PAGE)

@@ -95,3 +95,12 @@ def test_the_edit_page_opens_on_a_finished_job_and_edits_it_whole(studio: Studio
     at.run()
     edits = [j for j in studio.jobs(ada) if j.kind is JobKind.EDIT]
     assert len(edits) == 1 and edits[0].parent_id == job.id and edits[0].mask_path is None
+
+
+def test_references_mode_offers_only_models_that_take_images(studio: Studio) -> None:
+    ada = person(studio)
+    at = studio.app(ada, EDIT)
+    at.segmented_control(key="edit_mode").set_value("Guide with references").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="ref_model_demo").options == ["Demo poster (can edit)"]
+    assert next(b for b in at.button if b.label == "Generate").disabled  # no reference yet
