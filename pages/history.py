@@ -64,6 +64,11 @@ def _use_prompt(job: Job) -> None:
     st.switch_page("pages/generate.py")
 
 
+def _open(job_id: str) -> None:
+    st.session_state[OPEN_KEY] = job_id
+    st.rerun()
+
+
 def _job_details(user: User, job_id: str) -> Job | None:
     try:
         job = svc.jobs.get_job(user, job_id)
@@ -94,6 +99,7 @@ def _job_details(user: User, job_id: str) -> Job | None:
                 if st.button("Yes, delete", key="hist_delete", type="primary"):
                     _act(user, "delete", job)
 
+    iterate.lineage_strip(user, job, _open, key="hist_chain")
     image_col, info_col = st.columns([3, 2], gap="large")
     with image_col:
         if job.status is JobStatus.DONE:

@@ -4,6 +4,8 @@ keys they hand to the Edit page. One function, so every entry point behaves the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from core.domain.errors import AuthRequired, StudioError
@@ -65,3 +67,23 @@ def vary(user: User, job: Job, count: int) -> None:
         "label": f"Variations of “{widgets.short(job.prompt, 40)}”",
     }
     open_editor(job.id)
+
+
+def lineage_strip(user: User, job: Job, open_job: Callable[[str], None], *, key: str) -> None:
+    """The chain the job came from (oldest first, the job last) as thumbnails with their kind;
+    `open_job(id)` opens one. Nothing for a job with no parent."""
+    if job.parent_id is None:
+        return
+    try:
+        chain = widgets.services().jobs.lineage(user, job.id)
+    except StudioError:
+        return
+    st.markdown("**Made from**")
+    urls = widgets.image_sources(user, chain, thumbs=True)
+    columns = st.columns(max(len(chain), 4))
+    for column, link in zip(columns, chain, strict=False):
+        with column:
+            widgets.show_job_image(user, link, urls.get(link.id), thumb=True)
+            st.caption(f"{link.kind.value} · {widgets.short(link.prompt, 24)}")
+            if link.id != job.id and st.button("Open", key=f"{key}_open_{link.id}"):
+                open_job(link.id)

@@ -104,3 +104,24 @@ def test_references_mode_offers_only_models_that_take_images(studio: Studio) -> 
     assert not at.exception, at.exception
     assert at.selectbox(key="ref_model_demo").options == ["Demo poster (can edit)"]
     assert next(b for b in at.button if b.label == "Generate").disabled  # no reference yet
+
+
+def test_history_details_show_the_lineage_chain_and_open_a_link(studio: Studio) -> None:
+    ada = person(studio)
+    request = JobRequest(provider="demo", model="demo-poster", prompt="a lighthouse")
+    parent = studio.services.jobs.submit(ada.user, request)[0]
+    studio.wait_finished(ada)
+    child = studio.services.jobs.submit_iteration(
+        ada.user,
+        JobRequest(provider="", model="", prompt="", kind=JobKind.VARIATION, parent_id=parent.id),
+    )[0]
+    studio.wait_finished(ada)
+    at = studio.app(ada, HISTORY)
+    at.session_state["history_open"] = child.id
+    at.run()
+    assert "Made from" in page_text(at)
+    assert "variation · a lighthouse" in page_text(at).replace("\\", "")
+    at.button(key=f"hist_chain_open_{parent.id}").click()
+    at.run()
+    assert at.session_state["history_open"] == parent.id
+    assert "Made from" not in page_text(at)  # the parent has no parent
