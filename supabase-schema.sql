@@ -1309,6 +1309,66 @@ revoke all on function public.inputs_in_use(text[]) from public, anon, authentic
 grant execute on function public.inputs_in_use(text[]) to service_role;
 grant select (parent_id, mask_path, reference_paths) on table public.jobs to authenticated;
 
+-- History's filter by kind: list_jobs with a `p_kinds` filter (the same rules otherwise; a
+-- second function rather than a changed signature, so list_jobs and its callers stay as they are).
+create or replace function public.list_jobs_of_kinds(
+    p_kinds text[],
+    p_user_id uuid default null,
+    p_statuses text[] default '{}',
+    p_providers text[] default '{}',
+    p_models text[] default '{}',
+    p_review_statuses text[] default '{}',
+    p_text text default null,
+    p_batch_id uuid default null,
+    p_created_after timestamptz default null,
+    p_created_before timestamptz default null,
+    p_oldest_first boolean default false,
+    p_cursor_created_at timestamptz default null,
+    p_cursor_id uuid default null,
+    p_limit integer default 24
+) returns setof public.jobs
+    language plpgsql stable security definer set search_path = ''
+as $$
+declare
+    v_pattern text := case when p_text is null or p_text = '' then null else
+        '%' || replace(replace(replace(p_text, '\', '\\'), '%', '\%'), '_', '\_') || '%' end;
+    v_full boolean := public.sees_all_jobs();
+    v_uid uuid := auth.uid();
+begin
+    if not v_full and (v_uid is null or not public.is_active_user()) then
+        return;
+    end if;
+    return query
+    select m.* from public.jobs j
+    cross join lateral public.job_as_seen(j, v_full) m
+    where (v_full or j.user_id = v_uid)
+      and (p_user_id is null or j.user_id = p_user_id)
+      and j.kind = any (p_kinds)
+      and (cardinality(p_statuses) = 0 or j.status = any (p_statuses))
+      and (cardinality(p_providers) = 0 or j.provider = any (p_providers))
+      and (cardinality(p_models) = 0 or j.model = any (p_models))
+      and (cardinality(p_review_statuses) = 0 or j.review_status = any (p_review_statuses))
+      and (v_pattern is null or j.prompt ilike v_pattern)
+      and (p_batch_id is null or j.batch_id = p_batch_id)
+      and (p_created_after is null or j.created_at >= p_created_after)
+      and (p_created_before is null or j.created_at < p_created_before)
+      and (p_cursor_created_at is null or (
+            case when p_oldest_first
+                 then (j.created_at, j.id) > (p_cursor_created_at, p_cursor_id)
+                 else (j.created_at, j.id) < (p_cursor_created_at, p_cursor_id) end))
+    order by
+        case when p_oldest_first then j.created_at end asc,
+        case when p_oldest_first then j.id end asc,
+        j.created_at desc, j.id desc
+    limit greatest(1, least(coalesce(p_limit, 24), 501));
+end;
+$$;
+revoke all on function public.list_jobs_of_kinds(text[], uuid, text[], text[], text[], text[], text,
+    uuid, timestamptz, timestamptz, boolean, timestamptz, uuid, integer) from public, anon;
+grant execute on function public.list_jobs_of_kinds(text[], uuid, text[], text[], text[], text[],
+    text, uuid, timestamptz, timestamptz, boolean, timestamptz, uuid, integer)
+    to authenticated, service_role;
+
 -- Tell PostgREST to pick up the new functions and grants now (Supabase also does this itself
 -- after DDL; on a plain Postgres nobody listens and this does nothing).
 notify pgrst, 'reload schema';

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.domain.errors import AuthRequired, NotFound, StudioError
-from core.domain.models import Job, JobQuery, JobStatus, User
+from core.domain.models import Job, JobKind, JobQuery, JobStatus, User
 from pages import iterate, widgets
 
 PAGE_SIZE = 24
@@ -15,7 +15,7 @@ OPEN_KEY = "history_open"
 CURSORS_KEY = "history_cursors"
 FILTERS_KEY = "history_filters"
 FLASH_KEY = "history_flash"
-FILTER_WIDGETS = ("hist_status", "hist_provider", "hist_text")
+FILTER_WIDGETS = ("hist_status", "hist_provider", "hist_text", "hist_kind")
 GRID_REFRESH_S = 2.0
 DETAIL_REFRESH_S = 1.0
 
@@ -142,16 +142,18 @@ def _filters() -> JobQuery:
         if key not in st.session_state and f"_{key}" in st.session_state:
             st.session_state[key] = st.session_state[f"_{key}"]
     statuses = [s.value for s in JobStatus]
-    cols = st.columns([2, 2, 3])
+    cols = st.columns([2, 2, 2, 3])
     chosen_status = cols[0].multiselect("Status", statuses, key="hist_status")
     chosen_providers = cols[1].multiselect(
         "Provider", sorted(svc.jobs.providers), key="hist_provider"
     )
-    text = cols[2].text_input("Search prompts", key="hist_text").strip()
+    chosen_kinds = cols[2].multiselect("Kind", [k.value for k in JobKind], key="hist_kind")
+    text = cols[3].text_input("Search prompts", key="hist_text").strip()
     for key in FILTER_WIDGETS:
         st.session_state[f"_{key}"] = st.session_state[key]
-    filters = (tuple(chosen_status), tuple(chosen_providers), text)
+    filters = (tuple(chosen_status), tuple(chosen_providers), text, tuple(chosen_kinds))
     return JobQuery(
+        kinds=tuple(JobKind(k) for k in chosen_kinds),
         statuses=tuple(JobStatus(s) for s in chosen_status),
         providers=tuple(chosen_providers),
         text=text or None,

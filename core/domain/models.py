@@ -169,6 +169,7 @@ class JobQuery:
     oldest_first: bool = False
     limit: int = 24
     cursor: str | None = None
+    kinds: tuple[JobKind, ...] = ()  # lineage kinds (edit and iterate); empty = all
 
 
 @dataclass(frozen=True)

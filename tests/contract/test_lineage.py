@@ -136,3 +136,27 @@ def test_a_users_own_store_refuses_lineage_naming_another_users_objects(backend,
         [NewJob(str(uuid.uuid4()), alice.id, own, str(uuid.uuid4()), 4)], rate_limit_per_minute=30
     )
     assert made[0].mask_path == own.mask_path and made[0].params == {}
+
+
+def test_listing_filters_by_kind_with_keyset_pages(backend, new_user):
+    user = new_user()
+    kinds = [JobKind.GENERATE, JobKind.EDIT, JobKind.VARIATION, JobKind.EDIT, JobKind.COMPARE]
+    made = []
+    for kind in kinds:
+        request = replace(EDIT, kind=kind)
+        made += backend.jobs.create_jobs(
+            [NewJob(str(uuid.uuid4()), user.id, request, str(uuid.uuid4()), 4)],
+            rate_limit_per_minute=NO_LIMIT,
+        )
+    edits = [j.id for j in reversed(made) if j.kind is JobKind.EDIT]
+    first = backend.jobs.list_jobs(JobQuery(user_id=user.id, kinds=(JobKind.EDIT,), limit=1))
+    assert [j.id for j in first.items] == edits[:1] and first.next_cursor
+    second = backend.jobs.list_jobs(
+        JobQuery(user_id=user.id, kinds=(JobKind.EDIT,), limit=1, cursor=first.next_cursor)
+    )
+    assert [j.id for j in second.items] == edits[1:]
+    both = backend.jobs.list_jobs(
+        JobQuery(user_id=user.id, kinds=(JobKind.VARIATION, JobKind.COMPARE))
+    )
+    assert {j.kind for j in both.items} == {JobKind.VARIATION, JobKind.COMPARE}
+    assert len(backend.jobs.list_jobs(JobQuery(user_id=user.id)).items) == 5

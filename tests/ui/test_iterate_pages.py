@@ -125,3 +125,20 @@ def test_history_details_show_the_lineage_chain_and_open_a_link(studio: Studio) 
     at.run()
     assert at.session_state["history_open"] == parent.id
     assert "Made from" not in page_text(at)  # the parent has no parent
+
+
+def test_history_filters_by_kind(studio: Studio) -> None:
+    ada = person(studio)
+    request = JobRequest(provider="demo", model="demo-poster", prompt="a lighthouse")
+    parent = studio.services.jobs.submit(ada.user, request)[0]
+    studio.wait_finished(ada)
+    studio.services.jobs.submit_iteration(
+        ada.user,
+        JobRequest(provider="", model="", prompt="", kind=JobKind.VARIATION, parent_id=parent.id),
+    )
+    studio.wait_finished(ada)
+    at = studio.app(ada, HISTORY)
+    assert len([b for b in at.button if (b.key or "").startswith("hist_open_")]) == 2
+    at.multiselect(key="hist_kind").set_value(["variation"]).run()
+    opened = [b.key for b in at.button if (b.key or "").startswith("hist_open_")]
+    assert len(opened) == 1 and opened[0] != f"hist_open_{parent.id}"

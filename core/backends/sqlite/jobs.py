@@ -185,6 +185,7 @@ class LocalJobStore(LocalQueue):
             ("provider", list(query.providers)),
             ("model", list(query.models)),
             ("review_status", [ReviewStatus(s).value for s in query.review_statuses]),
+            ("kind", [JobKind(k).value for k in query.kinds]),
         ):
             if values:
                 where.append(f"{column} IN ({sql_marks(values)})")

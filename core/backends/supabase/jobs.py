@@ -111,9 +111,12 @@ class SupabaseJobStore:
         cursor_at, cursor_id = (
             decode_cursor(query.cursor, _valid_cursor) if query.cursor else (None, None)
         )
+        kinds = [JobKind(k).value for k in query.kinds]
         rows = self._rpc(
-            "list_jobs",
-            {
+            # the kind filter is its own function (supabase-schema.sql, "edit and iterate")
+            "list_jobs_of_kinds" if kinds else "list_jobs",
+            ({"p_kinds": kinds} if kinds else {})
+            | {
                 "p_user_id": query.user_id,
                 "p_statuses": [JobStatus(s).value for s in query.statuses],
                 "p_providers": list(query.providers),
