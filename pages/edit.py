@@ -184,7 +184,7 @@ def _live_results(job_ids: list[str], refreshing: bool) -> None:
         if not jobs:
             return
         urls = widgets.image_sources(live, jobs, thumbs=False)
-        columns = st.columns(min(len(jobs), 2))
+        columns = st.columns(2)  # one result takes half the width, not all of it
         for i, job in enumerate(jobs):
             with columns[i % len(columns)], st.container(border=True):
                 widgets.status_badge(job)

@@ -35,15 +35,16 @@ def job_actions(user: User, job: Job, *, key: str) -> None:
     `key` makes the widget keys unique on the calling page."""
     if job.status is not JobStatus.DONE or job.user_id != user.id:
         return
-    if st.button("Edit", key=f"{key}_edit", icon=":material/ink_highlighter:"):
-        open_editor(job.id)
-    with st.popover("Variations", icon=":material/auto_awesome_motion:"):
-        st.caption("More images like this one: same prompt and options, new seeds.")
-        count = st.number_input(
-            "How many", 1, MAX_VARIATIONS, 2, key=f"{key}_vary_count", help="One job each."
-        )
-        if st.button("Make variations", key=f"{key}_vary", type="primary"):
-            vary(user, job, int(count))
+    with st.container(horizontal=True, width="content"):
+        if st.button("Edit", key=f"{key}_edit", icon=":material/ink_highlighter:"):
+            open_editor(job.id)
+        with st.popover("Variations", icon=":material/auto_awesome_motion:"):
+            st.caption("More images like this one: same prompt and options, new seeds.")
+            count = st.number_input(
+                "How many", 1, MAX_VARIATIONS, 2, key=f"{key}_vary_count", help="One job each."
+            )
+            if st.button("Make variations", key=f"{key}_vary", type="primary"):
+                vary(user, job, int(count))
 
 
 def vary(user: User, job: Job, count: int) -> None:
