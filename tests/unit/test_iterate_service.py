@@ -297,3 +297,15 @@ def test_a_comparison_counts_against_the_rate_limit(settings):
         with pytest.raises(RateLimited):
             studio.services.jobs.submit_comparison(studio.alice, "a fox", PAIRS)
         assert not all_jobs(studio)
+
+
+def test_the_data_export_names_a_jobs_mask_and_references(studio: Studio):
+    from core.services.your_data import export_files
+
+    job = studio.services.jobs.submit_iteration(
+        studio.alice, EDIT, images=Inputs(image=png(), mask=mask(), references=[png(colour="red")])
+    )[0]
+    names = dict(export_files(job))
+    assert names[job.mask_path].endswith(".mask.png")
+    assert names[job.reference_paths[0]].endswith(".reference1.png")
+    assert names[job.input_path].endswith(".input.png")
