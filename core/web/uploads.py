@@ -21,7 +21,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from python_multipart.multipart import parse_options_header
 from starlette.datastructures import Headers, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
@@ -76,8 +75,8 @@ async def read_multipart(request: Request) -> None:
     """Parse a multipart job request within the bounds above; leave the text fields as the
     request's JSON body (for the route's model) and the files in `request.state.uploads`."""
     check_declared_length(request, UPLOAD_BODY_MAX_BYTES)
-    _, options = parse_options_header(request.headers.get("content-type", ""))
-    if not options.get(b"boundary"):
+    params = request.headers.get("content-type", "").split(";")[1:]
+    if not any(p.strip().lower().startswith("boundary=") and p.strip()[9:] for p in params):
         raise bad_request("A multipart body needs a boundary in its Content-Type.")
     counted = Request(request.scope, receive=_counting(request, UPLOAD_BODY_MAX_BYTES))
     try:
