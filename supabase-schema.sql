@@ -1547,6 +1547,151 @@ grant execute on function public.webhook_job_document(public.jobs, text),
     public.record_webhook_attempt(text, text, text, timestamptz, integer, text)
     to service_role;
 
+-- ---- edit and iterate (issue 11): lineage and stored inputs --------------------------------
+-- Every job records where it came from: `kind` (generate / edit / variation / reference /
+-- compare), `parent_id` (the job it was made from; NULL for a fresh prompt or an uploaded
+-- image), `mask_path` (an edit's stored mask) and `reference_paths` (its other input images).
+-- Inputs live under the owner's folder of the `results` bucket (`{user_id}/inputs/...`), so the
+-- bucket's per-folder policies cover them.
+alter table public.jobs add column if not exists parent_id uuid;
+alter table public.jobs add column if not exists mask_path text;
+alter table public.jobs add column if not exists reference_paths text[] not null default '{}';
+alter table public.jobs drop constraint if exists jobs_kind_check;
+alter table public.jobs add constraint jobs_kind_check
+    check (kind in ('generate', 'edit', 'variation', 'reference', 'compare'));
+alter table public.jobs drop constraint if exists jobs_reference_paths_check;
+alter table public.jobs add constraint jobs_reference_paths_check
+    check (cardinality(reference_paths) <= 16);
+create index if not exists jobs_parent_idx on public.jobs (parent_id) where parent_id is not null;
+create index if not exists jobs_input_idx on public.jobs (input_path) where input_path is not null;
+create index if not exists jobs_mask_idx on public.jobs (mask_path) where mask_path is not null;
+create index if not exists jobs_reference_idx on public.jobs using gin (reference_paths);
+
+-- submit_jobs is unchanged: the server sends the lineage inside `params` under the reserved
+-- key `_lineage` ({parent_id, mask_path, reference_paths}); this trigger checks it (every input
+-- in the owner's folder, the parent one of the owner's jobs), moves it into the columns and
+-- drops the key, so no params row ever keeps it.
+create or replace function public.jobs_take_lineage() returns trigger
+    language plpgsql set search_path = ''
+as $$
+declare
+    v_lineage jsonb := new.params -> '_lineage';
+    v_path text;
+begin
+    if v_lineage is null then
+        return new;
+    end if;
+    new.params := new.params - '_lineage';
+    if jsonb_typeof(v_lineage) is distinct from 'object'
+       or jsonb_typeof(coalesce(v_lineage -> 'reference_paths', '[]')) is distinct from 'array'
+    then
+        raise exception using errcode = '22023', message = 'malformed lineage';
+    end if;
+    new.parent_id := (v_lineage ->> 'parent_id')::uuid;
+    new.mask_path := v_lineage ->> 'mask_path';
+    new.reference_paths := array(
+        select jsonb_array_elements_text(coalesce(v_lineage -> 'reference_paths', '[]')));
+    foreach v_path in array array_append(new.reference_paths, new.mask_path) loop
+        if v_path is not null and (split_part(v_path, '/', 1) <> new.user_id::text
+                                   or v_path like '%..%') then
+            raise exception using errcode = '42501', message = 'an input image must be your own';
+        end if;
+    end loop;
+    if new.parent_id is not null and not exists (
+        select 1 from public.jobs j where j.id = new.parent_id and j.user_id = new.user_id
+    ) then
+        raise exception using errcode = '42501', message = 'the parent job must be your own';
+    end if;
+    return new;
+end;
+$$;
+revoke all on function public.jobs_take_lineage() from public, anon, authenticated;
+drop trigger if exists jobs_take_lineage on public.jobs;
+create trigger jobs_take_lineage before insert on public.jobs
+    for each row execute function public.jobs_take_lineage();
+
+-- Which of these stored inputs a job row still names (the purge keeps those). Server only.
+create or replace function public.inputs_in_use(p_paths text[])
+returns table (path text)
+    language plpgsql stable security definer set search_path = ''
+as $$
+begin
+    if not public.is_service() then
+        raise exception using errcode = '42501', message = 'the server purges inputs';
+    end if;
+    return query
+        select j.input_path from public.jobs j where j.input_path = any(p_paths)
+        union
+        select j.mask_path from public.jobs j where j.mask_path = any(p_paths)
+        union
+        select r.p from public.jobs j cross join lateral unnest(j.reference_paths) as r(p)
+        where j.reference_paths && p_paths and r.p = any(p_paths);
+end;
+$$;
+revoke all on function public.inputs_in_use(text[]) from public, anon, authenticated;
+grant execute on function public.inputs_in_use(text[]) to service_role;
+grant select (parent_id, mask_path, reference_paths) on table public.jobs to authenticated;
+
+-- History's filter by kind: list_jobs with a `p_kinds` filter (the same rules otherwise; a
+-- second function rather than a changed signature, so list_jobs and its callers stay as they are).
+create or replace function public.list_jobs_of_kinds(
+    p_kinds text[],
+    p_user_id uuid default null,
+    p_statuses text[] default '{}',
+    p_providers text[] default '{}',
+    p_models text[] default '{}',
+    p_review_statuses text[] default '{}',
+    p_text text default null,
+    p_batch_id uuid default null,
+    p_created_after timestamptz default null,
+    p_created_before timestamptz default null,
+    p_oldest_first boolean default false,
+    p_cursor_created_at timestamptz default null,
+    p_cursor_id uuid default null,
+    p_limit integer default 24
+) returns setof public.jobs
+    language plpgsql stable security definer set search_path = ''
+as $$
+declare
+    v_pattern text := case when p_text is null or p_text = '' then null else
+        '%' || replace(replace(replace(p_text, '\', '\\'), '%', '\%'), '_', '\_') || '%' end;
+    v_full boolean := public.sees_all_jobs();
+    v_uid uuid := auth.uid();
+begin
+    if not v_full and (v_uid is null or not public.is_active_user()) then
+        return;
+    end if;
+    return query
+    select m.* from public.jobs j
+    cross join lateral public.job_as_seen(j, v_full) m
+    where (v_full or j.user_id = v_uid)
+      and (p_user_id is null or j.user_id = p_user_id)
+      and j.kind = any (p_kinds)
+      and (cardinality(p_statuses) = 0 or j.status = any (p_statuses))
+      and (cardinality(p_providers) = 0 or j.provider = any (p_providers))
+      and (cardinality(p_models) = 0 or j.model = any (p_models))
+      and (cardinality(p_review_statuses) = 0 or j.review_status = any (p_review_statuses))
+      and (v_pattern is null or j.prompt ilike v_pattern)
+      and (p_batch_id is null or j.batch_id = p_batch_id)
+      and (p_created_after is null or j.created_at >= p_created_after)
+      and (p_created_before is null or j.created_at < p_created_before)
+      and (p_cursor_created_at is null or (
+            case when p_oldest_first
+                 then (j.created_at, j.id) > (p_cursor_created_at, p_cursor_id)
+                 else (j.created_at, j.id) < (p_cursor_created_at, p_cursor_id) end))
+    order by
+        case when p_oldest_first then j.created_at end asc,
+        case when p_oldest_first then j.id end asc,
+        j.created_at desc, j.id desc
+    limit greatest(1, least(coalesce(p_limit, 24), 501));
+end;
+$$;
+revoke all on function public.list_jobs_of_kinds(text[], uuid, text[], text[], text[], text[], text,
+    uuid, timestamptz, timestamptz, boolean, timestamptz, uuid, integer) from public, anon;
+grant execute on function public.list_jobs_of_kinds(text[], uuid, text[], text[], text[], text[],
+    text, uuid, timestamptz, timestamptz, boolean, timestamptz, uuid, integer)
+    to authenticated, service_role;
+
 -- Tell PostgREST to pick up the new functions and grants now (Supabase also does this itself
 -- after DDL; on a plain Postgres nobody listens and this does nothing).
 notify pgrst, 'reload schema';

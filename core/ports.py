@@ -133,6 +133,12 @@ class JobStore(Protocol):
         """The provider call of `owner`'s attempt has returned: the job stops counting toward
         claim's concurrency cap while its storage step runs (the claim clears the mark), and
         its lease is extended. False, changing nothing, when the lease is not `owner`'s."""
+
+    # ---- stored inputs (issue 11) ----
+
+    def inputs_in_use(self, paths: list[str]) -> set[str]:
+        """Which of `paths` (stored input objects: source images, masks, references) some
+        job row still names; the purge keeps those and deletes the rest."""
         ...
 
 

@@ -15,7 +15,7 @@ import streamlit as st
 from core.domain.errors import NotFound, StudioError
 from core.domain.models import Job, JobRequest, JobStatus, User
 from core.providers.base import SEED_MAX, ModelInfo, Provider, utc_today
-from pages import widgets
+from pages import iterate, widgets
 
 # A second submit of the same form content within this window is the same click (double-click,
 # or a click that raced the rerun): it reuses the idempotency key, so it returns the same batch.
@@ -176,6 +176,7 @@ def _render_jobs(user: User, jobs: list[Job]) -> bool:
             if job.status is JobStatus.DONE:
                 widgets.show_job_image(user, job, urls.get(job.id), thumb=False)
                 widgets.download_button(user, job, key=f"gen_dl_{job.id}")
+                iterate.job_actions(user, job, key=f"gen_{job.id}")
             elif job.status is JobStatus.FAILED:
                 st.text(job.error_message or "The image could not be generated.")
             elif job.status is JobStatus.PROCESSING:

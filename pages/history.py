@@ -6,8 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core.domain.errors import AuthRequired, NotFound, StudioError
-from core.domain.models import Job, JobPage, JobQuery, JobStatus, User
-from pages import widgets
+from core.domain.models import Job, JobKind, JobPage, JobQuery, JobStatus, User
+from pages import iterate, widgets
 
 PAGE_SIZE = 24
 GRID_COLUMNS = 4
@@ -15,7 +15,7 @@ OPEN_KEY = "history_open"
 CURSORS_KEY = "history_cursors"
 FILTERS_KEY = "history_filters"
 FLASH_KEY = "history_flash"
-FILTER_WIDGETS = ("hist_status", "hist_provider", "hist_text")
+FILTER_WIDGETS = ("hist_status", "hist_provider", "hist_text", "hist_kind")
 
 user = widgets.require_user()
 svc = widgets.services()
@@ -62,6 +62,11 @@ def _use_prompt(job: Job) -> None:
     st.switch_page("pages/generate.py")
 
 
+def _open(job_id: str) -> None:
+    st.session_state[OPEN_KEY] = job_id
+    st.rerun()
+
+
 def _job_details(user: User, job_id: str) -> Job | None:
     try:
         job = svc.jobs.get_job(user, job_id)
@@ -75,6 +80,7 @@ def _job_details(user: User, job_id: str) -> Job | None:
     widgets.status_badge(job)
     with st.container(horizontal=True):
         widgets.download_button(user, job, key=f"hist_dl_{job.id}")
+        iterate.job_actions(user, job, key=f"hist_{job.id}")
         if job.status in (JobStatus.FAILED, JobStatus.CANCELED) and st.button(
             "Retry", key="hist_retry", icon=":material/refresh:"
         ):
@@ -91,6 +97,7 @@ def _job_details(user: User, job_id: str) -> Job | None:
                 if st.button("Yes, delete", key="hist_delete", type="primary"):
                     _act(user, "delete", job)
 
+    iterate.lineage_strip(user, job, _open, key="hist_chain")
     image_col, info_col = st.columns([3, 2], gap="large")
     with image_col:
         if job.status is JobStatus.DONE:
@@ -133,16 +140,18 @@ def _filters() -> JobQuery:
         if key not in st.session_state and f"_{key}" in st.session_state:
             st.session_state[key] = st.session_state[f"_{key}"]
     statuses = [s.value for s in JobStatus]
-    cols = st.columns([2, 2, 3])
+    cols = st.columns([2, 2, 2, 3])
     chosen_status = cols[0].multiselect("Status", statuses, key="hist_status")
     chosen_providers = cols[1].multiselect(
         "Provider", sorted(svc.jobs.providers), key="hist_provider"
     )
-    text = cols[2].text_input("Search prompts", key="hist_text").strip()
+    chosen_kinds = cols[2].multiselect("Kind", [k.value for k in JobKind], key="hist_kind")
+    text = cols[3].text_input("Search prompts", key="hist_text").strip()
     for key in FILTER_WIDGETS:
         st.session_state[f"_{key}"] = st.session_state[key]
-    filters = (tuple(chosen_status), tuple(chosen_providers), text)
+    filters = (tuple(chosen_status), tuple(chosen_providers), text, tuple(chosen_kinds))
     return JobQuery(
+        kinds=tuple(JobKind(k) for k in chosen_kinds),
         statuses=tuple(JobStatus(s) for s in chosen_status),
         providers=tuple(chosen_providers),
         text=text or None,

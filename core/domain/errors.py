@@ -99,3 +99,10 @@ class StorageFull(StudioError):
         self, message: str = "The server's storage is full, so nothing was saved. Try again later."
     ) -> None:
         super().__init__(message)
+
+
+class UnsupportedMediaType(StudioError):
+    """An uploaded file is not one of the accepted image types (judged by its bytes)."""
+
+    code = "unsupported_media_type"
+    http_status = 415

@@ -35,8 +35,14 @@ class ReviewStatus(enum.StrEnum):
 
 
 class JobKind(enum.StrEnum):
+    """Where a job came from (its lineage kind). Only EDIT sends a source image and mask to the
+    provider's edit call; the others generate, VARIATION and REFERENCE with input images."""
+
     GENERATE = "generate"
     EDIT = "edit"
+    VARIATION = "variation"
+    REFERENCE = "reference"
+    COMPARE = "compare"
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,16 @@ class JobRequest:
     params: dict[str, Any] = field(default_factory=dict)
     kind: JobKind = JobKind.GENERATE
     input_path: str | None = None
+    # lineage and inputs (issue 11): the job this one was made from, the stored mask of an
+    # edit (internal convention: see core.domain.uploads) and the stored reference images
+    parent_id: str | None = None
+    mask_path: str | None = None
+    reference_paths: tuple[str, ...] = ()
+
+    @property
+    def stored_inputs(self) -> list[str]:
+        """Every stored input object the request names (source, mask, references)."""
+        return [p for p in (self.input_path, self.mask_path, *self.reference_paths) if p]
 
 
 @dataclass(frozen=True)
@@ -118,6 +134,9 @@ class Job:
     idempotency_key: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    parent_id: str | None = None
+    mask_path: str | None = None
+    reference_paths: tuple[str, ...] = ()
 
     @property
     def request(self) -> JobRequest:
@@ -128,6 +147,9 @@ class Job:
             params=dict(self.params),
             kind=self.kind,
             input_path=self.input_path,
+            parent_id=self.parent_id,
+            mask_path=self.mask_path,
+            reference_paths=self.reference_paths,
         )
 
 
@@ -147,6 +169,7 @@ class JobQuery:
     oldest_first: bool = False
     limit: int = 24
     cursor: str | None = None
+    kinds: tuple[JobKind, ...] = ()  # lineage kinds (edit and iterate); empty = all
 
 
 @dataclass(frozen=True)

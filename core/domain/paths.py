@@ -59,3 +59,19 @@ def check_path(path: str) -> None:
     parts = path.split("/")
     if any(part in ("", ".", "..") for part in parts):
         raise ValueError(f"not a plain object path: {path!r}")
+
+
+# ---- stored inputs (issue 11): uploaded images, masks and references ---------------------------
+
+INPUTS_FOLDER = "inputs"
+
+
+def input_object_path(user_id: str, digest: str, ext: str) -> str:
+    """Where an input image or mask is stored: in the owner's folder, named by its content
+    (SHA-256), so the same upload twice is one object and several jobs can share it."""
+    return f"{user_id}/{INPUTS_FOLDER}/{digest}.{ext}"
+
+
+def is_stored_input(user_id: str, path: object) -> bool:
+    """True for an object of the user's inputs folder (never another job's result)."""
+    return is_own_input_path(user_id, path) and str(path).startswith(f"{user_id}/{INPUTS_FOLDER}/")

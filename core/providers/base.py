@@ -6,7 +6,7 @@ from __future__ import annotations
 import abc
 import math
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
@@ -61,6 +61,8 @@ class Capabilities:
     negative_prompt: bool = False
     edit: bool = False
     max_prompt_chars: int = 4_000
+    # How many input images (an edit's source plus references) one request may carry; 0 = none.
+    max_input_images: int = 0
 
     def supported_params(self) -> set[str]:
         """Names of the common parameters this model takes."""
@@ -132,6 +134,11 @@ class GenerationRequest:
     request_id: str | None = None  # our job id: stable across retries of the same job
     input_image: bytes | None = None  # edit source
     input_mime: str | None = None
+    # The internal mask convention (core.domain.uploads): greyscale PNG the source's size,
+    # white = change. Each adapter converts it to its provider's convention.
+    mask: bytes | None = None
+    # Further input images (references, extra edit images) as (bytes, mime).
+    references: tuple[tuple[bytes, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -273,6 +280,11 @@ class Provider:
 
     def edit(self, req: GenerationRequest) -> GeneratedImage:
         raise InvalidRequest(f"{self.label} cannot edit images.")
+
+    def vary(self, req: GenerationRequest) -> GeneratedImage:
+        """A variation of `req.input_image` (the parent's image): by default a new generation
+        of the same prompt and options (a new seed); adapters with a remix override this."""
+        return self.generate(replace(req, input_image=None, input_mime=None))
 
 
 ClientT = TypeVar("ClientT")

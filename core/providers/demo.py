@@ -17,6 +17,7 @@ import re
 import textwrap
 import threading
 import time
+from dataclasses import replace
 from typing import Any, ClassVar, Self
 
 from PIL import Image, ImageDraw, ImageFont
@@ -92,6 +93,7 @@ class DemoProvider(Provider):
                 seed=True,
                 negative_prompt=True,
                 edit=True,
+                max_input_images=4,
             ),
             notes="A poster layout; as an edit, frames the source image.",
             price_per_image_usd=0.0,
@@ -127,7 +129,9 @@ class DemoProvider(Provider):
         return _render(req, source=None)
 
     def edit(self, req: GenerationRequest) -> GeneratedImage:
-        """Frame the source image with the demo label (demo-poster only)."""
+        """demo-poster only. With a mask (internal convention: white = change), the masked
+        region gets the demo pattern and every other pixel stays exactly the source's; with
+        no mask (a whole-image instruction), the source is framed with the demo label."""
         if not self.model(req.model).capabilities.edit:
             raise InvalidRequest(f"{req.model} cannot edit images.")
         if not req.input_image:
@@ -135,10 +139,18 @@ class DemoProvider(Provider):
         self._simulate(req)
         try:
             with Image.open(io.BytesIO(req.input_image)) as src:
-                source = src.convert("RGB")
+                source = src.convert("RGBA" if "A" in src.getbands() else "RGB")
+            mask = None
+            if req.mask is not None:
+                with Image.open(io.BytesIO(req.mask)) as m:
+                    mask = m.convert("L")
         except Exception as exc:
-            raise InvalidRequest("The source image could not be read.") from exc
-        return _render(req, source=source)
+            raise InvalidRequest("The source image could not be read (or its mask).") from exc
+        if mask is None:
+            return _render(req, source=source.convert("RGB"))
+        if mask.size != source.size:
+            raise InvalidRequest("The mask must be the size of the source image.")
+        return _masked_edit(req, source, mask)
 
     def _simulate(self, req: GenerationRequest) -> None:
         """Latency, prompt triggers, then the random failure rate."""
@@ -216,6 +228,27 @@ def _render(req: GenerationRequest, source: Image.Image | None) -> GeneratedImag
             "render_ms": round((time.perf_counter() - started) * 1000, 2),
         },
     )
+
+
+def _masked_edit(req: GenerationRequest, source: Image.Image, mask: Image.Image) -> GeneratedImage:
+    """The demo pattern inside the mask, the source untouched outside it (lossless PNG)."""
+    started = time.perf_counter()
+    painted = _render(replace(req, params={**req.params, "quality": "draft"}), source=None)
+    with Image.open(io.BytesIO(painted.data)) as pattern:
+        fill = pattern.convert(source.mode).resize(source.size)
+    binary = mask.point(lambda v: 255 if v >= 128 else 0)
+    result = Image.composite(fill, source, binary)
+    out = io.BytesIO()
+    result.save(out, format="PNG", compress_level=1)
+    meta = {
+        "width": source.width,
+        "height": source.height,
+        "seed": painted.meta.get("seed"),
+        "demo": True,
+        "masked": True,
+        "render_ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+    return GeneratedImage(data=out.getvalue(), mime="image/png", meta=meta)
 
 
 def _gradient(

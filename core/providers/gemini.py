@@ -33,6 +33,7 @@ from core.providers.base import (
     SafetyBlocked,
     Transient,
 )
+from core.providers.masks import hint_image
 from core.providers.spec import ProviderSpec
 from core.providers.util import plain_message, retry_after_seconds
 
@@ -45,7 +46,10 @@ _RATIOS_WIDE = (*_RATIOS, "1:4", "4:1", "1:8", "8:1")
 _SIZES = ("1K", "2K", "4K")
 
 _RETIRED = Capabilities(aspect_ratios=("1:1",))
-_COMMON: dict[str, Any] = {"max_prompt_chars": MAX_PROMPT, "edit": True}
+# Gemini 3 image models take up to 14 reference images
+# (https://ai.google.dev/gemini-api/docs/image-generation); Gemini 2.5 Flash Image works best
+# with up to 3, so its catalogue entry says 3.
+_COMMON: dict[str, Any] = {"max_prompt_chars": MAX_PROMPT, "edit": True, "max_input_images": 14}
 
 # Shutdowns as Google announces them on https://ai.google.dev/gemini-api/docs/deprecations
 # (checked 2026-12-01; its newest copy found lists gemini-3.1-flash-image and
@@ -92,7 +96,7 @@ MODELS: tuple[ModelInfo, ...] = (
     ModelInfo(
         "gemini-2.5-flash-image",
         "Nano Banana (Gemini 2.5 Flash Image)",
-        Capabilities(aspect_ratios=_RATIOS, **_COMMON),
+        Capabilities(aspect_ratios=_RATIOS, **{**_COMMON, "max_input_images": 3}),
         notes="About 1024 px output; no size choice. Deprecated by Google; no exact shutdown "
         "date announced yet.",
         price_per_image_usd=0.039,
@@ -162,6 +166,17 @@ REASONS = {
 _NOT_SAFETY = {"STOP", "FINISH_REASON_UNSPECIFIED", "MAX_TOKENS", "MALFORMED_RESPONSE"}
 
 
+# Gemini has no mask field: the instruction that goes with the mask's hint image.
+MASK_HINT = (
+    "Edit the first image. The second image is the same picture with the area to change "
+    "painted red: change only that area and keep everything else as it is."
+)
+
+
+def _reference_parts(req: GenerationRequest) -> list[types.Part]:
+    return [types.Part.from_bytes(data=data, mime_type=mime) for data, mime in req.references]
+
+
 # ---- adapter -------------------------------------------------------------------------------
 
 
@@ -181,16 +196,26 @@ class GeminiProvider(RemoteProvider[genai.Client]):
         return genai.Client(api_key=self.api_key, vertexai=False, http_options=options)
 
     def generate(self, req: GenerationRequest) -> GeneratedImage:
-        return self._run(req, [req.prompt])
+        """The prompt, then any reference images as inline parts (Gemini 3 takes up to 14)."""
+        return self._run(req, [req.prompt, *_reference_parts(req)])
 
     def edit(self, req: GenerationRequest) -> GeneratedImage:
-        """Edit `req.input_image` as the prompt says: the image goes along as an inline part."""
+        """Edit `req.input_image` as the prompt says: the image goes along as an inline part.
+        Gemini has no mask field: with a mask, a copy of the source with the area painted red
+        follows as a second image, and the text says so (a hint, not a guarantee; the editor
+        tells the user). References come after."""
         if not req.input_image:
             raise InvalidRequest("An edit needs a source image.")
         source = types.Part.from_bytes(
             data=req.input_image, mime_type=req.input_mime or "image/png"
         )
-        return self._run(req, [req.prompt, source])
+        if req.mask is None:
+            return self._run(req, [req.prompt, source, *_reference_parts(req)])
+        hint = types.Part.from_bytes(
+            data=hint_image(req.input_image, req.mask), mime_type="image/png"
+        )
+        text = f"{req.prompt}\n\n{MASK_HINT}"
+        return self._run(req, [text, source, hint, *_reference_parts(req)])
 
     def _run(self, req: GenerationRequest, contents: list[Any]) -> GeneratedImage:
         if not self.api_key:

@@ -1,5 +1,9 @@
 """Ideogram 3.0 through its REST API with httpx (Ideogram publishes no SDK):
-`POST {base}/v1/ideogram-v3/generate`, multipart form, `Api-Key` header.
+`POST {base}/v1/ideogram-v3/generate`, multipart form, `Api-Key` header. Edits with a mask go
+to `POST {base}/v2/image/inpaint/ideogram-3` (the endpoint the deprecation notice of
+`/v1/ideogram-v3/edit` names; mask black = change), edits without a mask and variations to
+`POST {base}/v1/ideogram-v3/remix` (`image_weight`), references as the one
+`character_reference_images` file of generate.
 
 The reply holds a temporary image URL, downloaded at once with the safe download helper.
 """
@@ -27,11 +31,20 @@ from core.providers.base import (
     SafetyBlocked,
     Transient,
 )
+from core.providers.masks import ideogram_mask
 from core.providers.spec import ProviderSpec
 from core.providers.util import plain_message, retry_after_seconds
 
 DEFAULT_BASE_URL = "https://api.ideogram.ai"
 GENERATE_PATH = "/v1/ideogram-v3/generate"
+# https://developer.ideogram.ai/api-reference/images/inpaint/ideogram-3 (multipart: prompt,
+# image, mask; the synchronous reply has the generate shape, `data[]` with `url`, `seed`,
+# `is_image_safe`). Replaces the deprecated POST /v1/ideogram-v3/edit, never called.
+INPAINT_PATH = "/v2/image/inpaint/ideogram-3"
+# https://developer.ideogram.ai/api-reference/api-reference/remix-v3 (image, prompt,
+# image_weight 1-100, default 50; the generate fields).
+REMIX_PATH = "/v1/ideogram-v3/remix"
+DEFAULT_IMAGE_WEIGHT = 50
 # Ideogram's 429s carry no Retry-After; wait at least this long before the retry.
 RATE_LIMIT_BACKOFF_SECONDS = 10.0
 
@@ -61,6 +74,9 @@ MODELS: tuple[ModelInfo, ...] = (
             seed=True,
             negative_prompt=True,
             max_prompt_chars=10_000,
+            edit=True,
+            # generate takes exactly one character reference image; an edit its source
+            max_input_images=1,
         ),
         default=True,
         notes="Strong at text in images. About 1 megapixel. Extra option: magic_prompt.",
@@ -92,6 +108,8 @@ class IdeogramProvider(RemoteProvider[httpx.Client]):
             api_key=api_key, default_model=default_model, base_url=base_url, timeout=timeout
         )
         self.generate_url = base_url + GENERATE_PATH
+        self.inpaint_url = base_url + INPAINT_PATH
+        self.remix_url = base_url + REMIX_PATH
         self.speeds = {"draft": draft_speed, "standard": "DEFAULT", "high": "QUALITY"}
         # Image links are https in production; an http base URL (a local gateway or a test
         # server) is the one configuration where plain-http image links are accepted.
@@ -100,10 +118,16 @@ class IdeogramProvider(RemoteProvider[httpx.Client]):
         )
 
     def validate(self, model_id: str, prompt: str, params: dict[str, Any]) -> dict[str, Any]:
-        """The common options plus Ideogram's own `magic_prompt` (auto, on or off)."""
-        params = dict(params or {})
-        magic = params.pop("magic_prompt", None)
+        """The common options plus Ideogram's own `magic_prompt` (auto, on or off) and
+        `image_weight` (1-100: how closely a remix or variation follows its image)."""
+        params = dict(params or {}) if isinstance(params, dict) else params
+        magic = params.pop("magic_prompt", None) if isinstance(params, dict) else None
+        weight = params.pop("image_weight", None) if isinstance(params, dict) else None
         cleaned = super().validate(model_id, prompt, params)
+        if weight not in (None, ""):
+            if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= 100:
+                raise ValidationError("image_weight must be a whole number from 1 to 100.")
+            cleaned["image_weight"] = weight
         if magic not in (None, ""):
             if magic not in MAGIC_PROMPT:
                 raise ValidationError(
@@ -119,8 +143,36 @@ class IdeogramProvider(RemoteProvider[httpx.Client]):
         return httpx.Client(timeout=self.timeout, follow_redirects=False)
 
     def generate(self, req: GenerationRequest) -> GeneratedImage:
-        if not self.api_key:
-            raise AuthFailed(self.unavailable_reason() or "Ideogram is not configured.")
+        """generate; a reference image goes as the one `character_reference_images` file."""
+        files = [
+            ("character_reference_images", _upload("reference", data, mime))
+            for data, mime in req.references[:1]
+        ]
+        return self._call(self.generate_url, req, self._fields(req), files)
+
+    def edit(self, req: GenerationRequest) -> GeneratedImage:
+        """With a mask: inpaint (our mask converted: black = change). Without one (a
+        whole-image instruction): remix of the source with its image weight."""
+        if not req.input_image:
+            raise InvalidRequest("An edit needs a source image.")
+        source = ("image", _upload("source", req.input_image, req.input_mime))
+        if req.mask is None:
+            return self.vary(req)
+        mask = ("mask", ("mask.png", ideogram_mask(req.mask), "image/png"))
+        fields = [f for f in self._fields(req) if f[0] not in ("aspect_ratio", "negative_prompt")]
+        return self._call(self.inpaint_url, req, fields, [source, mask])
+
+    def vary(self, req: GenerationRequest) -> GeneratedImage:
+        """A variation: remix of the source with `image_weight` (default 50), a new seed."""
+        if not req.input_image:
+            return self.generate(req)
+        fields = self._fields(req)
+        weight = req.params.get("image_weight", DEFAULT_IMAGE_WEIGHT)
+        fields.append(("image_weight", str(weight)))
+        source = ("image", _upload("source", req.input_image, req.input_mime))
+        return self._call(self.remix_url, req, fields, [source])
+
+    def _fields(self, req: GenerationRequest) -> list[tuple[str, str]]:
         params = req.params
         speed = self.speeds[params.get("quality", "standard")]
         fields: list[tuple[str, str]] = [("prompt", req.prompt), ("rendering_speed", speed)]
@@ -134,11 +186,27 @@ class IdeogramProvider(RemoteProvider[httpx.Client]):
             fields.append(("seed", str(params["seed"])))
         if "magic_prompt" in params:
             fields.append(("magic_prompt", params["magic_prompt"].upper()))
+        return fields
+
+    def _call(
+        self,
+        url: str,
+        req: GenerationRequest,
+        fields: list[tuple[str, str]],
+        files: list[tuple[str, tuple[str, bytes, str]]],
+    ) -> GeneratedImage:
+        if not self.api_key:
+            raise AuthFailed(self.unavailable_reason() or "Ideogram is not configured.")
+        speed = dict(fields)["rendering_speed"]
+        parts: list[tuple[str, tuple[str | None, bytes | str] | tuple[str, bytes, str]]] = [
+            (name, (None, value)) for name, value in fields
+        ]
+        parts += files
         try:
             response = self.client().post(
-                self.generate_url,
+                url,
                 headers={"Api-Key": self.api_key, "Accept": "application/json"},
-                files=[(name, (None, value)) for name, value in fields],  # multipart form
+                files=parts,  # multipart form
             )
         except httpx.TimeoutException:
             raise Transient(
@@ -227,6 +295,12 @@ class IdeogramProvider(RemoteProvider[httpx.Client]):
                 retry_after=retry_after_seconds(response.headers),
             )
         return InvalidRequest(f"Ideogram refused the request (HTTP {status}){suffix}")
+
+
+def _upload(stem: str, data: bytes, mime: str | None) -> tuple[str, bytes, str]:
+    mime = mime or "image/png"
+    ext = {"image/jpeg": "jpg", "image/webp": "webp"}.get(mime, "png")
+    return (f"{stem}.{ext}", data, mime)
 
 
 # ---- registration (core.providers.registry) ------------------------------------------------

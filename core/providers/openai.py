@@ -11,7 +11,7 @@ import base64
 import binascii
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -34,11 +34,15 @@ from core.providers.base import (
     SafetyBlocked,
     Transient,
 )
+from core.providers.masks import openai_mask
 from core.providers.spec import ProviderSpec
 from core.providers.util import hashed_user_ref, plain_message, retry_after_seconds
 
 _UNREADABLE = "OpenAI sent a reply that could not be read; the job will retry."
 MAX_PROMPT = 32_000
+# images.edit takes up to 16 images (the mask applies to the first); API reference,
+# https://developers.openai.com/api/reference/resources/images/methods/edit
+MAX_EDIT_IMAGES = 16
 
 # ---- catalogue -----------------------------------------------------------------------------
 
@@ -55,6 +59,7 @@ _GPT2 = Capabilities(
     output_formats=_FORMATS,
     edit=True,
     max_prompt_chars=MAX_PROMPT,
+    max_input_images=MAX_EDIT_IMAGES,
 )
 _GPT25 = Capabilities(
     aspect_ratios=_FREE_RATIOS,
@@ -64,6 +69,7 @@ _GPT25 = Capabilities(
     output_formats=_FORMATS,
     edit=True,
     max_prompt_chars=MAX_PROMPT,
+    max_input_images=MAX_EDIT_IMAGES,
 )
 _GPT1 = Capabilities(
     aspect_ratios=_GPT1_RATIOS,
@@ -72,6 +78,7 @@ _GPT1 = Capabilities(
     output_formats=_FORMATS,
     edit=True,
     max_prompt_chars=MAX_PROMPT,
+    max_input_images=MAX_EDIT_IMAGES,
 )
 _RETIRED = Capabilities(aspect_ratios=("1:1",))
 
@@ -213,6 +220,35 @@ def size_for(model_id: str, aspect_ratio: str | None, image_size: str | None) ->
     return f"{w}x{h}"
 
 
+# `input_fidelity` ("how much effort to match the style and features, especially facial
+# features, of input images"): the SDK's images.edit docstring (openai 3.57.0) says high/low on
+# gpt-image-1.5, only low on gpt-image-1-mini, and to omit it for gpt-image-2 (later models
+# unstated: omitted).
+INPUT_FIDELITY = {"gpt-image-1.5": "high"}
+
+
+def edit_fields(req: GenerationRequest) -> dict[str, Any]:
+    """The files of an `images.edit` call: the source first (the mask applies to it), then the
+    references (the SDK sends a list as repeated `image[]` parts), the mask converted to
+    OpenAI's convention (alpha 0 = change), and `input_fidelity` where the model takes it."""
+    if req.input_image is None:
+        raise InvalidRequest("This edit has no source image.")
+    files = [_file("source", req.input_image, req.input_mime)]
+    files += [_file(f"reference-{i}", d, m) for i, (d, m) in enumerate(req.references, 1)]
+    fields: dict[str, Any] = {"image": files[0] if len(files) == 1 else files}
+    if req.mask is not None:
+        fields["mask"] = ("mask.png", openai_mask(req.mask), "image/png")
+    if req.model in INPUT_FIDELITY:
+        fields["input_fidelity"] = INPUT_FIDELITY[req.model]
+    return fields
+
+
+def _file(stem: str, data: bytes, mime: str | None) -> tuple[str, bytes, str]:
+    mime = mime or "image/png"
+    ext = {"image/jpeg": "jpg", "image/webp": "webp"}.get(mime, "png")
+    return (f"{stem}.{ext}", data, mime)
+
+
 def _is_gpt1(model_id: str) -> bool:
     return model_id.startswith(("gpt-image-1", "chatgpt-image"))
 
@@ -268,6 +304,14 @@ class OpenAIProvider(RemoteProvider[openai.OpenAI]):
         return openai.OpenAI(api_key=self.api_key, **kwargs)
 
     def generate(self, req: GenerationRequest) -> GeneratedImage:
+        """`images.generate`; with reference images, `images.edit` with them as the images (the
+        endpoint OpenAI documents for generating from references), no mask."""
+        if req.references:
+            first, *rest = req.references
+            req = replace(
+                req, input_image=first[0], input_mime=first[1], references=tuple(rest), mask=None
+            )
+            return self._run(req, edit=True)
         return self._run(req, edit=False)
 
     def edit(self, req: GenerationRequest) -> GeneratedImage:
@@ -298,9 +342,7 @@ class OpenAIProvider(RemoteProvider[openai.OpenAI]):
             if edit:
                 if req.input_image is None:
                     raise InvalidRequest("This edit has no source image.")
-                source_mime = req.input_mime or "image/png"
-                ext = {"image/jpeg": "jpg", "image/webp": "webp"}.get(source_mime, "png")
-                raw = images.edit(image=("source." + ext, req.input_image, source_mime), **call)
+                raw = images.edit(**edit_fields(req), **call)
             else:
                 raw = images.generate(**call)
             response = raw.parse()

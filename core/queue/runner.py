@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from core.domain import images
 from core.domain.errors import StorageFull, ValidationError
 from core.domain.models import Job, JobKind
-from core.domain.paths import is_own_input_path, result_paths
+from core.domain.paths import result_paths
 from core.domain.recipe import embed_recipe, job_recipe
 from core.domain.settings import Settings
 from core.ports import Backend
@@ -29,6 +29,7 @@ from core.providers.base import (
     Transient,
     clamp_retry_after,
 )
+from core.queue.inputs import InputProblem, load_inputs
 
 log = logging.getLogger(__name__)
 
@@ -233,22 +234,10 @@ class JobRunner:
         except ValidationError as exc:
             raise _Permanent("invalid_request", exc.message) from None
 
-        input_image = input_mime = None
-        if job.kind is JobKind.EDIT:
-            if not job.input_path:
-                raise _Permanent("invalid_request", "This edit has no source image.")
-            if not is_own_input_path(job.user_id, job.input_path):
-                raise _Permanent("invalid_request", "The source image must be one of your own.")
-            try:
-                input_image = self.backend.blobs.get(job.input_path)
-            except Exception:
-                raise _Permanent(
-                    "invalid_request", "The source image is no longer stored."
-                ) from None
-            try:
-                input_mime = images.inspect_image(input_image).mime
-            except images.InvalidImage as exc:
-                raise _Permanent("invalid_request", f"Source image: {exc.message}") from None
+        try:
+            loaded = load_inputs(self.backend.blobs, job)
+        except InputProblem as exc:
+            raise _Permanent("invalid_request", exc.message) from None
 
         request = GenerationRequest(
             model=model.id,
@@ -256,11 +245,15 @@ class JobRunner:
             params=params,
             user_ref=self._user_ref(job.user_id),
             request_id=job.id,
-            input_image=input_image,
-            input_mime=input_mime,
+            input_image=loaded.image,
+            input_mime=loaded.mime,
+            mask=loaded.mask,
+            references=loaded.references,
         )
         t0 = time.perf_counter()
-        call = provider.edit if job.kind is JobKind.EDIT else provider.generate
+        call = {JobKind.EDIT: provider.edit, JobKind.VARIATION: provider.vary}.get(
+            job.kind, provider.generate
+        )
         result = call(request)
         generation_seconds = time.perf_counter() - t0
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 import mimetypes
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from core.domain.errors import (
     Conflict,
@@ -34,6 +35,7 @@ from core.domain.paths import is_own_input_path, job_paths
 from core.domain.settings import Settings
 from core.ports import Backend, JobStore
 from core.providers.base import Provider, compatible_params
+from core.services import inputs
 from core.services.access import MAX_PAGE as MAX_PAGE  # the API's bound on `limit`
 from core.services.access import effective_quota, page_limit, require_role, user_jobs
 from core.services.signed_urls import SignedUrlCache
@@ -42,6 +44,7 @@ from core.services.webhooks import attach_job_webhook
 log = logging.getLogger(__name__)
 
 MAX_COUNT = 4
+MAX_COMPARE = 6  # provider/model pairs in one comparison
 MAX_IDEMPOTENCY_KEY = 200
 BEING_GENERATED = "This job is being generated; wait for it to finish, then delete it."
 
@@ -129,6 +132,9 @@ class JobsService:
         request = self.validate_request(request)
         if request.kind is JobKind.EDIT and not is_own_input_path(user.id, request.input_path):
             raise ValidationError("Edit one of your own uploaded images.")
+        inputs.check_request_inputs(user, request)
+        if request.parent_id is not None:
+            self._owned(user, request.parent_id)  # another user's job is 404
         batch_id = str(uuid.uuid4())
         new_jobs = [
             NewJob(
@@ -211,6 +217,7 @@ class JobsService:
             if jobs.get_job(job.id) is None:
                 raise NotFound()
             raise Conflict(BEING_GENERATED)
+        inputs.release(self.backend, [job])
 
     def image_urls(self, user: User, jobs: Iterable[Job], *, thumbs: bool = True) -> dict[str, str]:
         """Signed URLs (one batch call) for the finished jobs in `jobs`, keyed by job id."""
@@ -290,6 +297,137 @@ class JobsService:
         page = self._jobs(user).list_jobs(query)
         return [_as_seen_by(user, job) for job in page.items if job.user_id == user.id]
 
+    # ---- edit and iterate (issue 11) ------------------------------------------------------
+
+    def submit_iteration(
+        self,
+        user: User,
+        request: JobRequest,
+        *,
+        images: inputs.Inputs | None = None,
+        count: int = 1,
+        idempotency_key: str | None = None,
+        webhook_url: str | None = None,
+    ) -> list[Job]:
+        """Queue an edit, variation, reference or compare job with its lineage. `images` are
+        outside bytes (an upload, an API client's base64): checked (size, type by content,
+        pixel count, mask size, the model's input limit), re-encoded without metadata and
+        stored under the user's folder before the jobs are queued. `request.parent_id` names
+        the user's own finished job to start from (404 for another's, 409 unfinished); a
+        variation takes the parent's prompt and options with a new seed."""
+        require_role(user, Role.USER)
+        images = images or inputs.Inputs()
+        parent = None
+        if request.parent_id is not None:
+            parent = self._owned(user, request.parent_id)
+            if parent.status is not JobStatus.DONE:
+                raise Conflict("That job has no finished image yet; wait for it, then try again.")
+        if request.kind is JobKind.VARIATION:
+            if parent is None:
+                raise ValidationError("A variation starts from one of your finished images.")
+            params = {k: v for k, v in parent.params.items() if k != "seed"}
+            request = replace(
+                self.current_request(parent.request),
+                kind=JobKind.VARIATION,
+                params=params,
+                parent_id=parent.id,
+                input_path=None,
+                mask_path=None,
+                reference_paths=(),
+            )
+        request = self.validate_request(request)
+        model = self.provider(request.provider).model(request.model)
+        prepared = inputs.prepare(self.backend, user, request, model, images, parent)
+        try:
+            jobs = self.submit(
+                user,
+                prepared,
+                count=count,
+                idempotency_key=idempotency_key,
+                webhook_url=webhook_url,
+            )
+        except Exception:
+            # nothing was queued: let go of what this call stored, unless a job uses it
+            inputs.release(self.backend, [_placeholder(user, prepared)])
+            raise
+        # a repeated Idempotency-Key returns the first jobs: only for the same request (the
+        # inputs are named by their content, so the same images give the same paths)
+        expected = self.validate_request(prepared)
+        if idempotency_key is not None and (
+            len(jobs) != count or any(job.request != expected for job in jobs)
+        ):
+            raise Conflict("This Idempotency-Key was already used for a different request.")
+        return jobs
+
+    def lineage(self, user: User, job_id: str, *, limit: int = 20) -> list[Job]:
+        """The chain a job came from, oldest first, ending with the job itself: each parent
+        the user may still see (a deleted parent ends the chain)."""
+        chain = [self.get_job(user, job_id)]
+        while chain[0].parent_id and len(chain) < limit:
+            try:
+                chain.insert(0, self.get_job(user, chain[0].parent_id))
+            except NotFound:
+                break
+        return chain
+
+    def submit_comparison(
+        self,
+        user: User,
+        prompt: str,
+        pairs: Sequence[tuple[str, str]],
+        *,
+        idempotency_key: str | None = None,
+    ) -> list[Job]:
+        """One prompt to several (provider, model) pairs as one batch of `compare` jobs, in
+        the order given; each pair with its model's default options. 2 to MAX_COMPARE
+        distinct pairs; each is checked like a submission, and nothing is queued unless all
+        pass (the batch counts against the rate limit and quota like any other)."""
+        require_role(user, Role.USER)
+        pairs = list(pairs) if isinstance(pairs, list | tuple) else []
+        if not 2 <= len(pairs) <= MAX_COMPARE or len(set(pairs)) != len(pairs):
+            raise ValidationError(
+                f"Choose 2 to {MAX_COMPARE} different provider and model pairs to compare."
+            )
+        requests = [
+            self.validate_request(
+                JobRequest(provider=p, model=m, prompt=prompt, kind=JobKind.COMPARE)
+            )
+            for p, m in pairs
+        ]
+        batch_id = str(uuid.uuid4())
+        new_jobs = [
+            NewJob(
+                id=str(uuid.uuid4()),
+                user_id=user.id,
+                request=request,
+                batch_id=batch_id,
+                max_attempts=self.settings.max_attempts,
+                idempotency_key=idempotency_key,
+            )
+            for request in requests
+        ]
+        jobs = self._jobs(user).create_jobs(
+            new_jobs,
+            rate_limit_per_minute=self.settings.rate_limit_per_minute,
+            daily_quota=effective_quota(user, self.settings),
+        )
+        self._wake_worker()
+        return jobs
+
+    def keep_winner(self, user: User, winner_id: str) -> list[str]:
+        """Keep one image of a comparison and delete the rest of its batch (files, inputs and
+        rows) in one go; the ids deleted. Conflict while one of them is still being made."""
+        winner = self._owned(user, winner_id)
+        if winner.kind is not JobKind.COMPARE or winner.batch_id is None:
+            raise Conflict("Only an image of a comparison can be kept as its winner.")
+        query = JobQuery(batch_id=winner.batch_id, limit=MAX_COMPARE * 2)
+        others = [j for j in self.list_jobs(user, query).items if j.id != winner.id]
+        if any(not j.status.finished for j in others):
+            raise Conflict("Wait until every image of the comparison is finished.")
+        for job in others:
+            self.delete(user, job.id)
+        return [job.id for job in others]
+
     # ---- helpers --------------------------------------------------------------------------
 
     def _jobs(self, user: User) -> JobStore:
@@ -312,3 +450,26 @@ def _as_seen_by(user: User, job: Job) -> Job:
 def download_name(job: Job, path: str) -> str:
     ext = path.rsplit(".", 1)[-1] if "." in path else "png"
     return f"{job.provider}-{job.id[:8]}.{ext}"
+
+
+def _placeholder(user: User, request: JobRequest) -> Job:
+    """A job-shaped record of a request's stored inputs (for letting them go)."""
+    now = datetime.now(UTC)
+    return Job(
+        id=str(uuid.uuid4()),
+        user_id=user.id,
+        provider=request.provider,
+        model=request.model,
+        kind=request.kind,
+        prompt=request.prompt,
+        params={},
+        status=JobStatus.CANCELED,
+        attempts=0,
+        max_attempts=1,
+        created_at=now,
+        updated_at=now,
+        run_after=now,
+        input_path=request.input_path,
+        mask_path=request.mask_path,
+        reference_paths=request.reference_paths,
+    )

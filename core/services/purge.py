@@ -24,6 +24,7 @@ from core.domain.models import Job, JobStatus, ReviewStatus
 from core.domain.paths import job_paths, recorded_objects
 from core.domain.settings import Settings
 from core.ports import PurgeSummary, SweepRun
+from core.services import inputs
 
 if TYPE_CHECKING:
     from core.ports import AdminStore, Backend, BlobStore
@@ -281,6 +282,8 @@ def _purge_one(
                 gone.append(job)
         if gone:
             report.deleted_jobs += jobs.delete_jobs([j.id for j in gone])
+            for path in inputs.release(backend, gone)[:3]:
+                report.add_error(f"Could not delete the input {path}; it stays in its folder.")
             report.deleted_objects += sum(recorded_objects(j) for j in gone)
             report.deleted_bytes += sum(job_bytes(j) for j in gone)
         if progress is not None:

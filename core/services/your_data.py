@@ -52,6 +52,8 @@ def export_files(job: Job) -> list[tuple[str, str]]:
         (job.result_path, "images", ""),
         (job.thumb_path, "thumbnails", ".thumb"),
         (job.input_path, "inputs", ".input"),
+        (job.mask_path, "inputs", ".mask"),
+        *((path, "inputs", f".reference{i}") for i, path in enumerate(job.reference_paths, 1)),
     ):
         if path:
             ext = path.rsplit(".", 1)[-1] if "." in path.rsplit("/", 1)[-1] else "bin"

@@ -14,6 +14,7 @@ import functools
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request, Response, Security
@@ -33,10 +34,12 @@ from core.backends.common import MAX_CURSOR_CHARS
 from core.domain.errors import Conflict, StudioError
 from core.domain.images import mime_for_extension
 from core.domain.models import Job as DomainJob
-from core.domain.models import JobQuery, JobRequest, JobStatus, User
+from core.domain.models import JobKind, JobQuery, JobRequest, JobStatus, User
 from core.runtime import get_runtime
 from core.services import Services
+from core.services.inputs import Inputs
 from core.services.jobs import MAX_IDEMPOTENCY_KEY
+from core.web import uploads
 from core.web.events import EventStreamResponse, open_stream
 from core.web.http import (
     INTERNAL_ERROR,
@@ -65,8 +68,10 @@ from core.web.models import (
     StatusFilter,
     StorageHealth,
     WorkerHealth,
+    job_upload_schema,
 )
 from core.web.openapi import ASSETS, TITLE, build_document, swagger_page
+from core.web.uploads import JSON_UPLOAD_MAX_BYTES, UPLOAD_ROUTES, is_multipart, read_multipart
 from core.web.webhook_models import (
     WebhookDeleted,
     WebhookDeliveryList,
@@ -108,7 +113,12 @@ class ApiRoute(APIRoute):
                         request.state.user = await run_in_threadpool(
                             authenticate, request, accounts
                         )
-                    await read_json(request)
+                    if self.operation_id in UPLOAD_ROUTES and is_multipart(request):
+                        await read_multipart(request)  # edit and iterate: files
+                    elif self.operation_id in UPLOAD_ROUTES:
+                        await read_json(request, limit=JSON_UPLOAD_MAX_BYTES)  # base64 images
+                    else:
+                        await read_json(request)
                 response = await handler(request)
             except (ApiError, StudioError, RequestValidationError) as exc:
                 response = response_for(exc)
@@ -301,11 +311,20 @@ async def docs(request: Request) -> HTMLResponse:
             "their current status).",
             "headers": {"Location": {"schema": {"type": "string"}}},
         },
-        **_errors(400, 401, 403, 408, 409, 413, 415, 422, 429, 500, 503),
+        **_errors(400, 401, 403, 404, 408, 409, 413, 415, 422, 429, 500, 503),
+    },
+    openapi_extra={
+        "requestBody": {
+            "content": {"multipart/form-data": {"schema": job_upload_schema()}},
+            "description": "JSON, or multipart/form-data with image files (edit and iterate; "
+            "docs/edit-and-iterate.md). Files over 20 MB are 413, types other than PNG, JPEG "
+            "or WebP (by content) 415.",
+        }
     },
 )
 def create_job(
     body: JobCreate,
+    http: Request,
     response: Response,
     user: UserDep,
     found: ServicesDep,
@@ -324,11 +343,35 @@ def create_job(
         provider=body.provider, model=body.model or "", prompt=body.prompt, params=body.params or {}
     )
     count = 1 if body.count is None else body.count
-    jobs = found.jobs.submit(
-        user, request, count=count, idempotency_key=idempotency_key, webhook_url=body.webhook_url
-    )
-    if idempotency_key is not None and not _same_request(
-        jobs, found.jobs.validate_request(request), count
+    iteration = uploads.wants_iteration(body, http)
+    if iteration:  # edit and iterate: the service checks a repeated key itself
+        image, mask, references = uploads.inputs_of(body, http)
+        request = replace(
+            request,
+            kind=JobKind(body.kind or ("edit" if image is not None else "generate")),
+            parent_id=str(body.parent_id) if body.parent_id is not None else None,
+        )
+        images = Inputs(image=image, mask=mask, references=references)
+        jobs = found.jobs.submit_iteration(
+            user,
+            request,
+            images=images,
+            count=count,
+            idempotency_key=idempotency_key,
+            webhook_url=body.webhook_url,
+        )
+    else:
+        jobs = found.jobs.submit(
+            user,
+            request,
+            count=count,
+            idempotency_key=idempotency_key,
+            webhook_url=body.webhook_url,
+        )
+    if (
+        idempotency_key is not None
+        and not iteration
+        and not _same_request(jobs, found.jobs.validate_request(request), count)
     ):
         raise Conflict("This Idempotency-Key was already used for a different request.")
     first = jobs[0]

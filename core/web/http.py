@@ -146,7 +146,7 @@ def _describe(error: dict[str, Any]) -> ApiError:
 # ---- bodies ---------------------------------------------------------------------------------
 
 
-async def read_json(request: Request) -> Any:
+async def read_json(request: Request, *, limit: int = MAX_BODY_BYTES) -> Any:
     """Read and parse the body before FastAPI does, and leave both on the request for it.
     Refuses a non-JSON content type (415) and a body over MAX_BODY_BYTES (413) from its
     Content-Length or, when streamed, as soon as it goes over, without reading the rest; JSON
@@ -161,15 +161,16 @@ async def read_json(request: Request) -> Any:
             "unsupported_media_type",
             "Send the body as JSON with Content-Type: application/json.",
         )
-    too_large = ApiError(413, "payload_too_large", f"The body is over {MAX_BODY_BYTES // 1024} KB.")
+    size = f"{limit // 1024} KB" if limit < 1024 * 1024 else f"{limit // (1024 * 1024)} MB"
+    too_large = ApiError(413, "payload_too_large", f"The body is over {size}.")
     declared = request.headers.get("content-length")
     if declared is not None:
         declared = declared.strip()
         if not ascii_digits(declared):
             raise bad_request("Content-Length is not a number.")
-        if len(declared.lstrip("0")) > len(str(MAX_BODY_BYTES)) or int(declared) > MAX_BODY_BYTES:
+        if len(declared.lstrip("0")) > len(str(limit)) or int(declared) > limit:
             raise too_large
-    body = await _read_body(request, too_large)
+    body = await _read_body(request, too_large, limit)
     try:
         parsed = json.loads(body, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
@@ -185,7 +186,7 @@ async def read_json(request: Request) -> Any:
     return parsed
 
 
-async def _read_body(request: Request, too_large: ApiError) -> bytes:
+async def _read_body(request: Request, too_large: ApiError, limit: int = MAX_BODY_BYTES) -> bytes:
     """The body, at most MAX_BODY_BYTES, within the settings' body_read_timeout; a client that
     stalls gets 408 and the connection is closed."""
     chunks: list[bytes] = []
@@ -194,7 +195,7 @@ async def _read_body(request: Request, too_large: ApiError) -> bytes:
         async with asyncio.timeout(get_runtime().settings.body_read_timeout):
             async for chunk in request.stream():
                 size += len(chunk)
-                if size > MAX_BODY_BYTES:
+                if size > limit:
                     raise too_large
                 chunks.append(chunk)
     except TimeoutError:

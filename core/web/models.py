@@ -90,6 +90,11 @@ ProviderFilter = Annotated[tuple[ProviderName, ...], BeforeValidator(_split_comm
 # ---- bodies ----------------------------------------------------------------------------------
 
 
+JobKindName = Literal["generate", "edit", "variation", "reference", "compare"]
+# base64 of a 20 MB file, a little over; the decoded size is checked again (20 MB)
+Base64Image = Annotated[StrictStr, Field(min_length=1, max_length=28 * 1024 * 1024)]
+
+
 class ErrorDetail(BaseModel):
     code: str = Field(description="Stable machine-readable code.")
     message: str = Field(description="Plain words for people.")
@@ -129,6 +134,34 @@ class JobCreate(BaseModel):
             "Also send this job's events here (https://, signed with your per-job webhook "
             "secret: POST /api/webhooks/secret first)."
         ),
+    )
+
+    # ---- edit and iterate (issue 11); in multipart bodies, image/mask/references are files
+    kind: JobKindName | None = Field(
+        None,
+        description=(
+            "generate (default), edit (an image with an optional mask), variation (new seeds of "
+            "`parent_id`: its prompt and options are used), reference (guided by `references`) "
+            "or compare (a generate recorded as part of a comparison)."
+        ),
+    )
+    parent_id: UUID | None = Field(
+        None,
+        description="One of your finished jobs to edit or vary (404 if not yours, 409 if not "
+        "finished).",
+    )
+    image: Base64Image | None = Field(
+        None, description="An edit's image: PNG, JPEG or WebP as base64, at most 20 MB decoded."
+    )
+    mask: Base64Image | None = Field(
+        None,
+        description="An edit's mask as base64 PNG the image's size: white (opaque, light) = "
+        "change, black or transparent = keep.",
+    )
+    references: list[Base64Image] | None = Field(
+        None,
+        max_length=16,
+        description="Reference images as base64 (at most the model's limit).",
     )
 
 
@@ -172,6 +205,8 @@ class Job(BaseModel):
     finished_at: UtcDatetime | None
     attempts: int = Field(ge=0)
     batch_id: UUID | None = None
+    kind: JobKindName = Field("generate", description="Where the job came from (lineage).")
+    parent_id: UUID | None = Field(None, description="The job it was made from, if any.")
 
     @classmethod
     def of(cls, job: DomainJob, result_url: str | None) -> Job:
@@ -194,6 +229,8 @@ class Job(BaseModel):
             finished_at=job.finished_at,
             attempts=job.attempts,
             batch_id=job.batch_id,
+            kind=job.kind.value,
+            parent_id=job.parent_id,
         )
 
 
@@ -233,3 +270,29 @@ class Health(BaseModel):
     storage: StorageHealth
     worker: WorkerHealth
     queue: QueueHealth
+
+
+# ---- edit and iterate (issue 11): the multipart form of createJob --------------------------------
+
+
+def job_upload_schema() -> dict[str, Any]:
+    """The multipart/form-data body of createJob: JobCreate's text fields (params as a JSON
+    string) and the image files. Documented in the OpenAPI beside the JSON body."""
+    binary = {"type": "string", "format": "binary"}
+    return {
+        "type": "object",
+        "required": ["provider", "prompt"],
+        "properties": {
+            "provider": {"type": "string", "enum": list(provider_names())},
+            "prompt": {"type": "string", "minLength": 1},
+            "model": {"type": "string"},
+            "params": {"type": "string", "description": "Options as a JSON object."},
+            "count": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT},
+            "kind": {"type": "string", "enum": ["generate", "edit", "variation", "reference"]},
+            "parent_id": {"type": "string", "format": "uuid"},
+            "image": {**binary, "description": "PNG, JPEG or WebP, at most 20 MB."},
+            "mask": {**binary, "description": "PNG the image's size: white = change."},
+            "references": {"type": "array", "items": binary, "maxItems": 16},
+        },
+        "additionalProperties": False,
+    }

@@ -79,6 +79,17 @@ class Recorded:
                 out[name] = (filename, part.get_content_type(), part.get_payload(decode=True))
         return out
 
+    def file_parts(self) -> list[tuple[str, str, str, bytes]]:
+        """Every file part in order, repeated names kept (OpenAI's `image[]`): (field name,
+        file name, content type, bytes)."""
+        out: list[tuple[str, str, str, bytes]] = []
+        for part in self._parts():
+            filename = part.get_filename()
+            if filename is not None:
+                name = str(part.get_param("name", header="content-disposition"))
+                out.append((name, filename, part.get_content_type(), part.get_payload(decode=True)))
+        return out
+
 
 @dataclass
 class Reply:

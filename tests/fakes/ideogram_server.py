@@ -12,6 +12,9 @@ from tests.fakes.http_server import FakeServer, Recorded, Reply, make_png
 
 API_KEY = "ideo-test-key-0123456789abcdef"
 GENERATE = "/v1/ideogram-v3/generate"
+INPAINT = "/v2/image/inpaint/ideogram-3"  # the v2 replacement of the deprecated v1 edit
+REMIX = "/v1/ideogram-v3/remix"
+DEPRECATED_EDIT = "/v1/ideogram-v3/edit"
 
 
 def ideogram_error(status: int, message: str, **extra: Any) -> Reply:
@@ -34,6 +37,12 @@ class FakeIdeogram(FakeServer):
     def generate_calls(self) -> list[Recorded]:
         return self.calls(GENERATE)
 
+    def inpaint_calls(self) -> list[Recorded]:
+        return self.calls(INPAINT)
+
+    def remix_calls(self) -> list[Recorded]:
+        return self.calls(REMIX)
+
     def image_calls(self) -> list[Recorded]:
         return self.calls("/images/")
 
@@ -42,7 +51,7 @@ class FakeIdeogram(FakeServer):
             if self.download_replies:
                 return self.download_replies.pop(0)
             return Reply(200, self.image, {"Content-Type": "image/png"})
-        if request.method != "POST" or request.path != GENERATE:
+        if request.method != "POST" or request.path not in (GENERATE, INPAINT, REMIX):
             return ideogram_error(404, "Not found")
         if request.headers.get("api-key") != self.api_key:
             return ideogram_error(401, "Invalid or missing Api-Key.")
@@ -52,6 +61,13 @@ class FakeIdeogram(FakeServer):
         form = request.form()
         if "resolution" in form and "aspect_ratio" in form:
             return ideogram_error(400, "resolution cannot be combined with aspect_ratio")
+        files = request.files()
+        if request.path == INPAINT and ("image" not in files or "mask" not in files):
+            return ideogram_error(400, "image and mask are required")
+        if request.path == REMIX and "image" not in files:
+            return ideogram_error(400, "image is required")
+        if len([p for p in request.file_parts() if p[0] == "character_reference_images"]) > 1:
+            return ideogram_error(400, "only one character reference image is supported")
         n = next(self._ids)
         seed = int(form.get("seed", 1000 + n))
         item = {

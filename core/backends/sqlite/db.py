@@ -143,7 +143,8 @@ JOB_COLUMNS = (
     "id, user_id, provider, model, kind, prompt, params, input_path, status, attempts, "
     "max_attempts, run_after, lease_owner, lease_expires_at, error_code, error_message, "
     "result_path, thumb_path, result_meta, review_status, review_note, reviewed_by, reviewed_at, "
-    "batch_id, idempotency_key, created_at, started_at, finished_at, updated_at"
+    "batch_id, idempotency_key, created_at, started_at, finished_at, updated_at, "
+    "parent_id, mask_path, reference_paths"
 )
 
 
@@ -179,6 +180,9 @@ def job_from_row(row: sqlite3.Row) -> Job:
         idempotency_key=row["idempotency_key"],
         started_at=from_us(row["started_at"]),
         finished_at=from_us(row["finished_at"]),
+        parent_id=row["parent_id"],
+        mask_path=row["mask_path"],
+        reference_paths=tuple(json.loads(row["reference_paths"] or "[]")),
     )
 
 

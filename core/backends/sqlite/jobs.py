@@ -49,8 +49,9 @@ SQL_LOG_SUBMISSION = "INSERT INTO submissions (user_id, created_at, count) VALUE
 SQL_PRUNE_SUBMISSIONS = "DELETE FROM submissions WHERE user_id = ? AND created_at < ?"
 SQL_INSERT_JOB = (
     "INSERT INTO jobs (id, user_id, provider, model, kind, prompt, params, input_path, status, "
-    "attempts, max_attempts, run_after, batch_id, idempotency_key, created_at, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?, ?)"
+    "attempts, max_attempts, run_after, batch_id, idempotency_key, created_at, updated_at, "
+    "parent_id, mask_path, reference_paths) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 SQL_GET_JOB = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"
 
@@ -124,6 +125,9 @@ class LocalJobStore(LocalQueue):
                         key,
                         created,
                         created,
+                        request.parent_id,
+                        request.mask_path,
+                        json.dumps(list(request.reference_paths)),
                     ),
                 )
             rows = conn.execute(SQL_BATCH_JOBS, (batch_id,)).fetchall()
@@ -181,6 +185,7 @@ class LocalJobStore(LocalQueue):
             ("provider", list(query.providers)),
             ("model", list(query.models)),
             ("review_status", [ReviewStatus(s).value for s in query.review_statuses]),
+            ("kind", [JobKind(k).value for k in query.kinds]),
         ):
             if values:
                 where.append(f"{column} IN ({sql_marks(values)})")
@@ -266,6 +271,22 @@ class LocalJobStore(LocalQueue):
         )
         args.append(int(limit))
         return [job_from_row(r) for r in self._db.conn.execute(sql, args).fetchall()]
+
+    # ---- stored inputs (issue 11) ----------------------------------------------------------
+
+    def inputs_in_use(self, paths: list[str]) -> set[str]:
+        wanted = list(dict.fromkeys(p for p in paths if isinstance(p, str)))
+        if not wanted:
+            return set()
+        marks = sql_marks(wanted)
+        sql = (
+            f"SELECT input_path AS p FROM jobs WHERE input_path IN ({marks}) "
+            f"UNION SELECT mask_path FROM jobs WHERE mask_path IN ({marks}) "
+            "UNION SELECT r.value FROM jobs, json_each(jobs.reference_paths) AS r "
+            f"WHERE jobs.reference_paths <> '[]' AND r.value IN ({marks})"
+        )
+        rows = self._db.conn.execute(sql, [*wanted, *wanted, *wanted]).fetchall()
+        return {row[0] for row in rows}
 
 
 # ---- helpers ---------------------------------------------------------------------------------

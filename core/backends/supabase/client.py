@@ -123,6 +123,9 @@ def job_from_row(row: dict[str, Any]) -> Job:
         idempotency_key=row.get("idempotency_key"),
         started_at=parse_time(row.get("started_at")),
         finished_at=parse_time(row.get("finished_at")),
+        parent_id=_opt_str(row.get("parent_id")),
+        mask_path=row.get("mask_path"),
+        reference_paths=tuple(row.get("reference_paths") or ()),
     )
 
 

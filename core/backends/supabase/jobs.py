@@ -72,7 +72,7 @@ class SupabaseJobStore:
                 "model": j.request.model,
                 "kind": JobKind(j.request.kind).value,
                 "prompt": j.request.prompt,
-                "params": j.request.params or {},
+                "params": _with_lineage(j),
                 "input_path": j.request.input_path,
                 "batch_id": j.batch_id,
                 "max_attempts": j.max_attempts,
@@ -111,9 +111,12 @@ class SupabaseJobStore:
         cursor_at, cursor_id = (
             decode_cursor(query.cursor, _valid_cursor) if query.cursor else (None, None)
         )
+        kinds = [JobKind(k).value for k in query.kinds]
         rows = self._rpc(
-            "list_jobs",
-            {
+            # the kind filter is its own function (supabase-schema.sql, "edit and iterate")
+            "list_jobs_of_kinds" if kinds else "list_jobs",
+            ({"p_kinds": kinds} if kinds else {})
+            | {
                 "p_user_id": query.user_id,
                 "p_statuses": [JobStatus(s).value for s in query.statuses],
                 "p_providers": list(query.providers),
@@ -306,6 +309,15 @@ class SupabaseJobStore:
         params = {"p_id": job_id, "p_owner": owner, "p_lease_seconds": lease_seconds}
         return bool(self._rpc("mark_job_generated", params))
 
+    # ---- stored inputs (issue 11) ----------------------------------------------------------
+
+    def inputs_in_use(self, paths: list[str]) -> set[str]:
+        wanted = list(dict.fromkeys(p for p in paths if isinstance(p, str)))
+        if not wanted:
+            return set()
+        rows = self._rpc("inputs_in_use", {"p_paths": wanted}) or []
+        return {str(r["path"]) for r in rows}
+
 
 # ---- helpers ---------------------------------------------------------------------------------
 
@@ -316,6 +328,22 @@ def iso(value: datetime | None) -> str | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.isoformat()
+
+
+def _with_lineage(new: NewJob) -> dict[str, Any]:
+    """The params sent to submit_jobs, carrying the lineage under the reserved key `_lineage`:
+    the insert trigger `jobs_take_lineage` (supabase-schema.sql, "edit and iterate") checks it,
+    moves it into the parent_id / mask_path / reference_paths columns and drops the key, so
+    submit_jobs itself is unchanged."""
+    params = dict(new.request.params or {})
+    request = new.request
+    if request.parent_id or request.mask_path or request.reference_paths:
+        params["_lineage"] = {
+            "parent_id": request.parent_id,
+            "mask_path": request.mask_path,
+            "reference_paths": list(request.reference_paths),
+        }
+    return params
 
 
 def _uuids(job_ids: list[str]) -> list[str]:
