@@ -43,10 +43,10 @@ from tests.e2e.helpers import open_page, sign_up  # noqa: E402
 from tests.live_server import free_port, studio_env  # noqa: E402
 
 PASSWORD = "bench-password-1"
+# At least `count` images in the page, the first row(s) loaded (the rest may load lazily).
 IMAGES_JS = """(count) => {
-    const imgs = [...document.querySelectorAll('[data-testid="stMain"] img')]
-        .filter(i => i.closest('[data-testid="stImage"], [data-testid="stImageContainer"]'));
-    return imgs.length >= count && imgs.every(i => i.complete && i.naturalWidth > 0);
+    const imgs = [...document.querySelectorAll('[data-testid="stMain"] img')];
+    return imgs.length >= count && imgs.slice(0, 8).every(i => i.complete && i.naturalWidth > 0);
 }"""
 NEW_IMAGE_JS = """(before) => {
     const imgs = [...document.querySelectorAll('[data-testid="stMain"] img')];
