@@ -183,7 +183,7 @@ def main() -> None:
             )
             requests: list[str] = []
             page.on("request", lambda r: requests.append(r.url))
-            page.get_by_test_id("stMain").click(position={"x": 5, "y": 5})
+            page.get_by_role("heading", name="History", level=1).click()
             page.keyboard.press("r")  # Streamlit's "rerun" shortcut
             time.sleep(2.0)
             rerun_images = [u for u in requests if "/api/files/" in u or "/media/" in u]
