@@ -132,7 +132,7 @@ def click_to_image(page: Page, runs: int) -> list[float]:
         started = submit(page, f"a lighthouse, take {i}")
         page.wait_for_function(NEW_IMAGE_JS, arg=before, timeout=30_000, polling=10)
         times.append(time.perf_counter() - started)
-        time.sleep(0.3)
+        time.sleep(1.0)  # the page settles (its last redraw without the timer) first
     return times
 
 
@@ -145,6 +145,21 @@ def timed(action: object, check: str, arg: object, timeout: float = 30_000) -> f
     return time.perf_counter() - started
 
 
+def report(
+    sign_in_s: float, clicks: list[float], renders: dict[str, float], rerun_images: list[str]
+) -> None:
+    print(f"sign-in page      : {sign_in_s:.2f} s")
+    print(
+        f"click → image     : p50 {statistics.median(clicks):.2f} s, "
+        f"p95 {percentile(clicks, 95):.2f} s over {len(clicks)} "
+        f"(target p50 ≤ 0.5 s: {'ok' if statistics.median(clicks) <= 0.5 else 'MISSED'}) "
+        f"[{', '.join(f'{c:.2f}' for c in clicks)}]"
+    )
+    for name, seconds in renders.items():
+        print(f"{name:18}: {seconds:.2f} s")
+    print(f"History rerun     : {len(rerun_images)} image requests (target 0)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repo", type=Path, default=_HERE.parent)
@@ -153,6 +168,7 @@ def main() -> None:
     parser.add_argument("--cpu-seconds", type=float, default=15.0)
     args = parser.parse_args()
     repo = args.repo.resolve()
+    expect.set_options(timeout=60_000)  # a shared, busy machine: slow is measured, not fatal
     print(f"code: {repo}")
     with tempfile.TemporaryDirectory(prefix="bench-ui-") as tmp, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -200,6 +216,13 @@ def main() -> None:
                 None,
             )
             context.close()
+        renders = {
+            "History, navigate": history_nav,
+            "History, reload": history_reload,
+            "Generate, navigate": generate_nav,
+            "Generate, reload": generate_reload,
+        }
+        report(sign_in_s, clicks, renders, rerun_images)
 
         cpu = None
         if args.sessions > 0:
@@ -212,15 +235,10 @@ def main() -> None:
                 expect(page.get_by_role("heading", name="Generate", level=1)).to_be_visible()
                 submit(page, "never finishes", count=4)
                 expect(page.get_by_test_id("stMain").get_by_text("Processing")).not_to_have_count(0)
-                pages = []
                 for _ in range(args.sessions):
                     tab = context.new_page()
-                    tab.goto(url + "/history")
-                    pages.append(tab)
-                for tab in pages:
-                    expect(tab.get_by_role("heading", name="History", level=1)).to_be_visible(
-                        timeout=60_000
-                    )
+                    tab.goto(url + "/")
+                    open_page(tab, "History")
                 time.sleep(5)  # settle
                 before_cpu, before_t = cpu_seconds(pid), time.perf_counter()
                 time.sleep(args.cpu_seconds)
@@ -228,21 +246,6 @@ def main() -> None:
                 context.close()
         browser.close()
 
-    print(f"sign-in page      : {sign_in_s:.2f} s")
-    print(
-        f"click → image     : p50 {statistics.median(clicks):.2f} s, "
-        f"p95 {percentile(clicks, 95):.2f} s over {len(clicks)} "
-        f"(target p50 ≤ 0.5 s: {'ok' if statistics.median(clicks) <= 0.5 else 'MISSED'}) "
-        f"[{', '.join(f'{c:.2f}' for c in clicks)}]"
-    )
-    for name, seconds in (
-        ("History, navigate", history_nav),
-        ("History, reload", history_reload),
-        ("Generate, navigate", generate_nav),
-        ("Generate, reload", generate_reload),
-    ):
-        print(f"{name:18}: {seconds:.2f} s")
-    print(f"History rerun     : {len(rerun_images)} image requests (target 0)")
     if cpu is not None:
         print(
             f"server CPU        : {cpu * 100:.1f} % of a core with {args.sessions} sessions "
