@@ -36,7 +36,7 @@ import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
 import httpx  # noqa: E402
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.e2e.helpers import open_page, sign_up  # noqa: E402
@@ -160,69 +160,76 @@ def report(
     print(f"History rerun     : {len(rerun_images)} image requests (target 0)")
 
 
+def pages(browser: Browser, repo: Path, tmp: Path, runs: int) -> None:
+    """The page figures, printed."""
+    with server(repo, tmp / "data", {"DEMO_LATENCY_MS": "0"}) as (url, _pid):
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        started = time.perf_counter()
+        page.goto(url + "/")
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=30_000)
+        sign_in_s = time.perf_counter() - started
+        sign_up(page, "bench@example.com", PASSWORD)
+        expect(page.get_by_role("heading", name="Generate", level=1)).to_be_visible()
+
+        clicks = click_to_image(page, runs)
+        print(f"click → image runs: {', '.join(f'{c:.2f}' for c in clicks)}", flush=True)
+        for i in range(4):  # at least 24 finished jobs for History's first page
+            before = page.evaluate(SOURCES_JS)
+            submit(page, f"a grid of kites, take {i}", count=4)
+            page.wait_for_function(NEW_IMAGE_JS, arg=before, timeout=60_000, polling=50)
+            expect(page.get_by_test_id("stMain").get_by_text(re.compile("Done$"))).to_have_count(
+                4, timeout=60_000
+            )
+        sidebar = page.get_by_test_id("stSidebarNav")
+        history_nav = timed(
+            (page, lambda: sidebar.get_by_role("link", name="History").click()),
+            IMAGES_JS,
+            24,
+        )
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.get_by_role("heading", name="History", level=1).click()
+        page.keyboard.press("r")  # Streamlit's "rerun" shortcut
+        time.sleep(2.0)
+        rerun_images = [u for u in requests if "/api/files/" in u or "/media/" in u]
+        history_reload = timed((page, page.reload), IMAGES_JS, 24)
+        generate_nav = timed(
+            (page, lambda: sidebar.get_by_role("link", name="Generate").click()),
+            "() => !!document.querySelector('[data-testid=\"stForm\"] textarea')",
+            None,
+        )
+        open_page(page, "Generate")
+        generate_reload = timed(
+            (page, page.reload),
+            "() => !!document.querySelector('[data-testid=\"stForm\"] textarea')",
+            None,
+        )
+        context.close()
+    renders = {
+        "History, navigate": history_nav,
+        "History, reload": history_reload,
+        "Generate, navigate": generate_nav,
+        "Generate, reload": generate_reload,
+    }
+    report(sign_in_s, clicks, renders, rerun_images)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repo", type=Path, default=_HERE.parent)
     parser.add_argument("--clicks", type=int, default=9)
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--cpu-seconds", type=float, default=15.0)
+    parser.add_argument("--cpu-only", action="store_true", help="only the CPU measurement")
     args = parser.parse_args()
     repo = args.repo.resolve()
     expect.set_options(timeout=60_000)  # a shared, busy machine: slow is measured, not fatal
     print(f"code: {repo}")
     with tempfile.TemporaryDirectory(prefix="bench-ui-") as tmp, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        with server(repo, Path(tmp) / "data", {"DEMO_LATENCY_MS": "0"}) as (url, _pid):
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            page = context.new_page()
-            started = time.perf_counter()
-            page.goto(url + "/")
-            expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=30_000)
-            sign_in_s = time.perf_counter() - started
-            sign_up(page, "bench@example.com", PASSWORD)
-            expect(page.get_by_role("heading", name="Generate", level=1)).to_be_visible()
-
-            clicks = click_to_image(page, args.clicks)
-            print(f"click → image runs: {', '.join(f'{c:.2f}' for c in clicks)}", flush=True)
-            for i in range(4):  # at least 24 finished jobs for History's first page
-                before = page.evaluate(SOURCES_JS)
-                submit(page, f"a grid of kites, take {i}", count=4)
-                page.wait_for_function(NEW_IMAGE_JS, arg=before, timeout=60_000, polling=50)
-                expect(
-                    page.get_by_test_id("stMain").get_by_text(re.compile("Done$"))
-                ).to_have_count(4, timeout=60_000)
-            sidebar = page.get_by_test_id("stSidebarNav")
-            history_nav = timed(
-                (page, lambda: sidebar.get_by_role("link", name="History").click()),
-                IMAGES_JS,
-                24,
-            )
-            requests: list[str] = []
-            page.on("request", lambda r: requests.append(r.url))
-            page.get_by_role("heading", name="History", level=1).click()
-            page.keyboard.press("r")  # Streamlit's "rerun" shortcut
-            time.sleep(2.0)
-            rerun_images = [u for u in requests if "/api/files/" in u or "/media/" in u]
-            history_reload = timed((page, page.reload), IMAGES_JS, 24)
-            generate_nav = timed(
-                (page, lambda: sidebar.get_by_role("link", name="Generate").click()),
-                "() => !!document.querySelector('[data-testid=\"stForm\"] textarea')",
-                None,
-            )
-            open_page(page, "Generate")
-            generate_reload = timed(
-                (page, page.reload),
-                "() => !!document.querySelector('[data-testid=\"stForm\"] textarea')",
-                None,
-            )
-            context.close()
-        renders = {
-            "History, navigate": history_nav,
-            "History, reload": history_reload,
-            "Generate, navigate": generate_nav,
-            "Generate, reload": generate_reload,
-        }
-        report(sign_in_s, clicks, renders, rerun_images)
+        if not args.cpu_only:
+            pages(browser, repo, Path(tmp), args.clicks)
 
         cpu = None
         if args.sessions > 0:
@@ -237,8 +244,9 @@ def main() -> None:
                 expect(page.get_by_test_id("stMain").get_by_text("Processing")).not_to_have_count(0)
                 for _ in range(args.sessions):
                     tab = context.new_page()
-                    tab.goto(url + "/")
-                    open_page(tab, "History")
+                    tab.goto(url + "/history")
+                    heading = tab.get_by_role("heading", name="History", level=1)
+                    expect(heading).to_be_visible(timeout=120_000)
                 time.sleep(5)  # settle
                 before_cpu, before_t = cpu_seconds(pid), time.perf_counter()
                 time.sleep(args.cpu_seconds)
