@@ -36,17 +36,17 @@ import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
 import httpx  # noqa: E402
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.e2e.helpers import open_page, sign_up  # noqa: E402
 from tests.live_server import free_port, studio_env  # noqa: E402
 
 PASSWORD = "bench-password-1"
+# At least `count` images in the page, the first row(s) loaded (the rest may load lazily).
 IMAGES_JS = """(count) => {
-    const imgs = [...document.querySelectorAll('[data-testid="stMain"] img')]
-        .filter(i => i.closest('[data-testid="stImage"], [data-testid="stImageContainer"]'));
-    return imgs.length >= count && imgs.every(i => i.complete && i.naturalWidth > 0);
+    const imgs = [...document.querySelectorAll('[data-testid="stMain"] img')];
+    return imgs.length >= count && imgs.slice(0, 8).every(i => i.complete && i.naturalWidth > 0);
 }"""
 NEW_IMAGE_JS = """(before) => {
     const imgs = [...document.querySelectorAll('[data-testid="stMain"] img')];
@@ -132,7 +132,7 @@ def click_to_image(page: Page, runs: int) -> list[float]:
         started = submit(page, f"a lighthouse, take {i}")
         page.wait_for_function(NEW_IMAGE_JS, arg=before, timeout=30_000, polling=10)
         times.append(time.perf_counter() - started)
-        time.sleep(0.3)
+        time.sleep(1.0)  # the page settles (its last redraw without the timer) first
     return times
 
 
@@ -145,61 +145,91 @@ def timed(action: object, check: str, arg: object, timeout: float = 30_000) -> f
     return time.perf_counter() - started
 
 
+def report(
+    sign_in_s: float, clicks: list[float], renders: dict[str, float], rerun_images: list[str]
+) -> None:
+    print(f"sign-in page      : {sign_in_s:.2f} s")
+    print(
+        f"click → image     : p50 {statistics.median(clicks):.2f} s, "
+        f"p95 {percentile(clicks, 95):.2f} s over {len(clicks)} "
+        f"(target p50 ≤ 0.5 s: {'ok' if statistics.median(clicks) <= 0.5 else 'MISSED'}) "
+        f"[{', '.join(f'{c:.2f}' for c in clicks)}]"
+    )
+    for name, seconds in renders.items():
+        print(f"{name:18}: {seconds:.2f} s")
+    print(f"History rerun     : {len(rerun_images)} image requests (target 0)")
+
+
+def pages(browser: Browser, repo: Path, tmp: Path, runs: int) -> None:
+    """The page figures, printed."""
+    with server(repo, tmp / "data", {"DEMO_LATENCY_MS": "0"}) as (url, _pid):
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        started = time.perf_counter()
+        page.goto(url + "/")
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=30_000)
+        sign_in_s = time.perf_counter() - started
+        sign_up(page, "bench@example.com", PASSWORD)
+        expect(page.get_by_role("heading", name="Generate", level=1)).to_be_visible()
+
+        clicks = click_to_image(page, runs)
+        print(f"click → image runs: {', '.join(f'{c:.2f}' for c in clicks)}", flush=True)
+        for i in range(4):  # at least 24 finished jobs for History's first page
+            before = page.evaluate(SOURCES_JS)
+            submit(page, f"a grid of kites, take {i}", count=4)
+            page.wait_for_function(NEW_IMAGE_JS, arg=before, timeout=60_000, polling=50)
+            expect(page.get_by_test_id("stMain").get_by_text(re.compile("Done$"))).to_have_count(
+                4, timeout=60_000
+            )
+        sidebar = page.get_by_test_id("stSidebarNav")
+        history_nav = timed(
+            (page, lambda: sidebar.get_by_role("link", name="History").click()),
+            IMAGES_JS,
+            24,
+        )
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.get_by_role("heading", name="History", level=1).click()
+        page.keyboard.press("r")  # Streamlit's "rerun" shortcut
+        time.sleep(2.0)
+        rerun_images = [u for u in requests if "/api/files/" in u or "/media/" in u]
+        history_reload = timed((page, page.reload), IMAGES_JS, 24)
+        generate_nav = timed(
+            (page, lambda: sidebar.get_by_role("link", name="Generate").click()),
+            "() => !!document.querySelector('[data-testid=\"stForm\"] textarea')",
+            None,
+        )
+        open_page(page, "Generate")
+        generate_reload = timed(
+            (page, page.reload),
+            "() => !!document.querySelector('[data-testid=\"stForm\"] textarea')",
+            None,
+        )
+        context.close()
+    renders = {
+        "History, navigate": history_nav,
+        "History, reload": history_reload,
+        "Generate, navigate": generate_nav,
+        "Generate, reload": generate_reload,
+    }
+    report(sign_in_s, clicks, renders, rerun_images)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repo", type=Path, default=_HERE.parent)
     parser.add_argument("--clicks", type=int, default=9)
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--cpu-seconds", type=float, default=15.0)
+    parser.add_argument("--cpu-only", action="store_true", help="only the CPU measurement")
     args = parser.parse_args()
     repo = args.repo.resolve()
+    expect.set_options(timeout=60_000)  # a shared, busy machine: slow is measured, not fatal
     print(f"code: {repo}")
     with tempfile.TemporaryDirectory(prefix="bench-ui-") as tmp, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        with server(repo, Path(tmp) / "data", {"DEMO_LATENCY_MS": "0"}) as (url, _pid):
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            page = context.new_page()
-            started = time.perf_counter()
-            page.goto(url + "/")
-            expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=30_000)
-            sign_in_s = time.perf_counter() - started
-            sign_up(page, "bench@example.com", PASSWORD)
-            expect(page.get_by_role("heading", name="Generate", level=1)).to_be_visible()
-
-            clicks = click_to_image(page, args.clicks)
-            print(f"click → image runs: {', '.join(f'{c:.2f}' for c in clicks)}", flush=True)
-            for i in range(4):  # at least 24 finished jobs for History's first page
-                before = page.evaluate(SOURCES_JS)
-                submit(page, f"a grid of kites, take {i}", count=4)
-                page.wait_for_function(NEW_IMAGE_JS, arg=before, timeout=60_000, polling=50)
-                expect(
-                    page.get_by_test_id("stMain").get_by_text(re.compile("Done$"))
-                ).to_have_count(4, timeout=60_000)
-            sidebar = page.get_by_test_id("stSidebarNav")
-            history_nav = timed(
-                (page, lambda: sidebar.get_by_role("link", name="History").click()),
-                IMAGES_JS,
-                24,
-            )
-            requests: list[str] = []
-            page.on("request", lambda r: requests.append(r.url))
-            page.get_by_test_id("stMain").click(position={"x": 5, "y": 5})
-            page.keyboard.press("r")  # Streamlit's "rerun" shortcut
-            time.sleep(2.0)
-            rerun_images = [u for u in requests if "/api/files/" in u or "/media/" in u]
-            history_reload = timed((page, page.reload), IMAGES_JS, 24)
-            generate_nav = timed(
-                (page, lambda: sidebar.get_by_role("link", name="Generate").click()),
-                "() => !!document.querySelector('[data-testid=\"stForm\"] textarea')",
-                None,
-            )
-            open_page(page, "Generate")
-            generate_reload = timed(
-                (page, page.reload),
-                "() => !!document.querySelector('[data-testid=\"stForm\"] textarea')",
-                None,
-            )
-            context.close()
+        if not args.cpu_only:
+            pages(browser, repo, Path(tmp), args.clicks)
 
         cpu = None
         if args.sessions > 0:
@@ -212,15 +242,11 @@ def main() -> None:
                 expect(page.get_by_role("heading", name="Generate", level=1)).to_be_visible()
                 submit(page, "never finishes", count=4)
                 expect(page.get_by_test_id("stMain").get_by_text("Processing")).not_to_have_count(0)
-                pages = []
                 for _ in range(args.sessions):
                     tab = context.new_page()
                     tab.goto(url + "/history")
-                    pages.append(tab)
-                for tab in pages:
-                    expect(tab.get_by_role("heading", name="History", level=1)).to_be_visible(
-                        timeout=60_000
-                    )
+                    heading = tab.get_by_role("heading", name="History", level=1)
+                    expect(heading).to_be_visible(timeout=120_000)
                 time.sleep(5)  # settle
                 before_cpu, before_t = cpu_seconds(pid), time.perf_counter()
                 time.sleep(args.cpu_seconds)
@@ -228,21 +254,6 @@ def main() -> None:
                 context.close()
         browser.close()
 
-    print(f"sign-in page      : {sign_in_s:.2f} s")
-    print(
-        f"click → image     : p50 {statistics.median(clicks):.2f} s, "
-        f"p95 {percentile(clicks, 95):.2f} s over {len(clicks)} "
-        f"(target p50 ≤ 0.5 s: {'ok' if statistics.median(clicks) <= 0.5 else 'MISSED'}) "
-        f"[{', '.join(f'{c:.2f}' for c in clicks)}]"
-    )
-    for name, seconds in (
-        ("History, navigate", history_nav),
-        ("History, reload", history_reload),
-        ("Generate, navigate", generate_nav),
-        ("Generate, reload", generate_reload),
-    ):
-        print(f"{name:18}: {seconds:.2f} s")
-    print(f"History rerun     : {len(rerun_images)} image requests (target 0)")
     if cpu is not None:
         print(
             f"server CPU        : {cpu * 100:.1f} % of a core with {args.sessions} sessions "

@@ -23,6 +23,7 @@ DOUBLE_SUBMIT_WINDOW_S = 5.0
 DEFAULT_CHOICE = "Model default"
 BATCH_KEY = "generate_batch"
 LAST_SUBMIT_KEY = "generate_last_submit"
+JUST_SUBMITTED_KEY = "generate_just_submitted"
 PREFILL_KEY = "prefill"
 SUBMIT_FAILED = "Your images could not be queued because of a problem on our side. Try again later."
 
@@ -193,7 +194,13 @@ def _show_batch(user: User) -> None:
     if not batch:
         st.caption("Your images appear here as soon as they are ready.")
         return
-    first = _batch_jobs(user, batch)  # read once: the full run's fragment draws these
+    # read once: the full run's fragment draws these (right after a submit, once settled)
+    if st.session_state.pop(JUST_SUBMITTED_KEY, False):
+        first = widgets.settled(
+            user, lambda: _batch_jobs(user, batch), timeout=widgets.SUBMIT_SETTLE_S
+        )
+    else:
+        first = _batch_jobs(user, batch)
 
     def body(user: User) -> bool:
         jobs = _batch_jobs(user, batch) if widgets.in_fragment_run() else first
@@ -290,6 +297,7 @@ with form_col:
                 "job_ids": [j.id for j in jobs],
                 "batch_id": jobs[0].batch_id if jobs else None,
             }
+            st.session_state[JUST_SUBMITTED_KEY] = True
 
 with result_col:
     _show_batch(user)

@@ -7,6 +7,7 @@ import html
 import json
 import mimetypes
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -352,6 +353,28 @@ LIVE_POLL_S = 1.0
 LIVE_POLL_OWN_WORKER_S = 2.0
 # How often a waiting view looks whether the person did something (a click reruns at once).
 _LIVE_CHECK_S = 0.1
+# The run right after a submit waits this long for the new jobs to finish (this process's worker
+# signals each change), so that a fast image is drawn by that run, not by a later live tick.
+SUBMIT_SETTLE_S = 0.4
+
+
+def settled(user: User, read: Callable[[], list[Job]], *, timeout: float) -> list[Job]:
+    """`read()`, read again after each change of the user's jobs until every job read is
+    finished or `timeout` passed. Only with the worker in this process (no signal otherwise):
+    then it is one `read()`."""
+    jobs_service = services().jobs
+    since = jobs_service.change_version(user)
+    jobs = read()
+    if get_runtime().worker is None:
+        return jobs
+    deadline = time.monotonic() + timeout
+    while not all(j.status.finished for j in jobs) and (left := deadline - time.monotonic()) > 0:
+        version = jobs_service.wait_for_change(user, since, left)
+        if version == since:
+            break
+        since = version
+        jobs = read()
+    return jobs
 
 
 def in_fragment_run() -> bool:
