@@ -15,12 +15,6 @@ from pages import widgets
 NEW_SECRET_KEY = "webhooks_new_secret"
 FLASH_KEY = "webhooks_flash"
 LOG_SIZE = 20
-STATUS_ICON = {
-    DeliveryStatus.PENDING: "⏳",
-    DeliveryStatus.DELIVERED: "✅",
-    DeliveryStatus.FAILED: "❌",
-    DeliveryStatus.GONE: "🚫",
-}
 
 
 def webhooks_section(user: User, svc: Services) -> None:
@@ -89,8 +83,8 @@ def webhooks_section(user: User, svc: Services) -> None:
         info, action = st.columns([4, 1])
         code = delivery.last_status_code or (delivery.last_error or "—")
         info.caption(
-            f"{STATUS_ICON[delivery.status]} {delivery.event} · job {delivery.job_id[:8]} · "
-            f"{delivery.status.value} · {delivery.attempts} attempt(s) · last: "
+            f"{delivery.event} · job {delivery.job_id[:8]} · "
+            f"**{delivery.status.value}** · {delivery.attempts} attempt(s) · last: "
             f"{widgets.md_escape(str(code))} · {widgets.fmt_time(delivery.created_at)}"
         )
         if delivery.status is not DeliveryStatus.PENDING and action.button(
