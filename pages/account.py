@@ -11,6 +11,7 @@ from core.domain.models import SessionInfo
 from core.domain.policy import new_passwords_differ
 from core.web import auth as web_auth
 from pages import widgets
+from pages.webhooks import webhooks_section
 
 NEW_SECRET_KEY = "account_new_token"
 EXPORT_SUMMARY_KEY = "account_export_summary"
@@ -176,6 +177,8 @@ for token in tokens:
                 widgets.show_error(exc)
             else:
                 st.rerun()
+
+webhooks_section(user, svc)  # endpoints, delivery log, resend (pages/webhooks.py)
 
 st.divider()
 st.subheader("Your data")

@@ -16,6 +16,7 @@ from core.domain.errors import NotFound, StudioError
 from core.domain.models import Job, JobRequest, JobStatus, User
 from core.providers.base import SEED_MAX, ModelInfo, Provider, utc_today
 from pages import iterate, widgets
+from pages.recall import recall_uploader
 
 # A second submit of the same form content within this window is the same click (double-click,
 # or a click that raced the rerun): it reuses the idempotency key, so it returns the same batch.
@@ -260,6 +261,7 @@ with form_col:
             icon=":material/event_busy:",
         )
 
+    recall_uploader()  # "Recall": fill the form from an image's recipe (pages/recall.py)
     preset = st.session_state.pop("gen_prefill_params", None) or {}
     with st.form("generate", border=True):
         prompt = st.text_area(

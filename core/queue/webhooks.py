@@ -154,7 +154,9 @@ class WebhookSender:
         except httpx.HTTPError as exc:
             if isinstance(exc.__cause__, RefusedAddress):  # httpx wraps httpcore's errors
                 return Attempt(None, f"refused: {exc.__cause__}")
-            return Attempt(None, f"{type(exc).__name__}: could not connect")
+            if isinstance(exc, httpx.ConnectError):  # no address in these messages
+                return Attempt(None, f"could not connect: {str(exc)[:120]}")
+            return Attempt(None, f"{type(exc).__name__}: the request failed")
         return Attempt(code, None if 200 <= code < 300 else f"HTTP {code}", retry_after)
 
     def close(self) -> None:

@@ -61,14 +61,7 @@ class WebhookReceiver:
                         verified = True
                     except WebhookVerificationError:
                         verified = False
-                try:
-                    self.send_response(reply.status)
-                    for name, value in reply.headers.items():
-                        self.send_header(name, value)
-                    self.send_header("content-length", "0")
-                    self.end_headers()
-                except OSError:
-                    pass  # the client gave up (timeout): it was not acknowledged
+                # recorded before answering: the sender may move on as soon as it has the answer
                 with receiver.arrived:
                     receiver.received.append(
                         Received(
@@ -80,6 +73,14 @@ class WebhookReceiver:
                         )
                     )
                     receiver.arrived.notify_all()
+                try:
+                    self.send_response(reply.status)
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                except OSError:
+                    pass  # the client gave up (timeout): it was not acknowledged
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
