@@ -320,7 +320,7 @@ def validate_params(model: ModelInfo, prompt: str, params: dict[str, Any]) -> di
     """Common validation of prompt and parameters against a model's capabilities."""
     caps = model.capabilities
     if not isinstance(prompt, str) or not prompt.strip():
-        raise ValidationError("Write a prompt first: it cannot be empty.")
+        raise ValidationError("Write a prompt first: it cannot be empty.", reason="empty_prompt")
     if len(prompt) > caps.max_prompt_chars:
         raise ValidationError(
             f"The prompt is {len(prompt):,} characters; {model.label} takes at most "

@@ -59,7 +59,11 @@ class AccountsService:
         require_role(user, Role.USER)
         name = (name or "").strip() or "API token"
         if len(name) > MAX_TOKEN_NAME:
-            raise ValidationError(f"A token name has at most {MAX_TOKEN_NAME} characters.")
+            raise ValidationError(
+                f"A token name has at most {MAX_TOKEN_NAME} characters.",
+                reason="token_name_too_long",
+                params={"max": MAX_TOKEN_NAME},
+            )
         return self.backend.accounts.create_api_token(user.id, name)
 
     def list_api_tokens(self, user: User) -> list[ApiToken]:
@@ -67,7 +71,7 @@ class AccountsService:
 
     def revoke_api_token(self, user: User, token_id: str) -> None:
         if not self.backend.accounts.revoke_api_token(user.id, token_id):
-            raise NotFound("No such token.")
+            raise NotFound("No such token.", reason="token_not_found")
 
     # ---- your data: export and delete ------------------------------------------------------
 
@@ -86,7 +90,7 @@ class AccountsService:
         check_delete_confirmation(confirm_email, user.email)
         current = self.backend.accounts.get_user(user.id)
         if current is None:
-            raise NotFound("No such user.")
+            raise NotFound("No such user.", reason="user_not_found")
         your_data.erase_user(self.backend, current)
 
     # ---- forgot password (issue #16) -------------------------------------------------------

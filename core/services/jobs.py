@@ -171,7 +171,7 @@ class JobsService:
         """Cancel a queued job of one's own (admins: anyone's)."""
         job = self._owned(user, job_id, admin_ok=True)
         if job.status is not JobStatus.QUEUED or not self._jobs(user).cancel(job.id):
-            raise Conflict("Only a queued job can be canceled.")
+            raise Conflict("Only a queued job can be canceled.", reason="cancel_not_queued")
         return self.get_job(user, job.id)
 
     def retry(self, user: User, job_id: str) -> Job:
@@ -180,7 +180,9 @@ class JobsService:
         shows it)."""
         job = self._owned(user, job_id)
         if job.status not in (JobStatus.FAILED, JobStatus.CANCELED):
-            raise Conflict("Only a failed or canceled job can be retried.")
+            raise Conflict(
+                "Only a failed or canceled job can be retried.", reason="retry_not_finished"
+            )
         return self.submit(user, self.current_request(job.request))[0]
 
     def delete(self, user: User, job_id: str) -> None:
@@ -192,7 +194,7 @@ class JobsService:
         if job.status is JobStatus.QUEUED and not jobs.cancel(job.id):
             job = self._owned(user, job.id, admin_ok=True)
         if job.status is JobStatus.PROCESSING:
-            raise Conflict(BEING_GENERATED)
+            raise Conflict(BEING_GENERATED, reason="job_being_generated")
         failed = self.backend.blobs.delete(job_paths(job))
         if failed:
             raise Conflict("Could not delete the stored image; try again.")
@@ -200,7 +202,7 @@ class JobsService:
         if not jobs.delete_jobs([job.id]):
             if jobs.get_job(job.id) is None:
                 raise NotFound()
-            raise Conflict(BEING_GENERATED)
+            raise Conflict(BEING_GENERATED, reason="job_being_generated")
 
     def image_urls(self, user: User, jobs: Iterable[Job], *, thumbs: bool = True) -> dict[str, str]:
         """Signed URLs (one batch call) for the finished jobs in `jobs`, keyed by job id."""

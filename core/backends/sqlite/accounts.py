@@ -274,7 +274,7 @@ class LocalAccounts:
         with self._db.write() as conn:
             user = conn.execute(SQL_USER_BY_ID, (user_id,)).fetchone()
             if user is None:
-                raise NotFound("No such user.")
+                raise NotFound("No such user.", reason="user_not_found")
             if user["disabled"]:
                 raise AccountDisabled()
             conn.execute(SQL_INSERT_TOKEN, (token_id, user_id, name, digest(secret), now))
@@ -313,9 +313,9 @@ class LocalAccounts:
         with self._db.write() as conn:
             row = conn.execute(SQL_USER_BY_ID, (user_id,)).fetchone()
             if row is None:
-                raise NotFound("No such user.")
+                raise NotFound("No such user.", reason="user_not_found")
             if conn.execute(SQL_USER_GENERATING, (user_id,)).fetchone() is not None:
-                raise Conflict(DELETE_WHILE_GENERATING)
+                raise Conflict(DELETE_WHILE_GENERATING, reason="delete_while_generating")
             # The guarded DELETE first: a refused one leaves every other row in place.
             if conn.execute(SQL_DELETE_USER, {"id": user_id}).rowcount != 1:
                 raise last_admin_not_deleted()
@@ -353,7 +353,7 @@ class LocalAccounts:
     ) -> None:
         user = self.get_user(user_id)
         if user is None:
-            raise NotFound("No such user.")
+            raise NotFound("No such user.", reason="user_not_found")
         with self._db.write() as conn:
             self._require_live_session(conn, user_id, current_token)
         check_password(new_password)
@@ -475,7 +475,7 @@ class LocalAccounts:
         with self._db.write() as conn:
             user = conn.execute(SQL_USER_BY_ID, (user_id,)).fetchone()
             if user is None:
-                raise NotFound("No such user.")
+                raise NotFound("No such user.", reason="user_not_found")
             if user["disabled"]:
                 raise AccountDisabled()
             conn.execute(SQL_PRUNE_RESETS, (user_id, now))
@@ -536,7 +536,7 @@ def _forgive_failures(conn: sqlite3.Connection, email: str, attempt: Attempt) ->
 def _refused_change(conn: sqlite3.Connection, user_id: str) -> StudioError:
     """Why a guarded role or disabled UPDATE changed no row."""
     if conn.execute(SQL_USER_EXISTS, (user_id,)).fetchone() is None:
-        return NotFound("No such user.")
+        return NotFound("No such user.", reason="user_not_found")
     return last_admin_refused()
 
 

@@ -265,7 +265,7 @@ class SupabaseAccounts:
     def create_api_token(self, user_id: str, name: str) -> tuple[ApiToken, str]:
         profile = self._profile(user_id)
         if profile is None:
-            raise NotFound("No such user.")
+            raise NotFound("No such user.", reason="user_not_found")
         if profile.get("disabled"):
             raise AccountDisabled()
         secret = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -368,7 +368,7 @@ class SupabaseAccounts:
     ) -> None:
         profile = self._profile(user_id)
         if profile is None:
-            raise NotFound("No such user.")
+            raise NotFound("No such user.", reason="user_not_found")
         current = self._require_live_session(user_id, current_token)
         check_password(new_password)
         email = normalize_email(str(profile.get("email") or ""))
@@ -489,9 +489,9 @@ class SupabaseAccounts:
             if exc.code == LAST_ADMIN_CODE:
                 raise last_admin_not_deleted() from None
             if exc.code == "SB409":
-                raise Conflict(DELETE_WHILE_GENERATING) from None
+                raise Conflict(DELETE_WHILE_GENERATING, reason="delete_while_generating") from None
             if exc.code in ("SN404", "22P02"):
-                raise NotFound("No such user.") from None
+                raise NotFound("No such user.", reason="user_not_found") from None
             raise_api_error(exc)
         try:
             self._db.auth.admin.delete_user(user_id)
@@ -641,7 +641,7 @@ class SupabaseAccounts:
                 raise last_admin_refused() from None
             raise
         if not updated:
-            raise NotFound("No such user.")
+            raise NotFound("No such user.", reason="user_not_found")
 
     def _select(self, table: str, build: Any) -> list[dict[str, Any]]:
         try:
