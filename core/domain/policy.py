@@ -249,3 +249,17 @@ def new_passwords_differ() -> ValidationError:
         "The new password and its confirmation differ. Nothing was changed.",
         reason="new_passwords_differ",
     )
+
+
+# ---- the UI language kept in the profile (issue #14) ------------------------------------------
+
+LANGUAGES = ("en", "zh-CN")  # BCP 47 tags; the UI's catalogues (pages/locales/*.toml) match
+
+
+def check_language(language: object) -> str:
+    """A language the studio speaks; ValidationError (nothing stored) for anything else."""
+    if isinstance(language, str) and language in LANGUAGES:
+        return language
+    raise ValidationError(
+        "Choose a language the studio speaks: en or zh-CN.", reason="language_unknown"
+    )

@@ -12,6 +12,7 @@ from core.domain.policy import (
     RESET_EMAIL_SENT,
     check_delete_confirmation,
     check_email,
+    check_language,
     check_password,
     session_not_found,
 )
@@ -140,3 +141,11 @@ class AccountsService:
         self.backend.accounts.change_password(
             user.id, current_token, current_password, new_password
         )
+
+    # ---- the UI language (issue #14) ---------------------------------------------------------
+
+    def set_language(self, user: User, language: str) -> None:
+        """Remember `user`'s UI language in their profile, so every device they sign in on
+        uses it. ValidationError for a language the studio does not speak."""
+        require_role(user, Role.USER)
+        self.backend.accounts.set_language(user.id, check_language(language))

@@ -54,7 +54,7 @@ from core.ports import SignedIn
 log = logging.getLogger(__name__)
 
 
-USER_COLUMNS = "id, email, role, disabled, daily_quota, created_at"
+USER_COLUMNS = "id, email, role, disabled, daily_quota, created_at, language"
 SQL_COUNT_USERS = "SELECT COUNT(*) FROM users"
 SQL_USER_BY_EMAIL = f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = ?"
 SQL_USER_BY_ID = f"SELECT {USER_COLUMNS} FROM users WHERE id = ?"
@@ -78,6 +78,7 @@ SQL_SET_DISABLED = (
     f"WHERE id = :id AND (:disabled = 0 OR NOT {SQL_IS_LAST_ADMIN})"
 )
 SQL_USER_EXISTS = "SELECT 1 FROM users WHERE id = ?"
+SQL_SET_LANGUAGE = "UPDATE users SET language = ? WHERE id = ?"
 # Sign-in attempts: each is recorded as a failure before its password is checked (see
 # _begin_attempt); a success forgives its own row and the ones before it (_forgive_failures).
 SQL_RECENT_FAILURES = "SELECT COUNT(*), MAX(at) FROM sign_in_failures WHERE email = ? AND at > ?"
@@ -507,6 +508,11 @@ class LocalAccounts:
         """No mail server in local mode: nothing is sent (False); an admin makes a link."""
         return False
 
+    def set_language(self, user_id: str, language: str | None) -> None:
+        with self._db.write() as conn:
+            if conn.execute(SQL_SET_LANGUAGE, (language, user_id)).rowcount != 1:
+                raise NotFound("No such user.", reason="user_not_found")
+
 
 class Attempt(NamedTuple):
     """A sign-in attempt's row in sign_in_failures (the time too: SQLite may reuse a rowid)."""
@@ -552,4 +558,5 @@ def _user(row: sqlite3.Row) -> User:
         disabled=bool(row["disabled"]),
         created_at=from_us(row["created_at"]),
         daily_quota=row["daily_quota"],
+        language=row["language"],
     )

@@ -722,6 +722,9 @@ class SupabaseAccounts:
             log.warning("Supabase recovery email failed: %s", _auth_error_name(exc))
         return True
 
+    def set_language(self, user_id: str, language: str | None) -> None:
+        self._update_profile(user_id, {"language": language})
+
 
 # Auth's answers meaning "this refresh token or session is gone for good"
 _INVALID_GRANT_CODES = frozenset(

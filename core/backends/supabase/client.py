@@ -135,6 +135,7 @@ def user_from_profile(row: dict[str, Any], access_token: str | None = None) -> U
         created_at=parse_time(row.get("created_at")),
         daily_quota=row.get("daily_quota"),
         access_token=access_token,
+        language=row.get("language"),
     )
 
 
