@@ -37,9 +37,9 @@ from __future__ import annotations
 
 import string
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,7 @@ LANGUAGE_NAMES: Mapping[str, str] = {"en": "English", "zh-CN": "简体中文"}
 PLURAL_FORMS = frozenset({"zero", "one", "two", "few", "many", "other"})
 LANG_KEY = "i18n_language"  # st.session_state: this session's language
 PICK_KEY = "i18n_pick"  # st.session_state: the sidebar switcher's widget
+CHOSEN_KEY = "i18n_chosen"  # st.session_state: True once the visitor picked in the switcher
 
 
 # ---- the catalogue (no Streamlit: unit-testable) ---------------------------------------------
@@ -153,13 +154,11 @@ class Translator:
 
     def file_size(self, size: int) -> str:
         """Bytes in B/KB/MB/GB (powers of 1024, as the studio always counted them)."""
-        value = float(size)
-        for unit in ("byte", "kilobyte", "megabyte"):
+        value, unit = float(size), "byte"
+        for bigger in ("kilobyte", "megabyte", "gigabyte"):
             if abs(value) < 1024:
                 break
-            value /= 1024
-        else:
-            unit = "gigabyte"
+            value, unit = value / 1024, bigger
         shown = round(value) if unit == "byte" else round(value, 1)
         return format_unit(shown, f"digital-{unit}", length="short", locale=self.locale)
 
@@ -176,7 +175,7 @@ class Translator:
         """ "3 minutes ago" / "3分钟前" (or "in 3 minutes" for a future moment)."""
         if value is None:
             return "—"
-        delta = value - (now or datetime.now(timezone.utc))
+        delta = value - (now or datetime.now(UTC))
         if abs(delta) < timedelta(seconds=45):
             return self("common.just_now")
         return format_timedelta(delta, add_direction=True, threshold=1.0, locale=self.locale)
@@ -213,7 +212,7 @@ def language() -> str:
         return str(chosen)
     try:
         browser = st.context.locale
-    except Exception:  # noqa: BLE001 — no browser context (AppTest, bare mode)
+    except Exception:  # no browser context (bare mode)
         browser = None
     lang = negotiate(browser)
     st.session_state[LANG_KEY] = lang
@@ -226,6 +225,49 @@ def set_language(lang: str) -> None:
 
     if lang in LANGUAGES:
         st.session_state[LANG_KEY] = lang
+
+
+def chosen() -> bool:
+    """Whether this session's language was picked in the switcher (not only guessed)."""
+    import streamlit as st
+
+    return bool(st.session_state.get(CHOSEN_KEY))
+
+
+def language_switcher(on_choose: Callable[[str], None] | None = None) -> None:
+    """The language picker (put it in the sidebar). Choosing reruns the page in the new
+    language; widgets with a key keep what was typed. `on_choose(language)` runs first (the
+    router stores a signed-in user's choice in the profile there)."""
+    import streamlit as st
+
+    lang = language()
+    if st.session_state.get(PICK_KEY) != lang:
+        st.session_state[PICK_KEY] = lang
+
+    def choose() -> None:
+        picked = st.session_state.get(PICK_KEY)
+        if picked not in LANGUAGES:
+            return
+        st.session_state[LANG_KEY] = picked
+        st.session_state[CHOSEN_KEY] = True
+        if on_choose is not None:
+            on_choose(str(picked))
+
+    st.selectbox(
+        t("common.language"),
+        LANGUAGES,
+        format_func=lambda code: LANGUAGE_NAMES[code],
+        key=PICK_KEY,
+        on_change=choose,
+    )
+
+
+def kept_state() -> dict[str, Any]:
+    """The session-state entries of the language, for code that clears the session state
+    (signing out) to put back: the tab keeps speaking the same language."""
+    import streamlit as st
+
+    return {k: st.session_state[k] for k in (LANG_KEY, CHOSEN_KEY) if k in st.session_state}
 
 
 def current() -> Translator:

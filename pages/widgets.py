@@ -178,8 +178,10 @@ def sign_out() -> None:
         ticket = web_auth.issue_ticket(
             "sign_out", token, st.context.cookies.get(web_auth.XSRF_COOKIE_NAME)
         )
+    kept = i18n.kept_state()  # the tab keeps its language
     for key in list(st.session_state.keys()):
         del st.session_state[key]
+    st.session_state.update(kept)
     if st.context.cookies.get(web_auth.COOKIE_NAME):
         st.session_state[_REDIRECT_KEY] = web_auth.sign_out_url(ticket)
     st.rerun()
