@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import string
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -46,6 +46,7 @@ from typing import Any
 
 from babel import Locale
 from babel.dates import format_date, format_datetime, format_timedelta
+from babel.lists import format_list
 from babel.numbers import format_currency, format_decimal, format_percent
 from babel.units import format_unit
 
@@ -161,6 +162,10 @@ class Translator:
             value, unit = value / 1024, bigger
         shown = round(value) if unit == "byte" else round(value, 1)
         return format_unit(shown, f"digital-{unit}", length="short", locale=self.locale)
+
+    def listing(self, items: Sequence[str]) -> str:
+        """ "a, b, and c" / "a、b和c": the language's own way of listing."""
+        return format_list(list(items), locale=self.locale) if items else ""
 
     def time(self, value: datetime | None) -> str:
         """A moment in the server's time zone, in the language's medium format."""
@@ -310,3 +315,7 @@ def fmt_duration(seconds: float | None) -> str:
 
 def fmt_day(value: date) -> str:
     return current().day(value)
+
+
+def fmt_list(items: Sequence[str]) -> str:
+    return current().listing(items)
