@@ -102,20 +102,18 @@ def rate_limited(limit: int | None, retry_after: int | None) -> RateLimited:
         if limit
         else "You are submitting too many images a minute."
     )
-    reason = "rate_limited" if limit else "rate_limited_unknown"
-    params: dict[str, int] = {"limit": limit} if limit else {}
     if retry_after is None:
         return RateLimited(
             f"{message} Submit fewer at once.",
             retry_after=60,
-            reason=f"{reason}_batch",
-            params=params,
+            reason="rate_limited_batch" if limit else "rate_limited_unknown_batch",
+            params={"limit": limit} if limit else {},
         )
     return RateLimited(
         f"{message} Try again in {retry_after} s.",
         retry_after=retry_after,
-        reason=reason,
-        params={**params, "seconds": retry_after},
+        reason="rate_limited" if limit else "rate_limited_unknown",
+        params={"limit": limit, "seconds": retry_after} if limit else {"seconds": retry_after},
     )
 
 
