@@ -43,9 +43,12 @@ def _core_reasons() -> set[str]:
             value: ast.AST | None = None
             if isinstance(node, ast.keyword) and node.arg == "reason":
                 value = node.value
-            elif path.name == "errors.py" and isinstance(node, ast.Assign):
-                if any(isinstance(t, ast.Name) and t.id == "reason" for t in node.targets):
-                    value = node.value
+            elif (
+                path.name == "errors.py"
+                and isinstance(node, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "reason" for t in node.targets)
+            ):
+                value = node.value
             for sub in ast.walk(value) if value is not None else ():
                 if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
                     reasons.add(sub.value)
