@@ -41,9 +41,7 @@ def _core_reasons() -> set[str]:
     for path in CORE_FILES:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             value: ast.AST | None = None
-            if isinstance(node, ast.keyword) and node.arg == "reason":
-                value = node.value
-            elif (
+            if (isinstance(node, ast.keyword) and node.arg == "reason") or (
                 path.name == "errors.py"
                 and isinstance(node, ast.Assign)
                 and any(isinstance(t, ast.Name) and t.id == "reason" for t in node.targets)
