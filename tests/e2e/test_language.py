@@ -1,0 +1,95 @@
+"""Issue #14 in a real browser: a Chinese browser gets the Chinese UI on its first visit;
+switching language in the sidebar re-renders in place and keeps what was typed; a signed-in
+user's choice survives a reload and follows them to another browser (context) that signs in
+with an English browser language. Screenshots go to /tmp/shots/i18n/ when that folder
+exists (they are looked at by a person, not compared)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from playwright.sync_api import Browser, Page, expect
+
+from tests.constants import PASSWORD
+from tests.e2e.helpers import sign_in, sign_up, signed_in_marker
+
+SHOTS = Path("/tmp/shots/i18n")
+
+
+def _context_page(browser: Browser, locale: str, width: int = 1280) -> Page:
+    context = browser.new_context(viewport={"width": width, "height": 900}, locale=locale)
+    context.set_default_timeout(20_000)
+    return context.new_page()
+
+
+def _switch_language(page: Page, name: str) -> None:
+    """Pick a language in the sidebar's switcher (retrying a click a rerun swallowed)."""
+    sidebar = page.get_by_test_id("stSidebar")
+    box = sidebar.get_by_role("combobox")
+    option = page.get_by_role("option", name=name, exact=True)
+    for _ in range(5):
+        box.click()
+        try:
+            option.click(timeout=3_000)
+            break
+        except Exception:  # noqa: BLE001 — the list closed under a rerun: open it again
+            continue
+    expect(box).to_have_value(name)
+
+
+def _shot(page: Page, name: str) -> None:
+    if SHOTS.is_dir():
+        page.mouse.move(0, 0)
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def test_the_language_follows_the_browser_then_the_switcher_then_the_profile(
+    live_server_factory, browser: Browser
+) -> None:
+    server = live_server_factory(env={"WORKER_ENABLED": "0"})
+    email = "ada@example.com"
+
+    # First visit from a Chinese browser: Chinese.
+    page = _context_page(browser, "zh-CN")
+    page.goto(server.url + "/")
+    expect(page.get_by_role("heading", name="图像工作室", level=1)).to_be_visible()
+    _shot(page, "sign-in-zh-1280")
+
+    # Typed, not submitted; switching keeps it and redraws in English.
+    form = page.get_by_test_id("stForm").filter(has=page.get_by_role("button", name="登录"))
+    form.get_by_label("邮箱").fill(email)
+    _switch_language(page, "English")
+    expect(page.get_by_role("heading", name="Image Studio", level=1)).to_be_visible()
+    form = page.get_by_test_id("stForm").filter(has=page.get_by_role("button", name="Sign in"))
+    expect(form.get_by_label("Email")).to_have_value(email)
+
+    # Sign up in English, then choose Chinese while signed in: stored in the profile.
+    sign_up(page, email, PASSWORD)
+    expect(signed_in_marker(page, email)).to_be_visible()
+    _switch_language(page, "简体中文")
+    nav = page.get_by_test_id("stSidebarNav")
+    expect(nav.get_by_role("link", name="账户")).to_be_visible()
+
+    # A reload starts a new Streamlit session: the profile's language comes back.
+    page.reload()
+    expect(page.get_by_test_id("stSidebarNav").get_by_role("link", name="账户")).to_be_visible()
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="账户").click()
+    expect(page.get_by_role("heading", name="账户", level=1)).to_be_visible()
+    _shot(page, "account-zh-1280")
+    page.context.close()
+
+    # Another device with an English browser: signing in brings the profile's Chinese.
+    other = _context_page(browser, "en-US")
+    other.goto(server.url + "/")
+    expect(other.get_by_role("heading", name="Image Studio", level=1)).to_be_visible()
+    sign_in(other, email, PASSWORD)
+    expect(signed_in_marker(other, email)).to_be_visible()
+    other_nav = other.get_by_test_id("stSidebarNav")
+    expect(other_nav.get_by_role("link", name="账户")).to_be_visible()
+    expect(other.get_by_test_id("stSidebar").get_by_text("当前登录")).to_be_visible()
+    expect(other.get_by_test_id("stSidebar").get_by_text(re.compile("Signed in as"))).to_have_count(
+        0
+    )
+    other.context.close()
