@@ -33,7 +33,7 @@ def _switch_language(page: Page, name: str) -> None:
         try:
             option.click(timeout=3_000)
             break
-        except Exception:  # noqa: BLE001 — the list closed under a rerun: open it again
+        except Exception:
             continue
     expect(box).to_have_value(name)
 
