@@ -14,7 +14,7 @@ from core.services.accounts import AccountsService
 from pages import i18n, widgets
 from pages.i18n import t
 
-st.set_page_config(page_title="Image Studio", page_icon=":material/palette:", layout="wide")
+st.set_page_config(page_title=t("common.app_title"), page_icon=":material/palette:", layout="wide")
 
 
 def sign_in_page() -> None:

@@ -117,7 +117,7 @@ for session in sessions:
                 t(
                     "account.session_times",
                     signed_in=widgets.fmt_time(session.created_at),
-                    last_seen=widgets.fmt_time(session.last_seen_at),
+                    last_seen=widgets.fmt_ago(session.last_seen_at),
                 )
             )
             if session.user_agent:
@@ -183,7 +183,7 @@ for token in tokens:
                 t(
                     "account.token_times",
                     created=widgets.fmt_time(token.created_at),
-                    used=widgets.fmt_time(token.last_used_at)
+                    used=widgets.fmt_ago(token.last_used_at)
                     if token.last_used_at
                     else t("common.never"),
                 )

@@ -238,6 +238,11 @@ def fmt_time(value: datetime | None) -> str:
     return i18n.fmt_time(value)
 
 
+def fmt_ago(value: datetime | None) -> str:
+    """ "3 minutes ago" / "3分钟前" in this session's language."""
+    return i18n.fmt_ago(value)
+
+
 def fmt_seconds(start: datetime | None, end: datetime | None) -> str:
     if not start or not end:
         return "—"
