@@ -132,8 +132,13 @@ class Translator:
             count = params.get("count", 0)
             form = self.locale.plural_form(abs(count)) if isinstance(count, int | float) else ""
             message = message.get(form) or message["other"]
-        if isinstance(params.get("count"), int):
-            params = {**params, "count": self.number(params["count"])}
+        # Whole numbers in the language's digits grouping ("1,200"); other values as given.
+        params = {
+            name: self.number(value)
+            if isinstance(value, int) and not isinstance(value, bool)
+            else value
+            for name, value in params.items()
+        }
         return message.format(**params) if params else message
 
     def has(self, key: str) -> bool:
