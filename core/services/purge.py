@@ -139,14 +139,18 @@ def criteria_before(
         chosen = tuple(dict.fromkeys(JobStatus(s) for s in statuses))
         excluded = tuple(dict.fromkeys(ReviewStatus(r) for r in exclude_review))
     except ValueError as exc:
-        raise ValidationError(f"Unknown status: {exc}") from None
+        raise ValidationError(
+            f"Unknown status: {exc}", reason="unknown_status", params={"detail": str(exc)}
+        ) from None
     if not chosen:
         raise ValidationError("Choose at least one status to purge.", reason="purge_no_status")
     unfinished = [s.value for s in chosen if not s.finished]
     if unfinished:
         raise ValidationError(
             "Only finished jobs (done, failed, canceled) can be purged, "
-            f"not {', '.join(unfinished)}."
+            f"not {', '.join(unfinished)}.",
+            reason="purge_unfinished",
+            params={"statuses": ", ".join(unfinished)},
         )
     if finished_before.tzinfo is None:
         finished_before = finished_before.replace(tzinfo=UTC)
