@@ -305,3 +305,25 @@ def test_the_catalogue_files_hold_only_what_the_translator_reads(tmp_path: Path)
 def test_the_languages_are_the_profiles_languages() -> None:
     assert LANGUAGES == policy.LANGUAGES
     assert all(isinstance(translator(lang), Translator) for lang in LANGUAGES)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        policy.rate_limited(30, 12),
+        policy.rate_limited(30, None),
+        policy.rate_limited(None, 12),
+        policy.quota_exceeded(50, 3, 3600),
+        policy.sign_in_locked(290),
+        policy.last_admin_refused(),
+        policy.last_admin_not_deleted(),
+        policy.email_taken(),
+        policy.wrong_current_password(),
+        policy.new_passwords_differ(),
+        policy.session_not_found(),
+    ],
+    ids=lambda e: e.reason,
+)
+def test_the_english_catalogue_says_what_core_says(error: StudioError) -> None:
+    """core keeps its English words for the API; the UI's English is the same sentence."""
+    assert translator("en")(f"error.{error.reason}", **error.params) == error.message
