@@ -3,7 +3,7 @@ and health charts, and user management (roles, disabling, daily quotas, password
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -70,12 +70,6 @@ def _label(labels: dict[str, str], value: str) -> str:
     return t(labels[value]) if value in labels else value
 
 
-def _names(names: Mapping[Any, str]) -> Callable[[Any], str]:
-    """A widget's format_func from names already in this session's language (Streamlit may
-    call it outside this run, where the session's language is not at hand)."""
-    return lambda value: names.get(value, str(value))
-
-
 def _flash(message: str) -> None:
     st.session_state[FLASH_KEY] = message
 
@@ -92,7 +86,7 @@ def purge_section(emails: dict[str, str]) -> None:
         FINISHED,
         default=["failed"],
         key="purge_statuses",
-        format_func=_names({s: _label(STATUS_LABELS, s) for s in FINISHED}),
+        format_func=i18n.option_names({s: _label(STATUS_LABELS, s) for s in FINISHED}),
     )
     age = cols[1].number_input(
         t("admin.older_than"), min_value=0, value=24, step=1, key="purge_age"
@@ -101,14 +95,14 @@ def purge_section(emails: dict[str, str]) -> None:
         t("admin.unit"),
         list(UNITS),
         key="purge_unit",
-        format_func=_names({u: _label(UNIT_LABELS, u) for u in UNITS}),
+        format_func=i18n.option_names({u: _label(UNIT_LABELS, u) for u in UNITS}),
     )
     by_email = {email: uid for uid, email in sorted(emails.items(), key=lambda kv: kv[1])}
     who = cols[3].selectbox(
         t("admin.user"),
         [EVERYONE, *by_email],
         key="purge_user",
-        format_func=_names({EVERYONE: t("admin.everyone")}),
+        format_func=i18n.option_names({EVERYONE: t("admin.everyone")}),
     )
     keep = st.checkbox(t("admin.keep_reviewed"), value=True, key="purge_keep")
     form = (tuple(statuses), int(age), unit, who, keep)
@@ -292,7 +286,7 @@ def usage_section(emails: dict[str, str]) -> None:
         [7, 30, 90],
         index=1,
         key="usage_days",
-        format_func=_names({d: _days(d) for d in (7, 30, 90)}),
+        format_func=i18n.option_names({d: _days(d) for d in (7, 30, 90)}),
     )
     try:
         board = svc.admin.stats(user, days=days)
@@ -432,7 +426,7 @@ def users_section(rows: list[UserSummary]) -> None:
             roles,
             index=roles.index(target.role.value),
             key=f"edit_role_{target.id}",
-            format_func=_names({r.value: widgets.role_name(r) for r in Role}),
+            format_func=i18n.option_names({r.value: widgets.role_name(r) for r in Role}),
         )
         disabled = st.checkbox(
             t("admin.disabled_label"),
@@ -445,8 +439,8 @@ def users_section(rows: list[UserSummary]) -> None:
             index=0 if target.daily_quota is None else 1,
             horizontal=True,
             key=f"edit_quota_mode_{target.id}",
-            format_func=_names(
-                {DEFAULT_QUOTA: t("admin.global_default"), OWN_QUOTA: t("admin.own_limit")}
+            format_func=i18n.option_names(
+                {DEFAULT_QUOTA: t("admin.global_default"), OWN_QUOTA: t("admin.own_limit")},
             ),
         )
         quota = st.number_input(
@@ -601,7 +595,7 @@ def main() -> None:
         horizontal=True,
         key="admin_section",
         label_visibility="collapsed",
-        format_func=_names({s: _label(SECTION_LABELS, s) for s in SECTIONS}),
+        format_func=i18n.option_names({s: _label(SECTION_LABELS, s) for s in SECTIONS}),
     )
     try:
         rows = svc.admin.list_users(user)

@@ -14,12 +14,13 @@ How a page converts its strings
    message with placeholders, since word order differs between languages. The catalogue
    test refuses ``+`` and f-strings around ``t(...)``.
 5. Widgets keep their state across a language switch only if they have a ``key=``: give one
-   to every input whose label is translated. Use ``format_func=`` to translate options, so
-   the option values (and the state) stay the same in both languages.
-6. Errors from ``core`` are ``widgets.show_error(exc)``: it renders ``error.<code>`` with
-   the error's params when the catalogue has that code, else the English message as is.
-7. Add the page's script to ``CONVERTED_PAGES`` in ``tests/ui/test_i18n_pages.py``: the
-   AppTest renders it in zh-CN and fails on any English catalogue text left on screen.
+   to every input whose label is translated. Translate options with
+   ``format_func=option_names({value: t("…"), …})``, so the option values (and the state)
+   stay the same in both languages.
+6. Errors from ``core`` are ``widgets.show_error(exc)``: it renders ``error.<reason>`` with
+   the error's params when the catalogue has that reason, else core's English message as is.
+7. Add the page's screens to ``SCREENS`` in ``tests/ui/test_i18n_pages.py``: the AppTest
+   renders each in zh-CN and fails on any English catalogue word left on screen.
 
 Why a keyed catalogue and not gettext .po files: the keys are stable names, so error codes
 from ``core`` map to ``error.<code>`` directly; the checks the tests make (every key in both
@@ -270,6 +271,14 @@ def language_switcher(on_choose: Callable[[str], None] | None = None) -> None:
         key=PICK_KEY,
         on_change=choose,
     )
+
+
+def option_names(names: Mapping[Any, str]) -> Callable[[Any], str]:
+    """A widget's format_func showing `names` (already in this session's language; an option
+    without a name shows as itself). Bound now, because Streamlit may call it outside this run.
+    The choice survives a language switch: a keyed widget keeps its value when its labels
+    change (tests/e2e/test_language.py switches both ways on the Admin page)."""
+    return lambda value: names.get(value, str(value))
 
 
 def kept_state() -> dict[str, Any]:

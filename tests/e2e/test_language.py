@@ -12,7 +12,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, Page, expect
 
 from tests.constants import PASSWORD
-from tests.e2e.helpers import sign_in, sign_up, signed_in_marker
+from tests.e2e.helpers import open_page, sign_in, sign_up, signed_in_marker
 
 SHOTS = Path("/tmp/shots/i18n")
 
@@ -65,12 +65,20 @@ def test_the_language_follows_the_browser_then_the_switcher_then_the_profile(
     form = page.get_by_test_id("stForm").filter(has=page.get_by_role("button", name="Sign in"))
     expect(form.get_by_label("Email")).to_have_value(email)
 
-    # Sign up in English, then choose Chinese while signed in: stored in the profile.
+    # Sign up in English (the first account: an admin) and pick the Admin page's Users
+    # section; then choose Chinese while signed in: stored in the profile, and the section
+    # (an option whose label changed language) stays chosen.
     sign_up(page, email, PASSWORD)
     expect(signed_in_marker(page, email)).to_be_visible()
+    open_page(page, "Admin")
+    main = page.get_by_test_id("stMain")
+    main.get_by_test_id("stRadio").get_by_text("Users", exact=True).click()
+    expect(main.get_by_role("heading", name="Users", level=3)).to_be_visible()
     _switch_language(page, "简体中文")
     nav = page.get_by_test_id("stSidebarNav")
     expect(nav.get_by_role("link", name="账户")).to_be_visible()
+    expect(main.get_by_role("heading", name="用户", level=3)).to_be_visible()
+    _shot(page, "admin-users-after-switch-zh-1280")
 
     # A reload starts a new Streamlit session: the profile's language comes back.
     page.reload()
@@ -92,4 +100,13 @@ def test_the_language_follows_the_browser_then_the_switcher_then_the_profile(
     expect(other.get_by_test_id("stSidebar").get_by_text(re.compile("Signed in as"))).to_have_count(
         0
     )
+
+    # Back to English from Chinese: the chosen section (label "用户") stays chosen.
+    open_page(other, "管理")
+    other_main = other.get_by_test_id("stMain")
+    other_main.get_by_test_id("stRadio").get_by_text("用户", exact=True).click()
+    expect(other_main.get_by_role("heading", name="用户", level=3)).to_be_visible()
+    _switch_language(other, "English")
+    expect(other_main.get_by_role("heading", name="Users", level=3)).to_be_visible()
+    expect(other.get_by_role("heading", name="Admin", level=1)).to_be_visible()
     other.context.close()
