@@ -86,7 +86,9 @@ def purge_section(emails: dict[str, str]) -> None:
         FINISHED,
         default=["failed"],
         key="purge_statuses",
-        format_func=i18n.option_names({s: _label(STATUS_LABELS, s) for s in FINISHED}),
+        format_func=i18n.option_names(
+            {s: _label(STATUS_LABELS, s) for s in FINISHED}, key="purge_statuses"
+        ),
     )
     age = cols[1].number_input(
         t("admin.older_than"), min_value=0, value=24, step=1, key="purge_age"
@@ -95,14 +97,14 @@ def purge_section(emails: dict[str, str]) -> None:
         t("admin.unit"),
         list(UNITS),
         key="purge_unit",
-        format_func=i18n.option_names({u: _label(UNIT_LABELS, u) for u in UNITS}),
+        format_func=i18n.option_names({u: _label(UNIT_LABELS, u) for u in UNITS}, key="purge_unit"),
     )
     by_email = {email: uid for uid, email in sorted(emails.items(), key=lambda kv: kv[1])}
     who = cols[3].selectbox(
         t("admin.user"),
         [EVERYONE, *by_email],
         key="purge_user",
-        format_func=i18n.option_names({EVERYONE: t("admin.everyone")}),
+        format_func=i18n.option_names({EVERYONE: t("admin.everyone")}, key="purge_user"),
     )
     keep = st.checkbox(t("admin.keep_reviewed"), value=True, key="purge_keep")
     form = (tuple(statuses), int(age), unit, who, keep)
@@ -286,7 +288,7 @@ def usage_section(emails: dict[str, str]) -> None:
         [7, 30, 90],
         index=1,
         key="usage_days",
-        format_func=i18n.option_names({d: _days(d) for d in (7, 30, 90)}),
+        format_func=i18n.option_names({d: _days(d) for d in (7, 30, 90)}, key="usage_days"),
     )
     try:
         board = svc.admin.stats(user, days=days)
@@ -426,7 +428,9 @@ def users_section(rows: list[UserSummary]) -> None:
             roles,
             index=roles.index(target.role.value),
             key=f"edit_role_{target.id}",
-            format_func=i18n.option_names({r.value: widgets.role_name(r) for r in Role}),
+            format_func=i18n.option_names(
+                {r.value: widgets.role_name(r) for r in Role}, key=f"edit_role_{target.id}"
+            ),
         )
         disabled = st.checkbox(
             t("admin.disabled_label"),
@@ -441,6 +445,7 @@ def users_section(rows: list[UserSummary]) -> None:
             key=f"edit_quota_mode_{target.id}",
             format_func=i18n.option_names(
                 {DEFAULT_QUOTA: t("admin.global_default"), OWN_QUOTA: t("admin.own_limit")},
+                key=f"edit_quota_mode_{target.id}",
             ),
         )
         quota = st.number_input(
@@ -595,7 +600,9 @@ def main() -> None:
         horizontal=True,
         key="admin_section",
         label_visibility="collapsed",
-        format_func=i18n.option_names({s: _label(SECTION_LABELS, s) for s in SECTIONS}),
+        format_func=i18n.option_names(
+            {s: _label(SECTION_LABELS, s) for s in SECTIONS}, key="admin_section"
+        ),
     )
     try:
         rows = svc.admin.list_users(user)

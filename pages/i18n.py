@@ -15,8 +15,8 @@ How a page converts its strings
    test refuses ``+`` and f-strings around ``t(...)``.
 5. Widgets keep their state across a language switch only if they have a ``key=``: give one
    to every input whose label is translated. Translate options with
-   ``format_func=option_names({value: t("…"), …})``, so the option values (and the state)
-   stay the same in both languages.
+   ``format_func=option_names({value: t("…"), …}, key=<the widget's key>)``: the option
+   values (and the state) stay the same in both languages, and a switch keeps the choice.
 6. Errors from ``core`` are ``widgets.show_error(exc)``: it renders ``error.<reason>`` with
    the error's params when the catalogue has that reason, else core's English message as is.
 7. Add the page's screens to ``SCREENS`` in ``tests/ui/test_i18n_pages.py``: the AppTest
@@ -60,6 +60,7 @@ PLURAL_FORMS = frozenset({"zero", "one", "two", "few", "many", "other"})
 LANG_KEY = "i18n_language"  # st.session_state: this session's language
 PICK_KEY = "i18n_pick"  # st.session_state: the sidebar switcher's widget
 CHOSEN_KEY = "i18n_chosen"  # st.session_state: True once the visitor picked in the switcher
+CHOICES_KEY = "i18n_choice_keys"  # st.session_state: keys of widgets with translated options
 
 
 # ---- the catalogue (no Streamlit: unit-testable) ---------------------------------------------
@@ -259,6 +260,7 @@ def language_switcher(on_choose: Callable[[str], None] | None = None) -> None:
         picked = st.session_state.get(PICK_KEY)
         if picked not in LANGUAGES:
             return
+        _keep_choices()
         st.session_state[LANG_KEY] = picked
         st.session_state[CHOSEN_KEY] = True
         if on_choose is not None:
@@ -273,12 +275,29 @@ def language_switcher(on_choose: Callable[[str], None] | None = None) -> None:
     )
 
 
-def option_names(names: Mapping[Any, str]) -> Callable[[Any], str]:
-    """A widget's format_func showing `names` (already in this session's language; an option
-    without a name shows as itself). Bound now, because Streamlit may call it outside this run.
-    The choice survives a language switch: a keyed widget keeps its value when its labels
-    change (tests/e2e/test_language.py switches both ways on the Admin page)."""
+def option_names(names: Mapping[Any, str], *, key: str) -> Callable[[Any], str]:
+    """The format_func of the widget `key` whose options show `names` (already in this
+    session's language; an option without a name shows as itself). Bound now: Streamlit may
+    call it outside this run. A language switch re-owns these widgets' values (see
+    `_keep_choices`), so the browser shows the chosen option under its new label."""
+    import streamlit as st
+
+    keys: set[str] = st.session_state.setdefault(CHOICES_KEY, set())
+    keys.add(key)
     return lambda value: names.get(value, str(value))
+
+
+def _keep_choices() -> None:
+    """In the switcher's callback, before the rerun in the new language: the widgets with
+    translated options get their current values set again, so the rerun sends each one's new
+    label to the browser. Otherwise the browser keeps showing (and later sends back) the old
+    language's label, which the new options do not contain. A value changed inside a form but
+    not yet submitted goes back to the submitted one."""
+    import streamlit as st
+
+    for key in list(st.session_state.get(CHOICES_KEY, ())):
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
 
 
 def kept_state() -> dict[str, Any]:

@@ -78,6 +78,9 @@ def test_the_language_follows_the_browser_then_the_switcher_then_the_profile(
     nav = page.get_by_test_id("stSidebarNav")
     expect(nav.get_by_role("link", name="账户")).to_be_visible()
     expect(main.get_by_role("heading", name="用户", level=3)).to_be_visible()
+    # The browser shows the choices under their new labels (not the old ones, nor none).
+    expect(main.get_by_role("radio", name="用户", exact=True)).to_be_checked()
+    expect(main.get_by_role("combobox", name="角色")).to_have_value("管理员")
     _shot(page, "admin-users-after-switch-zh-1280")
 
     # A reload starts a new Streamlit session: the profile's language comes back.
@@ -108,5 +111,7 @@ def test_the_language_follows_the_browser_then_the_switcher_then_the_profile(
     expect(other_main.get_by_role("heading", name="用户", level=3)).to_be_visible()
     _switch_language(other, "English")
     expect(other_main.get_by_role("heading", name="Users", level=3)).to_be_visible()
+    expect(other_main.get_by_role("radio", name="Users", exact=True)).to_be_checked()
+    expect(other_main.get_by_role("combobox", name="Role")).to_have_value("admin")
     expect(other.get_by_role("heading", name="Admin", level=1)).to_be_visible()
     other.context.close()
