@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import streamlit as st
 
 from core.domain.errors import StudioError
-from core.domain.policy import NO_MAIL_HINT, PASSWORD_RESET_DONE, RESET_QUERY
+from core.domain.policy import MIN_PASSWORD, RESET_EMAIL_SENT, RESET_QUERY
 from core.ports import SignedIn
 from core.services.accounts import AccountsService
-from pages import widgets
+from pages import i18n, widgets
+from pages.i18n import t
 
-st.set_page_config(page_title="Image Studio", page_icon=":material/palette:", layout="wide")
+st.set_page_config(page_title=t("common.app_title"), page_icon=":material/palette:", layout="wide")
 
 
 def sign_in_page() -> None:
@@ -22,21 +24,27 @@ def sign_in_page() -> None:
 
 
 def _sign_in_forms() -> None:
-    st.title("Image Studio")
-    st.caption("Sign in to generate images, or create an account.")
-    if st.session_state.pop(_RESET_DONE_KEY, False):
-        st.success(PASSWORD_RESET_DONE, icon=":material/check_circle:")
-    sign_in_tab, sign_up_tab = st.tabs(["Sign in", "Create account"])
+    st.title(t("common.app_title"))
+    st.caption(t("signin.caption"))
+    if st.session_state.get(_RESET_DONE_KEY, False):  # kept across a language switch
+        st.success(t("signin.reset_done"), icon=":material/check_circle:")
+    sign_in_tab, sign_up_tab = st.tabs([t("signin.tab_sign_in"), t("signin.tab_create")])
     with sign_in_tab:
-        _account_form("sign_in", AccountsService.sign_in, "Password", "current-password", "Sign in")
+        _account_form(
+            "sign_in",
+            AccountsService.sign_in,
+            t("signin.password"),
+            "current-password",
+            t("signin.submit_sign_in"),
+        )
         _forgot_password()
     with sign_up_tab:
         _account_form(
             "sign_up",
             AccountsService.sign_up,
-            "Password (at least 8 characters)",
+            t("signin.new_password", min=MIN_PASSWORD),
             "new-password",
-            "Create account",
+            t("signin.submit_create"),
         )
 
 
@@ -50,7 +58,7 @@ def _account_form(
     """One email + password form (its widget keys start with `form_key`) that signs the tab in
     with what `action` returns."""
     with st.form(form_key):
-        email = st.text_input("Email", key=f"{form_key}_email", autocomplete="email")
+        email = st.text_input(t("signin.email"), key=f"{form_key}_email", autocomplete="email")
         password = st.text_input(
             password_label, type="password", key=f"{form_key}_password", autocomplete=autocomplete
         )
@@ -61,8 +69,22 @@ def _account_form(
             except StudioError as exc:
                 widgets.show_error(exc)
             else:
+                _keep_chosen_language(signed_in)
+                st.session_state.pop(_RESET_DONE_KEY, None)
                 widgets.start_session(signed_in)
                 st.rerun()
+
+
+def _keep_chosen_language(signed_in: SignedIn) -> None:
+    """A language picked before signing in becomes the profile's when it has none yet; a
+    profile's own choice wins otherwise (it applies on every device)."""
+    user = signed_in.user
+    if user.language:
+        i18n.set_language(user.language)
+    elif i18n.chosen():
+        # Should it fail, the choice stays this session's; nothing else depends on it.
+        with contextlib.suppress(StudioError):
+            widgets.services().accounts.set_language(user, i18n.language())
 
 
 # ---- forgot password (issue #16) ---------------------------------------------------------------
@@ -73,19 +95,23 @@ _RESET_DONE_KEY = "password_reset_done"
 def _forgot_password() -> None:
     """ "Forgot password?": Supabase Auth emails a recovery link; locally there is no mail
     server, so the visitor is told to ask an admin for a one-time link."""
-    with st.expander("Forgot password?"):
+    with st.expander(t("signin.forgot"), key="forgot_expander"):
         if not widgets.services().accounts.mails_reset_links():
-            st.info(NO_MAIL_HINT, icon=":material/info:")
+            st.info(t("signin.no_mail_hint"), icon=":material/info:")
             return
         with st.form("forgot_password"):
-            email = st.text_input("Email", key="forgot_email", autocomplete="email")
-            if st.form_submit_button("Send reset link"):
+            email = st.text_input(t("signin.email"), key="forgot_email", autocomplete="email")
+            if st.form_submit_button(t("signin.send_link")):
                 try:
                     message = widgets.services().accounts.forgot_password(email)
                 except StudioError as exc:
                     widgets.show_error(exc)
                 else:
-                    st.info(message, icon=":material/mail:")
+                    sent = message == RESET_EMAIL_SENT
+                    st.info(
+                        t("signin.email_sent") if sent else t("signin.no_mail_hint"),
+                        icon=":material/mail:",
+                    )
 
 
 def reset_token() -> str | None:
@@ -102,24 +128,24 @@ def reset_token() -> str | None:
 def reset_page() -> None:
     """Set a new password with the link's token; then back to the sign-in form."""
     with st.columns([1, 2, 1])[1]:
-        st.title("Set a new password")
-        st.caption("This link works once. Every browser signed in to your account is signed out.")
+        st.title(t("reset.title"))
+        st.caption(t("reset.caption"))
         with st.form("reset_password"):
             password = st.text_input(
-                "New password (at least 8 characters)",
+                t("reset.new_password", min=MIN_PASSWORD),
                 type="password",
                 key="reset_password",
                 autocomplete="new-password",
             )
             again = st.text_input(
-                "New password again",
+                t("reset.again"),
                 type="password",
                 key="reset_again",
                 autocomplete="new-password",
             )
-            if st.form_submit_button("Set new password", type="primary"):
+            if st.form_submit_button(t("reset.submit"), type="primary"):
                 if password != again:
-                    st.error("The two passwords differ.", icon=":material/error:")
+                    st.error(t("reset.differ"), icon=":material/error:")
                     return
                 token = reset_token() or ""
                 try:
@@ -128,12 +154,25 @@ def reset_page() -> None:
                     widgets.show_error(exc)
                     return
                 st.query_params.clear()
+                kept = i18n.kept_state()
                 st.session_state.clear()  # this tab's session (if any) ended with the others
+                st.session_state.update(kept)  # but the tab keeps its language
                 st.session_state[_RESET_DONE_KEY] = True
                 st.rerun()
-        if st.button("Back to sign-in", type="tertiary"):
+        if st.button(t("reset.back"), type="tertiary"):
             st.query_params.clear()
             st.rerun()
+
+
+def _store_language(language: str) -> None:
+    """The switcher's choice, kept in a signed-in user's profile (every device uses it)."""
+    user = widgets.current_user()
+    if user is None:
+        return
+    try:
+        widgets.services().accounts.set_language(user, language)
+    except StudioError as exc:
+        widgets.show_error(exc)
 
 
 def main() -> None:
@@ -141,20 +180,25 @@ def main() -> None:
         st.stop()
     if reset_token():
         # A reset link: only the set-a-new-password form, signed in or not.
-        st.navigation([st.Page(reset_page, title="Reset password", default=True)],
+        with st.sidebar:
+            i18n.language_switcher()
+        st.navigation([st.Page(reset_page, title=t("nav.reset_password"), default=True)],
                       position="hidden").run()  # fmt: skip
         return
     user = widgets.current_user()
     if user is None:
+        with st.sidebar:
+            i18n.language_switcher()
         # A hidden one-page navigation, so the files in pages/ are never listed or served.
-        sign_in = st.Page(sign_in_page, title="Sign in", default=True)
+        sign_in = st.Page(sign_in_page, title=t("nav.sign_in"), default=True)
         st.navigation([sign_in], position="hidden").run()
         return
 
     widgets.keep_form_state()
     with st.sidebar:
-        st.caption("Signed in as")
-        st.text(f"{user.email} ({user.role.value})")
+        st.caption(t("nav.signed_in_as"))
+        st.text(t("nav.who", email=user.email, role=widgets.role_name(user.role)))
+        i18n.language_switcher(_store_language)
     st.navigation(widgets.navigation_pages(user)).run()
 
 

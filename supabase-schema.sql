@@ -1692,6 +1692,15 @@ grant execute on function public.list_jobs_of_kinds(text[], uuid, text[], text[]
     text, uuid, timestamptz, timestamptz, boolean, timestamptz, uuid, integer)
     to authenticated, service_role;
 
+-- ---- the UI language (issue #14) -------------------------------------------------------------
+-- The language a user chose for the UI, kept in the profile so every device they sign in on
+-- uses it; NULL until they choose (the browser's language applies). Written by the server with
+-- the service role (AccountsService.set_language checks it); users read it with their profile.
+alter table public.profiles add column if not exists language text;
+alter table public.profiles drop constraint if exists profiles_language_check;
+alter table public.profiles add constraint profiles_language_check
+    check (language is null or language in ('en', 'zh-CN'));
+
 -- Tell PostgREST to pick up the new functions and grants now (Supabase also does this itself
 -- after DDL; on a plain Postgres nobody listens and this does nothing).
 notify pgrst, 'reload schema';

@@ -278,6 +278,11 @@ class Accounts(Protocol):
         password, and then nothing changes."""
         ...
 
+    def set_language(self, user_id: str, language: str | None) -> None:
+        """Keep the user's UI language (a policy.LANGUAGES tag, checked by the service; None
+        forgets it) in their profile. NotFound for no such user."""
+        ...
+
 
 # ---- review and admin tools ------------------------------------------------------------------
 

@@ -24,6 +24,8 @@ from core.runtime import get_runtime
 from core.services import Services
 from core.services.jobs import download_name
 from core.web import auth as web_auth
+from pages import i18n
+from pages.i18n import t
 
 PAGES_DIR = Path(__file__).resolve().parent
 _TOKEN_KEY = "auth_session_token"
@@ -33,12 +35,18 @@ _RUN_USER_ATTR = "_studio_run_user"  # on the script run context: (run marker, t
 _ROLE_RANK = {Role.USER: 0, Role.REVIEWER: 1, Role.ADMIN: 2}
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])")
 
+# (catalogue key of the label, color, icon)
 STATUS_BADGES: dict[JobStatus, tuple[str, str, str]] = {
-    JobStatus.QUEUED: ("Queued", "gray", ":material/schedule:"),
-    JobStatus.PROCESSING: ("Processing", "blue", ":material/progress_activity:"),
-    JobStatus.DONE: ("Done", "green", ":material/check_circle:"),
-    JobStatus.FAILED: ("Failed", "red", ":material/error:"),
-    JobStatus.CANCELED: ("Canceled", "orange", ":material/cancel:"),
+    JobStatus.QUEUED: ("status.queued", "gray", ":material/schedule:"),
+    JobStatus.PROCESSING: ("status.processing", "blue", ":material/progress_activity:"),
+    JobStatus.DONE: ("status.done", "green", ":material/check_circle:"),
+    JobStatus.FAILED: ("status.failed", "red", ":material/error:"),
+    JobStatus.CANCELED: ("status.canceled", "orange", ":material/cancel:"),
+}
+ROLE_NAMES: dict[Role, str] = {
+    Role.USER: "role.user",
+    Role.REVIEWER: "role.reviewer",
+    Role.ADMIN: "role.admin",
 }
 
 
@@ -79,6 +87,8 @@ def current_user() -> User | None:
             setattr(ctx, _RUN_USER_ATTR, (run, token, user))
     if user is None:
         st.session_state.pop(_TOKEN_KEY, None)
+    elif user.language:
+        i18n.set_language(user.language)  # the profile's choice, on every device
     return user
 
 
@@ -91,11 +101,11 @@ def require_user(min_role: Role = Role.USER) -> User:
     message and nothing else (st.stop)."""
     user = current_user()
     if user is None:
-        st.info("You are signed out. Sign in to use the studio.")
-        st.html('<p><a href="/">Go to the sign-in page</a></p>')
+        st.info(t("gate.signed_out"))
+        st.html(f'<p><a href="/">{html.escape(t("gate.go_sign_in"))}</a></p>')
         st.stop()
     if not has_role(user, min_role):
-        st.error(f"This page is for the {min_role.value} role and above.")
+        st.error(t("gate.role_required", role=role_name(min_role)))
         st.stop()
     return user
 
@@ -123,23 +133,23 @@ def live_user() -> Iterator[User]:
         st.session_state.pop(_LIVE_AUTH_RERUN_KEY, None)
 
 
-# (file, title, icon, minimum role) in menu order; Review and Admin come from their own work
-# and are offered only when their files exist.
+# (file, title's catalogue key, icon, minimum role) in menu order; Review and Admin come from
+# their own work and are offered only when their files exist.
 NAVIGATION: tuple[tuple[str, str, str, Role], ...] = (
-    ("generate.py", "Generate", ":material/brush:", Role.USER),
-    ("history.py", "History", ":material/photo_library:", Role.USER),
-    ("edit.py", "Edit", ":material/ink_highlighter:", Role.USER),  # edit and iterate
-    ("compare.py", "Compare", ":material/compare:", Role.USER),  # edit and iterate
-    ("review.py", "Review", ":material/rule:", Role.REVIEWER),
-    ("admin.py", "Admin", ":material/admin_panel_settings:", Role.ADMIN),
-    ("account.py", "Account", ":material/person:", Role.USER),
+    ("generate.py", "nav.generate", ":material/brush:", Role.USER),
+    ("history.py", "nav.history", ":material/photo_library:", Role.USER),
+    ("edit.py", "nav.edit", ":material/ink_highlighter:", Role.USER),
+    ("compare.py", "nav.compare", ":material/compare:", Role.USER),
+    ("review.py", "nav.review", ":material/rule:", Role.REVIEWER),
+    ("admin.py", "nav.admin", ":material/admin_panel_settings:", Role.ADMIN),
+    ("account.py", "nav.account", ":material/person:", Role.USER),
 )
 
 
 def navigation_entries(user: User) -> list[tuple[Path, str, str]]:
     """(path, title, icon) of the pages `user`'s role may open; the first is the default."""
     return [
-        (PAGES_DIR / file, title, icon)
+        (PAGES_DIR / file, t(title), icon)
         for file, title, icon, min_role in NAVIGATION
         if has_role(user, min_role) and (PAGES_DIR / file).exists()
     ]
@@ -187,8 +197,10 @@ def sign_out() -> None:
         ticket = web_auth.issue_ticket(
             "sign_out", token, st.context.cookies.get(web_auth.XSRF_COOKIE_NAME)
         )
+    kept = i18n.kept_state()  # the tab keeps its language
     for key in list(st.session_state.keys()):
         del st.session_state[key]
+    st.session_state.update(kept)
     if st.context.cookies.get(web_auth.COOKIE_NAME):
         st.session_state[_REDIRECT_KEY] = web_auth.sign_out_url(ticket)
     st.rerun()
@@ -200,13 +212,13 @@ def pending_redirect() -> bool:
     url = st.session_state.pop(_REDIRECT_KEY, None)
     if not url:
         return False
-    st.info("One moment…")
+    st.info(t("common.one_moment"))
     # st.html is not iframed: the script runs in the app's own window.
     st.html(
         f"<script>window.location.replace({json.dumps(url)});</script>",
         unsafe_allow_javascript=True,
     )
-    st.html(f'<p><a href="{html.escape(url)}">Continue</a></p>')
+    st.html(f'<p><a href="{html.escape(url)}">{html.escape(t("common.continue"))}</a></p>')
     return True
 
 
@@ -218,18 +230,42 @@ def md_escape(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
+def error_text(exc: StudioError) -> str:
+    """An error from core in this session's language: the catalogue's `error.<reason>` with
+    the error's params, else (a reason the catalogue lacks, or text a provider wrote) core's
+    English words as they are."""
+    key = f"error.{exc.reason}"
+    translator = i18n.current()
+    if translator.has(key):
+        try:
+            return translator(key, **exc.params)
+        except (KeyError, IndexError, ValueError):  # params not as the catalogue expects
+            return exc.message
+    return exc.message
+
+
 def show_error(exc: StudioError) -> None:
-    st.error(md_escape(exc.message), icon=":material/error:")
+    st.error(md_escape(error_text(exc)), icon=":material/error:")
+
+
+def role_name(role: Role) -> str:
+    """A role's name in this session's language."""
+    return t(ROLE_NAMES[role])
 
 
 def fmt_time(value: datetime | None) -> str:
-    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else "—"
+    return i18n.fmt_time(value)
+
+
+def fmt_ago(value: datetime | None) -> str:
+    """ "3 minutes ago" / "3分钟前" in this session's language."""
+    return i18n.fmt_ago(value)
 
 
 def fmt_seconds(start: datetime | None, end: datetime | None) -> str:
     if not start or not end:
         return "—"
-    return f"{(end - start).total_seconds():.1f} s"
+    return t("common.seconds", seconds=i18n.fmt_number((end - start).total_seconds(), 1))
 
 
 def short(text: str, limit: int = 80) -> str:
@@ -254,18 +290,19 @@ def pager(
     cursors_key: str,
     next_cursor: str | None,
     *,
-    labels: tuple[str, str] = ("Previous", "Next"),
+    labels: tuple[str, str] | None = None,
     keys: tuple[str | None, str | None] = (None, None),
 ) -> None:
     """Previous / "Page n" / Next under a grid, moving along the stack of `page_cursor`."""
     cursors: list[str | None] = st.session_state[cursors_key]
+    labels = labels or (t("pager.previous"), t("pager.next"))
     prev_col, label_col, next_col = st.columns([1, 2, 1])
     if prev_col.button(
         labels[0], key=keys[0], disabled=len(cursors) <= 1, icon=":material/chevron_left:"
     ):
         cursors.pop()
         st.rerun()
-    label_col.caption(f"Page {len(cursors)}")
+    label_col.caption(t("pager.page", number=len(cursors)))
     if next_col.button(
         labels[1], key=keys[1], disabled=next_cursor is None, icon=":material/chevron_right:"
     ):
@@ -277,9 +314,10 @@ def pager(
 
 
 def status_badge(job: Job, position: int | None = None) -> None:
-    label, color, icon = STATUS_BADGES[job.status]
+    key, color, icon = STATUS_BADGES[job.status]
+    label = t(key)
     if job.status is JobStatus.QUEUED and position:
-        label = f"{label} · #{position} in line"
+        label = t("status.in_line", status=label, position=position)
     st.badge(label, color=color, icon=icon)  # type: ignore[arg-type]
 
 
@@ -315,7 +353,7 @@ def show_job_image(user: User, job: Job, url: str | None, *, thumb: bool) -> Non
             data, _mime, _name = services().jobs.image_bytes(user, job.id, thumb=thumb)
             st.image(data, width="stretch")
     except (StudioError, OSError):
-        st.caption("The image could not be loaded.")
+        st.caption(t("image.not_loaded"))
 
 
 def download_button(user: User, job: Job, *, key: str) -> None:
@@ -331,7 +369,7 @@ def download_button(user: User, job: Job, *, key: str) -> None:
         return services().jobs.image_bytes(user, job.id)[0]
 
     st.download_button(
-        "Download",
+        t("image.download"),
         data=image,
         file_name=download_name(job, job.result_path),
         mime=mime,

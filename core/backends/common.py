@@ -86,7 +86,9 @@ def decode_cursor(cursor: str, valid: Callable[[Any, Any], bool]) -> tuple[Any, 
         if not valid(created_at, job_id):
             raise ValueError
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
-        raise ValidationError("This page link is not valid; start from the first page.") from None
+        raise ValidationError(
+            "This page link is not valid; start from the first page.", reason="bad_cursor"
+        ) from None
     return created_at, job_id
 
 

@@ -1,7 +1,14 @@
-"""Errors that users and API clients see. Each carries a stable code, a message in plain
-words and the HTTP status the API answers with."""
+"""Errors that users and API clients see. Each carries a stable code (its kind, which the API
+answers as `code`), a message in plain English words, the HTTP status the API answers with,
+and a `reason`: the stable name of this particular message, with the `params` it was built from,
+so the UI can say the same thing in the user's language (its catalogue key is
+`error.<reason>`). The REST API keeps the English message and sends `reason` and `params` too."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+
+Param = str | int | float
 
 
 class StudioError(Exception):
@@ -10,9 +17,14 @@ class StudioError(Exception):
     code = "error"
     http_status = 400
 
-    def __init__(self, message: str) -> None:
+    def __init__(
+        self, message: str, *, reason: str | None = None, params: Mapping[str, Param] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
+        # Without a reason of its own, the error's kind names the message (e.g. "not_found").
+        self.reason = reason or self.code
+        self.params: dict[str, Param] = dict(params or {})
 
 
 class ValidationError(StudioError):
@@ -32,8 +44,16 @@ class NotFound(StudioError):
     code = "not_found"
     http_status = 404
 
-    def __init__(self, message: str = "No such job.") -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str = "No such job.",
+        *,
+        reason: str | None = None,
+        params: Mapping[str, Param] | None = None,
+    ) -> None:
+        if reason is None and message == "No such job.":
+            reason = "job_not_found"
+        super().__init__(message, reason=reason, params=params)
 
 
 class Forbidden(StudioError):
@@ -50,7 +70,7 @@ class InvalidCredentials(AuthRequired):
     code = "invalid_credentials"
 
     def __init__(self, message: str = "Wrong email or password.") -> None:
-        super().__init__(message)
+        super().__init__(message, reason="invalid_credentials")
 
 
 class AccountExists(ValidationError):
@@ -61,7 +81,7 @@ class AccountDisabled(AuthRequired):
     code = "account_disabled"
 
     def __init__(self, message: str = "This account is disabled.") -> None:
-        super().__init__(message)
+        super().__init__(message, reason="account_disabled")
 
 
 class Conflict(StudioError):
@@ -75,8 +95,15 @@ class RateLimited(StudioError):
     code = "rate_limited"
     http_status = 429
 
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        retry_after: int,
+        *,
+        reason: str | None = None,
+        params: Mapping[str, Param] | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason, params=params)
         self.retry_after = retry_after
 
 
@@ -98,7 +125,7 @@ class StorageFull(StudioError):
     def __init__(
         self, message: str = "The server's storage is full, so nothing was saved. Try again later."
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, reason="storage_full")
 
 
 class UnsupportedMediaType(StudioError):

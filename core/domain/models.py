@@ -56,6 +56,7 @@ class User:
     created_at: datetime | None = None
     daily_quota: int | None = None
     access_token: str | None = field(default=None, repr=False, compare=False)
+    language: str | None = None  # the UI language chosen in the profile (policy.LANGUAGES)
 
     @property
     def is_reviewer(self) -> bool:

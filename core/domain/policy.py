@@ -66,17 +66,20 @@ EMAIL_RE = re.compile(
 def last_admin_refused() -> Conflict:
     """Demoting or disabling the last enabled admin (both backends)."""
     return Conflict(
-        "You cannot demote or disable the last admin; make someone else an admin first."
+        "You cannot demote or disable the last admin; make someone else an admin first.",
+        reason="last_admin_refused",
     )
 
 
 def email_taken() -> AccountExists:
     """Signing up with the email of an existing account (both backends)."""
-    return AccountExists("An account with this email already exists. Sign in instead.")
+    return AccountExists(
+        "An account with this email already exists. Sign in instead.", reason="email_taken"
+    )
 
 
 def invalid_email() -> ValidationError:
-    return ValidationError("Enter a valid email address.")
+    return ValidationError("Enter a valid email address.", reason="invalid_email")
 
 
 def sign_in_locked(retry_after: int) -> RateLimited:
@@ -84,7 +87,10 @@ def sign_in_locked(retry_after: int) -> RateLimited:
     wait = max(1, retry_after)
     minutes = max(1, math.ceil(wait / 60))
     return RateLimited(
-        f"Too many failed sign-ins for this email. Try again in {minutes} min.", retry_after=wait
+        f"Too many failed sign-ins for this email. Try again in {minutes} min.",
+        retry_after=wait,
+        reason="sign_in_locked",
+        params={"minutes": minutes},
     )
 
 
@@ -97,8 +103,18 @@ def rate_limited(limit: int | None, retry_after: int | None) -> RateLimited:
         else "You are submitting too many images a minute."
     )
     if retry_after is None:
-        return RateLimited(f"{message} Submit fewer at once.", retry_after=60)
-    return RateLimited(f"{message} Try again in {retry_after} s.", retry_after=retry_after)
+        return RateLimited(
+            f"{message} Submit fewer at once.",
+            retry_after=60,
+            reason="rate_limited_batch" if limit else "rate_limited_unknown_batch",
+            params={"limit": limit} if limit else {},
+        )
+    return RateLimited(
+        f"{message} Try again in {retry_after} s.",
+        retry_after=retry_after,
+        reason="rate_limited" if limit else "rate_limited_unknown",
+        params={"limit": limit, "seconds": retry_after} if limit else {"seconds": retry_after},
+    )
 
 
 def quota_exceeded(quota: int | None, left: int, retry_after: int) -> QuotaExceeded:
@@ -106,6 +122,8 @@ def quota_exceeded(quota: int | None, left: int, retry_after: int) -> QuotaExcee
     return QuotaExceeded(
         f"Your daily limit is {quota} images and {left} are left today. It resets at midnight UTC.",
         retry_after=retry_after,
+        reason="quota_exceeded",
+        params={"quota": quota or 0, "left": left},
     )
 
 
@@ -132,14 +150,25 @@ def check_email(email: str) -> str:
 def check_password(password: str) -> None:
     """Raise ValidationError unless the password has 8 to 1024 characters."""
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-        raise ValidationError(f"A password has at least {MIN_PASSWORD} characters.")
+        raise ValidationError(
+            f"A password has at least {MIN_PASSWORD} characters.",
+            reason="password_too_short",
+            params={"min": MIN_PASSWORD},
+        )
     if len(password) > MAX_PASSWORD:
-        raise ValidationError(f"A password has at most {MAX_PASSWORD} characters.")
+        raise ValidationError(
+            f"A password has at most {MAX_PASSWORD} characters.",
+            reason="password_too_long",
+            params={"max": MAX_PASSWORD},
+        )
 
 
 def last_admin_not_deleted() -> Conflict:
     """Deleting the last enabled admin's account (both backends)."""
-    return Conflict("The last admin's account cannot be deleted; make someone else an admin first.")
+    return Conflict(
+        "The last admin's account cannot be deleted; make someone else an admin first.",
+        reason="last_admin_not_deleted",
+    )
 
 
 def check_delete_confirmation(typed_email: object, account_email: str) -> None:
@@ -148,7 +177,8 @@ def check_delete_confirmation(typed_email: object, account_email: str) -> None:
     typed = normalize_email(typed_email) if isinstance(typed_email, str) else ""
     if not typed or typed != normalize_email(account_email):
         raise ValidationError(
-            "Type the account's email address exactly to confirm; nothing was deleted."
+            "Type the account's email address exactly to confirm; nothing was deleted.",
+            reason="delete_confirmation",
         )
 
 
@@ -172,7 +202,8 @@ PASSWORD_RESET_DONE = "Your password is changed. Sign in with the new one."
 def reset_link_invalid() -> ValidationError:
     """An unknown, expired or already used reset link (both backends, one message)."""
     return ValidationError(
-        "This reset link is invalid, expired or already used. Ask for a new one."
+        "This reset link is invalid, expired or already used. Ask for a new one.",
+        reason="reset_link_invalid",
     )
 
 
@@ -186,12 +217,15 @@ def reset_link_url(public_url: str | None, token: str) -> str:
 
 def wrong_current_password() -> ValidationError:
     """Changing the password with a wrong current one (counts as a failed sign-in)."""
-    return ValidationError("Your current password is not correct. Nothing was changed.")
+    return ValidationError(
+        "Your current password is not correct. Nothing was changed.",
+        reason="wrong_current_password",
+    )
 
 
 def session_not_found() -> NotFound:
     """Revoking a session that is not one of the caller's (or is gone already)."""
-    return NotFound("No such session: it may have signed out already.")
+    return NotFound("No such session: it may have signed out already.", reason="session_not_found")
 
 
 def clean_user_agent(user_agent: str | None) -> str | None:
@@ -204,9 +238,26 @@ def clean_user_agent(user_agent: str | None) -> str | None:
 
 def session_required() -> AuthRequired:
     """An account change asked with a session token that is not (or no longer) the user's."""
-    return AuthRequired("Your session has ended. Sign in again to do this.")
+    return AuthRequired("Your session has ended. Sign in again to do this.", reason="session_ended")
 
 
 def new_passwords_differ() -> ValidationError:
     """The new password and its confirmation are not the same."""
-    return ValidationError("The new password and its confirmation differ. Nothing was changed.")
+    return ValidationError(
+        "The new password and its confirmation differ. Nothing was changed.",
+        reason="new_passwords_differ",
+    )
+
+
+# ---- the UI language kept in the profile (issue #14) ------------------------------------------
+
+LANGUAGES = ("en", "zh-CN")  # BCP 47 tags; the UI's catalogues (pages/locales/*.toml) match
+
+
+def check_language(language: object) -> str:
+    """A language the studio speaks; ValidationError (nothing stored) for anything else."""
+    if isinstance(language, str) and language in LANGUAGES:
+        return language
+    raise ValidationError(
+        "Choose a language the studio speaks: en or zh-CN.", reason="language_unknown"
+    )

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
-from core.domain.errors import ValidationError
+from core.domain.errors import ProviderUnavailable, ValidationError
 from core.domain.settings import Variables
 
 # Common parameters every adapter maps: a model's Capabilities list the
@@ -111,6 +111,18 @@ class ModelInfo:
     def shutdown_message(self) -> str:
         """Why a request for this model is refused, naming the replacement."""
         return f"{self.id} shut down on {self.shuts_down_on}; use {self.replacement}."
+
+    def shutdown_error(self) -> ValidationError:
+        """The refusal of a request for this model after its shutdown (the message above)."""
+        return ValidationError(
+            self.shutdown_message(),
+            reason="model_shut_down",
+            params={
+                "model": self.id,
+                "date": str(self.shuts_down_on or ""),
+                "replacement": self.replacement or "",
+            },
+        )
 
     def switch_notice(self, replacement_id: str) -> str:
         """What a user is told when a request for this model moves to its replacement."""
@@ -231,6 +243,14 @@ class Provider:
             return None
         return f"{self.label} is not configured: set {self.key_setting}."
 
+    def unavailable_error(self) -> ProviderUnavailable:
+        """The refusal of a request to this provider while it has no key."""
+        return ProviderUnavailable(
+            self.unavailable_reason() or "Provider unavailable.",
+            reason="provider_not_configured",
+            params={"provider": self.label, "setting": self.key_setting or ""},
+        )
+
     def active_models(self) -> list[ModelInfo]:
         """The models that have not shut down as of today (UTC)."""
         today = utc_today()
@@ -246,7 +266,7 @@ class Provider:
         seen = {model.id}
         while self.is_shut_down(model):
             if model.replacement is None or model.replacement in seen:
-                raise ValidationError(model.shutdown_message())
+                raise model.shutdown_error()
             model = self.model(model.replacement)
             seen.add(model.id)
         return model
@@ -265,14 +285,18 @@ class Provider:
             if model.id == model_id:
                 return model
         known = ", ".join(m.id for m in self.active_models())
-        raise ValidationError(f"Unknown {self.label} model {model_id!r}. Choose one of: {known}.")
+        raise ValidationError(
+            f"Unknown {self.label} model {model_id!r}. Choose one of: {known}.",
+            reason="unknown_model",
+            params={"provider": self.label, "model": str(model_id), "choices": known},
+        )
 
     def validate(self, model_id: str, prompt: str, params: dict[str, Any]) -> dict[str, Any]:
         """Check a request against the model's capabilities; return the cleaned params.
         Raises ValidationError with a clear message; never calls the network."""
         model = self.model(model_id)
         if self.is_shut_down(model):
-            raise ValidationError(model.shutdown_message())
+            raise model.shutdown_error()
         return validate_params(model, prompt, params)
 
     def generate(self, req: GenerationRequest) -> GeneratedImage:
@@ -332,14 +356,18 @@ def validate_params(model: ModelInfo, prompt: str, params: dict[str, Any]) -> di
     """Common validation of prompt and parameters against a model's capabilities."""
     caps = model.capabilities
     if not isinstance(prompt, str) or not prompt.strip():
-        raise ValidationError("Write a prompt first: it cannot be empty.")
+        raise ValidationError("Write a prompt first: it cannot be empty.", reason="empty_prompt")
     if len(prompt) > caps.max_prompt_chars:
         raise ValidationError(
             f"The prompt is {len(prompt):,} characters; {model.label} takes at most "
-            f"{caps.max_prompt_chars:,}."
+            f"{caps.max_prompt_chars:,}.",
+            reason="prompt_too_long",
+            params={"length": len(prompt), "model": model.label, "max": caps.max_prompt_chars},
         )
     if not isinstance(params, dict):
-        raise ValidationError("Options must be an object of name → value.")
+        raise ValidationError(
+            "Options must be an object of name → value.", reason="options_not_object"
+        )
     cleaned: dict[str, Any] = {}
     for name, value in params.items():
         value = _clean_param(model, name, value)
@@ -369,15 +397,25 @@ def _clean_param(model: ModelInfo, name: str, value: Any) -> Any:
     if value is None or value == "":
         return None
     if name not in caps.supported_params():
-        raise ValidationError(f"{model.label} does not support the option {name!r}.")
+        raise ValidationError(
+            f"{model.label} does not support the option {name!r}.",
+            reason="option_unsupported",
+            params={"model": model.label, "option": str(name)},
+        )
     if name == "seed":
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SEED_MAX:
-            raise ValidationError(f"seed must be a whole number from 0 to {SEED_MAX}.")
+            raise ValidationError(
+                f"seed must be a whole number from 0 to {SEED_MAX}.",
+                reason="seed_range",
+                params={"max": SEED_MAX},
+            )
         return value
     if name == "negative_prompt":
         if not isinstance(value, str) or len(value) > NEGATIVE_PROMPT_MAX:
             raise ValidationError(
-                f"negative_prompt must be text of at most {NEGATIVE_PROMPT_MAX} characters."
+                f"negative_prompt must be text of at most {NEGATIVE_PROMPT_MAX} characters.",
+                reason="negative_prompt_too_long",
+                params={"max": NEGATIVE_PROMPT_MAX},
             )
         return value.strip() or None
     allowed = {
@@ -391,6 +429,13 @@ def _clean_param(model: ModelInfo, name: str, value: Any) -> Any:
     if value not in allowed:
         raise ValidationError(
             f"{name} {value!r} is not available for {model.label}; "
-            f"choose one of: {', '.join(allowed)}."
+            f"choose one of: {', '.join(allowed)}.",
+            reason="option_value_unavailable",
+            params={
+                "option": str(name),
+                "value": str(value),
+                "model": model.label,
+                "choices": ", ".join(allowed),
+            },
         )
     return value

@@ -132,7 +132,9 @@ class IdeogramProvider(RemoteProvider[httpx.Client]):
             if magic not in MAGIC_PROMPT:
                 raise ValidationError(
                     f"magic_prompt {magic!r} is not available; choose one of: "
-                    f"{', '.join(MAGIC_PROMPT)}."
+                    f"{', '.join(MAGIC_PROMPT)}.",
+                    reason="magic_prompt_unavailable",
+                    params={"value": str(magic), "choices": ", ".join(MAGIC_PROMPT)},
                 )
             cleaned["magic_prompt"] = magic
         return cleaned

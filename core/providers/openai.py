@@ -216,7 +216,11 @@ def size_for(model_id: str, aspect_ratio: str | None, image_size: str | None) ->
     w = int(r * height * shrink) // 16 * 16
     h = int(height * shrink) // 16 * 16
     if w * h < MIN_PIXELS or not 1 / 3 <= w / h <= 3:
-        raise ValidationError(f"{ratio} at {image_size or '1K'} has no valid size for {model_id}.")
+        raise ValidationError(
+            f"{ratio} at {image_size or '1K'} has no valid size for {model_id}.",
+            reason="no_valid_size",
+            params={"ratio": str(ratio), "size": image_size or "1K", "model": model_id},
+        )
     return f"{w}x{h}"
 
 
@@ -292,7 +296,10 @@ class OpenAIProvider(RemoteProvider[openai.OpenAI]):
     def validate(self, model_id: str, prompt: str, params: dict[str, Any]) -> dict[str, Any]:
         cleaned = super().validate(model_id, prompt, params)
         if cleaned.get("background") == "transparent" and cleaned.get("output_format") == "jpeg":
-            raise ValidationError("A transparent background needs png or webp output, not jpeg.")
+            raise ValidationError(
+                "A transparent background needs png or webp output, not jpeg.",
+                reason="transparent_needs_png",
+            )
         size_for(model_id, cleaned.get("aspect_ratio"), cleaned.get("image_size"))
         return cleaned
 

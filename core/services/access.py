@@ -15,14 +15,14 @@ MAX_PAGE = 100  # items per page of any listing (the API's upper bound on `limit
 def require_role(user: User | None, role: Role) -> None:
     """Signed in, enabled, and at least `role` (admin ⊃ reviewer ⊃ user)."""
     if user is None:
-        raise AuthRequired("Sign in first.")
+        raise AuthRequired("Sign in first.", reason="sign_in_first")
     if user.disabled:
         raise AccountDisabled()
     allowed = user.is_admin if role is Role.ADMIN else user.is_reviewer
     if role is not Role.USER and not allowed:
-        raise Forbidden(
-            "Only admins can do this." if role is Role.ADMIN else "Only reviewers can do this."
-        )
+        if role is Role.ADMIN:
+            raise Forbidden("Only admins can do this.", reason="admins_only")
+        raise Forbidden("Only reviewers can do this.", reason="reviewers_only")
 
 
 def effective_quota(user: User, settings: Settings) -> int | None:

@@ -12,6 +12,7 @@ from core.domain.policy import (
     RESET_EMAIL_SENT,
     check_delete_confirmation,
     check_email,
+    check_language,
     check_password,
     session_not_found,
 )
@@ -59,7 +60,11 @@ class AccountsService:
         require_role(user, Role.USER)
         name = (name or "").strip() or "API token"
         if len(name) > MAX_TOKEN_NAME:
-            raise ValidationError(f"A token name has at most {MAX_TOKEN_NAME} characters.")
+            raise ValidationError(
+                f"A token name has at most {MAX_TOKEN_NAME} characters.",
+                reason="token_name_too_long",
+                params={"max": MAX_TOKEN_NAME},
+            )
         return self.backend.accounts.create_api_token(user.id, name)
 
     def list_api_tokens(self, user: User) -> list[ApiToken]:
@@ -67,7 +72,7 @@ class AccountsService:
 
     def revoke_api_token(self, user: User, token_id: str) -> None:
         if not self.backend.accounts.revoke_api_token(user.id, token_id):
-            raise NotFound("No such token.")
+            raise NotFound("No such token.", reason="token_not_found")
 
     # ---- your data: export and delete ------------------------------------------------------
 
@@ -86,7 +91,7 @@ class AccountsService:
         check_delete_confirmation(confirm_email, user.email)
         current = self.backend.accounts.get_user(user.id)
         if current is None:
-            raise NotFound("No such user.")
+            raise NotFound("No such user.", reason="user_not_found")
         your_data.erase_user(self.backend, current)
 
     # ---- forgot password (issue #16) -------------------------------------------------------
@@ -136,3 +141,11 @@ class AccountsService:
         self.backend.accounts.change_password(
             user.id, current_token, current_password, new_password
         )
+
+    # ---- the UI language (issue #14) ---------------------------------------------------------
+
+    def set_language(self, user: User, language: str) -> None:
+        """Remember `user`'s UI language in their profile, so every device they sign in on
+        uses it. ValidationError for a language the studio does not speak."""
+        require_role(user, Role.USER)
+        self.backend.accounts.set_language(user.id, check_language(language))

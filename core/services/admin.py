@@ -119,7 +119,7 @@ class AdminService:
         criteria back to `purge` to delete exactly that."""
         require_role(user, Role.ADMIN)
         if user_id is not None and self.backend.accounts.get_user(user_id) is None:
-            raise NotFound("No such user.")
+            raise NotFound("No such user.", reason="user_not_found")
         criteria = purging.make_criteria(
             statuses, older_than_seconds, user_id=user_id, exclude_review=exclude_review
         )
@@ -138,7 +138,7 @@ class AdminService:
         Raises Conflict while another purge or sweep runs."""
         require_role(user, Role.ADMIN)
         if not isinstance(criteria, purging.PurgeCriteria):
-            raise ValidationError("Preview the purge first.")
+            raise ValidationError("Preview the purge first.", reason="purge_preview_first")
         report, _run = purging.run_recorded(
             self.backend,
             criteria,
@@ -173,7 +173,11 @@ class AdminService:
         """Usage and health figures for the last `days` days."""
         require_role(user, Role.ADMIN)
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_STATS_DAYS:
-            raise ValidationError(f"Choose between 1 and {MAX_STATS_DAYS} days.")
+            raise ValidationError(
+                f"Choose between 1 and {MAX_STATS_DAYS} days.",
+                reason="stats_days",
+                params={"max": MAX_STATS_DAYS},
+            )
         return usage.build_dashboard(self.backend, self.providers, days=days, top_users=top_users)
 
     def upcoming_shutdowns(
@@ -243,7 +247,7 @@ class AdminService:
         require_role(admin, Role.ADMIN)
         target = self._target_user(user_id)
         if disabled and target.id == admin.id:
-            raise Conflict("You cannot disable your own account.")
+            raise Conflict("You cannot disable your own account.", reason="disable_self")
         self.backend.accounts.set_disabled(target.id, bool(disabled))
         return self._admin_store().cancel_user_jobs(target.id) if disabled else 0
 
@@ -255,7 +259,11 @@ class AdminService:
             or not isinstance(quota, int)
             or not 0 <= quota <= MAX_DAILY_QUOTA
         ):
-            raise ValidationError(f"A daily quota is a whole number from 0 to {MAX_DAILY_QUOTA}.")
+            raise ValidationError(
+                f"A daily quota is a whole number from 0 to {MAX_DAILY_QUOTA}.",
+                reason="daily_quota_range",
+                params={"max": MAX_DAILY_QUOTA},
+            )
         target = self._target_user(user_id)
         self._admin_store().set_daily_quota(target.id, quota)
         return self._target_user(target.id)
@@ -346,7 +354,7 @@ class AdminService:
     def _target_user(self, user_id: str) -> User:
         target = self.backend.accounts.get_user(user_id) if isinstance(user_id, str) else None
         if target is None:
-            raise NotFound("No such user.")
+            raise NotFound("No such user.", reason="user_not_found")
         return target
 
 

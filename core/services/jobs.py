@@ -15,7 +15,6 @@ from core.domain.errors import (
     Conflict,
     Forbidden,
     NotFound,
-    ProviderUnavailable,
     ValidationError,
 )
 from core.domain.models import (
@@ -76,7 +75,11 @@ class JobsService:
         provider = self.providers.get(name) if isinstance(name, str) else None
         if provider is None:
             known = ", ".join(sorted(self.providers))
-            raise ValidationError(f"Unknown provider {name!r}. Choose one of: {known}.")
+            raise ValidationError(
+                f"Unknown provider {name!r}. Choose one of: {known}.",
+                reason="unknown_provider",
+                params={"provider": str(name), "choices": known},
+            )
         return provider
 
     def validate_request(self, request: JobRequest) -> JobRequest:
@@ -84,11 +87,13 @@ class JobsService:
         and the default model filled in."""
         provider = self.provider(request.provider)
         if not provider.available():
-            raise ProviderUnavailable(provider.unavailable_reason() or "Provider unavailable.")
+            raise provider.unavailable_error()
         model = request.model or provider.default_model.id
         params = provider.validate(model, request.prompt, request.params or {})
         if request.kind is JobKind.EDIT and not provider.model(model).capabilities.edit:
-            raise ValidationError(f"{model} cannot edit images.")
+            raise ValidationError(
+                f"{model} cannot edit images.", reason="model_cannot_edit", params={"model": model}
+            )
         return replace(request, model=model, params=params, prompt=request.prompt.strip())
 
     def current_request(self, request: JobRequest) -> JobRequest:
@@ -122,16 +127,22 @@ class JobsService:
         jobs' events, signed with the user's per-job webhook secret (issue 15)."""
         require_role(user, Role.USER)
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_COUNT:
-            raise ValidationError(f"Choose between 1 and {MAX_COUNT} images.")
+            raise ValidationError(
+                f"Choose between 1 and {MAX_COUNT} images.",
+                reason="image_count",
+                params={"max": MAX_COUNT},
+            )
         if idempotency_key is not None and (
             not idempotency_key.strip() or len(idempotency_key) > MAX_IDEMPOTENCY_KEY
         ):
             raise ValidationError(
-                f"An idempotency key is 1 to {MAX_IDEMPOTENCY_KEY} characters long."
+                f"An idempotency key is 1 to {MAX_IDEMPOTENCY_KEY} characters long.",
+                reason="idempotency_key_length",
+                params={"max": MAX_IDEMPOTENCY_KEY},
             )
         request = self.validate_request(request)
         if request.kind is JobKind.EDIT and not is_own_input_path(user.id, request.input_path):
-            raise ValidationError("Edit one of your own uploaded images.")
+            raise ValidationError("Edit one of your own uploaded images.", reason="edit_own_images")
         inputs.check_request_inputs(user, request)
         if request.parent_id is not None:
             self._owned(user, request.parent_id)  # another user's job is 404
@@ -171,7 +182,10 @@ class JobsService:
         `all_users`."""
         if all_users:
             if not user.is_reviewer:
-                raise Forbidden("Only reviewers and admins can see every user's jobs.")
+                raise Forbidden(
+                    "Only reviewers and admins can see every user's jobs.",
+                    reason="reviewers_see_all",
+                )
         else:
             query = replace(query, user_id=user.id)
         query = replace(query, limit=page_limit(query.limit))
@@ -186,7 +200,7 @@ class JobsService:
         """Cancel a queued job of one's own (admins: anyone's)."""
         job = self._owned(user, job_id, admin_ok=True)
         if job.status is not JobStatus.QUEUED or not self._jobs(user).cancel(job.id):
-            raise Conflict("Only a queued job can be canceled.")
+            raise Conflict("Only a queued job can be canceled.", reason="cancel_not_queued")
         return self.get_job(user, job.id)
 
     def retry(self, user: User, job_id: str) -> Job:
@@ -195,7 +209,9 @@ class JobsService:
         shows it)."""
         job = self._owned(user, job_id)
         if job.status not in (JobStatus.FAILED, JobStatus.CANCELED):
-            raise Conflict("Only a failed or canceled job can be retried.")
+            raise Conflict(
+                "Only a failed or canceled job can be retried.", reason="retry_not_finished"
+            )
         return self.submit(user, self.current_request(job.request))[0]
 
     def delete(self, user: User, job_id: str) -> None:
@@ -207,16 +223,18 @@ class JobsService:
         if job.status is JobStatus.QUEUED and not jobs.cancel(job.id):
             job = self._owned(user, job.id, admin_ok=True)
         if job.status is JobStatus.PROCESSING:
-            raise Conflict(BEING_GENERATED)
+            raise Conflict(BEING_GENERATED, reason="job_being_generated")
         failed = self.backend.blobs.delete(job_paths(job))
         self._signed_urls.forget(job_paths(job))
         if failed:
-            raise Conflict("Could not delete the stored image; try again.")
+            raise Conflict(
+                "Could not delete the stored image; try again.", reason="image_not_deleted"
+            )
         # The store refuses a processing row, so a claim that slipped in still cannot lose it.
         if not jobs.delete_jobs([job.id]):
             if jobs.get_job(job.id) is None:
                 raise NotFound()
-            raise Conflict(BEING_GENERATED)
+            raise Conflict(BEING_GENERATED, reason="job_being_generated")
         inputs.release(self.backend, [job])
 
     def image_urls(self, user: User, jobs: Iterable[Job], *, thumbs: bool = True) -> dict[str, str]:
@@ -244,7 +262,7 @@ class JobsService:
         job = self.get_job(user, job_id)
         path = (job.thumb_path if thumb else job.result_path) or job.result_path
         if job.status is not JobStatus.DONE or not path:
-            raise Conflict("This job has no image yet.")
+            raise Conflict("This job has no image yet.", reason="no_image_yet")
         mime = (
             "image/webp"
             if path.endswith(".webp")

@@ -116,9 +116,9 @@ def make_criteria(
 ) -> PurgeCriteria:
     """Validated criteria from an age: finished statuses only, a non-negative age."""
     if isinstance(older_than_seconds, bool) or not isinstance(older_than_seconds, int | float):
-        raise ValidationError("The age must be a number of seconds.")
+        raise ValidationError("The age must be a number of seconds.", reason="purge_age_type")
     if older_than_seconds < 0:
-        raise ValidationError("The age must be zero or more.")
+        raise ValidationError("The age must be zero or more.", reason="purge_age_negative")
     now = now or datetime.now(UTC)
     return criteria_before(
         statuses,
@@ -140,14 +140,18 @@ def criteria_before(
         chosen = tuple(dict.fromkeys(JobStatus(s) for s in statuses))
         excluded = tuple(dict.fromkeys(ReviewStatus(r) for r in exclude_review))
     except ValueError as exc:
-        raise ValidationError(f"Unknown status: {exc}") from None
+        raise ValidationError(
+            f"Unknown status: {exc}", reason="unknown_status", params={"detail": str(exc)}
+        ) from None
     if not chosen:
-        raise ValidationError("Choose at least one status to purge.")
+        raise ValidationError("Choose at least one status to purge.", reason="purge_no_status")
     unfinished = [s.value for s in chosen if not s.finished]
     if unfinished:
         raise ValidationError(
             "Only finished jobs (done, failed, canceled) can be purged, "
-            f"not {', '.join(unfinished)}."
+            f"not {', '.join(unfinished)}.",
+            reason="purge_unfinished",
+            params={"statuses": ", ".join(unfinished)},
         )
     if finished_before.tzinfo is None:
         finished_before = finished_before.replace(tzinfo=UTC)

@@ -54,7 +54,7 @@ class ReviewService:
             if job is None:
                 raise NotFound()
             if job.status is not JobStatus.DONE:
-                raise Conflict("Only finished images can be reviewed.")
+                raise Conflict("Only finished images can be reviewed.", reason="review_unfinished")
         return store.set_review(ids, status=decision, note=note, reviewer_id=user.id)
 
     def compare_jobs(self, user: User, job_ids: Iterable[str]) -> list[Job]:
@@ -62,7 +62,11 @@ class ReviewService:
         require_role(user, Role.REVIEWER)
         ids = list(dict.fromkeys(job_ids))
         if not COMPARE_MIN <= len(ids) <= COMPARE_MAX:
-            raise ValidationError(f"Compare {COMPARE_MIN} to {COMPARE_MAX} images.")
+            raise ValidationError(
+                f"Compare {COMPARE_MIN} to {COMPARE_MAX} images.",
+                reason="compare_count",
+                params={"min": COMPARE_MIN, "max": COMPARE_MAX},
+            )
         store = user_jobs(self.backend, user)
         jobs = [store.get_job(i) if is_uuid(i) else None for i in ids]
         if any(j is None for j in jobs):
@@ -94,14 +98,22 @@ def _review_status(status: ReviewStatus | str) -> ReviewStatus:
 def _review_note(note: str | None) -> str | None:
     note = (note or "").strip() or None
     if note is not None and len(note) > MAX_REVIEW_NOTE:
-        raise ValidationError(f"A review note has at most {MAX_REVIEW_NOTE} characters.")
+        raise ValidationError(
+            f"A review note has at most {MAX_REVIEW_NOTE} characters.",
+            reason="review_note_too_long",
+            params={"max": MAX_REVIEW_NOTE},
+        )
     return note
 
 
 def _selection(job_ids: Iterable[str]) -> list[str]:
     ids = list(dict.fromkeys(job_ids))
     if not ids:
-        raise ValidationError("Select at least one image to review.")
+        raise ValidationError("Select at least one image to review.", reason="review_none_selected")
     if len(ids) > MAX_REVIEW_SELECTION:
-        raise ValidationError(f"Review at most {MAX_REVIEW_SELECTION} images at once.")
+        raise ValidationError(
+            f"Review at most {MAX_REVIEW_SELECTION} images at once.",
+            reason="review_too_many",
+            params={"max": MAX_REVIEW_SELECTION},
+        )
     return ids

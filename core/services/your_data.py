@@ -162,7 +162,7 @@ def erase_user(backend: Backend, target: User) -> None:
     name, then whatever is left in its folder), then its rows in one step. The last enabled
     admin is refused before anything is touched (and again, atomically, by the store)."""
     if _generating(backend, target.id):
-        raise Conflict(DELETE_WHILE_GENERATING)
+        raise Conflict(DELETE_WHILE_GENERATING, reason="delete_while_generating")
     if target.is_admin and not target.disabled:
         admins = [u for u in backend.accounts.list_users() if u.is_admin and not u.disabled]
         if len(admins) <= 1:
@@ -173,7 +173,7 @@ def erase_user(backend: Backend, target: User) -> None:
     failed: set[str] = set()
     for job in every_job_of(backend, target.id):
         if job.status is JobStatus.PROCESSING:
-            raise Conflict(DELETE_WHILE_GENERATING)
+            raise Conflict(DELETE_WHILE_GENERATING, reason="delete_while_generating")
         batch.extend(job_paths(job))
         if job.input_path:
             batch.append(job.input_path)
@@ -183,7 +183,10 @@ def erase_user(backend: Backend, target: User) -> None:
     failed |= purging.delete_files(backend.blobs, batch)
     failed.update(backend.blobs.delete_folder(target.id))
     if failed:
-        raise Conflict("Some stored files could not be deleted; nothing else was. Try again.")
+        raise Conflict(
+            "Some stored files could not be deleted; nothing else was. Try again.",
+            reason="files_not_deleted",
+        )
     backend.accounts.delete_user(target.id)
 
 

@@ -4,8 +4,9 @@ Auth is `Authorization: Bearer <token>`, resolved by `accounts.user_for_api_toke
 personal tokens, and in Supabase mode a Supabase access token verified by that backend's
 `Accounts.resolve_api_token` (the one hook to extend for other token kinds).
 
-Every failure is `{"error": {"code", "message"}}` (core.web.http): ApiRoute maps errors raised in
-handlers and dependencies, the app's HTTPException handler the router's own 404 and 405."""
+Every failure is `{"error": {"code", "message", "reason", "params"}}` (core.web.http): ApiRoute
+maps errors raised in handlers and dependencies, the app's HTTPException handler the router's
+own 404 and 405. Messages stay English; `reason` and `params` let a client word them itself."""
 
 from __future__ import annotations
 

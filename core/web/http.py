@@ -40,11 +40,26 @@ class ApiError(Exception):
 
 
 def error_response(
-    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    reason: str | None = None,
+    params: Mapping[str, str | int | float] | None = None,
 ) -> JSONResponse:
-    """The one error shape, {"error": {"code", "message"}}, never cached."""
+    """The one error shape, {"error": {"code", "message", "reason", "params"}}, never cached.
+    The message is always English; `reason` names it (the UI's catalogue key is
+    `error.<reason>`) and `params` are the values in it, for clients that word it themselves."""
     return JSONResponse(
-        {"error": {"code": code, "message": message}},
+        {
+            "error": {
+                "code": code,
+                "message": message,
+                "reason": reason or code,
+                "params": dict(params or {}),
+            }
+        },
         status_code=status,
         headers={**NO_STORE, **(headers or {})},
     )
@@ -60,7 +75,9 @@ def response_for(exc: Exception) -> JSONResponse:
         headers = {}
         if isinstance(exc, RateLimited):
             headers["Retry-After"] = str(max(1, int(exc.retry_after)))
-        return error_response(exc.http_status, exc.code, exc.message, headers)
+        return error_response(
+            exc.http_status, exc.code, exc.message, headers, reason=exc.reason, params=exc.params
+        )
     raise TypeError(f"not an API error: {type(exc).__name__}")
 
 

@@ -96,12 +96,23 @@ Base64Image = Annotated[StrictStr, Field(min_length=1, max_length=28 * 1024 * 10
 
 
 class ErrorDetail(BaseModel):
-    code: str = Field(description="Stable machine-readable code.")
-    message: str = Field(description="Plain words for people.")
+    code: str = Field(description="Stable machine-readable code: the kind of error.")
+    message: str = Field(description="Plain words for people, always in English.")
+    reason: str = Field(
+        default="",
+        description=(
+            "Stable name of this particular message (the studio's own UI words it in the "
+            "user's language from this); the same as `code` when there is nothing finer."
+        ),
+    )
+    params: dict[str, str | int | float] = Field(
+        default_factory=dict,
+        description="The values the message was built from (e.g. `minutes`, `limit`).",
+    )
 
 
 class Error(BaseModel):
-    """Every error the API answers: `{"error": {"code", "message"}}`."""
+    """Every error the API answers: `{"error": {"code", "message", "reason", "params"}}`."""
 
     error: ErrorDetail
 

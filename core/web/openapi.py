@@ -18,7 +18,8 @@ TITLE = "Image Studio API"
 VERSION = "1.0.0"
 DESCRIPTION = (
     "Queue image generation jobs and poll for their results. Every error is "
-    '`{"error": {"code", "message"}}`. Authenticate with `Authorization: Bearer <token>` (a '
+    '`{"error": {"code", "message", "reason", "params"}}` (the message in English; `reason` '
+    "names it, `params` are its values). Authenticate with `Authorization: Bearer <token>` (a "
     "personal API token from the Account page or `python -m core tokens create`; with the "
     f"Supabase backend also a Supabase access token). Request bodies: at most {MAX_BODY_BYTES} "
     "bytes of JSON. Interactive docs: /api/docs."

@@ -1,4 +1,4 @@
-"""The bad-input matrix: every refusal has its status, the {"error": {"code", "message"}} shape,
+"""The bad-input matrix: every refusal has its status, the {"error": {"code", "message", …}} shape,
 no internals in the message, and changes nothing."""
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
     body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "reason", "params"}
+    assert body["error"]["reason"] and isinstance(body["error"]["params"], dict)
     assert body["error"]["message"].strip()
     assert "Traceback" not in response.text and 'File "' not in response.text
     # pydantic's findings are reworded, never passed through

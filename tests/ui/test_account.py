@@ -138,7 +138,7 @@ def test_sign_out_everywhere_else_keeps_this_browser(studio: Studio) -> None:
 
     at = button(at, "Sign out everywhere else").click().run()
 
-    assert "Signed out 2 other browser(s)." in page_text(at)
+    assert "Signed out 2 other browsers." in page_text(at)  # Babel's plural rule
     assert all(studio.services.accounts.user_for_session(o.session_token) is None for o in others)
     assert studio.services.accounts.user_for_session(ada.token) is not None
     assert studio.services.accounts.user_for_session(bob.token) is not None

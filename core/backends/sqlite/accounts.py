@@ -54,7 +54,7 @@ from core.ports import SignedIn
 log = logging.getLogger(__name__)
 
 
-USER_COLUMNS = "id, email, role, disabled, daily_quota, created_at"
+USER_COLUMNS = "id, email, role, disabled, daily_quota, created_at, language"
 SQL_COUNT_USERS = "SELECT COUNT(*) FROM users"
 SQL_USER_BY_EMAIL = f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = ?"
 SQL_USER_BY_ID = f"SELECT {USER_COLUMNS} FROM users WHERE id = ?"
@@ -78,6 +78,7 @@ SQL_SET_DISABLED = (
     f"WHERE id = :id AND (:disabled = 0 OR NOT {SQL_IS_LAST_ADMIN})"
 )
 SQL_USER_EXISTS = "SELECT 1 FROM users WHERE id = ?"
+SQL_SET_LANGUAGE = "UPDATE users SET language = ? WHERE id = ?"
 # Sign-in attempts: each is recorded as a failure before its password is checked (see
 # _begin_attempt); a success forgives its own row and the ones before it (_forgive_failures).
 SQL_RECENT_FAILURES = "SELECT COUNT(*), MAX(at) FROM sign_in_failures WHERE email = ? AND at > ?"
@@ -274,7 +275,7 @@ class LocalAccounts:
         with self._db.write() as conn:
             user = conn.execute(SQL_USER_BY_ID, (user_id,)).fetchone()
             if user is None:
-                raise NotFound("No such user.")
+                raise NotFound("No such user.", reason="user_not_found")
             if user["disabled"]:
                 raise AccountDisabled()
             conn.execute(SQL_INSERT_TOKEN, (token_id, user_id, name, digest(secret), now))
@@ -313,9 +314,9 @@ class LocalAccounts:
         with self._db.write() as conn:
             row = conn.execute(SQL_USER_BY_ID, (user_id,)).fetchone()
             if row is None:
-                raise NotFound("No such user.")
+                raise NotFound("No such user.", reason="user_not_found")
             if conn.execute(SQL_USER_GENERATING, (user_id,)).fetchone() is not None:
-                raise Conflict(DELETE_WHILE_GENERATING)
+                raise Conflict(DELETE_WHILE_GENERATING, reason="delete_while_generating")
             # The guarded DELETE first: a refused one leaves every other row in place.
             if conn.execute(SQL_DELETE_USER, {"id": user_id}).rowcount != 1:
                 raise last_admin_not_deleted()
@@ -353,7 +354,7 @@ class LocalAccounts:
     ) -> None:
         user = self.get_user(user_id)
         if user is None:
-            raise NotFound("No such user.")
+            raise NotFound("No such user.", reason="user_not_found")
         with self._db.write() as conn:
             self._require_live_session(conn, user_id, current_token)
         check_password(new_password)
@@ -475,7 +476,7 @@ class LocalAccounts:
         with self._db.write() as conn:
             user = conn.execute(SQL_USER_BY_ID, (user_id,)).fetchone()
             if user is None:
-                raise NotFound("No such user.")
+                raise NotFound("No such user.", reason="user_not_found")
             if user["disabled"]:
                 raise AccountDisabled()
             conn.execute(SQL_PRUNE_RESETS, (user_id, now))
@@ -507,6 +508,11 @@ class LocalAccounts:
         """No mail server in local mode: nothing is sent (False); an admin makes a link."""
         return False
 
+    def set_language(self, user_id: str, language: str | None) -> None:
+        with self._db.write() as conn:
+            if conn.execute(SQL_SET_LANGUAGE, (language, user_id)).rowcount != 1:
+                raise NotFound("No such user.", reason="user_not_found")
+
 
 class Attempt(NamedTuple):
     """A sign-in attempt's row in sign_in_failures (the time too: SQLite may reuse a rowid)."""
@@ -536,7 +542,7 @@ def _forgive_failures(conn: sqlite3.Connection, email: str, attempt: Attempt) ->
 def _refused_change(conn: sqlite3.Connection, user_id: str) -> StudioError:
     """Why a guarded role or disabled UPDATE changed no row."""
     if conn.execute(SQL_USER_EXISTS, (user_id,)).fetchone() is None:
-        return NotFound("No such user.")
+        return NotFound("No such user.", reason="user_not_found")
     return last_admin_refused()
 
 
@@ -552,4 +558,5 @@ def _user(row: sqlite3.Row) -> User:
         disabled=bool(row["disabled"]),
         created_at=from_us(row["created_at"]),
         daily_quota=row["daily_quota"],
+        language=row["language"],
     )

@@ -77,7 +77,7 @@ class LocalBlobStore:
         try:
             return self._file(path).read_bytes()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            raise NotFound("The stored image is missing.") from None
+            raise NotFound("The stored image is missing.", reason="image_gone") from None
 
     def size(self, path: str) -> int | None:
         """The object's size in bytes, or None when there is none."""

@@ -132,18 +132,31 @@ class SupabaseAccounts:
                 raise email_taken() from None
             if code in _RATE_CODES or exc.status == 429:
                 raise RateLimited(
-                    "Too many sign-ups right now. Try again in a minute.", 60
+                    "Too many sign-ups right now. Try again in a minute.",
+                    60,
+                    reason="too_many_sign_ups",
                 ) from None
             if code == "weak_password":
-                raise ValidationError("Choose a stronger password.") from None
+                raise ValidationError(
+                    "Choose a stronger password.", reason="weak_password"
+                ) from None
             if code == "signup_disabled":
-                raise ValidationError("Sign-ups are disabled for this project.") from None
+                raise ValidationError(
+                    "Sign-ups are disabled for this project.", reason="sign_ups_disabled"
+                ) from None
             raise invalid_email() from None
         except AuthError as exc:
-            raise ValidationError(f"Sign-up failed ({type(exc).__name__}).") from None
+            raise ValidationError(
+                f"Sign-up failed ({type(exc).__name__}).",
+                reason="sign_up_failed",
+                params={"detail": type(exc).__name__},
+            ) from None
         if response.session is None:
             # The project confirms emails first (or the email is taken: Supabase does not say).
-            raise ValidationError("Check your inbox to confirm your email address, then sign in.")
+            raise ValidationError(
+                "Check your inbox to confirm your email address, then sign in.",
+                reason="confirm_email",
+            )
         return self._start_session(response.session, user_agent=user_agent)
 
     def sign_in(self, email: str, password: str, *, user_agent: str | None = None) -> SignedIn:
@@ -160,7 +173,9 @@ class SupabaseAccounts:
             code = str(exc.code or "")
             if code in _RATE_CODES or exc.status == 429:
                 raise RateLimited(
-                    "Too many sign-in attempts. Try again in a few minutes.", retry_after=300
+                    "Too many sign-in attempts. Try again in a few minutes.",
+                    retry_after=300,
+                    reason="too_many_attempts",
                 ) from None
             if code == "user_banned":
                 raise AccountDisabled() from None
@@ -264,7 +279,7 @@ class SupabaseAccounts:
     def create_api_token(self, user_id: str, name: str) -> tuple[ApiToken, str]:
         profile = self._profile(user_id)
         if profile is None:
-            raise NotFound("No such user.")
+            raise NotFound("No such user.", reason="user_not_found")
         if profile.get("disabled"):
             raise AccountDisabled()
         secret = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -367,7 +382,7 @@ class SupabaseAccounts:
     ) -> None:
         profile = self._profile(user_id)
         if profile is None:
-            raise NotFound("No such user.")
+            raise NotFound("No such user.", reason="user_not_found")
         current = self._require_live_session(user_id, current_token)
         check_password(new_password)
         email = normalize_email(str(profile.get("email") or ""))
@@ -382,7 +397,9 @@ class SupabaseAccounts:
         except AuthApiError as exc:
             if str(exc.code or "") in _RATE_CODES or exc.status == 429:
                 raise RateLimited(
-                    "Too many attempts. Try again in a few minutes.", retry_after=300
+                    "Too many attempts. Try again in a few minutes.",
+                    retry_after=300,
+                    reason="too_many_attempts",
                 ) from None
             self._end_attempt(email, attempt, ok=False)
             raise wrong_current_password() from None
@@ -395,9 +412,13 @@ class SupabaseAccounts:
             self._db.auth.admin.update_user_by_id(user_id, {"password": new_password})
         except AuthApiError as exc:
             if str(exc.code or "") == "weak_password":
-                raise ValidationError("Choose a stronger password.") from None
+                raise ValidationError(
+                    "Choose a stronger password.", reason="weak_password"
+                ) from None
             raise ValidationError(
-                f"The password could not be changed ({_auth_error_name(exc)})."
+                f"The password could not be changed ({_auth_error_name(exc)}).",
+                reason="password_not_changed",
+                params={"detail": _auth_error_name(exc)},
             ) from None
         self._delete_other_sessions(user_id, str(current["token_hash"]))
         # Sessions of this user at Supabase Auth that no row here knows end too.
@@ -488,9 +509,9 @@ class SupabaseAccounts:
             if exc.code == LAST_ADMIN_CODE:
                 raise last_admin_not_deleted() from None
             if exc.code == "SB409":
-                raise Conflict(DELETE_WHILE_GENERATING) from None
+                raise Conflict(DELETE_WHILE_GENERATING, reason="delete_while_generating") from None
             if exc.code in ("SN404", "22P02"):
-                raise NotFound("No such user.") from None
+                raise NotFound("No such user.", reason="user_not_found") from None
             raise_api_error(exc)
         try:
             self._db.auth.admin.delete_user(user_id)
@@ -501,7 +522,8 @@ class SupabaseAccounts:
                 log.error("could not delete Auth user %s: %s", user_id, _auth_error_name(exc))
                 raise Conflict(
                     "The account's data is deleted, but its sign-in could not be removed; "
-                    "try again."
+                    "try again.",
+                    reason="sign_in_not_removed",
                 ) from None
 
     # ---- helpers ---------------------------------------------------------------------------
@@ -653,7 +675,7 @@ class SupabaseAccounts:
                 raise last_admin_refused() from None
             raise
         if not updated:
-            raise NotFound("No such user.")
+            raise NotFound("No such user.", reason="user_not_found")
 
     def _select(self, table: str, build: Any) -> list[dict[str, Any]]:
         try:
@@ -729,10 +751,15 @@ class SupabaseAccounts:
         except AuthApiError as exc:
             if str(exc.code or "") in _RATE_CODES or exc.status == 429:
                 raise RateLimited(
-                    "Too many reset emails. Try again in a few minutes.", retry_after=300
+                    "Too many reset emails. Try again in a few minutes.",
+                    retry_after=300,
+                    reason="too_many_reset_emails",
                 ) from None
             log.warning("Supabase recovery email failed: %s", _auth_error_name(exc))
         return True
+
+    def set_language(self, user_id: str, language: str | None) -> None:
+        self._update_profile(user_id, {"language": language})
 
 
 # Auth's answers meaning "this refresh token or session is gone for good"

@@ -138,6 +138,7 @@ def user_from_profile(row: dict[str, Any], access_token: str | None = None) -> U
         created_at=parse_time(row.get("created_at")),
         daily_quota=row.get("daily_quota"),
         access_token=access_token,
+        language=row.get("language"),
     )
 
 
@@ -163,11 +164,15 @@ def raise_api_error(exc: APIError) -> NoReturn:
             int(detail.get("retry_after") or 3600),
         ) from None
     if exc.code in JWT_ERRORS:
-        raise AuthRequired("Your session expired; sign in again.") from None
+        raise AuthRequired(
+            "Your session expired; sign in again.", reason="session_expired"
+        ) from None
     if exc.code == "42501":
-        raise Forbidden("You are not allowed to do that.") from None
+        raise Forbidden("You are not allowed to do that.", reason="not_allowed") from None
     if exc.code in ("22023", "22P02", "23514"):
-        raise ValidationError("The request was not accepted by the database.") from None
+        raise ValidationError(
+            "The request was not accepted by the database.", reason="database_refused"
+        ) from None
     raise exc
 
 
@@ -223,7 +228,7 @@ class SupabaseBlobStore:
             return self._bucket().download(path)
         except StorageApiError as exc:
             if is_missing_object(exc):
-                raise NotFound("This image is no longer stored.") from None
+                raise NotFound("This image is no longer stored.", reason="image_gone") from None
             raise
 
     def signed_urls(self, paths: list[str], ttl: int) -> dict[str, str]:

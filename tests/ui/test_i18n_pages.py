@@ -1,0 +1,338 @@
+"""Issue #14: every converted screen rendered in zh-CN shows no English UI word. The rendered
+text (titles, bodies, labels, options, placeholders, help, table headers) is scanned for the
+words of the English catalogue that the Chinese catalogue does not use itself (names such as
+API, DAILY_QUOTA or zip are the same in both). Converting a further page means adding its
+screens to SCREENS. Also: the language comes from the browser, the profile and the switcher."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from google.protobuf.json_format import MessageToDict
+from streamlit.testing.v1 import AppTest
+
+from core.domain.models import JobRequest, Role
+from pages.i18n import LANG_KEY, LANGUAGE_NAMES, catalogue
+from tests.constants import PASSWORD
+from tests.constants import REPO_ROOT as REPO
+from tests.ui.conftest import ROUTER, TOKEN_KEY, Person, Studio
+from tests.ui.helpers import button
+
+WORD = re.compile(r"[A-Za-z][A-Za-z']{2,}")
+# Proto fields that carry text a person reads (not ids, keys, icons or autocomplete hints).
+TEXT_FIELDS = {"body", "label", "options", "placeholder", "help", "text", "value", "caption"}
+EMAIL_OR_URL = re.compile(r"\S+@\S+|https?://\S+|/api/\S*|`[^`]*`")
+
+
+def _words(messages: dict[str, Any]) -> set[str]:
+    out: set[str] = set()
+    for message in messages.values():
+        texts = [message] if isinstance(message, str) else list(message.values())
+        for text in texts:
+            text = re.sub(r"\{[^}]*\}", " ", text)  # placeholders are not words
+            out |= {w.lower() for w in WORD.findall(EMAIL_OR_URL.sub(" ", text))}
+    return out
+
+
+ZH = catalogue("zh-CN")
+
+# English words the Chinese UI must not show: in the English catalogue, not in the Chinese one
+# (which keeps names like API, UTC, DAILY_QUOTA), and not a language's own name in the switcher.
+ENGLISH_ONLY = (
+    _words(catalogue("en"))
+    - _words(catalogue("zh-CN"))
+    - {w.lower() for name in LANGUAGE_NAMES.values() for w in WORD.findall(name)}
+)
+
+
+@dataclass(frozen=True)
+class Screen:
+    """One state of a converted page: the script AppTest runs, who is signed in, what is
+    done before the first run (query parameters) and after it (clicks)."""
+
+    name: str
+    script: str
+    role: Role | None = Role.USER
+    before: Callable[[AppTest], None] = lambda at: None
+    steps: Callable[[AppTest], AppTest] = lambda at: at
+    data: Callable[[Studio, Person], None] = lambda studio, person: None
+    sidebar_only: bool = False  # scan only the sidebar (the router's, beside another page)
+    must_show: tuple[str, ...] = field(default=())
+
+
+def _wrong_password(at: AppTest) -> AppTest:
+    at.text_input(key="sign_in_email").input("nobody@example.com")
+    at.text_input(key="sign_in_password").input("not the password")
+    return button(at, "登录").click().run()
+
+
+def _reset_link(at: AppTest) -> None:
+    at.query_params["reset"] = "not-a-real-token"
+
+
+def _weak_reset(at: AppTest) -> AppTest:
+    at.text_input(key="reset_password").input("short")
+    at.text_input(key="reset_again").input("short")
+    return button(at, "设置新密码").click().run()
+
+
+def _section(key: str) -> Callable[[AppTest], AppTest]:
+    """Pick an admin section by its Chinese name (AppTest picks options by their label)."""
+
+    def pick(at: AppTest) -> AppTest:
+        at.radio(key="admin_section").set_value(ZH[key]).run()
+        return at
+
+    return pick
+
+
+def _purge_preview(at: AppTest) -> AppTest:
+    at.multiselect(key="purge_statuses").set_value([ZH["status.done"], ZH["status.failed"]]).run()
+    at.number_input(key="purge_age").set_value(0).run()
+    return button(at, "预览").click().run()
+
+
+def _some_jobs(studio: Studio, person: Person) -> None:
+    request = JobRequest(provider="demo", model="demo-pattern", prompt="测试 [fail:safety]")
+    studio.services.jobs.submit(person.user, request, count=2)
+    studio.services.jobs.submit(person.user, JobRequest("demo", "demo-pattern", "一只猫"), count=2)
+    studio.wait_finished(person)
+
+
+def _change_password_mismatch(at: AppTest) -> AppTest:
+    at.text_input(key="account_current_password").input(PASSWORD)
+    at.text_input(key="account_new_password").input("a new passphrase")
+    at.text_input(key="account_confirm_password").input("another passphrase")
+    return button(at, "更改密码").click().run()
+
+
+# Every converted screen. Converting a page: add its screens here.
+SCREENS = [
+    Screen("sign-in", ROUTER, role=None, must_show=("登录",)),
+    Screen("sign-in error", ROUTER, role=None, steps=_wrong_password, must_show=("邮箱或密码",)),
+    Screen("reset password", ROUTER, role=None, before=_reset_link, must_show=("设置新密码",)),
+    Screen(
+        "reset refused",
+        ROUTER,
+        role=None,
+        before=_reset_link,
+        steps=_weak_reset,
+        must_show=("至少 8 个字符",),
+    ),
+    Screen("account", "pages/account.py", must_show=("账户", "会话", "API 令牌")),
+    Screen(
+        "account error", "pages/account.py", steps=_change_password_mismatch, must_show=("不一致",)
+    ),
+    Screen("router sidebar", ROUTER, sidebar_only=True, must_show=("当前登录", "（用户）")),
+    Screen(
+        "admin: purge",
+        "pages/admin.py",
+        role=Role.ADMIN,
+        data=_some_jobs,
+        steps=_purge_preview,
+        must_show=("清理旧任务", "将删除"),
+    ),
+    Screen(
+        "admin: sweeper",
+        "pages/admin.py",
+        role=Role.ADMIN,
+        steps=_section("admin.section_sweeper"),
+        must_show=("保留期清理",),
+    ),
+    Screen(
+        "admin: usage",
+        "pages/admin.py",
+        role=Role.ADMIN,
+        data=_some_jobs,
+        steps=_section("admin.section_usage"),
+        must_show=("用量与健康", "失败率"),
+    ),
+    Screen(
+        "admin: users",
+        "pages/admin.py",
+        role=Role.ADMIN,
+        steps=_section("admin.section_users"),
+        must_show=("编辑用户", "重置链接"),
+    ),
+]
+
+
+def rendered_texts(at: AppTest, *, sidebar_only: bool = False) -> list[str]:
+    """Every text a person reads on the screen, from the elements' protos, plus the column
+    headers of tables."""
+    out: list[str] = []
+
+    def collect(value: Any, key: str | None) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                collect(v, k)
+        elif isinstance(value, list):
+            for v in value:
+                collect(v, key)
+        elif isinstance(value, str) and key in TEXT_FIELDS:
+            out.append(value)
+
+    def walk(node: Any) -> None:
+        proto = getattr(node, "proto", None)
+        if proto is not None:
+            collect(MessageToDict(proto), None)
+        if type(node).__name__ == "Dataframe":
+            out.extend(str(c) for c in node.value.columns)
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at.sidebar if sidebar_only else at._tree)
+    return out
+
+
+def english_words(texts: list[str]) -> list[str]:
+    found = []
+    for text in texts:
+        for word in WORD.findall(EMAIL_OR_URL.sub(" ", text)):
+            if word.lower() in ENGLISH_ONLY:
+                found.append(f"{word!r} in {text!r}")
+    return found
+
+
+@pytest.fixture
+def zh_screen(studio: Studio) -> Iterator[Callable[[Screen], AppTest]]:
+    def render(screen: Screen) -> AppTest:
+        admin = studio.person("owner@example.com")  # the first account is the admin
+        person = admin if screen.role is Role.ADMIN else studio.person("ada@example.com")
+        screen.data(studio, person)
+        at = AppTest.from_file(str(REPO / screen.script), default_timeout=30)
+        at.session_state[LANG_KEY] = "zh-CN"
+        if screen.role is not None:
+            at.session_state[TOKEN_KEY] = person.token
+        screen.before(at)
+        at.run()
+        return screen.steps(at)
+
+    yield render
+
+
+@pytest.mark.parametrize("screen", SCREENS, ids=lambda s: s.name)
+def test_a_converted_screen_in_chinese_shows_no_english_ui_word(
+    zh_screen: Callable[[Screen], AppTest], screen: Screen
+) -> None:
+    at = zh_screen(screen)
+    assert not at.exception, at.exception
+    texts = rendered_texts(at, sidebar_only=screen.sidebar_only)
+    joined = "\n".join(texts)
+    for expected in screen.must_show:
+        assert expected in joined, (expected, texts)
+    assert english_words(texts) == []
+
+
+def test_the_scan_would_see_english_left_on_a_screen() -> None:
+    """The check itself: English UI words are found, names and data are not."""
+    assert english_words(["Sign out", "退出登录"]) == [
+        "'Sign' in 'Sign out'",
+        "'out' in 'Sign out'",
+    ]
+    assert english_words(["ada@example.com", "API 令牌", "DAILY_QUOTA", "English"]) == []
+    assert {"password", "purge", "browser", "sessions"} <= ENGLISH_ONLY
+
+
+def test_navigation_titles_are_translated(studio: Studio) -> None:
+    from pages import widgets
+
+    admin = studio.person("owner@example.com")
+    at = AppTest.from_string(
+        "import streamlit as st\n"
+        "from pages import widgets\n"
+        "st.session_state['i18n_language'] = 'zh-CN'\n"
+        "user = widgets.current_user()\n"
+        "st.text(' / '.join(title for _p, title, _i in widgets.navigation_entries(user)))\n",
+        default_timeout=30,
+    )
+    at.session_state[TOKEN_KEY] = admin.token
+    at.run()
+    assert not at.exception
+    titles = at.text[0].value.split(" / ")
+    assert titles[:2] == ["生成", "历史"] and titles[-1] == "账户"
+    assert "管理" in titles
+    assert widgets.NAVIGATION  # the same table drives both languages
+
+
+# ---- where the language comes from ---------------------------------------------------------
+
+
+def test_the_switcher_changes_the_language_and_keeps_the_inputs_identity(studio: Studio) -> None:
+    """A keyed widget keeps its id when its label changes language, so the browser keeps
+    what was typed in it (AppTest cannot hold unsubmitted form input: the e2e test types)."""
+    at = AppTest.from_file(str(REPO / ROUTER), default_timeout=30).run()
+    assert at.title[0].value == "Image Studio"  # AppTest's browser has no locale: English
+    before = {w.key: w.id for w in at.text_input}
+    at.selectbox(key="i18n_pick").set_value("zh-CN").run()
+    assert at.title[0].value == "图像工作室"
+    assert at.text_input(key="sign_in_email").label == "邮箱"
+    assert {w.key: w.id for w in at.text_input} == before
+
+
+def test_a_signed_in_users_choice_is_stored_and_used_on_another_device(studio: Studio) -> None:
+    ada = studio.person("ada@example.com")
+    first = AppTest.from_file(str(REPO / ROUTER), default_timeout=30)
+    first.session_state[TOKEN_KEY] = ada.token
+    first.run()
+    first.selectbox(key="i18n_pick").set_value("zh-CN").run()
+    assert studio.runtime.backend.accounts.get_user(ada.user.id).language == "zh-CN"
+
+    # Another device: a new sign-in, no language of its own.
+    other = studio.services.accounts.sign_in("ada@example.com", PASSWORD).session_token
+    second = AppTest.from_file(str(REPO / "pages/account.py"), default_timeout=30)
+    second.session_state[TOKEN_KEY] = other
+    second.run()
+    assert second.title[0].value == "账户"
+
+
+def test_a_language_picked_before_signing_up_becomes_the_profiles(studio: Studio) -> None:
+    studio.person("owner@example.com")
+    at = AppTest.from_file(str(REPO / ROUTER), default_timeout=30).run()
+    at.selectbox(key="i18n_pick").set_value("zh-CN").run()
+    at.text_input(key="sign_up_email").input("bo@example.com")
+    at.text_input(key="sign_up_password").input(PASSWORD)
+    button(at, "创建账户").click().run()
+    assert not at.exception
+    user = studio.runtime.backend.accounts.find_user_by_email("bo@example.com")
+    assert user is not None and user.language == "zh-CN"
+
+
+def test_the_profiles_language_wins_over_the_browser_session(studio: Studio) -> None:
+    ada = studio.person("ada@example.com")
+    studio.services.accounts.set_language(ada.user, "zh-CN")
+    at = AppTest.from_file(str(REPO / "pages/account.py"), default_timeout=30)
+    at.session_state[LANG_KEY] = "en"
+    at.session_state[TOKEN_KEY] = ada.token
+    at.run()
+    assert at.title[0].value == "账户"
+
+
+def test_signing_out_keeps_the_tabs_language(studio: Studio) -> None:
+    ada = studio.person("ada@example.com")
+    at = AppTest.from_file(str(REPO / "pages/account.py"), default_timeout=30)
+    at.session_state[LANG_KEY] = "zh-CN"
+    at.session_state[TOKEN_KEY] = ada.token
+    at.run()
+    button(at, "退出登录").click().run()
+    assert at.session_state[LANG_KEY] == "zh-CN"
+
+
+@pytest.mark.parametrize("screen", [SCREENS[0], SCREENS[4], SCREENS[-1]], ids=lambda s: s.name)
+def test_the_same_screens_in_english_are_full_of_english_words(
+    studio: Studio, screen: Screen
+) -> None:
+    """The scan reads what the screens show: in English it finds plenty."""
+    admin = studio.person("owner@example.com")
+    at = AppTest.from_file(str(REPO / screen.script), default_timeout=30)
+    at.session_state[LANG_KEY] = "en"
+    if screen.role is not None:
+        at.session_state[TOKEN_KEY] = admin.token
+    at.run()
+    if screen.name == "admin: users":
+        at.radio(key="admin_section").set_value("Users").run()
+    assert len(english_words(rendered_texts(at))) > 10
