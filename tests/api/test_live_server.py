@@ -228,7 +228,7 @@ def test_unknown_api_paths_are_a_json_404_not_the_page(
     assert response.status_code == 404, response.text[:200]
     assert response.headers["content-type"] == "application/json"
     assert response.json()["error"]["code"] == "not_found"
-    assert set(response.json()["error"]) == {"code", "message"}
+    assert set(response.json()["error"]) == {"code", "message", "reason", "params"}
     assert_secure(response.headers)
 
 
