@@ -112,7 +112,7 @@ NAVIGATION: tuple[tuple[str, str, str, Role], ...] = (
     ("generate.py", "Generate", ":material/brush:", Role.USER),
     ("history.py", "History", ":material/photo_library:", Role.USER),
     ("edit.py", "Edit", ":material/ink_highlighter:", Role.USER),  # edit and iterate
-    ("compare.py", "Compare", ":material/compare:", Role.USER),  # edit and iterate
+    ("compare.py", "Compare", ":material/view_column:", Role.USER),  # edit and iterate
     ("review.py", "Review", ":material/rule:", Role.REVIEWER),
     ("admin.py", "Admin", ":material/admin_panel_settings:", Role.ADMIN),
     ("account.py", "Account", ":material/person:", Role.USER),
