@@ -61,6 +61,7 @@ from core.web.models import (
     JobCreated,
     JobDeleted,
     JobList,
+    KindFilter,
     PageSize,
     ProviderFilter,
     QueueHealth,
@@ -391,6 +392,10 @@ def get_jobs(
     provider: Annotated[
         ProviderFilter, Query(description="Filter; repeat or comma-separate for several.")
     ] = (),
+    kind: Annotated[
+        KindFilter,
+        Query(description="Lineage kind filter (generate, edit, variation, reference, compare)."),
+    ] = (),
 ) -> Job | JobList:
     if id is not None:
         job = found.jobs.get_job(user, id)
@@ -399,6 +404,7 @@ def get_jobs(
     query = JobQuery(
         statuses=tuple(dict.fromkeys(status)),
         providers=tuple(dict.fromkeys(provider)),
+        kinds=tuple(dict.fromkeys(kind)),
         limit=limit,
         cursor=cursor or None,
     )
