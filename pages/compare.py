@@ -130,7 +130,7 @@ with st.form("compare", border=True):
         max_selections=MAX_COMPARE,
         key="cmp_pairs",
     )
-    submitted = st.form_submit_button("Compare", type="primary", icon=":material/compare:")
+    submitted = st.form_submit_button("Compare", type="primary", icon=":material/view_column:")
 
 if submitted:
     try:

@@ -139,7 +139,7 @@ NAVIGATION: tuple[tuple[str, str, str, Role], ...] = (
     ("generate.py", "nav.generate", ":material/brush:", Role.USER),
     ("history.py", "nav.history", ":material/photo_library:", Role.USER),
     ("edit.py", "nav.edit", ":material/ink_highlighter:", Role.USER),
-    ("compare.py", "nav.compare", ":material/compare:", Role.USER),
+    ("compare.py", "nav.compare", ":material/view_column:", Role.USER),
     ("review.py", "nav.review", ":material/rule:", Role.REVIEWER),
     ("admin.py", "nav.admin", ":material/admin_panel_settings:", Role.ADMIN),
     ("account.py", "nav.account", ":material/person:", Role.USER),

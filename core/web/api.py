@@ -63,6 +63,7 @@ from core.web.models import (
     JobCreated,
     JobDeleted,
     JobList,
+    KindFilter,
     PageSize,
     ProviderFilter,
     QueueHealth,
@@ -414,6 +415,10 @@ def get_jobs(
     provider: Annotated[
         ProviderFilter, Query(description="Filter; repeat or comma-separate for several.")
     ] = (),
+    kind: Annotated[
+        KindFilter,
+        Query(description="Lineage kind filter (generate, edit, variation, reference, compare)."),
+    ] = (),
 ) -> Job | JobList:
     if id is not None:
         job = found.jobs.get_job(user, id)
@@ -422,6 +427,7 @@ def get_jobs(
     query = JobQuery(
         statuses=tuple(dict.fromkeys(status)),
         providers=tuple(dict.fromkeys(provider)),
+        kinds=tuple(dict.fromkeys(kind)),
         limit=limit,
         cursor=cursor or None,
     )

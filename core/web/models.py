@@ -24,7 +24,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from core.domain.models import Job as DomainJob
-from core.domain.models import JobStatus
+from core.domain.models import JobKind, JobStatus
 from core.providers.registry import provider_names
 from core.services.jobs import MAX_COUNT, MAX_PAGE
 from core.web.http import ascii_digits
@@ -85,6 +85,7 @@ else:
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 StatusFilter = Annotated[tuple[JobStatus, ...], BeforeValidator(_split_commas)]
 ProviderFilter = Annotated[tuple[ProviderName, ...], BeforeValidator(_split_commas)]
+KindFilter = Annotated[tuple[JobKind, ...], BeforeValidator(_split_commas)]  # edit and iterate
 
 
 # ---- bodies ----------------------------------------------------------------------------------

@@ -227,3 +227,16 @@ def test_a_plain_json_generate_keeps_its_small_body_limit_elsewhere(client, alic
         "/api/jobs", headers=alice.headers, json={"provider": "demo", "prompt": "x" * 70_000}
     )
     assert response.status_code == 422  # the prompt limit, not 413
+
+
+def test_get_jobs_filters_by_kind_and_the_document_names_both_bodies(client, alice, done_job):
+    client.post("/api/jobs", headers=alice.headers, json={**EDIT_FIELDS, "parent_id": done_job})
+    edits = client.get("/api/jobs?kind=edit", headers=alice.headers).json()["items"]
+    assert [j["kind"] for j in edits] == ["edit"]
+    both = client.get("/api/jobs?kind=edit,generate", headers=alice.headers).json()["items"]
+    assert len(both) == 2
+    assert client.get("/api/jobs?kind=remix", headers=alice.headers).status_code in (400, 422)
+    document = client.get("/api/openapi.json").json()
+    content = document["paths"]["/api/jobs"]["post"]["requestBody"]["content"]
+    assert {"application/json", "multipart/form-data"} <= set(content)
+    assert content["multipart/form-data"]["schema"]["properties"]["image"]["format"] == "binary"
