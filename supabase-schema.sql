@@ -1449,6 +1449,21 @@ begin
 end;
 $$;
 
+-- Deleting an account (its profile row goes first, delete_account_rows) takes its event log
+-- along; the webhook tables cascade from auth.users.
+create or replace function public.forget_job_events() returns trigger
+    language plpgsql security definer set search_path = ''
+as $$
+begin
+    delete from public.job_events where user_id = old.id;
+    return null;
+end;
+$$;
+revoke all on function public.forget_job_events() from public, anon, authenticated;
+drop trigger if exists profiles_forget_job_events on public.profiles;
+create trigger profiles_forget_job_events after delete on public.profiles
+    for each row execute function public.forget_job_events();
+
 revoke all on function public.webhook_job_document(public.jobs, text),
     public.webhook_fan_out(integer),
     public.claim_webhook_deliveries(text, double precision, integer),
