@@ -1377,6 +1377,7 @@ begin
             w.id::text, w.url, w.salt, v_event.seq, v_name, v_event.job_id, v_body
         from public.webhook_endpoints w
         where w.user_id = v_event.user_id and w.disabled_at is null and v_name = any (w.events)
+          and w.created_at <= v_event.created_at  -- events after the endpoint was added
         on conflict do nothing;
         insert into public.webhook_deliveries (id, user_id, endpoint_id, target, url, salt,
             event_seq, event, job_id, payload)

@@ -397,3 +397,13 @@ def test_deleting_an_account_deletes_its_webhooks_and_event_log(
     assert store.events_after(studio.alice.id, 0) == []
     assert store.account_salt(studio.bob.id) is not None  # nobody else's
     assert len(store.events_after(studio.bob.id, 0)) == 1
+
+
+def test_an_endpoint_gets_only_events_after_it_was_added(
+    studio: Studio, receiver: WebhookReceiver, store: WebhookStore
+) -> None:
+    studio.submit()  # before the endpoint: not sent to it, even if fanned out later
+    register(studio, receiver, ["job.queued"])
+    later = studio.submit()
+    store.fan_out()
+    assert [d.job_id for d in store.list_deliveries(studio.alice.id)] == [later.id]
