@@ -1464,6 +1464,7 @@ begin
             w.id::text, w.url, w.salt, v_event.seq, v_name, v_event.job_id, v_body
         from public.webhook_endpoints w
         where w.user_id = v_event.user_id and w.disabled_at is null and v_name = any (w.events)
+          and w.created_at <= v_event.created_at  -- events after the endpoint was added
         on conflict do nothing;
         insert into public.webhook_deliveries (id, user_id, endpoint_id, target, url, salt,
             event_seq, event, job_id, payload)
@@ -1535,6 +1536,21 @@ begin
     return true;
 end;
 $$;
+
+-- Deleting an account (its profile row goes first, delete_account_rows) takes its event log
+-- along; the webhook tables cascade from auth.users.
+create or replace function public.forget_job_events() returns trigger
+    language plpgsql security definer set search_path = ''
+as $$
+begin
+    delete from public.job_events where user_id = old.id;
+    return null;
+end;
+$$;
+revoke all on function public.forget_job_events() from public, anon, authenticated;
+drop trigger if exists profiles_forget_job_events on public.profiles;
+create trigger profiles_forget_job_events after delete on public.profiles
+    for each row execute function public.forget_job_events();
 
 revoke all on function public.webhook_job_document(public.jobs, text),
     public.webhook_fan_out(integer),

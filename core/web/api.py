@@ -634,7 +634,7 @@ def delete_webhook_endpoint(
     id: Annotated[str, Query(description="The endpoint id (a UUID).", max_length=64)],
 ) -> WebhookDeleted:
     found.webhooks.delete_endpoint(user, id)
-    return WebhookDeleted(id=id, deleted=True)  # type: ignore[arg-type]
+    return WebhookDeleted(id=id, deleted=True)
 
 
 @get(

@@ -14,6 +14,10 @@ EventName = Literal["job.queued", "job.started", "job.succeeded", "job.failed", 
 assert set(EventName.__args__) == {*EVENTS, "*"}  # type: ignore[attr-defined]
 
 
+def _every_event() -> list[EventName]:
+    return ["*"]
+
+
 class WebhookEndpointCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -24,7 +28,7 @@ class WebhookEndpointCreate(BaseModel):
         description="https:// only; never loopback, private or link-local addresses.",
     )
     events: list[EventName] = Field(
-        default_factory=lambda: ["*"],
+        default_factory=lambda: _every_event(),
         min_length=1,
         max_length=len(EVENTS) + 1,
         description="The events to send; `*` for all.",
@@ -88,7 +92,7 @@ class WebhookDeliveryOut(BaseModel):
             endpoint_id=None if delivery.endpoint_id is None else UUID(delivery.endpoint_id),
             event=delivery.event,
             job_id=UUID(delivery.job_id),
-            status=delivery.status.value,  # type: ignore[arg-type]
+            status=delivery.status.value,
             attempts=delivery.attempts,
             last_status_code=delivery.last_status_code,
             last_error=delivery.last_error,

@@ -154,3 +154,18 @@ def test_users_cannot_reach_the_webhook_tables(
             db.execute(f"select * from public.{table}")
     with pytest.raises(psycopg.errors.InsufficientPrivilege), acting_as(db, "authenticated", user):
         db.execute("select public.webhook_fan_out(10)")
+
+
+def test_deleting_an_account_takes_its_event_log_and_webhooks(
+    db: psycopg.Connection, make_user: Callable[..., str], submit: Callable[..., list]
+) -> None:
+    user, other = make_user(), make_user()
+    _endpoint(db, user, ["job.queued"])
+    submit(user)
+    submit(other)
+    _as_service(db, "select public.webhook_fan_out(100)", [])
+    db.execute("delete from auth.users where id = %s", [user])
+    left = db.execute("select user_id from public.job_events").fetchall()
+    assert [str(r["user_id"]) for r in left] == [str(other)]
+    assert db.execute("select count(*) as n from public.webhook_deliveries").fetchone()["n"] == 0
+    assert db.execute("select count(*) as n from public.webhook_endpoints").fetchone()["n"] == 0

@@ -379,3 +379,31 @@ def test_retry_after_wins_when_longer_and_is_capped() -> None:
     assert retry_delay(1, retry_after=600, rng=lambda: 1.0) == 600
     assert retry_delay(1, retry_after=10**9, rng=lambda: 1.0) == RETRY_AFTER_CAP_SECONDS
     assert retry_delay(5, retry_after=1, rng=lambda: 1.0) == 810
+
+
+def test_deleting_an_account_deletes_its_webhooks_and_event_log(
+    studio: Studio, receiver: WebhookReceiver, store: WebhookStore
+) -> None:
+    endpoint_id = register(studio, receiver)
+    studio.services.webhooks.rotate_job_secret(studio.bob)
+    job = studio.submit()
+    studio.submit(user=studio.bob)
+    store.fan_out()
+    assert store.list_deliveries(studio.alice.id)
+    studio.services.jobs.delete(studio.alice, job.id)
+    studio.backend.accounts.delete_user(studio.alice.id)
+    assert store.list_deliveries(studio.alice.id) == []
+    assert store.get_endpoint(endpoint_id) is None
+    assert store.events_after(studio.alice.id, 0) == []
+    assert store.account_salt(studio.bob.id) is not None  # nobody else's
+    assert len(store.events_after(studio.bob.id, 0)) == 1
+
+
+def test_an_endpoint_gets_only_events_after_it_was_added(
+    studio: Studio, receiver: WebhookReceiver, store: WebhookStore
+) -> None:
+    studio.submit()  # before the endpoint: not sent to it, even if fanned out later
+    register(studio, receiver, ["job.queued"])
+    later = studio.submit()
+    store.fan_out()
+    assert [d.job_id for d in store.list_deliveries(studio.alice.id)] == [later.id]

@@ -79,7 +79,7 @@ SQL_EVENTS_AFTER_ALL = (
 )
 SQL_EVENT_JOB = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"
 SQL_EVENT_ENDPOINTS = (
-    "SELECT id, url, events, salt FROM webhook_endpoints "
+    "SELECT id, url, events, salt, created_at FROM webhook_endpoints "
     "WHERE user_id = ? AND disabled_at IS NULL ORDER BY created_at, id"
 )
 SQL_JOB_URL = "SELECT url FROM job_webhooks WHERE job_id = ?"
@@ -237,7 +237,8 @@ class LocalWebhookStore:
         targets: list[tuple[str | None, str, str, str]] = [
             (e["id"], e["id"], e["url"], e["salt"])
             for e in endpoints[user_id]
-            if name in e["events"].split(",")
+            # an endpoint gets the events that happened after it was added
+            if name in e["events"].split(",") and e["created_at"] <= event["created_at"]
         ]
         job_url = conn.execute(SQL_JOB_URL, (event["job_id"],)).fetchone()
         if job_url is not None:

@@ -91,3 +91,13 @@ CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (status,
 CREATE INDEX IF NOT EXISTS webhook_deliveries_user ON webhook_deliveries (user_id, created_at DESC);
 CREATE INDEX IF NOT EXISTS webhook_deliveries_endpoint
     ON webhook_deliveries (endpoint_id, created_at DESC);
+
+-- Deleting an account deletes its endpoints, secrets, per-job URLs, deliveries and event log.
+CREATE TRIGGER IF NOT EXISTS webhooks_user_deleted AFTER DELETE ON users
+BEGIN
+    DELETE FROM webhook_deliveries WHERE user_id = OLD.id;
+    DELETE FROM webhook_endpoints WHERE user_id = OLD.id;
+    DELETE FROM webhook_account_secrets WHERE user_id = OLD.id;
+    DELETE FROM job_webhooks WHERE user_id = OLD.id;
+    DELETE FROM job_events WHERE user_id = OLD.id;
+END;
