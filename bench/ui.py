@@ -244,7 +244,7 @@ def main() -> None:
                 expect(page.get_by_test_id("stMain").get_by_text("Processing")).not_to_have_count(0)
                 for _ in range(args.sessions):
                     tab = context.new_page()
-                    tab.goto(url + "/history")
+                    tab.goto(url + "/history", timeout=120_000, wait_until="commit")
                     heading = tab.get_by_role("heading", name="History", level=1)
                     expect(heading).to_be_visible(timeout=120_000)
                 time.sleep(5)  # settle

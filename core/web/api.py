@@ -528,7 +528,6 @@ def get_file(
         data,
         media_type=mime_for_extension(ext) or "application/octet-stream",
         headers={
-            # Cached for as long as the URL is valid (and the URL is reused while it is).
             "Cache-Control": f"private, max-age={max(0, math.floor(remaining))}",
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "default-src 'none'; sandbox",
