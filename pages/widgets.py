@@ -19,6 +19,7 @@ from core.ports import SignedIn
 from core.runtime import get_runtime
 from core.services import Services
 from core.web import auth as web_auth
+from pages.job_text import alt_text
 
 PAGES_DIR = Path(__file__).resolve().parent
 _TOKEN_KEY = "auth_session_token"
@@ -275,12 +276,13 @@ def show_job_image(user: User, job: Job, url: str | None, *, thumb: bool) -> Non
     bytes are sent instead."""
     if job.status is not JobStatus.DONE:
         return
+    alt = alt_text(job)
     try:
         if url and url.startswith(("https://", "http://")):
-            st.image(url, width="stretch")
+            st.image(url, width="stretch", alt=alt)
         else:
             data, _mime, _name = services().jobs.image_bytes(user, job.id, thumb=thumb)
-            st.image(data, width="stretch")
+            st.image(data, width="stretch", alt=alt)
     except (StudioError, OSError):
         st.caption("The image could not be loaded.")
 
