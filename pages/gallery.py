@@ -4,7 +4,10 @@ page of its own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import html
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import groupby
 
@@ -13,6 +16,37 @@ import streamlit as st
 from core.domain.models import Job, JobStatus, User
 from pages import widgets
 from pages.job_text import progress_text
+
+TILE_WIDTH = 168  # px: 2 tiles side by side on a 390 px phone, 5–6 on a 1400 px desktop
+
+# Uniform square tiles; the open button's click area stretches over the whole tile (the
+# "stretched link" pattern), so a click anywhere on the image opens it, while keyboard users
+# tab to one button per tile with a unique accessible name and a visible focus ring.
+STYLE = """
+<style>
+[class*="st-key-tile_"] { position: relative; }
+[class*="st-key-tile_"] .stElementContainer:has(.stButton),
+[class*="st-key-tile_"] .stButton,
+[class*="st-key-tile_"] .stButton > div { position: static !important; }
+[class*="st-key-tile_"] .stButton button::after {
+  content: ""; position: absolute; inset: 0; z-index: 1; border-radius: 0.5rem;
+}
+[class*="st-key-tile_"] .stButton button:focus-visible::after { outline: 3px solid #1c4fd8; }
+[class*="st-key-tile_"] .stButton button { justify-content: flex-start; min-height: 0; }
+[class*="st-key-tile_"] .stButton button p {
+  overflow: hidden; text-overflow: ellipsis; white-space: nowrap; max-width: 100%;
+}
+[class*="st-key-tile_"] [data-testid="stImage"] img,
+[class*="st-key-tile_"] .tile-square {
+  aspect-ratio: 1 / 1; object-fit: cover; width: 100%; border-radius: 0.375rem;
+}
+[class*="st-key-tile_"] .tile-square {
+  display: flex; align-items: center; justify-content: center; text-align: center;
+  padding: 0.5rem; box-sizing: border-box; overflow: hidden; font-size: 0.85rem;
+  background: rgba(128, 128, 128, 0.12);
+}
+</style>
+"""
 
 
 def now() -> datetime:
@@ -62,3 +96,62 @@ def tile(
             st.caption(widgets.md_escape(line))
         if actions and job.status is JobStatus.DONE:
             image_actions(user, job, key=key)
+
+
+def style() -> None:
+    """The gallery's CSS, once per page run."""
+    st.html(STYLE)
+
+
+def open_labels(jobs: list[Job]) -> dict[str, str]:
+    """Each tile's button text: the prompt, shortened; numbered where two would read the same,
+    so every button has a unique accessible name."""
+    base = {job.id: widgets.short(job.prompt, 60) or "Untitled" for job in jobs}
+    total = Counter(base.values())
+    seen: Counter[str] = Counter()
+    labels: dict[str, str] = {}
+    for job in jobs:
+        text = base[job.id]
+        if total[text] > 1:
+            seen[text] += 1
+            text = f"{text} ({seen[text]} of {total[text]})"
+        labels[job.id] = text
+    return labels
+
+
+@contextmanager
+def batch_group(batch: list[Job], *, key: str) -> Iterator[None]:
+    """A batch's tiles side by side in one bordered group (they wrap on a narrow screen)."""
+    batch_id = batch[0].batch_id or batch[0].id
+    with st.container(
+        horizontal=True, border=len(batch) > 1, width="content", key=f"{key}_batch_{batch_id}"
+    ):
+        yield
+
+
+def gallery_tile(
+    user: User, job: Job, url: str | None, position: int | None, *, label: str, key: str
+) -> bool:
+    """One uniform tile: status badge, a square image (or a square saying why there is none)
+    and the prompt as the button that opens it. True when it was clicked."""
+    with st.container(key=f"tile_{job.id}", width=TILE_WIDTH, gap="xsmall"):
+        widgets.status_badge(job, position)
+        if job.status is JobStatus.DONE:
+            widgets.show_job_image(user, job, url, thumb=True)
+        else:
+            words = progress_text(job, now())
+            if job.status is JobStatus.FAILED:
+                words = job.error_message or "The image could not be generated."
+            st.html(
+                f'<div class="tile-square">{html.escape(words or _STATUS_WORDS[job.status])}</div>'
+            )
+        return st.button(label, key=key, type="tertiary", width="stretch", help=job.prompt[:300])
+
+
+_STATUS_WORDS = {
+    JobStatus.QUEUED: "Waiting in the queue.",
+    JobStatus.PROCESSING: "Being generated.",
+    JobStatus.DONE: "Done.",
+    JobStatus.FAILED: "Failed.",
+    JobStatus.CANCELED: "Canceled before it started.",
+}
