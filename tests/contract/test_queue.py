@@ -243,9 +243,7 @@ def test_queue_positions_follow_claim_order_and_skip_jobs_not_queued(backend, ne
     assert backend.jobs.queue_positions([]) == {}
 
 
-def test_a_job_waiting_to_retry_has_no_place_in_line_and_the_others_are_distinct(
-    backend, new_user
-):
+def test_a_job_waiting_to_retry_has_no_place_in_line_and_the_others_are_distinct(backend, new_user):
     """Issue 12: two queued jobs both showed "#1 in line" when the first was waiting to retry."""
     user = new_user()
     waiting, second, third = (submit(backend, user)[0] for _ in range(3))

@@ -302,7 +302,12 @@ def test_every_tile_has_a_unique_accessible_name(studio_factory) -> None:
     submit(studio, ada, "a blue fox")
     at = studio.app(ada, HISTORY)
     labels = grid_prompts(at)
-    assert labels == ["a blue fox", "a red fox (1 of 3)", "a red fox (2 of 3)", "a red fox (3 of 3)"]
+    assert labels == [
+        "a blue fox",
+        "a red fox (1 of 3)",
+        "a red fox (2 of 3)",
+        "a red fox (3 of 3)",
+    ]
 
 
 def test_a_job_waiting_to_retry_says_when_not_waited_zero(studio: Studio) -> None:

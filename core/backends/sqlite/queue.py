@@ -90,8 +90,7 @@ SQL_CANCEL = (
 # Only runnable jobs have a place in line (a job waiting to retry has none until its run_after),
 # as in supabase-schema.sql's queue_positions.
 SQL_QUEUED_AMONG = (
-    "SELECT id, created_at FROM jobs WHERE status = 'queued' AND run_after <= ? "
-    "AND id IN ({marks})"
+    "SELECT id, created_at FROM jobs WHERE status = 'queued' AND run_after <= ? AND id IN ({marks})"
 )
 # Runnable queued jobs from one key (inclusive) up to another (exclusive), in claim order.
 SQL_RUNNABLE_BETWEEN = (
