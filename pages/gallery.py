@@ -40,6 +40,13 @@ STYLE = """
 [class*="st-key-tile_"] .tile-square {
   aspect-ratio: 1 / 1; object-fit: cover; width: 100%; border-radius: 0.375rem;
 }
+[class*="st-key-lightbox_image"] [data-testid="stImage"] img {
+  max-height: 72vh; object-fit: contain;
+}
+@media (max-width: 640px) {
+  [class*="st-key-tile_"] { width: calc(50% - 0.5rem) !important; min-width: 0 !important; }
+  [class*="_batch_"] { width: 100% !important; padding: 0.5rem !important; }
+}
 [class*="st-key-tile_"] .tile-square {
   display: flex; align-items: center; justify-content: center; text-align: center;
   padding: 0.5rem; box-sizing: border-box; overflow: hidden; font-size: 0.85rem;
@@ -106,7 +113,7 @@ def style() -> None:
 def open_labels(jobs: list[Job]) -> dict[str, str]:
     """Each tile's button text: the prompt, shortened; numbered where two would read the same,
     so every button has a unique accessible name."""
-    base = {job.id: widgets.short(job.prompt, 60) or "Untitled" for job in jobs}
+    base = {job.id: widgets.short(job.prompt, 24) or "Untitled" for job in jobs}
     total = Counter(base.values())
     seen: Counter[str] = Counter()
     labels: dict[str, str] = {}

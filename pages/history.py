@@ -191,7 +191,7 @@ def _lightbox_body(user: User, job_id: str) -> None:
     _lightbox_nav(job)
     widgets.status_badge(job)
     image_col, info_col = st.columns([3, 2], gap="large")
-    with image_col:
+    with image_col, st.container(key="lightbox_image"):
         if job.status is JobStatus.DONE:
             urls = widgets.image_sources(user, [job], thumbs=False)
             widgets.show_job_image(user, job, urls.get(job.id), thumb=False)
