@@ -113,7 +113,7 @@ def style() -> None:
 def open_labels(jobs: list[Job]) -> dict[str, str]:
     """Each tile's button text: the prompt, shortened; numbered where two would read the same,
     so every button has a unique accessible name."""
-    base = {job.id: widgets.short(job.prompt, 24) or "Untitled" for job in jobs}
+    base = {job.id: widgets.short(job.prompt, 40) or "Untitled" for job in jobs}
     total = Counter(base.values())
     seen: Counter[str] = Counter()
     labels: dict[str, str] = {}
