@@ -10,7 +10,7 @@ from core.domain.errors import StudioError
 from core.domain.policy import NO_MAIL_HINT, PASSWORD_RESET_DONE, RESET_QUERY
 from core.ports import SignedIn
 from core.services.accounts import AccountsService
-from pages import widgets
+from pages import mobile, widgets
 
 st.set_page_config(page_title="Image Studio", page_icon=":material/palette:", layout="wide")
 
@@ -155,7 +155,9 @@ def main() -> None:
     with st.sidebar:
         st.caption("Signed in as")
         st.text(f"{user.email} ({user.role.value})")
-    st.navigation(widgets.navigation_pages(user)).run()
+    page = st.navigation(widgets.navigation_pages(user))
+    mobile.collapse_sidebar_after_navigation(page.url_path)
+    page.run()
 
 
 main()

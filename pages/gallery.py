@@ -44,8 +44,12 @@ STYLE = """
   max-height: 72vh; object-fit: contain;
 }
 @media (max-width: 640px) {
-  [class*="st-key-tile_"] { width: calc(50% - 0.5rem) !important; min-width: 0 !important; }
-  [class*="_batch_"] { width: 100% !important; padding: 0.5rem !important; }
+  [data-testid="stLayoutWrapper"]:has(> [class*="st-key-tile_"]) {
+    width: calc(50% - 0.5rem) !important; flex: 0 0 calc(50% - 0.5rem) !important;
+    min-width: 0 !important; max-width: calc(50% - 0.5rem) !important;
+  }
+  [data-testid="stLayoutWrapper"]:has(> [class*="_batch_"]) { width: 100% !important; }
+  [class*="_batch_"] { padding: 0.5rem !important; }
 }
 [class*="st-key-tile_"] .tile-square {
   display: flex; align-items: center; justify-content: center; text-align: center;

@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 import streamlit as st
+import streamlit.components.v1 as components
 
 from core.domain.errors import AuthRequired, StudioError
 from core.domain.models import Job, JobQuery, JobRequest, JobStatus, User
@@ -33,10 +34,11 @@ FEED_SIZE = 12
 # Waits for the batch's container (Streamlit draws after the script), then scrolls it to the top
 # only when it is not on screen already.
 SCROLL_SCRIPT = (
-    "(function(){let n=0;function go(){const el=document.querySelector('.'+CSS_CLASS);"
+    "(function(){const doc=window.parent.document;let n=0;"
+    "function go(){const el=doc.querySelector('.'+CSS_CLASS);"
     "if(!el){if(n++<40){setTimeout(go,100);}return;}"
     "const r=el.getBoundingClientRect();"
-    "if(r.top>window.innerHeight*0.5||r.bottom<0){el.scrollIntoView({block:'start'});}}"
+    "if(r.top>window.parent.innerHeight*0.5||r.bottom<0){el.scrollIntoView({block:'start'});}}"
     "go();})();"
 )
 FEED_COLUMNS = 2
@@ -204,7 +206,6 @@ def _render_feed(user: User, jobs: list[Job]) -> None:
     queued = [j.id for j in jobs if j.status is JobStatus.QUEUED]
     positions = svc.jobs.queue_positions(user, queued) if queued else {}
     urls = widgets.image_sources(user, jobs, thumbs=True)
-    scroll_to = st.session_state.pop(SCROLL_KEY, None)
     for batch in gallery.batches(jobs):
         batch_id = batch[0].batch_id or batch[0].id
         with st.container(border=False, key=f"gen_batch_{batch_id}"):
@@ -216,15 +217,14 @@ def _render_feed(user: User, jobs: list[Job]) -> None:
                     gallery.tile(
                         user, job, urls.get(job.id), positions.get(job.id), key=f"gen_{job.id}"
                     )
-        if scroll_to == batch_id:
-            _scroll_into_view(f"st-key-gen_batch_{batch_id}")
 
 
 def _scroll_into_view(css_class: str) -> None:
     """On a phone the feed is under the form: bring the new batch into view (once). A batch
     already on screen (the desktop's side column) is left where it is."""
     script = SCROLL_SCRIPT.replace("CSS_CLASS", json.dumps(css_class))
-    st.html(f"<script>{script}</script>", unsafe_allow_javascript=True)
+    # A zero-height component frame (same origin): st.html's scripts did not run here.
+    components.html(f"<script>{script}</script>", height=0)
 
 
 def _recent(user: User) -> list[Job]:
@@ -351,3 +351,7 @@ with form_col:
 
 with result_col:
     _show_feed(user)
+    scroll_to = st.session_state.pop(SCROLL_KEY, None)
+    if scroll_to:
+        # Outside the live fragment, so its timed reruns do not take the script away.
+        _scroll_into_view(f"st-key-gen_batch_{scroll_to}")
