@@ -24,6 +24,8 @@ def sign_in_page() -> None:
 def _sign_in_forms() -> None:
     st.title("Image Studio")
     st.caption("Sign in to generate images, or create an account.")
+    if st.session_state.pop(widgets.SESSION_ENDED_KEY, False):
+        st.warning(widgets.SESSION_ENDED, icon=":material/logout:")
     if st.session_state.pop(_RESET_DONE_KEY, False):
         st.success(PASSWORD_RESET_DONE, icon=":material/check_circle:")
     sign_in_tab, sign_up_tab = st.tabs(["Sign in", "Create account"])

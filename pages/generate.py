@@ -187,7 +187,13 @@ def _feed_view(refreshing: bool, prefetched: list[list[Job]]) -> None:
     reruns read it afresh."""
     finished = False  # stays so when the service refused the session (the error is shown)
     with widgets.live_user() as user:
-        jobs = prefetched.pop() if prefetched else _recent(user)
+        try:
+            jobs = prefetched.pop() if prefetched else _recent(user)
+        except AuthRequired:
+            raise  # live_user signs a refused session out
+        except StudioError as exc:
+            widgets.show_error(exc)
+            return
         finished = all(j.status.finished for j in jobs)
         _render_feed(user, jobs)
     if refreshing and finished:
@@ -234,15 +240,12 @@ def _recent(user: User) -> list[Job]:
 def _show_feed(user: User) -> None:
     st.subheader("Your recent images")
     try:
-        jobs = _recent(user)
-    except AuthRequired:
-        raise
-    except StudioError as exc:
-        widgets.show_error(exc)
-        return
-    unfinished = any(not j.status.finished for j in jobs)
+        prefetched = [_recent(user)]
+    except StudioError:
+        prefetched = []  # the fragment reads again: it shows the error, or signs the tab out
+    unfinished = bool(prefetched) and any(not j.status.finished for j in prefetched[0])
     run_every = LIVE_REFRESH_S if unfinished else None
-    st.fragment(run_every=run_every)(_feed_view)(unfinished, [jobs])
+    st.fragment(run_every=run_every)(_feed_view)(unfinished, prefetched)
 
 
 providers = svc.jobs.providers

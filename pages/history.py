@@ -321,10 +321,8 @@ if flash:
 query, filtered = _filters()
 try:
     first: list[JobPage] = [svc.jobs.list_jobs(user, query)]
-except AuthRequired:
-    raise
 except StudioError:
-    first = []  # the fragment reads again and shows the error
+    first = []  # the fragment reads again: it shows the error, or signs a refused session out
 live = bool(first) and any(not j.status.finished for j in first[0].items)
 st.fragment(run_every=GRID_REFRESH_S if live else None)(_jobs_view)(query, filtered, live, first)
 

@@ -25,6 +25,11 @@ PAGES_DIR = Path(__file__).resolve().parent
 _TOKEN_KEY = "auth_session_token"
 _REDIRECT_KEY = "auth_redirect"
 _LIVE_AUTH_RERUN_KEY = "auth_live_rerun"
+SESSION_ENDED_KEY = "auth_session_ended"
+SESSION_ENDED = (
+    "Your session has ended: you signed out in another window, it expired, or an admin "
+    "disabled your account. Sign in again; if the account is disabled, signing in says so."
+)
 _ROLE_RANK = {Role.USER: 0, Role.REVIEWER: 1, Role.ADMIN: 2}
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])")
 
@@ -63,6 +68,7 @@ def current_user() -> User | None:
     user = services().accounts.user_for_session(token)
     if user is None:
         st.session_state.pop(_TOKEN_KEY, None)
+        st.session_state[SESSION_ENDED_KEY] = True  # the sign-in page says why it is shown
     return user
 
 
@@ -75,7 +81,10 @@ def require_user(min_role: Role = Role.USER) -> User:
     message and nothing else (st.stop)."""
     user = current_user()
     if user is None:
-        st.info("You are signed out. Sign in to use the studio.")
+        if st.session_state.pop(SESSION_ENDED_KEY, False):
+            st.info(SESSION_ENDED)
+        else:
+            st.info("You are signed out. Sign in to use the studio.")
         st.html('<p><a href="/">Go to the sign-in page</a></p>')
         st.stop()
     if not has_role(user, min_role):
