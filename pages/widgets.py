@@ -56,7 +56,7 @@ def session_token() -> str | None:
     if token:
         return str(token)
     cookie = st.context.cookies.get(web_auth.COOKIE_NAME)
-    return cookie or None
+    return cookie if isinstance(cookie, str) and cookie else None
 
 
 def current_user() -> User | None:
