@@ -10,7 +10,7 @@ from core.domain.errors import StudioError
 from core.domain.policy import NO_MAIL_HINT, PASSWORD_RESET_DONE, RESET_QUERY
 from core.ports import SignedIn
 from core.services.accounts import AccountsService
-from pages import mobile, widgets
+from pages import mobile, theme, widgets
 
 st.set_page_config(page_title="Image Studio", page_icon=":material/palette:", layout="wide")
 
@@ -139,6 +139,7 @@ def reset_page() -> None:
 
 
 def main() -> None:
+    theme.apply()
     if widgets.pending_redirect():
         st.stop()
     if reset_token():

@@ -9,6 +9,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 LAST_PAGE_KEY = "mobile_last_page"
+NAVIGATIONS_KEY = "mobile_navigations"
 PHONE_MAX_WIDTH = 640  # px: Streamlit overlays the sidebar on the content below this width
 
 # Runs in a zero-height component frame of the app's own origin: closes the sidebar if it is
@@ -39,6 +40,9 @@ def collapse_sidebar_after_navigation(page_id: str) -> None:
     st.session_state[LAST_PAGE_KEY] = page_id
     if last is None or last == page_id:
         return
+    count = int(st.session_state.get(NAVIGATIONS_KEY, 0)) + 1
+    st.session_state[NAVIGATIONS_KEY] = count
+    # The count makes each frame new: an unchanged one would be kept and its script not rerun.
     script = _COLLAPSE.replace("MAX_WIDTH", json.dumps(PHONE_MAX_WIDTH))
     with st.sidebar:
-        components.html(script, height=0)
+        components.html(f"<!-- navigation {count} -->{script}", height=0)

@@ -8,14 +8,20 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import Browser, Page, expect
 
 from tests.constants import PASSWORD
-from tests.e2e.helpers import generate, open_page, sign_up, signed_in_marker
+from tests.e2e.helpers import (
+    JOB_URL,
+    generate,
+    open_page,
+    open_tile,
+    settle,
+    sign_up,
+    signed_in_marker,
+)
 
 SIZES = {"desktop": (1400, 900), "phone": (390, 844)}
-JOB_URL = re.compile(r"[?&]job=[0-9a-f-]{36}")
 
 
 @pytest.fixture(params=sorted(SIZES))
@@ -37,32 +43,6 @@ def in_viewport(page: Page, selector_box: dict[str, float] | None) -> bool:
 def no_horizontal_scroll(page: Page) -> None:
     widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert widths[0] <= widths[1], f"page is {widths[0]} px wide in a {widths[1]} px window"
-
-
-def click_centre(page: Page, box: dict[str, float] | None) -> None:
-    """A click where a person clicks: on the image (the tile's button covers the whole tile)."""
-    assert box is not None
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-
-
-def settle(page: Page) -> None:
-    """Wait until Streamlit has finished the rerun a click or key started (its status widget
-    says "Running…" meanwhile); a key pressed during a redraw can land on the old page."""
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
-    page.wait_for_timeout(300)
-
-
-def open_tile(page: Page, tile: Locator) -> None:
-    """Click the tile's image; a click that lands while Streamlit is still redrawing the grid
-    (the live view) is lost, so it is made again until the URL names the job."""
-    for _ in range(3):
-        click_centre(page, tile.get_by_test_id("stImage").bounding_box())
-        try:
-            page.wait_for_url(JOB_URL, timeout=5_000)
-            return
-        except PlaywrightTimeout:
-            continue
-    raise AssertionError("clicking the tile did not open it")
 
 
 def test_feed_lightbox_keyboard_and_deep_links(live_server_factory, sized_page: Page) -> None:
@@ -112,10 +92,13 @@ def test_feed_lightbox_keyboard_and_deep_links(live_server_factory, sized_page: 
     expect(dialog.get_by_text("a lighthouse at dawn")).to_be_visible()
     expect(page).to_have_url(JOB_URL)
     first_url = page.url
+    settle(page)
     page.keyboard.press("ArrowRight")
     expect(page).not_to_have_url(first_url)
     expect(page).to_have_url(JOB_URL)
     second_url = page.url
+    expect(dialog.get_by_role("button", name="Download")).to_be_visible()
+    settle(page)
     page.keyboard.press("ArrowLeft")
     expect(page).to_have_url(first_url)
     expect(dialog.get_by_role("button", name="Download")).to_be_visible()

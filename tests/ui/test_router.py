@@ -114,7 +114,7 @@ def test_navigation_offers_review_and_admin_only_to_their_roles(studio: Studio) 
 
 
 # Modules of pages/ that are shared pieces, never registered as a page.
-NOT_PAGES = {"widgets.py", "gallery.py", "job_text.py", "mobile.py"}
+NOT_PAGES = {"widgets.py", "gallery.py", "job_text.py", "mobile.py", "theme.py"}
 ALL_PAGES = sorted(p.name for p in PAGES.glob("*.py") if p.name not in NOT_PAGES)
 
 
