@@ -234,13 +234,16 @@ def usage_section(emails: dict[str, str]) -> None:
     left, right = st.columns(2)
     with left:
         st.markdown("**Failure rate by provider**")
+        if not failed:  # a chart of zeros would show an axis of "0.000000"
+            st.caption("No failures in this period.")
         rates = pd.DataFrame(
             [
                 {"provider": r.provider, "failure rate %": round(100 * r.rate, 1)}
                 for r in board.failure_rates
             ]
         )
-        st.bar_chart(rates, x="provider", y="failure rate %")
+        if failed:
+            st.bar_chart(rates, x="provider", y="failure rate %")
     with right:
         st.markdown("**Failures by error class**")
         if usage.failures:
@@ -339,6 +342,14 @@ def users_section(rows: list[UserSummary]) -> None:
     target = by_email[email]
     with left:
         _password_reset(target)
+    # Outside the form: choosing it enables or disables the limit field at once.
+    mode = left.radio(
+        "Daily quota",
+        [DEFAULT_QUOTA, OWN_QUOTA],
+        index=0 if target.daily_quota is None else 1,
+        horizontal=True,
+        key=f"edit_quota_mode_{target.id}",
+    )
     # Widget keys carry the user id, so switching users never shows the previous one's values.
     with left.form(f"user_edit_{target.id}"):
         roles = [r.value for r in Role]
@@ -350,13 +361,6 @@ def users_section(rows: list[UserSummary]) -> None:
             value=target.disabled,
             key=f"edit_disabled_{target.id}",
         )
-        mode = st.radio(
-            "Daily quota",
-            [DEFAULT_QUOTA, OWN_QUOTA],
-            index=0 if target.daily_quota is None else 1,
-            horizontal=True,
-            key=f"edit_quota_mode_{target.id}",
-        )
         quota = st.number_input(
             "Own limit (images per day; 0 blocks submitting)",
             min_value=0,
@@ -364,6 +368,7 @@ def users_section(rows: list[UserSummary]) -> None:
             value=target.daily_quota if target.daily_quota is not None else (default or 50),
             step=1,
             key=f"edit_quota_{target.id}",
+            disabled=mode == DEFAULT_QUOTA,  # only a custom quota is typed in
         )
         if st.form_submit_button("Save", type="primary"):
             _save_user(target, Role(role), disabled, None if mode == DEFAULT_QUOTA else int(quota))
