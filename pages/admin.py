@@ -48,8 +48,16 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{seconds:.0f} s"
 
 
-def _flash(message: str) -> None:
-    st.session_state[FLASH_KEY] = message
+def _flash(message: str, *, email: str | None = None) -> None:
+    """A message for the next run; `email` (shown first, as code) is never turned into a
+    mailto link the way Markdown turns a bare address into one."""
+    st.session_state[FLASH_KEY] = (email, message)
+
+
+def _md_code(text: str) -> str:
+    """`text` as a Markdown code span (verbatim: no links, no formatting)."""
+    fence = "``" if "`" in text else "`"
+    return f"{fence} {text} {fence}"
 
 
 # ---- purge ------------------------------------------------------------------------------------
@@ -385,7 +393,7 @@ def users_section(rows: list[UserSummary]) -> None:
                 except StudioError as exc:
                     widgets.show_error(exc)
                 else:
-                    _flash(f"{target.email}: account and data deleted.")
+                    _flash("account and data deleted.", email=target.email)
                     st.rerun()
 
 
@@ -406,7 +414,10 @@ def _save_user(target: User, role: Role, disabled: bool, quota: int | None) -> N
     except StudioError as exc:
         widgets.show_error(exc)
         return
-    _flash(f"{target.email}: {', '.join(done)}." if done else "Nothing changed.")
+    if done:
+        _flash(f"{', '.join(done)}.", email=target.email)
+    else:
+        _flash("Nothing changed.")
     st.rerun()
 
 
@@ -437,7 +448,7 @@ def _password_reset(target: User) -> None:
         link = f"{here.scheme}://{here.netloc}{link}" if here.scheme and here.netloc else link
     st.code(link, language=None, wrap_lines=True)
     st.caption(
-        f"Shown once: copy it and send it to {widgets.md_escape(target.email)}. It works once, "
+        f"Shown once: copy it and send it to {_md_code(target.email)}. It works once, "
         f"for {RESET_LINK_SECONDS // 60} min."
     )
 
@@ -491,7 +502,9 @@ def main() -> None:
     st.title("Admin")
     flash = st.session_state.pop(FLASH_KEY, None)
     if flash:
-        st.success(widgets.md_escape(flash))
+        email, message = flash
+        prefix = f"{_md_code(email)}: " if email else ""
+        st.success(prefix + widgets.md_escape(message))
     try:
         shutdowns_section(svc.admin.upcoming_shutdowns(user))
     except StudioError as exc:

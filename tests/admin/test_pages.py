@@ -248,6 +248,8 @@ def test_an_admin_changes_role_quota_and_disables_a_user(app: Deployment):
 
     assert not at.exception
     assert "queued job(s) canceled" in texts(at)
+    # The address is a code span: Markdown would turn a bare one into a mailto link.
+    assert [m.value.split(": ")[0] for m in at.success] == ["` bob@example.com `"]
     bob = app.user(app.bob.id)
     assert (bob.role.value, bob.daily_quota, bob.disabled) == ("reviewer", 7, True)
 
