@@ -156,7 +156,7 @@ def gallery_tile(
             st.html(
                 f'<div class="tile-square">{html.escape(words or _STATUS_WORDS[job.status])}</div>'
             )
-        return st.button(label, key=key, type="tertiary", width="stretch", help=job.prompt[:300])
+        return st.button(label, key=key, type="tertiary", width="stretch")
 
 
 _STATUS_WORDS = {
