@@ -434,7 +434,7 @@ def _password_reset(target: User) -> None:
         return
     if not st.button("Reset link", icon=":material/key:", key=f"reset_link_{target.id}"):
         st.caption(
-            f"A one-time link that lets {target.email} set a new password "
+            f"A one-time link that lets {_md_code(target.email)} set a new password "
             f"(valid {RESET_LINK_SECONDS // 60} min; it signs them out everywhere)."
         )
         return
