@@ -11,7 +11,7 @@ from core.domain.errors import StudioError
 from core.domain.policy import MIN_PASSWORD, RESET_EMAIL_SENT, RESET_QUERY
 from core.ports import SignedIn
 from core.services.accounts import AccountsService
-from pages import i18n, widgets
+from pages import i18n, mobile, theme, widgets
 from pages.i18n import t
 
 st.set_page_config(page_title=t("common.app_title"), page_icon=":material/palette:", layout="wide")
@@ -26,6 +26,8 @@ def sign_in_page() -> None:
 def _sign_in_forms() -> None:
     st.title(t("common.app_title"))
     st.caption(t("signin.caption"))
+    if st.session_state.pop(widgets.SESSION_ENDED_KEY, False):
+        st.warning(t("signin.session_ended"), icon=":material/logout:")
     if st.session_state.get(_RESET_DONE_KEY, False):  # kept across a language switch
         st.success(t("signin.reset_done"), icon=":material/check_circle:")
     sign_in_tab, sign_up_tab = st.tabs([t("signin.tab_sign_in"), t("signin.tab_create")])
@@ -176,6 +178,7 @@ def _store_language(language: str) -> None:
 
 
 def main() -> None:
+    theme.apply()
     if widgets.pending_redirect():
         st.stop()
     if reset_token():
@@ -199,7 +202,9 @@ def main() -> None:
         st.caption(t("nav.signed_in_as"))
         st.text(t("nav.who", email=user.email, role=widgets.role_name(user.role)))
         i18n.language_switcher(_store_language)
-    st.navigation(widgets.navigation_pages(user)).run()
+    page = st.navigation(widgets.navigation_pages(user))
+    mobile.collapse_sidebar_after_navigation(page.url_path)
+    page.run()
 
 
 main()

@@ -71,7 +71,15 @@ def _label(labels: dict[str, str], value: str) -> str:
 
 
 def _flash(message: str) -> None:
+    """A Markdown message for the next run. Emails in it go in as `_md_code(email)`, never
+    bare: Markdown would turn a bare address into a mailto link."""
     st.session_state[FLASH_KEY] = message
+
+
+def _md_code(text: str) -> str:
+    """`text` as a Markdown code span (verbatim: no links, no formatting)."""
+    fence = "``" if "`" in text else "`"
+    return f"{fence} {text} {fence}"
 
 
 # ---- purge ------------------------------------------------------------------------------------
@@ -321,11 +329,14 @@ def usage_section(emails: dict[str, str]) -> None:
     left, right = st.columns(2)
     with left:
         st.markdown(t("admin.chart_failure_rate"))
+        if not failed:  # a chart of zeros would show an axis of "0.000000"
+            st.caption(t("admin.no_failures"))
         rate = t("admin.col_failure_rate")
         rates = pd.DataFrame(
             [{provider: r.provider, rate: round(100 * r.rate, 1)} for r in board.failure_rates]
         )
-        st.bar_chart(rates, x=provider, y=rate)
+        if failed:
+            st.bar_chart(rates, x=provider, y=rate)
     with right:
         st.markdown(t("admin.chart_failures"))
         if usage.failures:
@@ -420,6 +431,18 @@ def users_section(rows: list[UserSummary]) -> None:
     target = by_email[email]
     with left:
         _password_reset(target)
+    # Outside the form: choosing it enables or disables the limit field at once.
+    mode = left.radio(
+        t("admin.daily_quota"),
+        [DEFAULT_QUOTA, OWN_QUOTA],
+        index=0 if target.daily_quota is None else 1,
+        horizontal=True,
+        key=f"edit_quota_mode_{target.id}",
+        format_func=i18n.option_names(
+            {DEFAULT_QUOTA: t("admin.global_default"), OWN_QUOTA: t("admin.own_limit")},
+            key=f"edit_quota_mode_{target.id}",
+        ),
+    )
     # Widget keys carry the user id, so switching users never shows the previous one's values.
     with left.form(f"user_edit_{target.id}"):
         roles = [r.value for r in Role]
@@ -437,17 +460,6 @@ def users_section(rows: list[UserSummary]) -> None:
             value=target.disabled,
             key=f"edit_disabled_{target.id}",
         )
-        mode = st.radio(
-            t("admin.daily_quota"),
-            [DEFAULT_QUOTA, OWN_QUOTA],
-            index=0 if target.daily_quota is None else 1,
-            horizontal=True,
-            key=f"edit_quota_mode_{target.id}",
-            format_func=i18n.option_names(
-                {DEFAULT_QUOTA: t("admin.global_default"), OWN_QUOTA: t("admin.own_limit")},
-                key=f"edit_quota_mode_{target.id}",
-            ),
-        )
         quota = st.number_input(
             t("admin.own_quota"),
             min_value=0,
@@ -455,6 +467,7 @@ def users_section(rows: list[UserSummary]) -> None:
             value=target.daily_quota if target.daily_quota is not None else (default or 50),
             step=1,
             key=f"edit_quota_{target.id}",
+            disabled=mode == DEFAULT_QUOTA,  # only a custom quota is typed in
         )
         if st.form_submit_button(t("admin.save"), type="primary"):
             _save_user(target, Role(role), disabled, None if mode == DEFAULT_QUOTA else int(quota))
@@ -470,7 +483,7 @@ def users_section(rows: list[UserSummary]) -> None:
                 except StudioError as exc:
                     widgets.show_error(exc)
                 else:
-                    _flash(t("admin.user_deleted", email=target.email))
+                    _flash(t("admin.user_deleted", email=_md_code(target.email)))
                     st.rerun()
 
 
@@ -495,7 +508,7 @@ def _save_user(target: User, role: Role, disabled: bool, quota: int | None) -> N
         return
     changes = i18n.fmt_list(done)  # the language's own list format ("a, b and c" / "a、b和c")
     _flash(
-        t("admin.user_changed", email=target.email, changes=changes)
+        t("admin.user_changed", email=_md_code(target.email), changes=changes)
         if done
         else t("admin.nothing_changed")
     )
@@ -519,7 +532,7 @@ def _password_reset(target: User) -> None:
         st.caption(
             t(
                 "admin.reset_link_caption",
-                email=target.email,
+                email=_md_code(target.email),
                 minutes=RESET_LINK_SECONDS // 60,
             )
         )
@@ -536,7 +549,7 @@ def _password_reset(target: User) -> None:
     st.caption(
         t(
             "admin.reset_link_shown",
-            email=widgets.md_escape(target.email),
+            email=_md_code(target.email),
             minutes=RESET_LINK_SECONDS // 60,
         )
     )
@@ -588,7 +601,7 @@ def main() -> None:
     st.title(t("admin.title"))
     flash = st.session_state.pop(FLASH_KEY, None)
     if flash:
-        st.success(widgets.md_escape(flash))
+        st.success(flash)  # Markdown made by _flash's callers: catalogue words, code spans
     try:
         shutdowns_section(svc.admin.upcoming_shutdowns(user))
     except StudioError as exc:

@@ -1,5 +1,6 @@
-"""Generate: prompt, provider, model and the options the model supports; then the batch's jobs,
-live until every one is finished."""
+"""Generate: provider, model, the prompt and Generate at the top (the options the model supports
+in a compact, remembered section); beside it (below on a phone) the feed of one's recent jobs,
+newest batch first, live while any is unfinished."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import uuid
 from typing import Any
 
 import streamlit as st
+import streamlit.components.v1 as components
 
-from core.domain.errors import NotFound, StudioError
-from core.domain.models import Job, JobRequest, JobStatus, User
+from core.domain.errors import AuthRequired, StudioError
+from core.domain.models import Job, JobQuery, JobRequest, JobStatus, User
 from core.providers.base import SEED_MAX, ModelInfo, Provider, utc_today
-from pages import iterate, widgets
+from pages import gallery, widgets
 from pages.recall import recall_uploader
 
 # A second submit of the same form content within this window is the same click (double-click,
@@ -23,6 +25,24 @@ from pages.recall import recall_uploader
 DOUBLE_SUBMIT_WINDOW_S = 5.0
 DEFAULT_CHOICE = "Model default"
 BATCH_KEY = "generate_batch"
+SCROLL_KEY = "generate_scroll_to"
+NOTICE_KEY = "generate_notice"
+ALREADY_SUBMITTED = (
+    "Already submitted: you sent this same prompt and options a moment ago, so no new images "
+    "were queued. That batch is shown below. Change something to make a new one."
+)
+FEED_SIZE = 12
+# Waits for the batch's container (Streamlit draws after the script), then scrolls it to the top
+# only when it is not on screen already.
+SCROLL_SCRIPT = (
+    "(function(){const doc=window.parent.document;let n=0;"
+    "function go(){const el=doc.querySelector('.'+CSS_CLASS);"
+    "if(!el){if(n++<40){setTimeout(go,100);}return;}"
+    "const r=el.getBoundingClientRect();"
+    "if(r.top>window.parent.innerHeight*0.5||r.bottom<0){el.scrollIntoView({block:'start'});}}"
+    "go();})();"
+)
+FEED_COLUMNS = 2
 LAST_SUBMIT_KEY = "generate_last_submit"
 JUST_SUBMITTED_KEY = "generate_just_submitted"
 PREFILL_KEY = "prefill"
@@ -83,9 +103,12 @@ def _option_select(
     label: str, name: str, values: tuple[str, ...], model: ModelInfo, preset: dict[str, Any]
 ) -> str | None:
     options = [DEFAULT_CHOICE, *values]
+    key = f"gen_{name}_{model.id}"
     wanted = preset.get(name)
-    index = options.index(wanted) if wanted in options else 0
-    choice = st.selectbox(label, options, index=index, key=f"gen_{name}_{model.id}")
+    if wanted in options:
+        st.session_state[key] = wanted
+    # Remembered for the session (persist_state), so the options survive a visit elsewhere.
+    choice = st.selectbox(label, options, key=key, persist_state="session")
     return None if choice == DEFAULT_CHOICE else choice
 
 
@@ -107,25 +130,33 @@ def _options_form(model: ModelInfo, preset: dict[str, Any]) -> dict[str, Any]:
         with columns[i % 2]:
             params[name] = _option_select(label, name, values, model, preset)
     if caps.seed:
+        seed_key = f"gen_seed_{model.id}"
+        if "seed" in preset:
+            st.session_state[seed_key] = str(preset["seed"])
         seed_text = st.text_input(
             f"Seed (optional, 0–{SEED_MAX})",
-            value=str(preset.get("seed", "")),
-            key=f"gen_seed_{model.id}",
-            help="The same seed and prompt give the same picture where the model supports it.",
+            key=seed_key,
+            persist_state="session",
+            help=(
+                "The same seed and prompt give the same picture where the model supports it. "
+                "A batch uses this seed for its first image, the next number for the second, "
+                "and so on."
+            ),
         )
-        params["seed"] = seed_text.strip()
+        params["seed"] = (seed_text or "").strip()
     if caps.negative_prompt:
+        negative_key = f"gen_negative_{model.id}"
+        if "negative_prompt" in preset:
+            st.session_state[negative_key] = str(preset["negative_prompt"])
         params["negative_prompt"] = st.text_area(
-            "Negative prompt (optional)",
-            value=str(preset.get("negative_prompt", "")),
-            key=f"gen_negative_{model.id}",
-            height=68,
+            "Negative prompt (optional)", key=negative_key, height=68, persist_state="session"
         )
     return {k: v for k, v in params.items() if v not in (None, "")}
 
 
-def _idempotency_key(user: User, request: JobRequest, count: int) -> str:
-    """One key per distinct submission; the same content again within the window reuses it."""
+def _idempotency_key(user: User, request: JobRequest, count: int) -> tuple[str, bool]:
+    """One key per distinct submission; the same content again within the window reuses it.
+    Returns (key, reused): reused means this click repeats the last one."""
     fingerprint = hashlib.sha256(
         json.dumps(
             [user.id, request.provider, request.model, request.prompt, request.params, count],
@@ -135,12 +166,12 @@ def _idempotency_key(user: User, request: JobRequest, count: int) -> str:
     ).hexdigest()
     now = time.monotonic()
     last = st.session_state.get(LAST_SUBMIT_KEY)
-    if last and last["fingerprint"] == fingerprint and now - last["at"] < DOUBLE_SUBMIT_WINDOW_S:
-        key = last["key"]
-    else:
-        key = str(uuid.uuid4())
+    reused = bool(
+        last and last["fingerprint"] == fingerprint and now - last["at"] < DOUBLE_SUBMIT_WINDOW_S
+    )
+    key = last["key"] if reused and last else str(uuid.uuid4())
     st.session_state[LAST_SUBMIT_KEY] = {"fingerprint": fingerprint, "key": key, "at": now}
-    return key
+    return key, reused
 
 
 def _parse_seed(params: dict[str, Any]) -> None:
@@ -151,63 +182,65 @@ def _parse_seed(params: dict[str, Any]) -> None:
         params["seed"] = int(raw)
 
 
-def _batch_jobs(user: User, batch: dict[str, Any]) -> list[Job]:
-    """The batch's jobs: one read by batch id (a batch kept before it had one: by job id)."""
-    if batch.get("batch_id"):
-        return svc.jobs.batch_jobs(user, str(batch["batch_id"]))
-    jobs: list[Job] = []
-    for job_id in batch["job_ids"]:
-        try:
-            jobs.append(svc.jobs.get_job(user, job_id))
-        except NotFound:
-            continue
-    return jobs
-
-
-def _render_jobs(user: User, jobs: list[Job]) -> bool:
-    """Draw the batch's jobs; True when every one is finished."""
+def _render_feed(user: User, jobs: list[Job]) -> None:
+    notice = st.session_state.pop(NOTICE_KEY, None)
+    if notice:
+        st.info(notice, icon=":material/info:")
     if not jobs:
-        return True
+        st.caption(
+            "Your images appear here as soon as they are ready. Type a prompt and press Generate."
+        )
+        return
     queued = [j.id for j in jobs if j.status is JobStatus.QUEUED]
     positions = svc.jobs.queue_positions(user, queued) if queued else {}
-    urls = widgets.image_sources(user, jobs, thumbs=False)
-    columns = st.columns(min(len(jobs), 2))
-    for i, job in enumerate(jobs):
-        with columns[i % len(columns)], st.container(border=True):
-            widgets.status_badge(job, positions.get(job.id))
-            if job.status is JobStatus.DONE:
-                widgets.show_job_image(user, job, urls.get(job.id), thumb=False)
-                widgets.download_button(user, job, key=f"gen_dl_{job.id}")
-                iterate.job_actions(user, job, key=f"gen_{job.id}")
-            elif job.status is JobStatus.FAILED:
-                st.text(job.error_message or "The image could not be generated.")
-            elif job.status is JobStatus.PROCESSING:
-                st.caption(f"Attempt {job.attempts} of {job.max_attempts}")
-            elif job.status is JobStatus.QUEUED and job.attempts and job.error_message:
-                # Back in the queue after a temporary provider error; it will be tried again.
-                st.text(f"Will retry (attempt {job.attempts} failed: {job.error_message})")
-    return all(j.status.finished for j in jobs)
+    urls = widgets.image_sources(user, jobs, thumbs=True)
+    for batch in gallery.batches(jobs):
+        batch_id = batch[0].batch_id or batch[0].id
+        with st.container(border=False, key=f"gen_batch_{batch_id}"):
+            st.caption(widgets.md_escape(gallery.batch_heading(batch)))
+            st.text(widgets.short(batch[0].prompt, 160))
+            columns = st.columns(FEED_COLUMNS)
+            for i, job in enumerate(batch):
+                with columns[i % FEED_COLUMNS]:
+                    gallery.tile(
+                        user, job, urls.get(job.id), positions.get(job.id), key=f"gen_{job.id}"
+                    )
 
 
-def _show_batch(user: User) -> None:
-    batch = st.session_state.get(BATCH_KEY)
-    st.subheader("This batch")
-    if not batch:
-        st.caption("Your images appear here as soon as they are ready.")
+def _scroll_into_view(css_class: str) -> None:
+    """On a phone the feed is under the form: bring the new batch into view (once). A batch
+    already on screen (the desktop's side column) is left where it is."""
+    script = SCROLL_SCRIPT.replace("CSS_CLASS", json.dumps(css_class))
+    # A zero-height component frame (same origin): st.html's scripts did not run here.
+    components.html(f"<script>{script}</script>", height=0)
+
+
+def _recent(user: User) -> list[Job]:
+    return svc.jobs.list_jobs(user, JobQuery(limit=FEED_SIZE)).items
+
+
+def _show_feed(user: User) -> None:
+    """The results feed, live while something in it is unfinished: one list per draw. The run
+    right after a submit waits briefly for the new jobs (widgets.settled), so a fast image is
+    drawn by that run; later draws wake on the change signal (widgets.live_fragment)."""
+    st.subheader("Your recent images")
+    try:
+        if st.session_state.pop(JUST_SUBMITTED_KEY, False):
+            first = widgets.settled(user, lambda: _recent(user), timeout=widgets.SUBMIT_SETTLE_S)
+        else:
+            first = _recent(user)
+    except AuthRequired:
+        first = []  # the fragment reads again and signs the tab out
+    except StudioError as exc:
+        widgets.show_error(exc)
         return
-    # read once: the full run's fragment draws these (right after a submit, once settled)
-    if st.session_state.pop(JUST_SUBMITTED_KEY, False):
-        first = widgets.settled(
-            user, lambda: _batch_jobs(user, batch), timeout=widgets.SUBMIT_SETTLE_S
-        )
-    else:
-        first = _batch_jobs(user, batch)
 
     def body(user: User) -> bool:
-        jobs = _batch_jobs(user, batch) if widgets.in_fragment_run() else first
-        return not _render_jobs(user, jobs)
+        jobs = _recent(user) if widgets.in_fragment_run() else first
+        _render_feed(user, jobs)
+        return any(not j.status.finished for j in jobs)
 
-    widgets.live_fragment(body, live=not all(j.status.finished for j in first))
+    widgets.live_fragment(body, live=any(not j.status.finished for j in first))
 
 
 providers = svc.jobs.providers
@@ -226,66 +259,62 @@ with form_col:
     provider_names = [p.name for p in available]
     if st.session_state.get("gen_provider") not in provider_names:
         st.session_state["gen_provider"] = provider_names[0]
-    provider_name = st.selectbox(
-        "Provider",
-        provider_names,
-        format_func=lambda name: providers[name].label,
-        key="gen_provider",
-    )
-    provider = providers[provider_name]
-    model_ids = [m.id for m in provider.active_models()]
-    model_key = f"gen_model_{provider.name}"
-    if st.session_state.get(model_key) not in model_ids:
-        st.session_state[model_key] = provider.default_model.id
-    # Full width (not beside the provider): labels carry "· shuts down on DATE".
-    model_id = st.selectbox(
-        "Model",
-        model_ids,
-        format_func=lambda mid: _model_label(provider, mid),
-        key=model_key,
-    )
+    with st.container(horizontal=True, key="gen_pickers"):
+        provider_name = st.selectbox(
+            "Provider",
+            provider_names,
+            format_func=lambda name: providers[name].label,
+            key="gen_provider",
+            width=200,
+        )
+        provider = providers[provider_name]
+        model_ids = [m.id for m in provider.active_models()]
+        model_key = f"gen_model_{provider.name}"
+        if st.session_state.get(model_key) not in model_ids:
+            st.session_state[model_key] = provider.default_model.id
+        # Wider than the provider: labels carry "· shuts down on DATE".
+        model_id = st.selectbox(
+            "Model",
+            model_ids,
+            format_func=lambda mid: _model_label(provider, mid),
+            key=model_key,
+        )
     model = provider.model(model_id)
 
-    if provider.name == "demo":
-        st.info(_demo_notice(providers), icon=":material/science:")
-    if unavailable:
-        with st.expander(f"{len(unavailable)} more provider(s) not configured"):
-            for p in unavailable:
-                st.text(f"{p.label}: {p.unavailable_reason() or 'unavailable'}")
-    if model.notes:
-        st.caption(widgets.md_escape(model.notes))
-    shutdown = model.upcoming_shutdown(utc_today())
-    if shutdown:
-        st.warning(
-            widgets.md_escape(f"{model.label} {shutdown}; move to {model.replacement}."),
-            icon=":material/event_busy:",
-        )
-
-    recall_uploader()  # "Recall": fill the form from an image's recipe (pages/recall.py)
     preset = st.session_state.pop("gen_prefill_params", None) or {}
-    with st.form("generate", border=True):
+    with st.form("generate", border=False, enter_to_submit=False):
         prompt = st.text_area(
             f"Prompt (up to {model.capabilities.max_prompt_chars:,} characters)",
             key="gen_prompt",
-            height=120,
+            height=110,
             placeholder="A lighthouse on a cliff at dawn, watercolor",
         )
-        params = _options_form(model, preset)
-        count = st.number_input("Number of images", min_value=1, max_value=4, value=1, step=1)
-        submitted = st.form_submit_button("Generate", type="primary", icon=":material/brush:")
+        with st.container(horizontal=True, vertical_alignment="bottom"):
+            submitted = st.form_submit_button(
+                "Generate", type="primary", icon=":material/brush:", width=160
+            )
+            count = st.number_input(
+                "Number of images",
+                min_value=1,
+                max_value=4,
+                step=1,
+                key="gen_count",
+                persist_state="session",
+                width=150,
+            )
+        # Collapsed to keep Generate on the first screen; the chosen values are kept for the
+        # session (persist_state), and a "use this prompt" prefill opens it to show them.
+        with st.expander("Options", expanded=bool(preset), icon=":material/tune:"):
+            params = _options_form(model, preset)
 
     if submitted:
         try:
             _parse_seed(params)
             request = JobRequest(
-                provider=provider.name, model=model.id, prompt=prompt, params=params
+                provider=provider.name, model=model.id, prompt=prompt or "", params=params
             )
-            jobs = svc.jobs.submit(
-                user,
-                request,
-                count=int(count),
-                idempotency_key=_idempotency_key(user, request, int(count)),
-            )
+            key, repeated = _idempotency_key(user, request, int(count or 1))
+            jobs = svc.jobs.submit(user, request, count=int(count or 1), idempotency_key=key)
         except ValueError as exc:
             st.error(str(exc), icon=":material/error:")
         except StudioError as exc:
@@ -295,11 +324,33 @@ with form_col:
             log.exception("submit failed on the Generate page")
             st.error(SUBMIT_FAILED, icon=":material/error:")
         else:
-            st.session_state[BATCH_KEY] = {
-                "job_ids": [j.id for j in jobs],
-                "batch_id": jobs[0].batch_id if jobs else None,
-            }
+            batch_id = jobs[0].batch_id or jobs[0].id
+            st.session_state[BATCH_KEY] = {"job_ids": [j.id for j in jobs]}
+            st.session_state[SCROLL_KEY] = batch_id
             st.session_state[JUST_SUBMITTED_KEY] = True
+            if repeated:
+                st.session_state[NOTICE_KEY] = ALREADY_SUBMITTED
+
+    # Below the form: what the chosen model is, and what else could be chosen.
+    if provider.name == "demo":
+        st.caption(_demo_notice(providers))
+    if model.notes:
+        st.caption(widgets.md_escape(model.notes))
+    shutdown = model.upcoming_shutdown(utc_today())
+    if shutdown:
+        st.warning(
+            widgets.md_escape(f"{model.label} {shutdown}; move to {model.replacement}."),
+            icon=":material/event_busy:",
+        )
+    recall_uploader()  # "Recall": fill the form from an image's recipe (pages/recall.py)
+    if unavailable:
+        with st.expander(f"{len(unavailable)} more provider(s) not configured"):
+            for p in unavailable:
+                st.text(f"{p.label}: {p.unavailable_reason() or 'unavailable'}")
 
 with result_col:
-    _show_batch(user)
+    _show_feed(user)
+    scroll_to = st.session_state.pop(SCROLL_KEY, None)
+    if scroll_to:
+        # Outside the live fragment, so its timed reruns do not take the script away.
+        _scroll_into_view(f"st-key-gen_batch_{scroll_to}")

@@ -1,33 +1,69 @@
-"""History: one's own jobs, newest first, as a filtered thumbnail grid with keyset pagination;
-open a job for its details and actions."""
+"""History: one's own jobs, newest first, as an image-first gallery (uniform tiles, batches
+together, status on each tile) with filters in a collapsible section and keyset pages. A tile
+opens the lightbox: the full image, prompt, parameters and actions, previous/next by button or
+←/→, Esc to close. The open job is in the URL (?job=ID) and the filters too, so reload,
+Back/Forward and a shared link land on the same view."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from core.domain.errors import AuthRequired, NotFound, StudioError
-from core.domain.models import Job, JobKind, JobPage, JobQuery, JobStatus, User
-from pages import iterate, widgets
+from core.domain.models import Job, JobKind, JobPage, JobQuery, JobStatus, User, is_uuid
+from pages import gallery, iterate, widgets
+from pages.job_text import retry_text, waited_text
 
 PAGE_SIZE = 24
-GRID_COLUMNS = 4
-OPEN_KEY = "history_open"
+JOB_PARAM = "job"
 CURSORS_KEY = "history_cursors"
 FILTERS_KEY = "history_filters"
 FLASH_KEY = "history_flash"
-FILTER_WIDGETS = ("hist_status", "hist_provider", "hist_text", "hist_kind")
+PAGE_IDS_KEY = "history_page_ids"
+FILTER_WIDGETS = ("hist_status", "hist_provider", "hist_kind", "hist_text")
 
 user = widgets.require_user()
 svc = widgets.services()
+
+
+# ---- the open job lives in the URL ---------------------------------------------------------
+
+
+def opened_id() -> str | None:
+    value = st.query_params.get(JOB_PARAM)
+    return value if is_uuid(value) else None
+
+
+def _open(job_id: str | None) -> None:
+    """Open `job_id` in the lightbox (a new browser history entry), or close it."""
+    if job_id:
+        st.query_params[JOB_PARAM] = job_id
+    elif JOB_PARAM in st.query_params:
+        del st.query_params[JOB_PARAM]
+
+
+def _close() -> None:
+    _open(None)
 
 
 def _flash(message: str) -> None:
     st.session_state[FLASH_KEY] = message
 
 
+def _neighbour(job_id: str, step: int) -> str | None:
+    """The job before/after `job_id` on the gallery page it was opened from."""
+    ids: list[str] = st.session_state.get(PAGE_IDS_KEY) or []
+    if job_id not in ids:
+        return None
+    index = ids.index(job_id) + step
+    return ids[index] if 0 <= index < len(ids) else None
+
+
+# ---- actions --------------------------------------------------------------------------------
+
+
 def _act(user: User, action: str, job: Job) -> None:
     """Run one action on a job; errors are shown, never raised (but a refused session is left
-    to the live fragment, which signs the tab out)."""
+    to the page, which signs the tab out)."""
     try:
         if action == "retry":
             new = svc.jobs.retry(user, job.id)
@@ -36,14 +72,15 @@ def _act(user: User, action: str, job: Job) -> None:
                 old = svc.jobs.provider(job.provider).model(job.model)
                 message = f"{old.switch_notice(new.model)} {message}"
             _flash(message)
-            st.session_state[OPEN_KEY] = new.id
+            _open(new.id)
         elif action == "cancel":
             svc.jobs.cancel(user, job.id)
             _flash("Canceled.")
         elif action == "delete":
+            following = _neighbour(job.id, +1) or _neighbour(job.id, -1)
             svc.jobs.delete(user, job.id)
             _flash("Deleted.")
-            st.session_state.pop(OPEN_KEY, None)
+            _open(following)
     except AuthRequired:
         raise
     except StudioError as exc:
@@ -59,28 +96,42 @@ def _use_prompt(job: Job) -> None:
         "model": job.model,
         "params": dict(job.params),
     }
+    _close()  # coming back to History shows the gallery, not this job
     st.switch_page("pages/generate.py")
 
 
-def _open(job_id: str) -> None:
-    st.session_state[OPEN_KEY] = job_id
-    st.rerun()
+# ---- the lightbox ---------------------------------------------------------------------------
 
 
-def _job_details(user: User, job_id: str) -> Job | None:
-    try:
-        job = svc.jobs.get_job(user, job_id)
-    except NotFound:
-        st.session_state.pop(OPEN_KEY, None)
-        st.warning("That job no longer exists.")
-        return None
-    if st.button("Back to history", icon=":material/arrow_back:"):
-        st.session_state.pop(OPEN_KEY, None)
-        st.rerun()
-    widgets.status_badge(job)
+def _lightbox_nav(job: Job) -> None:
+    before, after = _neighbour(job.id, -1), _neighbour(job.id, +1)
+    with st.container(horizontal=True, key="hist_nav"):
+        if st.button(
+            "Previous image",
+            key="hist_prev",
+            icon=":material/chevron_left:",
+            disabled=before is None,
+            shortcut="Left",
+        ):
+            _open(before)
+            st.rerun()
+        if st.button(
+            "Next image",
+            key="hist_next",
+            icon=":material/chevron_right:",
+            disabled=after is None,
+            shortcut="Right",
+        ):
+            _open(after)
+            st.rerun()
+        if st.button("Back to the gallery", key="hist_back", icon=":material/grid_view:"):
+            _close()
+            st.rerun()
+
+
+def _lightbox_actions(user: User, job: Job) -> None:
     with st.container(horizontal=True):
-        widgets.download_button(user, job, key=f"hist_dl_{job.id}")
-        iterate.job_actions(user, job, key=f"hist_{job.id}")
+        gallery.image_actions(user, job, key=f"hist_{job.id}")
         if job.status in (JobStatus.FAILED, JobStatus.CANCELED) and st.button(
             "Retry", key="hist_retry", icon=":material/refresh:"
         ):
@@ -97,9 +148,49 @@ def _job_details(user: User, job_id: str) -> Job | None:
                 if st.button("Yes, delete", key="hist_delete", type="primary"):
                     _act(user, "delete", job)
 
-    iterate.lineage_strip(user, job, _open, key="hist_chain")
+
+def _job_info(job: Job) -> None:
+    st.markdown("**Prompt**")
+    st.code(job.prompt, language=None, wrap_lines=True)
+    st.markdown("**Provider and model**")
+    st.text(f"{job.provider} · {job.model}")
+    st.markdown("**Parameters**")
+    if job.params:
+        st.json(job.params, expanded=True)
+    else:
+        st.text("Model defaults")
+    st.markdown("**Timings**")
+    lines = [
+        f"Created: {widgets.fmt_time(job.created_at)}",
+        f"Started: {widgets.fmt_time(job.started_at)}",
+        f"Finished: {widgets.fmt_time(job.finished_at)}",
+        waited_text(job),
+        f"Generation: {widgets.fmt_seconds(job.started_at, job.finished_at)}",
+    ]
+    st.text("\n".join(lines))
+    st.text(f"Attempts: {job.attempts} of {job.max_attempts}")
+    retry = retry_text(job, gallery.now())
+    if retry:
+        st.text(retry)
+    elif job.error_message and job.status is not JobStatus.FAILED:
+        st.text(f"Last error ({job.error_code or 'error'}): {job.error_message}")
+    review = job.review_status.value
+    st.text(f"Review: {review}" + (f" — {job.review_note}" if job.review_note else ""))
+
+
+def _lightbox_body(user: User, job_id: str) -> None:
+    try:
+        job = svc.jobs.get_job(user, job_id)
+    except NotFound:
+        st.warning("That job no longer exists, or it is not yours.")
+        if st.button("Back to the gallery", key="hist_back"):
+            _close()
+            st.rerun()
+        return
+    _lightbox_nav(job)
+    widgets.status_badge(job)
     image_col, info_col = st.columns([3, 2], gap="large")
-    with image_col:
+    with image_col, st.container(key="lightbox_image"):
         if job.status is JobStatus.DONE:
             urls = widgets.image_sources(user, [job], thumbs=False)
             widgets.show_job_image(user, job, urls.get(job.id), thumb=False)
@@ -107,50 +198,65 @@ def _job_details(user: User, job_id: str) -> Job | None:
             st.text(f"No image: {job.error_message or 'the job failed'}")
         else:
             st.text(f"No image yet: the job is {job.status.value}.")
+            st.caption("Close and open it again to see the latest state.")
     with info_col:
-        st.markdown("**Prompt**")
-        st.code(job.prompt, language=None, wrap_lines=True)
-        st.markdown("**Provider and model**")
-        st.text(f"{job.provider} · {job.model}")
-        st.markdown("**Parameters**")
-        if job.params:
-            st.json(job.params, expanded=True)
-        else:
-            st.text("Model defaults")
-        st.markdown("**Timings**")
-        st.text(
-            f"Created: {widgets.fmt_time(job.created_at)}\n"
-            f"Started: {widgets.fmt_time(job.started_at)}\n"
-            f"Finished: {widgets.fmt_time(job.finished_at)}\n"
-            f"Waited in queue: {widgets.fmt_seconds(job.created_at, job.started_at)}\n"
-            f"Generation: {widgets.fmt_seconds(job.started_at, job.finished_at)}"
-        )
-        st.text(f"Attempts: {job.attempts} of {job.max_attempts}")
-        if job.error_message and job.status is not JobStatus.FAILED:
-            st.text(f"Last error ({job.error_code or 'error'}): {job.error_message}")
-        review = job.review_status.value
-        st.text(f"Review: {review}" + (f" — {job.review_note}" if job.review_note else ""))
-    return job
+        _lightbox_actions(user, job)
+        _job_info(job)
+    iterate.lineage_strip(user, job, _open_from_lightbox, key="hist_chain")
 
 
-def _filters() -> JobQuery:
-    """The filter bar; changing a filter goes back to the first page. The choices outlive a
-    visit to a job's details (Streamlit drops the state of widgets that were not drawn)."""
-    for key in FILTER_WIDGETS:
-        if key not in st.session_state and f"_{key}" in st.session_state:
-            st.session_state[key] = st.session_state[f"_{key}"]
+def _open_from_lightbox(job_id: str) -> None:
+    _open(job_id)
+    st.rerun()
+
+
+@st.dialog("Image", width="large", on_dismiss=_close)
+def _lightbox(job_id: str) -> None:
+    with widgets.live_user() as user:
+        _lightbox_body(user, job_id)
+
+
+# ---- the gallery ----------------------------------------------------------------------------
+
+
+def _clear_filters() -> None:
+    st.session_state["hist_status"] = []
+    st.session_state["hist_provider"] = []
+    st.session_state["hist_kind"] = []
+    st.session_state["hist_text"] = ""
+
+
+def _filters() -> tuple[JobQuery, bool]:
+    """The filters (collapsible, bound to the URL); changing one goes back to the first page.
+    Returns the query and whether any filter is set."""
     statuses = [s.value for s in JobStatus]
-    cols = st.columns([2, 2, 2, 3])
-    chosen_status = cols[0].multiselect("Status", statuses, key="hist_status")
-    chosen_providers = cols[1].multiselect(
-        "Provider", sorted(svc.jobs.providers), key="hist_provider"
-    )
-    chosen_kinds = cols[2].multiselect("Kind", [k.value for k in JobKind], key="hist_kind")
-    text = cols[3].text_input("Search prompts", key="hist_text").strip()
-    for key in FILTER_WIDGETS:
-        st.session_state[f"_{key}"] = st.session_state[key]
+    with st.expander("Filters", icon=":material/filter_list:"):
+        cols = st.columns([2, 2, 2, 3])
+        chosen_status = cols[0].multiselect(
+            "Status", statuses, key="hist_status", bind="query-params", persist_state="session"
+        )
+        chosen_providers = cols[1].multiselect(
+            "Provider",
+            sorted(svc.jobs.providers),
+            key="hist_provider",
+            bind="query-params",
+            persist_state="session",
+        )
+        chosen_kinds = cols[2].multiselect(
+            "Kind",
+            [k.value for k in JobKind],
+            key="hist_kind",
+            bind="query-params",
+            persist_state="session",
+        )
+        text = (
+            cols[3].text_input(
+                "Search prompts", key="hist_text", bind="query-params", persist_state="session"
+            )
+            or ""
+        ).strip()
     filters = (tuple(chosen_status), tuple(chosen_providers), text, tuple(chosen_kinds))
-    return JobQuery(
+    query = JobQuery(
         kinds=tuple(JobKind(k) for k in chosen_kinds),
         statuses=tuple(JobStatus(s) for s in chosen_status),
         providers=tuple(chosen_providers),
@@ -158,72 +264,84 @@ def _filters() -> JobQuery:
         limit=PAGE_SIZE,
         cursor=widgets.page_cursor(CURSORS_KEY, FILTERS_KEY, filters),
     )
+    return query, any(filters)
+
+
+def _empty_state(query: JobQuery, filtered: bool) -> None:
+    if query.cursor is not None:
+        st.info("No more jobs on this page.")
+        if st.button("Back to the first page", key="hist_first_page"):
+            st.session_state[CURSORS_KEY] = [None]
+            st.rerun()
+    elif filtered:
+        st.info("No jobs match these filters.")
+        st.button("Clear filters", key="hist_clear", on_click=_clear_filters)
+    else:
+        st.info("You have no images yet. Make your first one on the Generate page.")
+        if st.button("Go to Generate", key="hist_to_generate", icon=":material/brush:"):
+            st.switch_page("pages/generate.py")
 
 
 def _grid(user: User, jobs: list[Job]) -> None:
     queued = [j.id for j in jobs if j.status is JobStatus.QUEUED]
     positions = svc.jobs.queue_positions(user, queued) if queued else {}
     urls = widgets.image_sources(user, jobs, thumbs=True)
-    for start in range(0, len(jobs), GRID_COLUMNS):
-        row = st.columns(GRID_COLUMNS)
-        for col, job in zip(row, jobs[start : start + GRID_COLUMNS], strict=False):
-            with col, st.container(border=True):
-                widgets.status_badge(job, positions.get(job.id))
-                widgets.show_job_image(user, job, urls.get(job.id), thumb=True)
-                st.text(widgets.short(job.prompt, 60))
-                if job.status is JobStatus.FAILED and job.error_message:
-                    st.text(f"Why: {widgets.short(job.error_message, 80)}")
-                st.caption(f"{job.provider} · {widgets.fmt_time(job.created_at)}")
-                if st.button("Open", key=f"hist_open_{job.id}", width="stretch"):
-                    st.session_state[OPEN_KEY] = job.id
-                    st.rerun()
+    st.session_state[PAGE_IDS_KEY] = [j.id for j in jobs]
+    labels = gallery.open_labels(jobs)
+    with st.container(horizontal=True, key="hist_grid", gap="medium"):
+        for batch in gallery.batches(jobs):
+            with gallery.batch_group(batch, key="hist"):
+                for job in batch:
+                    if gallery.gallery_tile(
+                        user,
+                        job,
+                        urls.get(job.id),
+                        positions.get(job.id),
+                        label=labels[job.id],
+                        key=f"hist_open_{job.id}",
+                    ):
+                        _open(job.id)
+                        st.rerun(scope="app")
+
+
+def _jobs_view(user: User, query: JobQuery, filtered: bool, page: JobPage) -> bool:
+    """The gallery and pager; True while a shown job is unfinished (the live fragment then
+    redraws on the next change of the user's jobs)."""
+    if not page.items:
+        _empty_state(query, filtered)
+        return False
+    _grid(user, page.items)
+    widgets.pager(CURSORS_KEY, page.next_cursor)
+    return any(not j.status.finished for j in page.items)
 
 
 st.title("History")
+gallery.style()
 flash = st.session_state.pop(FLASH_KEY, None)
 if flash:
     st.success(flash)
 
-
-def _jobs_view(user: User, query: JobQuery, first: JobPage | None) -> bool:
-    """The grid and pager (`first`: the page the full run read already); True while a shown
-    job is unfinished (the live fragment then redraws it as jobs change)."""
-    try:
-        page = first if first is not None and not widgets.in_fragment_run() else None
-        page = page or svc.jobs.list_jobs(user, query)
-    except AuthRequired:
-        raise
-    except StudioError as exc:
-        widgets.show_error(exc)
-        return False
-    if not page.items:
-        st.info("No jobs here yet." if query.cursor is None else "No more jobs.")
-    _grid(user, page.items)
-    widgets.pager(CURSORS_KEY, page.next_cursor)
-    return _unfinished(page.items)
+query, filtered = _filters()
+try:
+    first = svc.jobs.list_jobs(user, query)  # read once: the full run's fragment draws this
+except AuthRequired:
+    first = None  # the fragment reads again and signs the tab out
+except StudioError as exc:
+    widgets.show_error(exc)
+    st.stop()
 
 
-def _details_view(user: User, job_id: str) -> bool:
-    job = _job_details(user, job_id)
-    return job is not None and not job.status.finished
+def _live_body(user: User) -> bool:
+    page = svc.jobs.list_jobs(user, query) if widgets.in_fragment_run() or first is None else first
+    return _jobs_view(user, query, filtered, page)
 
 
-def _unfinished(jobs: list[Job]) -> bool:
-    return any(not j.status.finished for j in jobs)
+widgets.live_fragment(
+    _live_body, live=first is None or any(not j.status.finished for j in first.items)
+)
 
-
-open_id = st.session_state.get(OPEN_KEY)
+open_id = opened_id()
 if open_id:
-    try:
-        live = _unfinished([svc.jobs.get_job(user, open_id)])
-    except StudioError:
-        live = False
-    widgets.live_fragment(lambda user: _details_view(user, open_id), live=live)
-else:
-    query = _filters()
-    try:
-        first: JobPage | None = svc.jobs.list_jobs(user, query)
-    except StudioError:
-        first = None
-    live = first is not None and _unfinished(first.items)
-    widgets.live_fragment(lambda user: _jobs_view(user, query, first), live=live)
+    _lightbox(open_id)
+elif JOB_PARAM in st.query_params:
+    _close()  # not a job id: drop it, show the gallery

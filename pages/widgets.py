@@ -26,12 +26,14 @@ from core.services.jobs import download_name
 from core.web import auth as web_auth
 from pages import i18n
 from pages.i18n import t
+from pages.job_text import alt_text
 
 PAGES_DIR = Path(__file__).resolve().parent
 _TOKEN_KEY = "auth_session_token"
 _REDIRECT_KEY = "auth_redirect"
 _LIVE_AUTH_RERUN_KEY = "auth_live_rerun"
 _RUN_USER_ATTR = "_studio_run_user"  # on the script run context: (run marker, token, user)
+SESSION_ENDED_KEY = "auth_session_ended"  # the sign-in page says why it is shown
 _ROLE_RANK = {Role.USER: 0, Role.REVIEWER: 1, Role.ADMIN: 2}
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])")
 
@@ -64,7 +66,7 @@ def session_token() -> str | None:
     if token:
         return str(token)
     cookie = st.context.cookies.get(web_auth.COOKIE_NAME)
-    return cookie or None
+    return cookie if isinstance(cookie, str) and cookie else None
 
 
 def current_user() -> User | None:
@@ -87,6 +89,7 @@ def current_user() -> User | None:
             setattr(ctx, _RUN_USER_ATTR, (run, token, user))
     if user is None:
         st.session_state.pop(_TOKEN_KEY, None)
+        st.session_state[SESSION_ENDED_KEY] = True  # the sign-in page says why it is shown
     elif user.language:
         i18n.set_language(user.language)  # the profile's choice, on every device
     return user
@@ -101,7 +104,10 @@ def require_user(min_role: Role = Role.USER) -> User:
     message and nothing else (st.stop)."""
     user = current_user()
     if user is None:
-        st.info(t("gate.signed_out"))
+        if st.session_state.pop(SESSION_ENDED_KEY, False):
+            st.info(t("signin.session_ended"))
+        else:
+            st.info(t("gate.signed_out"))
         st.html(f'<p><a href="/">{html.escape(t("gate.go_sign_in"))}</a></p>')
         st.stop()
     if not has_role(user, min_role):
@@ -346,12 +352,13 @@ def show_job_image(user: User, job: Job, url: str | None, *, thumb: bool) -> Non
     if job.status is not JobStatus.DONE:
         return
     url = _absolute(url)
+    alt = alt_text(job)
     try:
         if url:
-            st.image(url, width="stretch")
+            st.image(url, width="stretch", alt=alt)
         else:
             data, _mime, _name = services().jobs.image_bytes(user, job.id, thumb=thumb)
-            st.image(data, width="stretch")
+            st.image(data, width="stretch", alt=alt)
     except (StudioError, OSError):
         st.caption(t("image.not_loaded"))
 

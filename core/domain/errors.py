@@ -80,7 +80,10 @@ class AccountExists(ValidationError):
 class AccountDisabled(AuthRequired):
     code = "account_disabled"
 
-    def __init__(self, message: str = "This account is disabled.") -> None:
+    def __init__(
+        self,
+        message: str = "This account is disabled, so it cannot sign in. Ask an admin to enable it.",
+    ) -> None:
         super().__init__(message, reason="account_disabled")
 
 

@@ -14,14 +14,14 @@ import io
 import json
 import random
 import re
-import textwrap
 import threading
 import time
 from dataclasses import replace
 from typing import Any, ClassVar, Self
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
+from core.providers import demo_text
 from core.providers.base import (
     SEED_MAX,
     AuthFailed,
@@ -309,27 +309,20 @@ def _pattern(
             draw.rectangle((x - size, y - size // 2, x + size, y + size // 2), fill=colour)
 
 
-_FONTS: dict[int, ImageFont.FreeTypeFont | ImageFont.ImageFont] = {}
-
-
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """Pillow's bundled font at `size`, loaded once per size."""
-    return _FONTS.get(size) or _FONTS.setdefault(size, ImageFont.load_default(size=size))
-
-
 def _label(draw: ImageDraw.ImageDraw, prompt: str, width: int, height: int) -> None:
-    """The visible "DEMO" badge and the prompt text on a translucent band."""
+    """The visible "DEMO" badge and the prompt text on a translucent band, in any script
+    (see demo_text: a CJK-capable font; what it lacks is written by name, never as boxes)."""
     unit = min(width, height)
-    big = _font(max(12, unit // 8))
-    small = _font(max(10, unit // 22))
+    big = demo_text.font(max(12, unit // 8))
+    small = demo_text.font(max(10, unit // 22))
     pad = max(4, unit // 40)
-    draw.rectangle((0, 0, width, pad * 2 + big.size), fill=(0, 0, 0, 150))  # type: ignore[union-attr]
+    draw.rectangle((0, 0, width, pad * 2 + int(big.size * 1.2)), fill=(0, 0, 0, 150))
     draw.text((pad, pad), "DEMO", font=big, fill=(255, 255, 255, 255))
-    chars_per_line = max(10, int(width / (small.size * 0.55)))  # type: ignore[union-attr]
-    lines = textwrap.wrap(" ".join(prompt.split()), chars_per_line)[:4]
+    text = demo_text.drawable(" ".join(prompt.split()))
+    lines = list(demo_text.wrap(draw, text, small, width - 2 * pad))[:4]
     if not lines:
         return
-    line_h = int(small.size * 1.25)  # type: ignore[union-attr]
+    line_h = int(small.size * 1.4)
     top = height - pad * 2 - line_h * len(lines)
     draw.rectangle((0, top, width, height), fill=(0, 0, 0, 140))
     for i, line in enumerate(lines):

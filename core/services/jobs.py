@@ -33,7 +33,7 @@ from core.domain.models import (
 from core.domain.paths import is_own_input_path, job_paths
 from core.domain.settings import Settings
 from core.ports import Backend, JobStore
-from core.providers.base import Provider, compatible_params
+from core.providers.base import SEED_MAX, Provider, compatible_params
 from core.services import inputs
 from core.services.access import MAX_PAGE as MAX_PAGE  # the API's bound on `limit`
 from core.services.access import effective_quota, page_limit, require_role, user_jobs
@@ -151,12 +151,12 @@ class JobsService:
             NewJob(
                 id=str(uuid.uuid4()),
                 user_id=user.id,
-                request=request,
+                request=batch_member(request, index),
                 batch_id=batch_id,
                 max_attempts=self.settings.max_attempts,
                 idempotency_key=idempotency_key,
             )
-            for _ in range(count)
+            for index in range(count)
         ]
         if webhook_url is not None:
             attach_job_webhook(
@@ -463,6 +463,16 @@ def _as_seen_by(user: User, job: Job) -> Job:
     if user.is_reviewer or (job.reviewed_by is None and job.review_note is None):
         return job
     return replace(job, reviewed_by=None, review_note=None)
+
+
+def batch_member(request: JobRequest, index: int) -> JobRequest:
+    """The request of the `index`-th image of a batch: with a seed, image i uses seed + i
+    (wrapping past SEED_MAX to 0), so a batch of four is four different pictures and each one
+    can be made again from its own seed."""
+    seed = request.params.get("seed")
+    if index == 0 or not isinstance(seed, int) or isinstance(seed, bool):
+        return request
+    return replace(request, params={**request.params, "seed": (seed + index) % (SEED_MAX + 1)})
 
 
 def download_name(job: Job, path: str) -> str:

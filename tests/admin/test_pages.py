@@ -228,6 +228,7 @@ def test_the_usage_section_charts_the_period(app: Deployment):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Jobs, last 30 days"] == "3"
     assert "Failure rate overall: 33.3%" in texts(at)
+    assert "No failures in this period." not in texts(at)
     top = at.dataframe[1].value
     assert list(top["user"]) == ["alice@example.com", "bob@example.com"]
 
@@ -237,14 +238,18 @@ def test_an_admin_changes_role_quota_and_disables_a_user(app: Deployment):
     at = admin_page(app, "Users")
     at.selectbox(key="user_pick").select("bob@example.com").run()
     bob = app.bob.id
+    assert at.number_input(key=f"edit_quota_{bob}").disabled  # the global default is chosen
+    at.radio(key=f"edit_quota_mode_{bob}").set_value("Own limit").run()
+    assert not at.number_input(key=f"edit_quota_{bob}").disabled
     at.selectbox(key=f"edit_role_{bob}").select("reviewer")
-    at.radio(key=f"edit_quota_mode_{bob}").set_value("Own limit")
     at.number_input(key=f"edit_quota_{bob}").set_value(7)
     at.checkbox(key=f"edit_disabled_{bob}").check()
     next(b for b in at.button if b.label == "Save").click().run()
 
     assert not at.exception
     assert "queued job(s) canceled" in texts(at)
+    # The address is a code span: Markdown would turn a bare one into a mailto link.
+    assert [m.value.split(": ")[0] for m in at.success] == ["` bob@example.com `"]
     bob = app.user(app.bob.id)
     assert (bob.role.value, bob.daily_quota, bob.disabled) == ("reviewer", 7, True)
 
@@ -267,6 +272,13 @@ def test_switching_the_edited_user_shows_that_users_values(app: Deployment):
     at.selectbox(key="user_pick").select("bob@example.com").run()
     assert at.selectbox(key=f"edit_role_{app.bob.id}").value == "user"
     assert at.number_input(key=f"edit_quota_{app.bob.id}").value == 9
+
+
+def test_no_failures_means_no_chart_of_zeros(app: Deployment):
+    app.finished(app.alice, 2)
+    at = admin_page(app, "Usage & health")
+    assert "No failures in this period." in texts(at)
+    assert "Failure rate overall: 0.0%" in texts(at)
 
 
 def test_the_sweeper_section_says_what_runs_in_this_process(app: Deployment):

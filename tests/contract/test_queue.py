@@ -243,6 +243,21 @@ def test_queue_positions_follow_claim_order_and_skip_jobs_not_queued(backend, ne
     assert backend.jobs.queue_positions([]) == {}
 
 
+def test_a_job_waiting_to_retry_has_no_place_in_line_and_the_others_are_distinct(backend, new_user):
+    """Issue 12: two queued jobs both showed "#1 in line" when the first was waiting to retry."""
+    user = new_user()
+    waiting, second, third = (submit(backend, user)[0] for _ in range(3))
+    backend.jobs.claim("w", LEASE, 3)  # `waiting`, the oldest
+    due = datetime.now(UTC) + timedelta(minutes=5)
+    assert backend.jobs.requeue(
+        waiting.id, "w", run_after=due, error_code="transient", error_message="busy"
+    )
+
+    positions = backend.jobs.queue_positions([waiting.id, second.id, third.id])
+
+    assert positions == {second.id: 1, third.id: 2}
+
+
 def test_queue_depth_counts_queued_and_processing(backend, new_user):
     assert backend.jobs.queue_depth().queued == 0
     assert backend.jobs.queue_depth().oldest_queued_seconds is None

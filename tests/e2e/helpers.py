@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 SIGNED_OUT_TEXT = re.compile(r"You are signed out|Sign in to generate images")
+JOB_URL = re.compile(r"[?&]job=[0-9a-f-]{36}")  # a gallery job opened in the lightbox
 
 
 def sign_up(page: Page, email: str, password: str) -> None:
@@ -50,3 +52,29 @@ def generate(page: Page, prompt: str, *, count: int = 1) -> None:
     number.fill(str(count))
     number.press("Tab")
     form.get_by_role("button", name="Generate").click()
+
+
+def click_centre(page: Page, box: dict[str, float] | None) -> None:
+    """A click where a person clicks: on the image (the tile's button covers the whole tile)."""
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
+def settle(page: Page) -> None:
+    """Wait until Streamlit has finished the rerun a click or key started (its status widget
+    says "Running…" meanwhile); a key pressed during a redraw can land on the old page."""
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
+    page.wait_for_timeout(300)
+
+
+def open_tile(page: Page, tile: Locator) -> None:
+    """Click the tile's image; a click that lands while Streamlit is still redrawing the grid
+    (the live view) is lost, so it is made again until the URL names the job."""
+    for _ in range(3):
+        click_centre(page, tile.get_by_test_id("stImage").bounding_box())
+        try:
+            page.wait_for_url(JOB_URL, timeout=5_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError("clicking the tile did not open it")

@@ -1,47 +1,65 @@
-"""Take the README screenshot: the Generate page with finished demo images, from the real app
-in headless Chromium.
+"""Take the README screenshots from the real app in headless Chromium: Generate with its
+results feed, the History gallery and the lightbox, at 1400×900 (desktop) and 390×844 (phone).
 
-    python -m tests.e2e.screenshot docs/screenshot-generate.png
+    python -m tests.e2e.screenshot docs/
 """
 
 from __future__ import annotations
 
-import re
 import sys
 import tempfile
 from pathlib import Path
 
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.e2e.helpers import generate, sign_up
+from tests.e2e.helpers import generate, open_page, open_tile, settle, sign_up
 from tests.live_server import start_live_server
 
-PROMPT = "A lighthouse on a cliff at dawn, watercolor"
+PROMPTS = [("A lighthouse on a cliff at dawn, watercolor", 4), ("A café by the sea at noon", 2)]
+SIZES = {"desktop": (1400, 900), "phone": (390, 844)}
+
+
+def _shot(page: Page, path: Path) -> None:
+    settle(page)
+    page.mouse.move(0, 0)
+    page.wait_for_timeout(500)  # let the images paint
+    page.screenshot(path=str(path))
 
 
 def take(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     with (
         tempfile.TemporaryDirectory() as tmp,
         start_live_server(Path(tmp) / "data") as server,
         sync_playwright() as playwright,
     ):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 980}, device_scale_factor=1)
-        page.set_default_timeout(30_000)
-        page.goto(server.url + "/")
-        sign_up(page, "you@example.com", "correct horse battery")
-        generate(page, PROMPT, count=1)
-        main = page.get_by_test_id("stMain")
-        expect(main.get_by_text(re.compile(r"Done$"))).to_have_count(1)
-        expect(main.get_by_test_id("stImage")).to_have_count(1)
-        page.get_by_role("heading", name="Generate", level=1).scroll_into_view_if_needed()
-        page.mouse.move(0, 0)
-        page.wait_for_timeout(500)  # let the images paint
-        out.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(out))
+        for size, (width, height) in SIZES.items():
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.set_default_timeout(30_000)
+            page.goto(server.url + "/")
+            sign_up(page, f"{size}@example.com", "correct horse battery")
+            main = page.get_by_test_id("stMain")
+            total = 0
+            for prompt, count in PROMPTS:
+                generate(page, prompt, count=count)
+                total += count
+                expect(main.get_by_test_id("stImage")).to_have_count(total)
+            _shot(page, out / f"screenshot-generate-{size}.png")
+            if width < 640:
+                page.get_by_test_id("stExpandSidebarButton").click()
+            open_page(page, "History")
+            expect(main.get_by_test_id("stImage")).to_have_count(total)
+            _shot(page, out / f"screenshot-history-{size}.png")
+            open_tile(page, main.locator("[class*='st-key-tile_']").nth(1))
+            expect(
+                page.get_by_role("dialog").get_by_role("button", name="Download")
+            ).to_be_visible()
+            _shot(page, out / f"screenshot-lightbox-{size}.png")
+            page.close()
         browser.close()
 
 
 if __name__ == "__main__":
-    take(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshot-generate.png"))
+    take(Path(sys.argv[1] if len(sys.argv) > 1 else "docs"))

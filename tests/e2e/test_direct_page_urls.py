@@ -10,7 +10,7 @@ from tests.e2e.helpers import SIGNED_OUT_TEXT
 
 PAGE_TITLES = ("Generate", "History", "Account", "Review", "Admin")
 # Text only the pages themselves would draw.
-PAGE_TEXT = ("Number of images", "Search prompts", "API tokens", "This batch", "Signed in as")
+PAGE_TEXT = ("Number of images", "Filters", "API tokens", "Your recent images", "Signed in as")
 
 
 def _assert_only_sign_in(page: Page) -> None:

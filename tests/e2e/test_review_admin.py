@@ -15,7 +15,7 @@ from core.domain.models import JobStatus
 from core.domain.settings import Settings
 from tests.admin.conftest import Deployment, open_deployment
 from tests.constants import PASSWORD
-from tests.e2e.helpers import open_page, sign_in, signed_in_marker
+from tests.e2e.helpers import open_page, open_tile, sign_in, signed_in_marker
 
 
 def seeded(tmp_path: Path) -> Deployment:
@@ -57,10 +57,10 @@ def test_a_reviewer_approves_and_the_owner_sees_approved_in_history(
     owner = signed_in_page(browser, server.url, dep.alice.email)
     open_page(owner, "History")
     main = owner.get_by_test_id("stMain")
-    main.locator(f".st-key-hist_open_{job.id} button").click()
-    expect(main.get_by_text("Review: approved")).to_be_visible()
-    expect(main.get_by_text("Lovely light")).to_have_count(0)  # the note stays internal
-    expect(main.get_by_text(dep.reviewer.email)).to_have_count(0)
+    open_tile(owner, main.locator(f".st-key-tile_{job.id}"))
+    expect(owner.get_by_role("dialog").get_by_text("Review: approved")).to_be_visible()
+    expect(owner.get_by_text("Lovely light")).to_have_count(0)  # the note stays internal
+    expect(owner.get_by_text(dep.reviewer.email)).to_have_count(0)
     owner.context.close()
 
 

@@ -4,6 +4,7 @@ the live status of the batch's jobs."""
 from __future__ import annotations
 
 import time
+from datetime import UTC
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -15,7 +16,7 @@ from core.providers.base import Capabilities
 from core.providers.registry import provider_specs
 from tests.fakes.full_disk import FullDisk
 from tests.ui.conftest import Person, Studio
-from tests.ui.helpers import button, errors, page_text, titles
+from tests.ui.helpers import button, errors, page_text, texts, titles
 
 GENERATE = "pages/generate.py"
 OPTION_LABELS = {
@@ -117,7 +118,9 @@ def test_submit_queues_one_job_per_image_in_one_batch_and_shows_them_until_done(
     jobs = studio.jobs(ada)
     assert len(jobs) == 2
     assert len({j.batch_id for j in jobs}) == 1
-    assert all(j.params == {"aspect_ratio": "16:9", "seed": 42} for j in jobs)
+    # A seeded batch: seed, seed+1 (four identical pictures helped nobody).
+    assert sorted(j.params["seed"] for j in jobs) == [42, 43]
+    assert all(j.params["aspect_ratio"] == "16:9" for j in jobs)
     assert set(at.session_state["generate_batch"]["job_ids"]) == {j.id for j in jobs}
 
     studio.wait_finished(ada)
@@ -128,13 +131,20 @@ def test_submit_queues_one_job_per_image_in_one_batch_and_shows_them_until_done(
     assert page_text(at).count("Done") == 2
 
 
-def test_a_double_click_on_generate_makes_one_batch(studio_factory) -> None:
+def test_a_double_click_on_generate_makes_one_batch_and_says_already_submitted(
+    studio_factory,
+) -> None:
     studio = studio_factory(worker_enabled=False)
     ada = user_of(studio)
     at = submit(studio.app(ada, GENERATE), "a red fox", count=2)
+    assert not any(i.value.startswith("Already submitted") for i in at.info)
     at = button(at, "Generate").click().run()  # the same form content again at once
     assert len(studio.jobs(ada)) == 2
     assert "Queued" in page_text(at)
+    assert [i.value for i in at.info if i.value.startswith("Already submitted")] == [
+        "Already submitted: you sent this same prompt and options a moment ago, so no new "
+        "images were queued. That batch is shown below. Change something to make a new one."
+    ]
     at = submit(at, "a blue fox", count=1)  # different content is a new batch
     assert len(studio.jobs(ada)) == 3
 
@@ -203,7 +213,12 @@ def test_a_job_back_in_the_queue_after_a_temporary_error_says_it_will_retry(
         time.sleep(0.05)
     at.run()
     assert job.status is JobStatus.QUEUED and job.error_message
-    assert f"Will retry (attempt 1 failed: {job.error_message})" in [t.value for t in at.text]
+    # It says when, from the job's run_after (the demo's [fail:transient:60] asks for 60 s).
+    at_clock = job.run_after.astimezone(UTC).strftime("%H:%M:%S")
+    line = f"Attempt 1 of {job.max_attempts} failed ({job.error_message}). It is tried again in "
+    shown = [c.value.replace("\\", "") for c in at.caption]
+    assert any(c.startswith(line) and c.endswith(f"at {at_clock} UTC.") for c in shown), shown
+    assert not any("in line" in t for t in texts(at))  # waiting, so no place in line
 
 
 def test_a_full_disk_says_so_in_plain_words_and_queues_nothing(
@@ -239,3 +254,38 @@ def test_an_unexpected_error_from_submit_is_a_plain_message_not_a_traceback(
         "Your images could not be queued because of a problem on our side. Try again later."
     ]
     assert "internal detail" not in page_text(at)
+
+
+def test_the_feed_shows_recent_batches_newest_first_and_survives_a_reload(
+    studio_factory,
+) -> None:
+    studio = studio_factory(worker_enabled=False)
+    ada = user_of(studio)
+    at = submit(studio.app(ada, GENERATE), "an old harbour", count=1)
+    at = submit(at, "a new lighthouse", count=3)
+    fresh = studio.app(ada, GENERATE)  # a reload: a new session, nothing in session_state
+    prompts = [t.value for t in fresh.text if t.value in ("an old harbour", "a new lighthouse")]
+    assert prompts == ["a new lighthouse", "an old harbour"]  # one heading per batch
+    headings = [c.value for c in fresh.caption if "image" in c.value and "demo" in c.value]
+    assert headings[0].startswith("3 images · demo") and headings[1].startswith("1 image · demo")
+    assert page_text(fresh).count("#") >= 4  # every queued job shows its place in line
+
+
+def test_an_empty_feed_says_what_will_appear_there(studio: Studio) -> None:
+    ada = user_of(studio)
+    at = studio.app(ada, GENERATE)
+    assert (
+        "Your images appear here as soon as they are ready. Type a prompt and press Generate."
+        in [c.value for c in at.caption]
+    )
+
+
+def test_the_options_are_remembered_after_a_visit_elsewhere(studio: Studio) -> None:
+    ada = user_of(studio)
+    at = studio.app(ada)  # the router, so page switches keep the session
+    at.switch_page(GENERATE).run()
+    at.selectbox(key="gen_aspect_ratio_demo-pattern").set_value("16:9")
+    at = submit(at, "a fox")  # values inside the form count once submitted
+    at.switch_page("pages/history.py").run()
+    at.switch_page(GENERATE).run()
+    assert at.selectbox(key="gen_aspect_ratio_demo-pattern").value == "16:9"

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.domain.errors import AuthRequired
 from core.domain.models import JobRequest, ReviewStatus, Role
+from tests.constants import PASSWORD
 from tests.ui.conftest import TOKEN_KEY, Person, Studio
 from tests.ui.helpers import button, errors, page_text, tick_live_fragments, titles
 
@@ -37,7 +38,7 @@ def history(studio: Studio, person: Person) -> AppTest:
 def history_details(studio: Studio, person: Person, job_id: str) -> AppTest:
     at = history(studio, person)
     at = at.button(key=f"hist_open_{job_id}").click().run()
-    assert "Back to history" in [b.label for b in at.button]
+    assert "Back to the gallery" in [b.label for b in at.button]  # the lightbox is open
     return at
 
 
@@ -50,11 +51,17 @@ def generate_batch(studio: Studio, person: Person) -> AppTest:
     return at
 
 
+def tile_labels(at: AppTest) -> list[str]:
+    return [b.label for b in at.button if (b.key or "").startswith("hist_open_")]
+
+
 def assert_signed_out(at: AppTest) -> None:
     """The whole app ran again and the router signed the tab out (as on any full run after a
     revocation: see test_router)."""
     assert not at.exception
-    assert "You are signed out" in page_text(at) or titles(at) == ["Image Studio"]
+    text = page_text(at)
+    assert "You are signed out" in text or "Your session has ended" in text
+    assert titles(at) in ([], ["Image Studio"])
     assert "a paper kite" not in page_text(at)
     assert TOKEN_KEY not in at.session_state
 
@@ -84,7 +91,17 @@ def test_an_account_disabled_while_the_grid_polls_shows_sign_in(studio_factory) 
     # The account flag alone (the admin action also cancels the queued jobs, which would end
     # the polling by itself).
     studio.runtime.backend.accounts.set_disabled(ada.user.id, True)
-    assert_signed_out(tick_live_fragments(at))
+    at = tick_live_fragments(at)
+    assert_signed_out(at)
+    # The page says why it is back at sign-in, and signing in names the reason.
+    assert "Your session has ended" in page_text(at)
+    at = studio.app()
+    at.text_input(key="sign_in_email").input("ada@example.com")
+    at.text_input(key="sign_in_password").input(PASSWORD)
+    at = button(at, "Sign in").click().run()
+    assert errors(at) == [
+        "This account is disabled, so it cannot sign in. Ask an admin to enable it."
+    ]
 
 
 def test_a_live_tick_with_a_valid_session_stays_in_the_fragment(studio_factory) -> None:
@@ -94,7 +111,7 @@ def test_a_live_tick_with_a_valid_session_stays_in_the_fragment(studio_factory) 
     at = tick_live_fragments(history(studio, ada))
     assert not at.exception
     assert titles(at) == []  # only the fragment ran, not the page
-    assert "a paper kite" in page_text(at)
+    assert "a paper kite" in tile_labels(at)
 
 
 def test_a_fragment_rerun_acts_as_the_user_the_session_names_now(studio: Studio) -> None:
@@ -146,7 +163,7 @@ def test_a_refused_session_in_a_fragment_reruns_the_whole_app_once(
     assert not at.exception
     assert titles(at) == ["History"]  # the page ran again, not just the fragment
     assert not errors(at)
-    assert "a paper kite" in page_text(at)
+    assert "a paper kite" in tile_labels(at)
 
 
 def test_a_session_refused_again_after_the_full_rerun_shows_the_error_without_looping(

@@ -80,6 +80,33 @@ def test_a_valid_submission_is_queued_with_cleaned_params_and_the_default_model(
     assert job.user_id == studio.alice.id and job.attempts == 0
 
 
+def test_a_batch_with_a_seed_uses_seed_plus_index_for_each_image(studio: Studio) -> None:
+    jobs = studio.services.jobs.submit(studio.alice, request(params={"seed": 41}), count=4)
+    assert [j.params["seed"] for j in jobs] == [41, 42, 43, 44]
+    # Past the largest seed it wraps to 0; the pictures differ, as the seeds do.
+    near_max = request(params={"seed": SEED_MAX - 1})
+    assert [
+        j.params["seed"] for j in studio.services.jobs.submit(studio.alice, near_max, count=3)
+    ] == [
+        SEED_MAX - 1,
+        SEED_MAX,
+        0,
+    ]
+    # Without a seed the jobs carry none (the provider picks, differently per image).
+    assert all(
+        "seed" not in j.params
+        for j in studio.services.jobs.submit(studio.alice, request(), count=2)
+    )
+
+
+def test_a_seeded_batch_draws_different_demo_pictures(studio: Studio) -> None:
+    jobs = studio.services.jobs.submit(studio.alice, request(params={"seed": 7}), count=2)
+    studio.worker()
+    studio.wait_for([j.id for j in jobs])
+    images = [studio.services.jobs.image_bytes(studio.alice, j.id)[0] for j in jobs]
+    assert images[0] != images[1]
+
+
 def test_the_rate_limit_allows_exactly_30_a_minute_then_says_how_long_to_wait(
     settings: Settings,
 ) -> None:

@@ -95,7 +95,11 @@ SQL_CANCEL = (
     "UPDATE jobs SET status = 'canceled', finished_at = ?, updated_at = ? "
     "WHERE id = ? AND status = 'queued'"
 )
-SQL_QUEUED_AMONG = "SELECT id, created_at FROM jobs WHERE status = 'queued' AND id IN ({marks})"
+# Only runnable jobs have a place in line (a job waiting to retry has none until its run_after),
+# as in supabase-schema.sql's queue_positions.
+SQL_QUEUED_AMONG = (
+    "SELECT id, created_at FROM jobs WHERE status = 'queued' AND run_after <= ? AND id IN ({marks})"
+)
 # Runnable queued jobs from one key (inclusive) up to another (exclusive), in claim order.
 SQL_RUNNABLE_BETWEEN = (
     "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND run_after <= :now "
@@ -207,7 +211,7 @@ class LocalQueue:
         with self._db.read() as conn:
             now = now_us()
             sql = SQL_QUEUED_AMONG.format(marks=sql_marks(ids))
-            targets = sorted((r["created_at"], r["id"]) for r in conn.execute(sql, ids))
+            targets = sorted((r["created_at"], r["id"]) for r in conn.execute(sql, [now, *ids]))
             # Walk the queue once: count the runnable jobs between consecutive targets.
             ahead, start = 0, (-1, "")
             for created, job_id in targets:

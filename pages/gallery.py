@@ -1,0 +1,168 @@
+"""Image tiles shared by the Generate feed and the History gallery: a job's image (alt text
+from its prompt) with its status, what is happening now, and its per-image actions. Never a
+page of its own."""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from itertools import groupby
+
+import streamlit as st
+
+from core.domain.models import Job, JobStatus, User
+from pages import iterate, widgets
+from pages.job_text import progress_text
+
+TILE_WIDTH = 168  # px: 2 tiles side by side on a 390 px phone, 5–6 on a 1400 px desktop
+
+# Uniform square tiles; the open button's click area stretches over the whole tile (the
+# "stretched link" pattern), so a click anywhere on the image opens it, while keyboard users
+# tab to one button per tile with a unique accessible name and a visible focus ring.
+STYLE = """
+<style>
+[class*="st-key-tile_"] { position: relative; }
+[class*="st-key-tile_"] .stElementContainer:has(.stButton),
+[class*="st-key-tile_"] .stButton,
+[class*="st-key-tile_"] .stButton > div { position: static !important; }
+[class*="st-key-tile_"] .stButton button::after {
+  content: ""; position: absolute; inset: 0; z-index: 1; border-radius: 0.5rem;
+}
+[class*="st-key-tile_"] .stButton button:focus-visible::after { outline: 3px solid #1c4fd8; }
+[class*="st-key-tile_"] .stButton button { justify-content: flex-start; min-height: 0; }
+[class*="st-key-tile_"] .stButton button p {
+  overflow: hidden; text-overflow: ellipsis; white-space: nowrap; max-width: 100%;
+}
+[class*="st-key-tile_"] [data-testid="stImage"] img,
+[class*="st-key-tile_"] .tile-square {
+  aspect-ratio: 1 / 1; object-fit: cover; width: 100%; border-radius: 0.375rem;
+}
+[class*="st-key-lightbox_image"] [data-testid="stImage"] img {
+  max-height: 72vh; object-fit: contain;
+}
+@media (max-width: 640px) {
+  [data-testid="stLayoutWrapper"]:has(> [class*="st-key-tile_"]) {
+    width: calc(50% - 0.5rem) !important; flex: 0 0 calc(50% - 0.5rem) !important;
+    min-width: 0 !important; max-width: calc(50% - 0.5rem) !important;
+  }
+  [data-testid="stLayoutWrapper"]:has(> [class*="_batch_"]) { width: 100% !important; }
+  [class*="_batch_"] { padding: 0.5rem !important; }
+}
+[class*="st-key-tile_"] .tile-square {
+  display: flex; align-items: center; justify-content: center; text-align: center;
+  padding: 0.5rem; box-sizing: border-box; overflow: hidden; font-size: 0.85rem;
+  background: rgba(128, 128, 128, 0.12);
+}
+</style>
+"""
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def batches(jobs: Iterable[Job]) -> list[list[Job]]:
+    """Consecutive jobs of one batch together, in the listing's order (newest batch first)."""
+    return [list(group) for _key, group in groupby(jobs, key=lambda j: j.batch_id or j.id)]
+
+
+def batch_heading(batch: list[Job]) -> str:
+    """'4 images · demo · 2026-12-01 10:02:11' above a batch; the prompt is shown as text."""
+    first = batch[0]
+    when = widgets.fmt_time(first.created_at)
+    if len(batch) == 1:
+        return f"1 image · {first.provider} · {when}"
+    return f"{len(batch)} images · {first.provider} · {when}"
+
+
+def image_actions(user: User, job: Job, *, key: str) -> None:
+    """The per-image actions under a tile and in the lightbox: Download, and the Edit page's
+    "Edit" and "Variations" (pages.iterate), so every place that shows an image has them."""
+    widgets.download_button(user, job, key=f"{key}_dl")
+    iterate.job_actions(user, job, key=key)
+
+
+def tile(
+    user: User,
+    job: Job,
+    url: str | None,
+    position: int | None,
+    *,
+    key: str,
+    thumb: bool = True,
+    actions: bool = True,
+) -> None:
+    """One job as a tile: status badge, the image (or why there is none) and the progress line."""
+    with st.container(border=True):
+        widgets.status_badge(job, position)
+        if job.status is JobStatus.DONE:
+            widgets.show_job_image(user, job, url, thumb=thumb)
+        elif job.status is JobStatus.FAILED:
+            st.text(job.error_message or "The image could not be generated.")
+        line = progress_text(job, now())
+        if line:
+            st.caption(widgets.md_escape(line))
+        if actions and job.status is JobStatus.DONE:
+            image_actions(user, job, key=key)
+
+
+def style() -> None:
+    """The gallery's CSS, once per page run."""
+    st.html(STYLE)
+
+
+def open_labels(jobs: list[Job]) -> dict[str, str]:
+    """Each tile's button text: the prompt, shortened; numbered where two would read the same,
+    so every button has a unique accessible name."""
+    base = {job.id: widgets.short(job.prompt, 40) or "Untitled" for job in jobs}
+    total = Counter(base.values())
+    seen: Counter[str] = Counter()
+    labels: dict[str, str] = {}
+    for job in jobs:
+        text = base[job.id]
+        if total[text] > 1:
+            seen[text] += 1
+            text = f"{text} ({seen[text]} of {total[text]})"
+        labels[job.id] = text
+    return labels
+
+
+@contextmanager
+def batch_group(batch: list[Job], *, key: str) -> Iterator[None]:
+    """A batch's tiles side by side in one bordered group (they wrap on a narrow screen)."""
+    batch_id = batch[0].batch_id or batch[0].id
+    with st.container(
+        horizontal=True, border=len(batch) > 1, width="content", key=f"{key}_batch_{batch_id}"
+    ):
+        yield
+
+
+def gallery_tile(
+    user: User, job: Job, url: str | None, position: int | None, *, label: str, key: str
+) -> bool:
+    """One uniform tile: status badge, a square image (or a square saying why there is none)
+    and the prompt as the button that opens it. True when it was clicked."""
+    with st.container(key=f"tile_{job.id}", width=TILE_WIDTH, gap="xsmall"):
+        widgets.status_badge(job, position)
+        if job.status is JobStatus.DONE:
+            widgets.show_job_image(user, job, url, thumb=True)
+        else:
+            words = progress_text(job, now())
+            if job.status is JobStatus.FAILED:
+                words = job.error_message or "The image could not be generated."
+            st.html(
+                f'<div class="tile-square">{html.escape(words or _STATUS_WORDS[job.status])}</div>'
+            )
+        return st.button(label, key=key, type="tertiary", width="stretch")
+
+
+_STATUS_WORDS = {
+    JobStatus.QUEUED: "Waiting in the queue.",
+    JobStatus.PROCESSING: "Being generated.",
+    JobStatus.DONE: "Done.",
+    JobStatus.FAILED: "Failed.",
+    JobStatus.CANCELED: "Canceled before it started.",
+}
