@@ -330,7 +330,7 @@ def usage_section(emails: dict[str, str]) -> None:
     with left:
         st.markdown(t("admin.chart_failure_rate"))
         if not failed:  # a chart of zeros would show an axis of "0.000000"
-            st.caption(t("admin.no_failures"))
+            st.caption(t("admin.no_failures_in_period"))
         rate = t("admin.col_failure_rate")
         rates = pd.DataFrame(
             [{provider: r.provider, rate: round(100 * r.rate, 1)} for r in board.failure_rates]
