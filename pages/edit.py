@@ -243,7 +243,9 @@ def _edit_mode(user: User, providers: dict[str, Provider]) -> None:
             st.selectbox(
                 t("edit.provider"),
                 names,
-                format_func=lambda n: provider_label(providers[n]),
+                format_func=option_names(
+                    {n: provider_label(p) for n, p in providers.items()}, key="edit_provider"
+                ),
                 key="edit_provider",
             )
         ]
@@ -251,7 +253,9 @@ def _edit_mode(user: User, providers: dict[str, Provider]) -> None:
         model_id = st.selectbox(
             t("edit.model"),
             model_ids,
-            format_func=lambda mid: model_label(provider, mid),
+            format_func=option_names(
+                {m: model_label(provider, m) for m in model_ids}, key=f"edit_model_{provider.name}"
+            ),
             key=f"edit_model_{provider.name}",
         )
         if provider.name == "gemini":
@@ -300,14 +304,19 @@ def _reference_mode(user: User) -> None:
             st.selectbox(
                 t("edit.provider"),
                 names,
-                format_func=lambda n: provider_label(takers[n]),
+                format_func=option_names(
+                    {n: provider_label(p) for n, p in takers.items()}, key="ref_provider"
+                ),
                 key="ref_provider",
             )
         ]
         model_id = st.selectbox(
             t("edit.model"),
             _reference_models(provider),
-            format_func=lambda mid: model_label(provider, mid),
+            format_func=option_names(
+                {m: model_label(provider, m) for m in _reference_models(provider)},
+                key=f"ref_model_{provider.name}",
+            ),
             key=f"ref_model_{provider.name}",
         )
         limit = provider.model(model_id).capabilities.max_input_images
