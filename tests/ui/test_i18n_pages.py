@@ -228,6 +228,10 @@ def _show_variations(at: AppTest) -> None:
     }
 
 
+def _an_endpoint(studio: Studio, person: Person) -> None:
+    studio.services.webhooks.create_endpoint(person.user, "https://hooks.example.com/a", ["*"])
+
+
 ROUND_TWO = [
     Screen("edit: upload", "pages/edit.py", must_show=("编辑", "上传图片", "要修改什么")),
     Screen(
@@ -258,6 +262,12 @@ ROUND_TWO = [
         "compare: results", "pages/compare.py", steps=_compare_two, must_show=("保留这张", "免费")
     ),
     Screen("compare: kept", "pages/compare.py", steps=_keep_first, must_show=("已保留",)),
+    Screen(
+        "account: webhooks",
+        "pages/account.py",
+        data=_an_endpoint,
+        must_show=("Webhook", "添加端点", "任务已排队", "已启用", "还没有投递"),
+    ),
 ]
 SCREENS += ROUND_TWO
 
@@ -459,3 +469,25 @@ def test_the_lineage_strip_in_chinese(studio: Studio) -> None:
     texts = rendered_texts(at)
     assert "**来源**" in texts and "变体：一座灯塔" in texts, texts
     assert english_words(texts) == []
+
+
+def test_recall_on_generate_in_chinese(studio: Studio) -> None:
+    """Recall's expander and its notices (Generate itself is converted later): AppTest cannot
+    drop a file, so the notices are rendered from what a drop stores."""
+    at = AppTest.from_string(
+        "import streamlit as st\n"
+        "from pages import recall\n"
+        "recall.recall_uploader()\n"
+        "st.text(recall._notice_text({'source': 'a1111', 'extra': 'sampler: Euler a'}))\n"
+        "st.text(recall._notice_text({'source': 'studio', 'extra': ''}))\n"
+        "st.text(recall._notice_text({'source': 'elsewhere', 'extra': ''}))\n",
+        default_timeout=30,
+    )
+    at.session_state[LANG_KEY] = "zh-CN"
+    at.run()
+    assert not at.exception, at.exception
+    texts = rendered_texts(at)
+    joined = "\n".join(texts).replace("\\", "")  # the recipe's values are Markdown-escaped
+    assert "从图片中恢复设置" in joined and "未应用：sampler: Euler a" in joined, texts
+    assert "已根据本工作室的图片填好表单。" in joined and "一张图片" in joined
+    assert english_words([t for t in texts if "sampler" not in t]) == []
