@@ -491,3 +491,49 @@ def test_recall_on_generate_in_chinese(studio: Studio) -> None:
     assert "从图片中恢复设置" in joined and "未应用：sampler: Euler a" in joined, texts
     assert "已根据本工作室的图片填好表单。" in joined and "一张图片" in joined
     assert english_words([t for t in texts if "sampler" not in t]) == []
+
+
+def test_edit_iterate_and_compare_errors_from_core_read_in_chinese(studio: Studio) -> None:
+    """The services' refusals name their message; widgets.error_text says it in Chinese."""
+    from core.domain.errors import StudioError
+    from core.services.inputs import Inputs
+
+    ada = studio.person("ada@example.com")
+    jobs = studio.services.jobs
+    plain = jobs.submit(ada.user, JobRequest("demo", "demo-pattern", "一只猫"))[0]
+    studio.wait_finished(ada)
+    attempts = {
+        "variation_needs_parent": lambda: jobs.submit_iteration(
+            ada.user, JobRequest("demo", "demo-poster", "x", kind=JobKind.VARIATION)
+        ),
+        "edit_needs_image": lambda: jobs.submit_iteration(
+            ada.user, JobRequest("demo", "demo-poster", "x", kind=JobKind.EDIT)
+        ),
+        "references_missing": lambda: jobs.submit_iteration(
+            ada.user,
+            JobRequest("demo", "demo-poster", "x", kind=JobKind.REFERENCE),
+            images=Inputs(),
+        ),
+        "compare_pairs": lambda: jobs.submit_comparison(ada.user, "x", [("demo", "demo-pattern")]),
+        "keep_not_comparison": lambda: jobs.keep_winner(ada.user, plain.id),
+    }
+    shown = []
+    for reason, attempt in attempts.items():
+        with pytest.raises(StudioError) as caught:
+            attempt()
+        assert caught.value.reason == reason
+        shown.append(caught.value)
+    at = AppTest.from_string(
+        "import streamlit as st\n"
+        "from pages import widgets\n"
+        "for error in st.session_state['errors']:\n"
+        "    widgets.show_error(error)\n",
+        default_timeout=30,
+    )
+    at.session_state[LANG_KEY] = "zh-CN"
+    at.session_state["errors"] = shown
+    at.run()
+    assert not at.exception, at.exception
+    texts = [e.value for e in at.error]
+    assert len(texts) == len(shown) and all(re.search(r"[\u4e00-\u9fff]", t) for t in texts)
+    assert english_words(texts) == []
