@@ -10,10 +10,12 @@ import streamlit as st
 
 from core.domain.errors import AuthRequired, NotFound, StudioError
 from core.domain.models import Job, JobStatus, User
+from core.providers.base import utc_today
 from core.services.jobs import MAX_COMPARE
 from pages import iterate, widgets
+from pages.failures import failure_text
 from pages.i18n import option_names, t
-from pages.names import model_label, provider_label
+from pages.names import model_label, picker_label, provider_label
 
 BATCH_KEY = "compare_batch"
 FLASH_KEY = "compare_flash"
@@ -29,12 +31,13 @@ st.caption(t("compare.caption"))
 def _pairs() -> dict[tuple[str, str], str]:
     """(provider, model) → 'Provider · Model' for every configured provider's active models."""
     out: dict[tuple[str, str], str] = {}
+    today = utc_today()
     for provider in svc.jobs.providers.values():
         if not provider.available():
             continue
         for model in provider.active_models():
             out[(provider.name, model.id)] = (
-                f"{provider_label(provider)} · {model_label(provider, model.id)}"
+                f"{provider_label(provider)} · {picker_label(provider, model.id, today)}"
             )
     return out
 
@@ -103,7 +106,7 @@ def _show(user: User, job_ids: list[str], refreshing: bool) -> None:
                         _keep(live, job)
                     iterate.job_actions(live, job, key=f"cmp_{job.id}")
                 elif job.status is JobStatus.FAILED:
-                    st.text(job.error_message or t("compare.failed"))
+                    st.text(failure_text(job) or t("compare.failed"))
     if refreshing and finished:
         st.rerun(scope="app")
 

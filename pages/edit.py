@@ -15,11 +15,12 @@ from PIL import Image, ImageChops
 from core.domain.errors import AuthRequired, NotFound, StudioError
 from core.domain.models import Job, JobKind, JobRequest, JobStatus, User
 from core.domain.uploads import MAX_UPLOAD_BYTES
-from core.providers.base import Provider
+from core.providers.base import Provider, utc_today
 from core.services.inputs import Inputs
 from pages import iterate, widgets
+from pages.failures import failure_text
 from pages.i18n import option_names, t
-from pages.names import model_label, provider_label
+from pages.names import model_label, picker_label, provider_label, shutdown_warning
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,7 @@ def _live_results(job_ids: list[str], refreshing: bool) -> None:
                         widgets.download_button(live, job, key=f"edit_dl_{job.id}")
                         iterate.job_actions(live, job, key=f"edit_res_{job.id}")
                 elif job.status is JobStatus.FAILED:
-                    st.text(job.error_message or t("edit.failed"))
+                    st.text(failure_text(job) or t("edit.failed"))
         finished = all(j.status.finished for j in jobs)
     if refreshing and finished:
         st.rerun(scope="app")  # once more without the timer
@@ -254,10 +255,14 @@ def _edit_mode(user: User, providers: dict[str, Provider]) -> None:
             t("edit.model"),
             model_ids,
             format_func=option_names(
-                {m: model_label(provider, m) for m in model_ids}, key=f"edit_model_{provider.name}"
+                {m: picker_label(provider, m, utc_today()) for m in model_ids},
+                key=f"edit_model_{provider.name}",
             ),
             key=f"edit_model_{provider.name}",
         )
+        warning = shutdown_warning(provider, model_id, utc_today())
+        if warning:
+            st.warning(widgets.md_escape(warning), icon=":material/event_busy:")
         if provider.name == "gemini":
             st.info(t("edit.gemini_hint"), icon=":material/info:")
         with st.form("edit", border=True):
@@ -314,7 +319,7 @@ def _reference_mode(user: User) -> None:
             t("edit.model"),
             _reference_models(provider),
             format_func=option_names(
-                {m: model_label(provider, m) for m in _reference_models(provider)},
+                {m: picker_label(provider, m, utc_today()) for m in _reference_models(provider)},
                 key=f"ref_model_{provider.name}",
             ),
             key=f"ref_model_{provider.name}",
