@@ -200,7 +200,7 @@ def _references_mode(at: AppTest) -> AppTest:
 def _compare_two(at: AppTest) -> AppTest:
     at.text_area(key="cmp_prompt").input("雪中的狐狸")
     at.multiselect(key="cmp_pairs").set_value([("demo", "demo-pattern"), ("demo", "demo-poster")])
-    button(at, "对比").click().run()
+    button(at, "比较").click().run()
     return _rerun_until_key(at, "cmp_keep_")
 
 
@@ -257,7 +257,7 @@ ROUND_TWO = [
         must_show=("“一座灯塔”的变体",),
     ),
     Screen("edit: references", "pages/edit.py", steps=_references_mode, must_show=("参考图",)),
-    Screen("compare", "pages/compare.py", must_show=("对比服务商", "演示图案")),
+    Screen("compare", "pages/compare.py", must_show=("比较服务商", "演示图案")),
     Screen(
         "compare: results", "pages/compare.py", steps=_compare_two, must_show=("保留这张", "免费")
     ),
