@@ -120,6 +120,8 @@ NOT_PAGES = {
     "iterate.py",
     "recall.py",
     "webhooks.py",
+    "failures.py",
+    "names.py",
 }  # shared modules in pages/, never registered as pages
 ALL_PAGES = sorted(p.name for p in PAGES.glob("*.py") if p.name not in NOT_PAGES)
 
