@@ -10,8 +10,12 @@ import streamlit as st
 
 from core.domain.errors import AuthRequired, NotFound, StudioError
 from core.domain.models import Job, JobStatus, User
+from core.providers.base import utc_today
 from core.services.jobs import MAX_COMPARE
 from pages import iterate, widgets
+from pages.failures import failure_text
+from pages.i18n import option_names, t
+from pages.names import model_label, picker_label, provider_label
 
 BATCH_KEY = "compare_batch"
 FLASH_KEY = "compare_flash"
@@ -20,44 +24,46 @@ REFRESH_S = 0.5
 user = widgets.require_user()
 svc = widgets.services()
 
-st.title("Compare providers")
-st.caption(
-    "One prompt, several providers and models at once, side by side. Keep the best image; the "
-    "others are deleted in one click."
-)
+st.title(t("compare.title"))
+st.caption(t("compare.caption"))
 
 
-def _pairs() -> dict[str, tuple[str, str]]:
-    """'Provider · Model' → (provider, model) for every configured provider's active models."""
-    out: dict[str, tuple[str, str]] = {}
+def _pairs() -> dict[tuple[str, str], str]:
+    """(provider, model) → 'Provider · Model' for every configured provider's active models."""
+    out: dict[tuple[str, str], str] = {}
+    today = utc_today()
     for provider in svc.jobs.providers.values():
         if not provider.available():
             continue
         for model in provider.active_models():
-            out[f"{provider.label} · {model.label}"] = (provider.name, model.id)
+            out[(provider.name, model.id)] = (
+                f"{provider_label(provider)} · {picker_label(provider, model.id, today)}"
+            )
     return out
 
 
 def _cost(job: Job) -> str:
     """The recorded or estimated cost of one image, else the catalogue price."""
     meta = job.result_meta
-    for key, prefix in (("cost_usd", ""), ("estimated_cost_usd", "≈ ")):
-        value = meta.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return f"{prefix}${value:.3f}"
+    value = meta.get("cost_usd")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"${value:.3f}"
+    value = meta.get("estimated_cost_usd")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return t("compare.cost_estimated", cost=f"${value:.3f}")
     try:
         price = svc.jobs.provider(job.provider).model(job.model).price_per_image_usd
     except StudioError:
         price = None
     if price is None:
-        return "cost unknown"
-    return "free" if price == 0 else f"≈ ${price:.3f} (list price)"
+        return t("compare.cost_unknown")
+    return t("compare.free") if price == 0 else t("compare.list_price", cost=f"${price:.3f}")
 
 
-def _label(job: Job) -> str:
+def _pair_name(job: Job) -> str:
     try:
         provider = svc.jobs.provider(job.provider)
-        return f"{provider.label} · {provider.model(job.model).label}"
+        return f"{provider_label(provider)} · {model_label(provider, job.model)}"
     except StudioError:
         return f"{job.provider} · {job.model}"
 
@@ -78,25 +84,29 @@ def _show(user: User, job_ids: list[str], refreshing: bool) -> None:
         columns = st.columns(len(jobs))
         for column, job in zip(columns, jobs, strict=True):
             with column, st.container(border=True):
-                st.markdown(f"**{widgets.md_escape(_label(job))}**")
+                st.markdown(f"**{widgets.md_escape(_pair_name(job))}**")
                 widgets.status_badge(job)
                 if job.status is JobStatus.DONE:
                     widgets.show_job_image(live, job, urls.get(job.id), thumb=False)
                     st.caption(
-                        f"{widgets.fmt_seconds(job.started_at, job.finished_at)} · {_cost(job)}"
+                        t(
+                            "compare.time_and_cost",
+                            time=widgets.fmt_seconds(job.started_at, job.finished_at),
+                            cost=_cost(job),
+                        )
                     )
                     if len(jobs) > 1 and st.button(
-                        "Keep this one",
+                        t("compare.keep"),
                         key=f"cmp_keep_{job.id}",
                         type="primary",
                         icon=":material/trophy:",
                         disabled=not finished,
-                        help="Delete the other images of this comparison.",
+                        help=t("compare.keep_help"),
                     ):
                         _keep(live, job)
                     iterate.job_actions(live, job, key=f"cmp_{job.id}")
                 elif job.status is JobStatus.FAILED:
-                    st.text(job.error_message or "This one failed.")
+                    st.text(failure_text(job) or t("compare.failed"))
     if refreshing and finished:
         st.rerun(scope="app")
 
@@ -110,32 +120,38 @@ def _keep(user: User, job: Job) -> None:
         widgets.show_error(exc)
         return
     st.session_state[BATCH_KEY] = [job.id]
-    st.session_state[FLASH_KEY] = f"Kept {_label(job)}; deleted {len(deleted)} other image(s)."
+    st.session_state[FLASH_KEY] = t("compare.kept", label=_pair_name(job), count=len(deleted))
     st.rerun(scope="app")
 
 
 pairs = _pairs()
 if len(pairs) < 2:
-    st.error("Comparing needs at least two configured models.")
+    st.error(t("compare.too_few_models"))
     st.stop()
 
 with st.form("compare", border=True):
     prompt = st.text_area(
-        "Prompt", key="cmp_prompt", height=100, placeholder="A red fox in fresh snow, morning"
+        t("compare.prompt"),
+        key="cmp_prompt",
+        height=100,
+        placeholder=t("compare.prompt_placeholder"),
     )
     chosen = st.multiselect(
-        f"Providers and models (2 to {MAX_COMPARE})",
+        t("compare.pairs", max=MAX_COMPARE),
         list(pairs),
         default=list(pairs)[: min(3, len(pairs))],
+        format_func=option_names(pairs, key="cmp_pairs"),
         max_selections=MAX_COMPARE,
         key="cmp_pairs",
     )
-    submitted = st.form_submit_button("Compare", type="primary", icon=":material/view_column:")
+    submitted = st.form_submit_button(
+        t("compare.submit"), type="primary", icon=":material/view_column:"
+    )
 
 if submitted:
     try:
         jobs = svc.jobs.submit_comparison(
-            user, prompt, [pairs[c] for c in chosen], idempotency_key=str(uuid.uuid4())
+            user, prompt, list(chosen), idempotency_key=str(uuid.uuid4())
         )
     except AuthRequired:
         raise

@@ -15,20 +15,18 @@ from PIL import Image, ImageChops
 from core.domain.errors import AuthRequired, NotFound, StudioError
 from core.domain.models import Job, JobKind, JobRequest, JobStatus, User
 from core.domain.uploads import MAX_UPLOAD_BYTES
-from core.providers.base import Provider
+from core.providers.base import Provider, utc_today
 from core.services.inputs import Inputs
 from pages import iterate, widgets
+from pages.failures import failure_text
+from pages.i18n import option_names, t
+from pages.names import model_label, picker_label, provider_label, shutdown_warning
 
 log = logging.getLogger(__name__)
 
 CANVAS_MAX_SIDE = 640  # display size; the mask is scaled back to the image's own size
 PAINT = "rgba(255, 0, 96, 0.45)"  # translucent: the image stays visible under the paint
 ERASER = "rgba(40, 120, 255, 0.9)"  # eraser strokes: shown blue, they take paint away
-GEMINI_HINT = (
-    "Gemini has no mask field: the painted area is sent as a hint (a marked copy of the image), "
-    "so Gemini may change more or less than you painted."
-)
-SUBMIT_FAILED = "Your edit could not be queued because of a problem on our side. Try again later."
 UPLOAD_KEY = "edit_upload"
 RESULTS_REFRESH_S = 0.5
 CANVAS_GEN_KEY = "edit_canvas_gen"
@@ -36,7 +34,7 @@ CANVAS_GEN_KEY = "edit_canvas_gen"
 user = widgets.require_user()
 svc = widgets.services()
 
-st.title("Edit")
+st.title(t("edit.title"))
 
 
 # ---- the source image --------------------------------------------------------------------------
@@ -54,7 +52,7 @@ def _source_job(user: User) -> Job | None:
     if job is None or job.status is not JobStatus.DONE or job.user_id != user.id:
         st.session_state.pop(iterate.SOURCE_KEY, None)
         st.query_params.pop("job", None)
-        st.warning("That image is not one of your finished images; upload one instead.")
+        st.warning(t("edit.not_your_image"))
         return None
     st.session_state[iterate.SOURCE_KEY] = job.id
     return job
@@ -64,16 +62,16 @@ def _source_image(user: User, job: Job | None) -> tuple[bytes | None, str]:
     """(image bytes, a caption), from the job or the uploader."""
     if job is not None:
         data, _mime, _name = svc.jobs.image_bytes(user, job.id)
-        return data, f"Editing: {widgets.short(job.prompt, 60)}"
+        return data, t("edit.editing", name=widgets.short(job.prompt, 60))
     upload = st.file_uploader(
-        "Upload an image (PNG, JPEG or WebP, up to 20 MB)",
+        t("edit.upload", size=MAX_UPLOAD_BYTES // (1024 * 1024)),
         type=["png", "jpg", "jpeg", "webp"],
         key=UPLOAD_KEY,
         max_upload_size=MAX_UPLOAD_BYTES // (1024 * 1024),
     )
     if upload is None:
         return None, ""
-    return upload.getvalue(), f"Editing: {upload.name}"
+    return upload.getvalue(), t("edit.editing", name=upload.name)
 
 
 def _display_copy(data: bytes) -> Image.Image | None:
@@ -101,23 +99,28 @@ def _canvas_mask(display: Image.Image, size: tuple[int, int]) -> bytes | None:
         from streamlit_drawable_canvas import st_canvas  # a bidi component: needs the runtime
     except Exception:
         log.warning("the drawing canvas could not be loaded", exc_info=True)
-        st.info("The drawing canvas could not load here; upload a mask below instead.")
+        st.info(t("edit.canvas_unavailable"))
         return None
     tools = st.columns([3, 2, 2])
-    brush = tools[0].slider("Brush size", 5, 120, 40, key="edit_brush")
-    mode = tools[1].radio("Tool", ["Brush", "Eraser"], horizontal=True, key="edit_tool")
-    generation = st.session_state.get(CANVAS_GEN_KEY, 0)
-    if tools[2].button("Clear mask", icon=":material/layers_clear:"):
-        st.session_state[CANVAS_GEN_KEY] = generation = generation + 1
-    st.caption(
-        "Paint over the area to change. Undo and redo are in the canvas toolbar; eraser strokes "
-        "show blue and take paint away. Paint nothing to change the whole image."
+    brush = tools[0].slider(t("edit.brush_size"), 5, 120, 40, key="edit_brush")
+    mode = tools[1].radio(
+        t("edit.tool"),
+        ["brush", "eraser"],
+        format_func=option_names(
+            {"brush": t("edit.tool_brush"), "eraser": t("edit.tool_eraser")}, key="edit_tool"
+        ),
+        horizontal=True,
+        key="edit_tool",
     )
+    generation = st.session_state.get(CANVAS_GEN_KEY, 0)
+    if tools[2].button(t("edit.clear_mask"), icon=":material/layers_clear:"):
+        st.session_state[CANVAS_GEN_KEY] = generation = generation + 1
+    st.caption(t("edit.paint_hint"))
     result = st_canvas(
         background_image=display,
         drawing_mode="freedraw",
         stroke_width=int(brush),
-        stroke_color=ERASER if mode == "Eraser" else PAINT,
+        stroke_color=ERASER if mode == "eraser" else PAINT,
         height=display.height,
         width=display.width,
         return_image_data=True,
@@ -146,9 +149,11 @@ def _mask_from_strokes(rgba: Any, size: tuple[int, int]) -> bytes | None:
 
 
 def _uploaded_mask() -> bytes | None:
-    with st.expander("Or upload a mask"):
-        st.caption("A PNG the image's size: white = change, black = keep.")
-        upload = st.file_uploader("Mask", type=["png"], key="edit_mask_upload", max_upload_size=20)
+    with st.expander(t("edit.mask_upload")):
+        st.caption(t("edit.mask_hint"))
+        upload = st.file_uploader(
+            t("edit.mask"), type=["png"], key="edit_mask_upload", max_upload_size=20
+        )
     return upload.getvalue() if upload is not None else None
 
 
@@ -194,7 +199,7 @@ def _live_results(job_ids: list[str], refreshing: bool) -> None:
                         widgets.download_button(live, job, key=f"edit_dl_{job.id}")
                         iterate.job_actions(live, job, key=f"edit_res_{job.id}")
                 elif job.status is JobStatus.FAILED:
-                    st.text(job.error_message or "The edit failed.")
+                    st.text(failure_text(job) or t("edit.failed"))
         finished = all(j.status.finished for j in jobs)
     if refreshing and finished:
         st.rerun(scope="app")  # once more without the timer
@@ -208,19 +213,19 @@ providers = {name: p for name, p in svc.jobs.providers.items() if p.available() 
 def _edit_mode(user: User, providers: dict[str, Provider]) -> None:
     """Edit one image: the canvas (or an uploaded mask), the change, provider and model."""
     if not providers:
-        st.error("No configured provider can edit images.")
+        st.error(t("edit.no_provider"))
         return
     source_job = _source_job(user)
     image_col, form_col = st.columns([3, 2], gap="large")
     with image_col:
-        if source_job is not None and st.button("Use another image", icon=":material/upload:"):
+        if source_job is not None and st.button(t("edit.other_image"), icon=":material/upload:"):
             iterate.open_editor(None)
         source, caption = _source_image(user, source_job)
         mask: bytes | None = None
         if source is not None:
             display = _display_copy(source)
             if display is None:
-                st.error("This file is not an image we can open (PNG, JPEG or WebP).")
+                st.error(t("edit.not_an_image"))
                 source = None
             else:
                 st.caption(widgets.md_escape(caption))
@@ -237,33 +242,40 @@ def _edit_mode(user: User, providers: dict[str, Provider]) -> None:
             st.session_state["edit_provider"] = "demo" if "demo" in names else names[0]
         provider = providers[
             st.selectbox(
-                "Provider", names, format_func=lambda n: providers[n].label, key="edit_provider"
+                t("edit.provider"),
+                names,
+                format_func=option_names(
+                    {n: provider_label(p) for n, p in providers.items()}, key="edit_provider"
+                ),
+                key="edit_provider",
             )
         ]
         model_ids = _edit_models(provider)
         model_id = st.selectbox(
-            "Model",
+            t("edit.model"),
             model_ids,
-            format_func=lambda mid: provider.model(mid).label,
+            format_func=option_names(
+                {m: picker_label(provider, m, utc_today()) for m in model_ids},
+                key=f"edit_model_{provider.name}",
+            ),
             key=f"edit_model_{provider.name}",
         )
+        warning = shutdown_warning(provider, model_id, utc_today())
+        if warning:
+            st.warning(widgets.md_escape(warning), icon=":material/event_busy:")
         if provider.name == "gemini":
-            st.info(GEMINI_HINT, icon=":material/info:")
+            st.info(t("edit.gemini_hint"), icon=":material/info:")
         with st.form("edit", border=True):
             prompt = st.text_area(
-                "What to change",
+                t("edit.change"),
                 key="edit_prompt",
                 height=100,
-                placeholder="Replace the sky with a stormy sunset",
+                placeholder=t("edit.change_placeholder"),
             )
-            count = st.number_input("Number of results", 1, 4, 1, key="edit_count")
-            st.caption(
-                "Masked: only the painted area changes."
-                if mask is not None
-                else "No mask: the whole image follows the instruction."
-            )
+            count = st.number_input(t("edit.count"), 1, 4, 1, key="edit_count")
+            st.caption(t("edit.masked") if mask is not None else t("edit.unmasked"))
             submitted = st.form_submit_button(
-                "Edit image",
+                t("edit.submit"),
                 type="primary",
                 icon=":material/auto_fix_high:",
                 disabled=source is None,
@@ -277,7 +289,7 @@ def _edit_mode(user: User, providers: dict[str, Provider]) -> None:
                 parent_id=source_job.id if source_job is not None else None,
             )
             images = Inputs(image=None if source_job is not None else source, mask=mask)
-            _submit(user, request, images, int(count), "Results")
+            _submit(user, request, images, int(count), "edit")
 
 
 def _reference_mode(user: User) -> None:
@@ -286,7 +298,7 @@ def _reference_mode(user: User) -> None:
         name: p for name, p in svc.jobs.providers.items() if p.available() and _reference_models(p)
     }
     if not takers:
-        st.error("No configured provider takes reference images.")
+        st.error(t("edit.no_reference_provider"))
         return
     refs_col, form_col = st.columns([3, 2], gap="large")
     with form_col:
@@ -295,20 +307,28 @@ def _reference_mode(user: User) -> None:
             st.session_state["ref_provider"] = "demo" if "demo" in names else names[0]
         provider = takers[
             st.selectbox(
-                "Provider", names, format_func=lambda n: takers[n].label, key="ref_provider"
+                t("edit.provider"),
+                names,
+                format_func=option_names(
+                    {n: provider_label(p) for n, p in takers.items()}, key="ref_provider"
+                ),
+                key="ref_provider",
             )
         ]
         model_id = st.selectbox(
-            "Model",
+            t("edit.model"),
             _reference_models(provider),
-            format_func=lambda mid: provider.model(mid).label,
+            format_func=option_names(
+                {m: picker_label(provider, m, utc_today()) for m in _reference_models(provider)},
+                key=f"ref_model_{provider.name}",
+            ),
             key=f"ref_model_{provider.name}",
         )
         limit = provider.model(model_id).capabilities.max_input_images
     with refs_col:
         files = (
             st.file_uploader(
-                f"Reference images (PNG, JPEG or WebP; {limit} at most for this model)",
+                t("edit.references", count=limit),
                 type=["png", "jpg", "jpeg", "webp"],
                 accept_multiple_files=True,
                 key="ref_files",
@@ -319,21 +339,26 @@ def _reference_mode(user: User) -> None:
         if files:
             st.image([f.getvalue() for f in files[:limit]], width=120)
         if len(files) > limit:
-            st.warning(f"{provider.model(model_id).label} takes at most {limit}; remove some.")
+            st.warning(
+                t("edit.too_many_references", model=model_label(provider, model_id), count=limit)
+            )
     with form_col, st.form("references", border=True):
         prompt = st.text_area(
-            "Prompt", key="ref_prompt", height=100, placeholder="This character, on a rainy street"
+            t("edit.prompt"),
+            key="ref_prompt",
+            height=100,
+            placeholder=t("edit.prompt_placeholder"),
         )
-        count = st.number_input("Number of images", 1, 4, 1, key="ref_count")
+        count = st.number_input(t("edit.image_count"), 1, 4, 1, key="ref_count")
         submitted = st.form_submit_button(
-            "Generate", type="primary", icon=":material/brush:", disabled=not files
+            t("edit.generate"), type="primary", icon=":material/brush:", disabled=not files
         )
     if submitted:
         request = JobRequest(
             provider=provider.name, model=model_id, prompt=prompt, kind=JobKind.REFERENCE
         )
         images = Inputs(references=[f.getvalue() for f in files])
-        _submit(user, request, images, int(count), "Results")
+        _submit(user, request, images, int(count), "references")
 
 
 def _reference_models(provider: Provider) -> list[str]:
@@ -349,18 +374,27 @@ def _submit(user: User, request: JobRequest, images: Inputs, count: int, label: 
         widgets.show_error(exc)
     except Exception:
         log.exception("submit failed on the Edit page")
-        st.error(SUBMIT_FAILED, icon=":material/error:")
+        st.error(t("edit.submit_failed"), icon=":material/error:")
     else:
-        st.session_state[iterate.RESULTS_KEY] = {"job_ids": [j.id for j in jobs], "label": label}
+        st.session_state[iterate.RESULTS_KEY] = {"job_ids": [j.id for j in jobs], "made_by": label}
 
 
-MODES = ("Edit an image", "Guide with references")
-mode = st.segmented_control("Mode", MODES, default=MODES[0], key="edit_mode") or MODES[0]
-if mode == MODES[0]:
+MODES = {"edit": t("edit.mode_edit"), "references": t("edit.mode_references")}
+mode = (
+    st.segmented_control(
+        t("edit.mode"),
+        list(MODES),
+        default="edit",
+        format_func=option_names(MODES, key=iterate.MODE_KEY),
+        key=iterate.MODE_KEY,
+    )
+    or "edit"
+)
+if mode == "edit":
     _edit_mode(user, providers)
 else:
     _reference_mode(user)
 
 results = st.session_state.get(iterate.RESULTS_KEY)
 if results:
-    _results(user, list(results["job_ids"]), str(results.get("label") or "Results"))
+    _results(user, list(results["job_ids"]), iterate.results_heading(results))

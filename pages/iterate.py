@@ -11,18 +11,27 @@ import streamlit as st
 from core.domain.errors import AuthRequired, StudioError
 from core.domain.models import Job, JobKind, JobRequest, JobStatus, User
 from pages import widgets
+from pages.i18n import t
 
 EDIT_PAGE = "pages/edit.py"
 SOURCE_KEY = "edit_source_job"  # the finished job the editor opens on
-RESULTS_KEY = "edit_results"  # {"job_ids": [...], "label": str}: the last batch made there
+RESULTS_KEY = "edit_results"  # {"job_ids": [...], "made_by": str, "prompt": str}: the last batch
 MAX_VARIATIONS = 4
-MODE_KEY = "edit_mode"  # the Edit page's mode: "Edit an image" or "Guide with references"
+MODE_KEY = "edit_mode"  # the Edit page's mode: "edit" or "references"
+# Each lineage kind's name (JobKind values), in the session's language via t().
+KIND_NAMES = {
+    JobKind.GENERATE: "kind.generate",
+    JobKind.EDIT: "kind.edit",
+    JobKind.VARIATION: "kind.variation",
+    JobKind.REFERENCE: "kind.reference",
+    JobKind.COMPARE: "kind.compare",
+}
 
 
 def open_editor(job_id: str | None = None) -> None:
     """Go to the Edit page, on a finished job's image when `job_id` is given (also in the
     URL, so a reload keeps it)."""
-    st.session_state[MODE_KEY] = "Edit an image"
+    st.session_state[MODE_KEY] = "edit"
     if job_id is None:
         st.session_state.pop(SOURCE_KEY, None)
         st.switch_page(EDIT_PAGE)
@@ -36,14 +45,19 @@ def job_actions(user: User, job: Job, *, key: str) -> None:
     if job.status is not JobStatus.DONE or job.user_id != user.id:
         return
     with st.container(horizontal=True, width="content"):
-        if st.button("Edit", key=f"{key}_edit", icon=":material/ink_highlighter:"):
+        if st.button(t("iterate.edit"), key=f"{key}_edit", icon=":material/ink_highlighter:"):
             open_editor(job.id)
-        with st.popover("Variations", icon=":material/auto_awesome_motion:"):
-            st.caption("More images like this one: same prompt and options, new seeds.")
+        with st.popover(t("iterate.variations"), icon=":material/auto_awesome_motion:"):
+            st.caption(t("iterate.variations_hint"))
             count = st.number_input(
-                "How many", 1, MAX_VARIATIONS, 2, key=f"{key}_vary_count", help="One job each."
+                t("iterate.how_many"),
+                1,
+                MAX_VARIATIONS,
+                2,
+                key=f"{key}_vary_count",
+                help=t("iterate.one_job_each"),
             )
-            if st.button("Make variations", key=f"{key}_vary", type="primary"):
+            if st.button(t("iterate.make_variations"), key=f"{key}_vary", type="primary"):
                 vary(user, job, int(count))
 
 
@@ -65,7 +79,8 @@ def vary(user: User, job: Job, count: int) -> None:
         return
     st.session_state[RESULTS_KEY] = {
         "job_ids": [j.id for j in jobs],
-        "label": f"Variations of “{widgets.short(job.prompt, 40)}”",
+        "made_by": "variations",
+        "prompt": widgets.short(job.prompt, 40),
     }
     open_editor(job.id)
 
@@ -79,12 +94,26 @@ def lineage_strip(user: User, job: Job, open_job: Callable[[str], None], *, key:
         chain = widgets.services().jobs.lineage(user, job.id)
     except StudioError:
         return
-    st.markdown("**Made from**")
+    st.markdown(t("iterate.made_from"))
     urls = widgets.image_sources(user, chain, thumbs=True)
     columns = st.columns(max(len(chain), 4))
     for column, link in zip(columns, chain, strict=False):
         with column:
             widgets.show_job_image(user, link, urls.get(link.id), thumb=True)
-            st.caption(f"{link.kind.value} · {widgets.short(link.prompt, 24)}")
-            if link.id != job.id and st.button("Open", key=f"{key}_open_{link.id}"):
+            st.caption(
+                t("iterate.link", kind=kind_name(link.kind), prompt=widgets.short(link.prompt, 24))
+            )
+            if link.id != job.id and st.button(t("iterate.open"), key=f"{key}_open_{link.id}"):
                 open_job(link.id)
+
+
+def kind_name(kind: JobKind) -> str:
+    """A lineage kind's name in this session's language."""
+    return t(KIND_NAMES[kind])
+
+
+def results_heading(results: dict[str, object]) -> str:
+    """The heading over the Edit page's last batch (RESULTS_KEY), in this session's language."""
+    if results.get("made_by") == "variations":
+        return t("iterate.variations_of", prompt=str(results.get("prompt") or ""))
+    return t("iterate.results")

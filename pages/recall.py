@@ -10,18 +10,20 @@ from typing import Any
 import streamlit as st
 
 from core.domain.recipe import MAX_INPUT, Recipe, read_recipe
+from pages.i18n import t
+from pages.widgets import md_escape
 
 PREFILL_KEY = "prefill"  # what pages/generate.py reads before drawing its widgets
 DONE_KEY = "recall_done"  # the upload already applied (the uploader keeps its file)
-NOTICE_KEY = "recall_notice"
+NOTICE_KEY = "recall_notice"  # {"source": …, "extra": …}: said in the language of each run
 # The studio's options; anything else a foreign recipe carries (cfg scale, sampler) is shown,
 # not applied.
 OPTIONS = ("aspect_ratio", "quality", "image_size", "style", "background", "output_format")
 SOURCES = {
-    "studio": "this studio",
-    "a1111": "an AUTOMATIC1111 image",
-    "comfyui": "a ComfyUI image",
-    "invokeai": "an InvokeAI image",
+    "studio": "recall.source_studio",
+    "a1111": "recall.source_a1111",
+    "comfyui": "recall.source_comfyui",
+    "invokeai": "recall.source_invokeai",
 }
 
 
@@ -42,9 +44,9 @@ def prefill_of(recipe: Recipe) -> dict[str, Any]:
 
 def recall_uploader() -> None:
     """The Recall expander: a file drop that fills the form from an image's recipe."""
-    with st.expander("Recall from an image", icon=":material/image_search:"):
+    with st.expander(t("recall.title"), icon=":material/image_search:"):
         upload = st.file_uploader(
-            "Drop an image made here, or a PNG from A1111, ComfyUI or InvokeAI",
+            t("recall.drop"),
             type=["png", "jpg", "jpeg", "webp"],
             key="recall_file",
         )
@@ -56,7 +58,18 @@ def recall_uploader() -> None:
         st.session_state[NOTICE_KEY] = None
         st.warning(problem, icon=":material/image_not_supported:")
     elif notice:  # while the recalled image stays in the drop zone
-        st.success(notice, icon=":material/history:")
+        st.success(_notice_text(notice), icon=":material/history:")
+
+
+def _notice_text(notice: Any) -> str:
+    """What a recall filled in (and what it could not), in this run's language."""
+    if not isinstance(notice, dict):
+        return str(notice)
+    key = SOURCES.get(str(notice.get("source")))
+    source = t(key) if key else t("recall.source_other")
+    if notice.get("extra"):
+        return t("recall.filled_partly", source=source, extra=md_escape(str(notice["extra"])))
+    return t("recall.filled", source=source)
 
 
 def _recall(upload: Any) -> str | None:
@@ -65,21 +78,18 @@ def _recall(upload: Any) -> str | None:
         return None
     st.session_state[DONE_KEY] = upload.file_id
     if upload.size > MAX_INPUT:
-        return f"That file is over {MAX_INPUT // 1024 // 1024} MB."
+        return t("recall.too_big", size=MAX_INPUT // 1024 // 1024)
     recipe = read_recipe(upload.getvalue())
     if recipe is None:
-        return "No generation settings were found in that image."
+        return t("recall.nothing_found")
     # A drawn widget keeps its value (its `value=` is read once): set the seed and negative
     # prompt fields themselves, for the recalled model and any drawn before.
     _set_fields(recipe)
     st.session_state[PREFILL_KEY] = prefill_of(recipe)
     extra = {k: v for k, v in recipe.params.items() if k not in OPTIONS and k != "seed"}
     extra.pop("negative_prompt", None)
-    note = f"Form filled from {SOURCES.get(recipe.source, 'an image')}."
-    if extra:
-        shown = ", ".join(f"{k}: {v}" for k, v in list(extra.items())[:6])
-        note += f" Not applied here: {shown}."
-    st.session_state[NOTICE_KEY] = note
+    shown = ", ".join(f"{k}: {v}" for k, v in list(extra.items())[:6])
+    st.session_state[NOTICE_KEY] = {"source": recipe.source, "extra": shown}
     st.rerun()
     return None
 

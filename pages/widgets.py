@@ -243,11 +243,24 @@ def error_text(exc: StudioError) -> str:
     key = f"error.{exc.reason}"
     translator = i18n.current()
     if translator.has(key):
+        # The checked file's kind ("what": "mask", "reference image"…) in this language.
+        params = dict(exc.params)
+        if params.get("what") in FILE_KINDS:
+            params["what"] = t(FILE_KINDS[str(params["what"])])
         try:
-            return translator(key, **exc.params)
+            return translator(key, **params)
         except (KeyError, IndexError, ValueError):  # params not as the catalogue expects
             return exc.message
     return exc.message
+
+
+# The kinds of file an upload error names (core.domain.uploads), by catalogue key.
+FILE_KINDS = {
+    "image": "file_kind.image",
+    "source image": "file_kind.source_image",
+    "mask": "file_kind.mask",
+    "reference image": "file_kind.reference_image",
+}
 
 
 def show_error(exc: StudioError) -> None:

@@ -53,11 +53,22 @@ class PreparedImage:
         return self.width, self.height
 
 
+def _what(what: str) -> dict[str, str]:
+    """The error params naming the checked file by its kind ("image", "source image", "mask",
+    "reference image"), so the UI can say it in its language; the English message keeps a
+    reference image's number."""
+    return {"what": "reference image" if what.startswith("reference image") else what}
+
+
 def check_upload_size(length: int | None, *, limit: int = MAX_UPLOAD_BYTES) -> None:
     """PayloadTooLarge when a declared or counted length exceeds `limit` (checked before the
     body is read where the length is known)."""
     if length is not None and length > limit:
-        raise PayloadTooLarge(f"The file is larger than {limit // (1024 * 1024)} MB.")
+        raise PayloadTooLarge(
+            f"The file is larger than {limit // (1024 * 1024)} MB.",
+            reason="upload_too_large",
+            params={"size": limit // (1024 * 1024)},
+        )
 
 
 def prepare_image(
@@ -70,14 +81,20 @@ def prepare_image(
     """Check an outside image and re-encode it without metadata. Raises PayloadTooLarge (413),
     UnsupportedMediaType (415) or ValidationError (422) with a plain message."""
     if not isinstance(data, bytes | bytearray | memoryview):
-        raise ValidationError(f"The {what} must be image bytes.")
+        raise ValidationError(
+            f"The {what} must be image bytes.", reason="upload_not_bytes", params=_what(what)
+        )
     data = bytes(data)
     check_upload_size(len(data), limit=max_bytes)
     if not data:
-        raise ValidationError(f"The {what} is empty.")
+        raise ValidationError(f"The {what} is empty.", reason="upload_empty", params=_what(what))
     mime = images.sniff_mime(data)
     if mime not in UPLOAD_MIMES:
-        raise UnsupportedMediaType(f"The {what} must be a PNG, JPEG or WebP image.")
+        raise UnsupportedMediaType(
+            f"The {what} must be a PNG, JPEG or WebP image.",
+            reason="upload_not_image",
+            params=_what(what),
+        )
     fmt = _FORMAT_BY_MIME[mime]
     try:
         with Image.open(io.BytesIO(data), formats=[fmt]) as img:
@@ -85,7 +102,15 @@ def prepare_image(
             if width < 1 or height < 1 or width * height > max_pixels:
                 raise ValidationError(
                     f"The {what} is {width}×{height} pixels; at most "
-                    f"{max_pixels:,} pixels ({_side(max_pixels)}) are accepted."
+                    f"{max_pixels:,} pixels ({_side(max_pixels)}) are accepted.",
+                    reason="upload_too_many_pixels",
+                    params={
+                        **_what(what),
+                        "width": width,
+                        "height": height,
+                        "max": max_pixels,
+                        "side": _side(max_pixels),
+                    },
                 )
             orientation = img.getexif().get(_ORIENTATION, 1)
             img.load()
@@ -98,9 +123,13 @@ def prepare_image(
     except ValidationError:
         raise
     except Image.DecompressionBombError as exc:
-        raise ValidationError(f"The {what} has too many pixels.") from exc
+        raise ValidationError(
+            f"The {what} has too many pixels.", reason="upload_bomb", params=_what(what)
+        ) from exc
     except Exception as exc:  # Pillow raises many kinds for corrupt data
-        raise ValidationError(f"The {what} is not a readable image.") from exc
+        raise ValidationError(
+            f"The {what} is not a readable image.", reason="upload_unreadable", params=_what(what)
+        ) from exc
     # the decoded pixels are gone (the image is closed) before the bytes are copied out
     return PreparedImage(data=buffer.getvalue(), mime=mime, width=size[0], height=size[1])
 
@@ -112,7 +141,14 @@ def prepare_mask(data: object, size: tuple[int, int]) -> PreparedImage:
     if checked.size != tuple(size):
         raise ValidationError(
             f"The mask is {checked.width}×{checked.height} pixels but the image is "
-            f"{size[0]}×{size[1]}; they must be the same size."
+            f"{size[0]}×{size[1]}; they must be the same size.",
+            reason="mask_size_differs",
+            params={
+                "width": checked.width,
+                "height": checked.height,
+                "image_width": size[0],
+                "image_height": size[1],
+            },
         )
     with Image.open(io.BytesIO(checked.data)) as img:
         mask = to_internal_mask(img)
@@ -132,7 +168,8 @@ def mask_image(mask: Image.Image) -> PreparedImage:
     binary = mask.convert("L").point(lambda v: 255 if v >= 128 else 0)
     if binary.getbbox() is None:
         raise ValidationError(
-            "The mask marks nothing to change: paint the area to change, or leave the mask out."
+            "The mask marks nothing to change: paint the area to change, or leave the mask out.",
+            reason="mask_empty",
         )
     out = io.BytesIO()
     binary.save(out, format="PNG", optimize=True)

@@ -61,11 +61,19 @@ def event_for(status: JobStatus | str) -> str:
 def check_events(events: object) -> tuple[str, ...]:
     """A cleaned event filter: a non-empty list of known event names (`*` = all)."""
     if not isinstance(events, list | tuple) or not events or len(events) > len(EVENTS) + 1:
-        raise ValidationError(f"Choose the events to send: any of {', '.join(EVENTS)}, or *.")
+        raise ValidationError(
+            f"Choose the events to send: any of {', '.join(EVENTS)}, or *.",
+            reason="webhook_events",
+            params={"known": ", ".join(EVENTS)},
+        )
     cleaned: set[str] = set()
     for name in events:
         if not isinstance(name, str) or (name != "*" and name not in EVENTS):
-            raise ValidationError(f"Unknown event {str(name)[:40]!r}. Known: {', '.join(EVENTS)}.")
+            raise ValidationError(
+                f"Unknown event {str(name)[:40]!r}. Known: {', '.join(EVENTS)}.",
+                reason="webhook_event_unknown",
+                params={"event": str(name)[:40], "known": ", ".join(EVENTS)},
+            )
         cleaned.update(EVENTS if name == "*" else (name,))
     return tuple(e for e in EVENTS if e in cleaned)
 
@@ -281,34 +289,46 @@ def check_url(url: object, policy: AddressPolicy) -> str:
     resolved and checked again at every connection.)"""
     if not isinstance(url, str) or not url.strip() or len(url) > MAX_URL_LENGTH:
         raise ValidationError(
-            f"A webhook URL is an https:// URL of at most {MAX_URL_LENGTH} chars."
+            f"A webhook URL is an https:// URL of at most {MAX_URL_LENGTH:,} chars.",
+            reason="webhook_url_invalid",
+            params={"max": MAX_URL_LENGTH},
         )
     url = url.strip()
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        raise ValidationError("This webhook URL cannot be parsed.") from None
+        raise ValidationError(
+            "This webhook URL cannot be parsed.", reason="webhook_url_unparseable"
+        ) from None
     host = (parts.hostname or "").lower()
     if parts.scheme not in ("http", "https") or not host:
-        raise ValidationError("A webhook URL starts with https:// and names a host.")
+        raise ValidationError(
+            "A webhook URL starts with https:// and names a host.", reason="webhook_url_no_host"
+        )
     if parts.username or parts.password:
-        raise ValidationError("A webhook URL takes no user name or password.")
+        raise ValidationError(
+            "A webhook URL takes no user name or password.", reason="webhook_url_credentials"
+        )
     if parts.fragment:
-        raise ValidationError("A webhook URL takes no #fragment.")
+        raise ValidationError("A webhook URL takes no #fragment.", reason="webhook_url_fragment")
     if port == 0:
-        raise ValidationError("This webhook URL's port is not valid.")
+        raise ValidationError("This webhook URL's port is not valid.", reason="webhook_url_port")
     allowed = policy.host_allowed(host)
     if parts.scheme != "https" and not allowed:
-        raise ValidationError("Webhook URLs must use https://.")
+        raise ValidationError("Webhook URLs must use https://.", reason="webhook_url_https")
     if host in _METADATA_HOSTS and not allowed:
-        raise ValidationError("Webhook URLs cannot point at internal addresses.")
+        raise ValidationError(
+            "Webhook URLs cannot point at internal addresses.", reason="webhook_url_internal"
+        )
     try:
         literal = ipaddress.ip_address(host)
     except ValueError:
         literal = None
     if literal is not None and not policy.address_allowed(literal):
-        raise ValidationError("Webhook URLs cannot point at internal addresses.")
+        raise ValidationError(
+            "Webhook URLs cannot point at internal addresses.", reason="webhook_url_internal"
+        )
     return url
 
 

@@ -45,11 +45,16 @@ def store(backend: Backend, user_id: str, image: uploads.PreparedImage) -> str:
 def parent_source(backend: Backend, parent: Job) -> uploads.PreparedImage:
     """A finished job's image as an input (checked and re-encoded like an upload)."""
     if parent.status is not JobStatus.DONE or not parent.result_path:
-        raise Conflict("That job has no finished image yet; wait for it, then try again.")
+        raise Conflict(
+            "That job has no finished image yet; wait for it, then try again.",
+            reason="no_finished_image",
+        )
     try:
         data = backend.blobs.get(parent.result_path)
     except (NotFound, ValueError, OSError):
-        raise Conflict("That job's image is no longer stored.") from None
+        raise Conflict(
+            "That job's image is no longer stored.", reason="source_image_gone"
+        ) from None
     return uploads.prepare_image(data, what="source image")
 
 
@@ -67,35 +72,56 @@ def prepare(
     source: uploads.PreparedImage | None = None
     if inputs.image is not None:
         if kind not in SOURCE_KINDS:
-            raise ValidationError("An image goes with an edit; attach references instead.")
+            raise ValidationError(
+                "An image goes with an edit; attach references instead.",
+                reason="image_goes_with_edit",
+            )
         source = uploads.prepare_image(inputs.image, what="image")
     elif parent is not None and kind in SOURCE_KINDS:
         source = parent_source(backend, parent)
     if kind is JobKind.EDIT and source is None:
-        raise ValidationError("An edit needs an image: upload one or name a finished job.")
+        raise ValidationError(
+            "An edit needs an image: upload one or name a finished job.",
+            reason="edit_needs_image",
+        )
     if kind is JobKind.EDIT and not model.capabilities.edit:
-        raise ValidationError(f"{model.label} cannot edit images.")
+        raise ValidationError(
+            f"{model.label} cannot edit images.",
+            reason="model_cannot_edit",
+            params={"model": model.label},
+        )
     mask: uploads.PreparedImage | None = None
     if inputs.mask is not None:
         if kind is not JobKind.EDIT or source is None:
-            raise ValidationError("A mask goes with an edit of an image.")
+            raise ValidationError(
+                "A mask goes with an edit of an image.", reason="mask_goes_with_edit"
+            )
         mask = uploads.prepare_mask(inputs.mask, source.size)
     if not isinstance(inputs.references, Sequence) or isinstance(inputs.references, bytes):
-        raise ValidationError("References must be a list of images.")
+        raise ValidationError("References must be a list of images.", reason="references_not_list")
     limit = model.capabilities.max_input_images
     # a variation's source is the parent's image, used only by a remix: it counts for nothing
     counted = source is not None and kind is JobKind.EDIT
     wanted = len(inputs.references) + (1 if counted else 0)
     if inputs.references and kind not in (JobKind.REFERENCE, JobKind.EDIT):
-        raise ValidationError("Reference images go with a reference or edit request.")
+        raise ValidationError(
+            "Reference images go with a reference or edit request.",
+            reason="references_wrong_kind",
+        )
     if kind is JobKind.REFERENCE and not inputs.references:
-        raise ValidationError("Attach at least one reference image.")
+        raise ValidationError("Attach at least one reference image.", reason="references_missing")
     if wanted > limit:
+        if not limit:
+            raise ValidationError(
+                f"{model.label} does not take input images.",
+                reason="no_input_images",
+                params={"model": model.label},
+            )
         raise ValidationError(
             f"{model.label} takes at most {limit} input image{'s' if limit != 1 else ''}; "
-            f"this request has {wanted}."
-            if limit
-            else f"{model.label} does not take input images."
+            f"this request has {wanted}.",
+            reason="too_many_inputs",
+            params={"model": model.label, "count": limit, "wanted": wanted},
         )
     refs = [
         uploads.prepare_image(data, what=f"reference image {i}")
@@ -116,7 +142,9 @@ def check_request_inputs(user: User, request: JobRequest) -> None:
     edit path, their own folder)."""
     for path in (request.mask_path, *request.reference_paths):
         if path is not None and not is_stored_input(user.id, path):
-            raise ValidationError("Inputs must be your own uploaded images.")
+            raise ValidationError(
+                "Inputs must be your own uploaded images.", reason="inputs_not_own"
+            )
 
 
 def release(backend: Backend, jobs: Iterable[Job]) -> list[str]:

@@ -339,10 +339,16 @@ class JobsService:
         if request.parent_id is not None:
             parent = self._owned(user, request.parent_id)
             if parent.status is not JobStatus.DONE:
-                raise Conflict("That job has no finished image yet; wait for it, then try again.")
+                raise Conflict(
+                    "That job has no finished image yet; wait for it, then try again.",
+                    reason="no_finished_image",
+                )
         if request.kind is JobKind.VARIATION:
             if parent is None:
-                raise ValidationError("A variation starts from one of your finished images.")
+                raise ValidationError(
+                    "A variation starts from one of your finished images.",
+                    reason="variation_needs_parent",
+                )
             params = {k: v for k, v in parent.params.items() if k != "seed"}
             request = replace(
                 self.current_request(parent.request),
@@ -404,7 +410,9 @@ class JobsService:
         pairs = list(pairs) if isinstance(pairs, list | tuple) else []
         if not 2 <= len(pairs) <= MAX_COMPARE or len(set(pairs)) != len(pairs):
             raise ValidationError(
-                f"Choose 2 to {MAX_COMPARE} different provider and model pairs to compare."
+                f"Choose 2 to {MAX_COMPARE} different provider and model pairs to compare.",
+                reason="compare_pairs",
+                params={"max": MAX_COMPARE},
             )
         requests = [
             self.validate_request(
@@ -437,11 +445,17 @@ class JobsService:
         rows) in one go; the ids deleted. Conflict while one of them is still being made."""
         winner = self._owned(user, winner_id)
         if winner.kind is not JobKind.COMPARE or winner.batch_id is None:
-            raise Conflict("Only an image of a comparison can be kept as its winner.")
+            raise Conflict(
+                "Only an image of a comparison can be kept as its winner.",
+                reason="keep_not_comparison",
+            )
         query = JobQuery(batch_id=winner.batch_id, limit=MAX_COMPARE * 2)
         others = [j for j in self.list_jobs(user, query).items if j.id != winner.id]
         if any(not j.status.finished for j in others):
-            raise Conflict("Wait until every image of the comparison is finished.")
+            raise Conflict(
+                "Wait until every image of the comparison is finished.",
+                reason="keep_unfinished",
+            )
         for job in others:
             self.delete(user, job.id)
         return [job.id for job in others]

@@ -50,7 +50,9 @@ class WebhooksService:
 
     def _store(self) -> WebhookStore:
         if self.backend.webhooks is None:
-            raise WebhooksUnavailable("Webhooks are not available on this backend.")
+            raise WebhooksUnavailable(
+                "Webhooks are not available on this backend.", reason="webhooks_unavailable"
+            )
         return self.backend.webhooks
 
     # ---- endpoints ---------------------------------------------------------------------------
@@ -72,12 +74,12 @@ class WebhooksService:
     def delete_endpoint(self, user: User, endpoint_id: str) -> None:
         require_role(user, Role.USER)
         if not is_uuid(endpoint_id) or not self._store().delete_endpoint(user.id, endpoint_id):
-            raise NotFound("No such webhook endpoint.")
+            raise NotFound("No such webhook endpoint.", reason="webhook_not_found")
 
     def _own_endpoint(self, user: User, endpoint_id: str) -> WebhookEndpoint:
         endpoint = self._store().get_endpoint(endpoint_id) if is_uuid(endpoint_id) else None
         if endpoint is None or endpoint.user_id != user.id:
-            raise NotFound("No such webhook endpoint.")
+            raise NotFound("No such webhook endpoint.", reason="webhook_not_found")
         return endpoint
 
     # ---- per-job webhook_url -----------------------------------------------------------------
@@ -98,7 +100,8 @@ class WebhooksService:
         if not self.has_job_secret(user):
             raise ValidationError(
                 "Create your webhook signing secret first (POST /api/webhooks/secret): "
-                "deliveries to a job's webhook_url are signed with it."
+                "deliveries to a job's webhook_url are signed with it.",
+                reason="webhook_secret_first",
             )
         return clean
 
@@ -123,10 +126,11 @@ class WebhooksService:
         ok_id = isinstance(delivery_id, str) and 0 < len(delivery_id) <= MAX_DELIVERY_ID
         delivery = store.get_delivery(delivery_id) if ok_id else None
         if delivery is None or delivery.user_id != user.id:
-            raise NotFound("No such delivery.")
+            raise NotFound("No such delivery.", reason="delivery_not_found")
         if not store.resend(user.id, delivery_id):
             raise ValidationError(
-                "This delivery's endpoint is disabled or gone: nothing to resend."
+                "This delivery's endpoint is disabled or gone: nothing to resend.",
+                reason="resend_endpoint_gone",
             )
         again = store.get_delivery(delivery_id)
         assert again is not None

@@ -33,9 +33,7 @@ def test_compare_sends_one_batch_and_keeping_one_deletes_the_others(studio: Stud
     at = studio.app(ada, COMPARE)
     assert titles(at) == ["Compare providers"]
     at.text_area(key="cmp_prompt").input("a fox in snow")
-    at.multiselect(key="cmp_pairs").set_value(
-        ["Demo (offline, no AI) · Demo pattern", "Demo (offline, no AI) · Demo poster (can edit)"]
-    )
+    at.multiselect(key="cmp_pairs").set_value([("demo", "demo-pattern"), ("demo", "demo-poster")])
     at.button[0].click()  # the form's submit
     at.run()
     jobs = studio.jobs(ada)
@@ -100,7 +98,7 @@ def test_the_edit_page_opens_on_a_finished_job_and_edits_it_whole(studio: Studio
 def test_references_mode_offers_only_models_that_take_images(studio: Studio) -> None:
     ada = person(studio)
     at = studio.app(ada, EDIT)
-    at.segmented_control(key="edit_mode").set_value("Guide with references").run()
+    at.segmented_control(key="edit_mode").set_value("references").run()
     assert not at.exception, at.exception
     assert at.selectbox(key="ref_model_demo").options == ["Demo poster (can edit)"]
     assert next(b for b in at.button if b.label == "Generate").disabled  # no reference yet

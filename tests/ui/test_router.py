@@ -125,6 +125,8 @@ NOT_PAGES = {
     "job_text.py",
     "mobile.py",
     "theme.py",
+    "failures.py",
+    "names.py",
 }
 ALL_PAGES = sorted(p.name for p in PAGES.glob("*.py") if p.name not in NOT_PAGES)
 

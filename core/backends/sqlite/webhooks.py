@@ -161,7 +161,9 @@ class LocalWebhookStore:
         with self.db.write() as conn:
             if conn.execute(SQL_COUNT_ENDPOINTS, (user_id,)).fetchone()[0] >= max_per_user:
                 raise ValidationError(
-                    f"You have {max_per_user} webhook endpoints already; delete one first."
+                    f"You have {max_per_user} webhook endpoints already; delete one first.",
+                    reason="webhook_endpoints_full",
+                    params={"max": max_per_user},
                 )
             conn.execute(
                 SQL_INSERT_ENDPOINT,

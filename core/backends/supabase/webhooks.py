@@ -55,7 +55,9 @@ class SupabaseWebhookStore:
         have = self._rows(self._db.table("webhook_endpoints").select("id").eq("user_id", user_id))
         if len(have) >= max_per_user:
             raise ValidationError(
-                f"You have {max_per_user} webhook endpoints already; delete one first."
+                f"You have {max_per_user} webhook endpoints already; delete one first.",
+                reason="webhook_endpoints_full",
+                params={"max": max_per_user},
             )
         row = {"user_id": user_id, "url": url, "events": list(events), "salt": new_salt()}
         [created] = self._rows(self._db.table("webhook_endpoints").insert(row))
