@@ -338,13 +338,7 @@ with form_col:
     if unavailable:
         with st.expander(t("generate.not_configured", count=len(unavailable))):
             for p in unavailable:
-                st.text(
-                    t(
-                        "generate.unavailable_line",
-                        provider=names.provider_label(p),
-                        reason=p.unavailable_reason() or t("generate.unavailable"),
-                    )
-                )
+                st.text(widgets.error_text(p.unavailable_error()))
 
 with result_col:
     _show_feed(user)
