@@ -329,8 +329,9 @@ with form_col:
     # Below the form: what the chosen model is, and what else could be chosen.
     if provider.name == "demo":
         st.caption(_demo_notice(providers))
-    if model.notes:
-        st.caption(widgets.md_escape(model.notes))
+    notes = names.model_notes(provider, model.id)
+    if notes:
+        st.caption(widgets.md_escape(notes))
     shutdown = names.shutdown_warning(provider, model.id, utc_today())
     if shutdown:
         st.warning(widgets.md_escape(shutdown), icon=":material/event_busy:")

@@ -49,7 +49,8 @@ def test_waiting_to_retry_says_when_from_run_after() -> None:
         started_at=NOW - timedelta(seconds=29),
     )
     assert retry_text(waiting, NOW, EN) == (
-        "Attempt 1 of 4 failed (Provider busy (503).). It is tried again in 43 sec, at 10:00:42 UTC."
+        "Attempt 1 of 4 failed (Provider busy (503).). "
+        "It is tried again in 43 sec, at 10:00:42 UTC."
     )
     assert retry_text(waiting, NOW, ZH) == (
         "第 1 次尝试（共 4 次）失败（“Provider busy (503).”）。将在 43秒 后（UTC 10:00:42）重试。"
