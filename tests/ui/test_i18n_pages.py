@@ -360,6 +360,56 @@ ROUND_THREE = [
 SCREENS += ROUND_THREE
 
 
+def _open_for_review(at: AppTest) -> None:
+    at.session_state["review_open"] = _HELD["job"]
+
+
+def _select_for_review(at: AppTest) -> AppTest:
+    return at.checkbox(key=f"review_sel_{_HELD['job']}").check().run()
+
+
+def _approve(at: AppTest) -> AppTest:
+    return button(at, "通过").click().run()
+
+
+REVIEW_SCREENS = [
+    Screen("review: empty", "pages/review.py", role=Role.ADMIN, must_show=("审核", "没有需要审核")),
+    Screen(
+        "review: queue",
+        "pages/review.py",
+        role=Role.ADMIN,
+        data=_finished_poster,
+        must_show=("审核状态", "所有人", "未审核", "打开", "创建于"),
+    ),
+    Screen(
+        "review: a selection",
+        "pages/review.py",
+        role=Role.ADMIN,
+        data=_finished_poster,
+        steps=_select_for_review,
+        must_show=("已选择 1 张", "并排比较"),
+    ),
+    Screen(
+        "review: one image",
+        "pages/review.py",
+        role=Role.ADMIN,
+        data=_finished_poster,
+        before=_open_for_review,
+        must_show=("返回审核队列", "备注（可选）", "**提示词**", "尝试次数"),
+    ),
+    Screen(
+        "review: approved",
+        "pages/review.py",
+        role=Role.ADMIN,
+        data=_finished_poster,
+        before=_open_for_review,
+        steps=_approve,
+        must_show=("已通过 1 张图片。",),
+    ),
+]
+SCREENS += REVIEW_SCREENS
+
+
 def rendered_texts(at: AppTest, *, sidebar_only: bool = False) -> list[str]:
     """Every text a person reads on the screen, from the elements' protos, plus the column
     headers of tables."""
@@ -389,8 +439,11 @@ def rendered_texts(at: AppTest, *, sidebar_only: bool = False) -> list[str]:
 
 
 # Not UI words: HTML markup and CSS (st.html), text quoted in “…” (what a provider wrote, shown
-# as is, pages/failures.py) and the demo's failure trigger in a test's prompt ("[fail:safety]").
-MARKUP_OR_QUOTED = re.compile(r"<style>.*?</style>|<[^>]+>|“[^”]*”|\[fail:\w+\]", re.DOTALL)
+# as is, pages/failures.py), the demo's failure trigger in a test's prompt ("[fail:safety]") and
+# model ids ("demo-poster", "chatgpt-image-latest": identifiers, like emails).
+MARKUP_OR_QUOTED = re.compile(
+    r"<style>.*?</style>|<[^>]+>|“[^”]*”|\[fail:\w+\]|\b[\w.]+(?:-[\w.]+)+\b", re.DOTALL
+)
 
 
 def english_words(texts: list[str]) -> list[str]:
