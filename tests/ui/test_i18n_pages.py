@@ -597,7 +597,7 @@ def test_the_same_screens_in_english_are_full_of_english_words(
 
 
 def test_the_lineage_strip_in_chinese(studio: Studio) -> None:
-    """History (not converted yet) shows the strip; rendered here on its own in zh-CN."""
+    """The lineage strip alone in zh-CN (the "history: a variation" screen shows it in place)."""
     ada = studio.person("ada@example.com")
     _vary_held_job(studio, ada)
     child = _HELD["variations"].split(",")[0]
@@ -619,7 +619,7 @@ def test_the_lineage_strip_in_chinese(studio: Studio) -> None:
 
 
 def test_recall_on_generate_in_chinese(studio: Studio) -> None:
-    """Recall's expander and its notices (Generate itself is converted later): AppTest cannot
+    """Recall's expander and its notices (the Generate screens show the expander): AppTest cannot
     drop a file, so the notices are rendered from what a drop stores."""
     at = AppTest.from_string(
         "import streamlit as st\n"
