@@ -264,6 +264,7 @@ def _filters() -> tuple[JobQuery, bool]:
             key="hist_status",
             bind="query-params",
             persist_state="session",
+            placeholder=t("common.choose"),
             format_func=option_names(
                 {s.value: t(widgets.STATUS_BADGES[s][0]) for s in JobStatus}, key="hist_status"
             ),
@@ -271,6 +272,7 @@ def _filters() -> tuple[JobQuery, bool]:
         chosen_providers = cols[1].multiselect(
             t("history.provider"),
             sorted(providers),
+            placeholder=t("common.choose"),
             format_func=option_names(
                 {name: names.provider_label(p) for name, p in providers.items()},
                 key="hist_provider",
@@ -282,6 +284,7 @@ def _filters() -> tuple[JobQuery, bool]:
         chosen_kinds = cols[2].multiselect(
             t("history.kind"),
             [k.value for k in JobKind],
+            placeholder=t("common.choose"),
             format_func=option_names(
                 {k.value: iterate.kind_name(k) for k in JobKind}, key="hist_kind"
             ),

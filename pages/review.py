@@ -263,11 +263,14 @@ def _filters(emails: dict[str, str]) -> JobQuery:
         t("review.provider"),
         sorted(svc.jobs.providers),
         key="rev_provider",
+        placeholder=t("common.choose"),
         format_func=option_names(
             {n: _provider_name(n) for n in svc.jobs.providers}, key="rev_provider"
         ),
     )
-    chosen_models = row1[2].multiselect(t("review.model"), models, key="rev_model")
+    chosen_models = row1[2].multiselect(
+        t("review.model"), models, key="rev_model", placeholder=t("common.choose")
+    )
     by_email = {email: uid for uid, email in sorted(emails.items(), key=lambda kv: kv[1])}
     who = row1[3].selectbox(
         t("review.user"),
