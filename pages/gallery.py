@@ -14,7 +14,9 @@ from itertools import groupby
 import streamlit as st
 
 from core.domain.models import Job, JobStatus, User
-from pages import iterate, widgets
+from pages import iterate, names, widgets
+from pages.failures import failure_text
+from pages.i18n import t
 from pages.job_text import progress_text
 
 TILE_WIDTH = 168  # px: 2 tiles side by side on a 390 px phone, 5–6 on a 1400 px desktop
@@ -70,12 +72,16 @@ def batches(jobs: Iterable[Job]) -> list[list[Job]]:
 
 
 def batch_heading(batch: list[Job]) -> str:
-    """'4 images · demo · 2026-12-01 10:02:11' above a batch; the prompt is shown as text."""
+    """'4 images · Demo (offline, no AI) · Dec 1, 2026, 10:02:11 AM' above a batch (in the
+    session's language); the prompt is shown as text."""
     first = batch[0]
-    when = widgets.fmt_time(first.created_at)
-    if len(batch) == 1:
-        return f"1 image · {first.provider} · {when}"
-    return f"{len(batch)} images · {first.provider} · {when}"
+    provider = widgets.services().jobs.providers.get(first.provider)
+    return t(
+        "gallery.batch_heading",
+        count=len(batch),
+        provider=names.provider_label(provider) if provider else first.provider,
+        when=widgets.fmt_time(first.created_at),
+    )
 
 
 def image_actions(user: User, job: Job, *, key: str) -> None:
@@ -101,7 +107,7 @@ def tile(
         if job.status is JobStatus.DONE:
             widgets.show_job_image(user, job, url, thumb=thumb)
         elif job.status is JobStatus.FAILED:
-            st.text(job.error_message or "The image could not be generated.")
+            st.text(failure_text(job) or t("gallery.not_generated"))
         line = progress_text(job, now())
         if line:
             st.caption(widgets.md_escape(line))
@@ -117,7 +123,7 @@ def style() -> None:
 def open_labels(jobs: list[Job]) -> dict[str, str]:
     """Each tile's button text: the prompt, shortened; numbered where two would read the same,
     so every button has a unique accessible name."""
-    base = {job.id: widgets.short(job.prompt, 40) or "Untitled" for job in jobs}
+    base = {job.id: widgets.short(job.prompt, 40) or t("gallery.untitled") for job in jobs}
     total = Counter(base.values())
     seen: Counter[str] = Counter()
     labels: dict[str, str] = {}
@@ -125,7 +131,7 @@ def open_labels(jobs: list[Job]) -> dict[str, str]:
         text = base[job.id]
         if total[text] > 1:
             seen[text] += 1
-            text = f"{text} ({seen[text]} of {total[text]})"
+            text = t("gallery.numbered", label=text, number=seen[text], total=total[text])
         labels[job.id] = text
     return labels
 
@@ -152,17 +158,18 @@ def gallery_tile(
         else:
             words = progress_text(job, now())
             if job.status is JobStatus.FAILED:
-                words = job.error_message or "The image could not be generated."
-            st.html(
-                f'<div class="tile-square">{html.escape(words or _STATUS_WORDS[job.status])}</div>'
-            )
+                words = failure_text(job) or t("gallery.not_generated")
+            words = words or status_words(job.status)
+            st.html(f'<div class="tile-square">{html.escape(words)}</div>')
         return st.button(label, key=key, type="tertiary", width="stretch")
 
 
-_STATUS_WORDS = {
-    JobStatus.QUEUED: "Waiting in the queue.",
-    JobStatus.PROCESSING: "Being generated.",
-    JobStatus.DONE: "Done.",
-    JobStatus.FAILED: "Failed.",
-    JobStatus.CANCELED: "Canceled before it started.",
-}
+def status_words(status: JobStatus) -> str:
+    """A tile's words for a job without an image or a progress line."""
+    return {
+        JobStatus.QUEUED: t("gallery.waiting"),
+        JobStatus.PROCESSING: t("gallery.being_generated"),
+        JobStatus.DONE: t("gallery.done"),
+        JobStatus.FAILED: t("gallery.failed"),
+        JobStatus.CANCELED: t("gallery.canceled"),
+    }[status]

@@ -17,7 +17,8 @@ import streamlit.components.v1 as components
 from core.domain.errors import AuthRequired, StudioError
 from core.domain.models import Job, JobQuery, JobRequest, JobStatus, User
 from core.providers.base import SEED_MAX, ModelInfo, Provider, utc_today
-from pages import gallery, widgets
+from pages import gallery, names, widgets
+from pages.i18n import fmt_list, option_names, t
 from pages.recall import recall_uploader
 
 # A second submit of the same form content within this window is the same click (double-click,
@@ -27,10 +28,6 @@ DEFAULT_CHOICE = "Model default"
 BATCH_KEY = "generate_batch"
 SCROLL_KEY = "generate_scroll_to"
 NOTICE_KEY = "generate_notice"
-ALREADY_SUBMITTED = (
-    "Already submitted: you sent this same prompt and options a moment ago, so no new images "
-    "were queued. That batch is shown below. Change something to make a new one."
-)
 FEED_SIZE = 12
 # Waits for the batch's container (Streamlit draws after the script), then scrolls it to the top
 # only when it is not on screen already.
@@ -46,14 +43,13 @@ FEED_COLUMNS = 2
 LAST_SUBMIT_KEY = "generate_last_submit"
 JUST_SUBMITTED_KEY = "generate_just_submitted"
 PREFILL_KEY = "prefill"
-SUBMIT_FAILED = "Your images could not be queued because of a problem on our side. Try again later."
 
 log = logging.getLogger(__name__)
 
 user = widgets.require_user()
 svc = widgets.services()
 
-st.title("Generate")
+st.title(t("nav.generate"))
 
 
 def _apply_prefill(providers: dict[str, Provider]) -> str | None:
@@ -72,7 +68,7 @@ def _apply_prefill(providers: dict[str, Provider]) -> str | None:
         asked = JobRequest(provider=provider.name, model=model_id, prompt="", params=params)
         request = svc.jobs.current_request(asked)
         if request.model != asked.model:
-            notice = provider.model(asked.model).switch_notice(request.model)
+            notice = names.switch_notice(provider, asked.model, request.model)
             params = request.params
         if any(m.id == request.model for m in provider.active_models()):
             st.session_state[f"gen_model_{provider.name}"] = request.model
@@ -81,22 +77,16 @@ def _apply_prefill(providers: dict[str, Provider]) -> str | None:
 
 
 def _model_label(provider: Provider, model_id: str) -> str:
-    """The picker's text: the label, and "shuts down on DATE" while a shutdown is ahead."""
-    model = provider.model(model_id)
-    marker = model.upcoming_shutdown(utc_today())
-    return f"{model.label} · {marker}" if marker else model.label
+    """The picker's text: the name, and "shuts down on DATE" while a shutdown is ahead."""
+    return names.picker_label(provider, model_id, utc_today())
 
 
 def _demo_notice(providers: dict[str, Provider]) -> str:
     """What the demo is, naming the providers whose key would give a real model."""
-    notice = (
-        "Demo: draws a picture locally from your prompt, offline. It is not AI and costs nothing"
-    )
-    real = [p.label for p in providers.values() if p.key_setting]
+    real = [names.provider_label(p) for p in providers.values() if p.key_setting]
     if not real:
-        return f"{notice}."
-    names = real[0] if len(real) == 1 else f"{', '.join(real[:-1])} or {real[-1]}"
-    return f"{notice}; set a key for {names} to use a real model."
+        return t("generate.demo_notice")
+    return t("generate.demo_notice_keys", providers=fmt_list(real, style="or"))
 
 
 def _option_select(
@@ -108,7 +98,13 @@ def _option_select(
     if wanted in options:
         st.session_state[key] = wanted
     # Remembered for the session (persist_state), so the options survive a visit elsewhere.
-    choice = st.selectbox(label, options, key=key, persist_state="session")
+    choice = st.selectbox(
+        label,
+        options,
+        key=key,
+        persist_state="session",
+        format_func=option_names({DEFAULT_CHOICE: t("generate.model_default")}, key=key),
+    )
     return None if choice == DEFAULT_CHOICE else choice
 
 
@@ -118,12 +114,12 @@ def _options_form(model: ModelInfo, preset: dict[str, Any]) -> dict[str, Any]:
     params: dict[str, Any] = {}
     columns = st.columns(2)
     selects = [
-        ("Aspect ratio", "aspect_ratio", caps.aspect_ratios),
-        ("Quality", "quality", caps.qualities),
-        ("Image size", "image_size", caps.image_sizes),
-        ("Style", "style", caps.styles),
-        ("Background", "background", caps.backgrounds),
-        ("Output format", "output_format", caps.output_formats),
+        (t("generate.aspect_ratio"), "aspect_ratio", caps.aspect_ratios),
+        (t("generate.quality"), "quality", caps.qualities),
+        (t("generate.image_size"), "image_size", caps.image_sizes),
+        (t("generate.style"), "style", caps.styles),
+        (t("generate.background"), "background", caps.backgrounds),
+        (t("generate.output_format"), "output_format", caps.output_formats),
     ]
     shown = [s for s in selects if s[2]]
     for i, (label, name, values) in enumerate(shown):
@@ -134,14 +130,10 @@ def _options_form(model: ModelInfo, preset: dict[str, Any]) -> dict[str, Any]:
         if "seed" in preset:
             st.session_state[seed_key] = str(preset["seed"])
         seed_text = st.text_input(
-            f"Seed (optional, 0–{SEED_MAX})",
+            t("generate.seed", max=SEED_MAX),
             key=seed_key,
             persist_state="session",
-            help=(
-                "The same seed and prompt give the same picture where the model supports it. "
-                "A batch uses this seed for its first image, the next number for the second, "
-                "and so on."
-            ),
+            help=t("generate.seed_help"),
         )
         params["seed"] = (seed_text or "").strip()
     if caps.negative_prompt:
@@ -149,7 +141,7 @@ def _options_form(model: ModelInfo, preset: dict[str, Any]) -> dict[str, Any]:
         if "negative_prompt" in preset:
             st.session_state[negative_key] = str(preset["negative_prompt"])
         params["negative_prompt"] = st.text_area(
-            "Negative prompt (optional)", key=negative_key, height=68, persist_state="session"
+            t("generate.negative_prompt"), key=negative_key, height=68, persist_state="session"
         )
     return {k: v for k, v in params.items() if v not in (None, "")}
 
@@ -178,7 +170,7 @@ def _parse_seed(params: dict[str, Any]) -> None:
     if "seed" in params:
         raw = params["seed"]
         if not raw.isdigit():
-            raise ValueError(f"The seed must be a whole number from 0 to {SEED_MAX}.")
+            raise ValueError(t("generate.seed_invalid", max=SEED_MAX))
         params["seed"] = int(raw)
 
 
@@ -187,9 +179,7 @@ def _render_feed(user: User, jobs: list[Job]) -> None:
     if notice:
         st.info(notice, icon=":material/info:")
     if not jobs:
-        st.caption(
-            "Your images appear here as soon as they are ready. Type a prompt and press Generate."
-        )
+        st.caption(t("generate.feed_empty"))
         return
     queued = [j.id for j in jobs if j.status is JobStatus.QUEUED]
     positions = svc.jobs.queue_positions(user, queued) if queued else {}
@@ -223,7 +213,7 @@ def _show_feed(user: User) -> None:
     """The results feed, live while something in it is unfinished: one list per draw. The run
     right after a submit waits briefly for the new jobs (widgets.settled), so a fast image is
     drawn by that run; later draws wake on the change signal (widgets.live_fragment)."""
-    st.subheader("Your recent images")
+    st.subheader(t("generate.feed_title"))
     try:
         if st.session_state.pop(JUST_SUBMITTED_KEY, False):
             first = widgets.settled(user, lambda: _recent(user), timeout=widgets.SUBMIT_SETTLE_S)
@@ -251,7 +241,7 @@ available = [p for p in providers.values() if p.available()]
 unavailable = [p for p in providers.values() if not p.available()]
 
 if not available:
-    st.error("No image provider is available. Set an API key, or enable the demo provider.")
+    st.error(t("generate.no_provider"))
     st.stop()
 
 form_col, result_col = st.columns([5, 6], gap="large")
@@ -261,9 +251,12 @@ with form_col:
         st.session_state["gen_provider"] = provider_names[0]
     with st.container(horizontal=True, key="gen_pickers"):
         provider_name = st.selectbox(
-            "Provider",
+            t("generate.provider"),
             provider_names,
-            format_func=lambda name: providers[name].label,
+            format_func=option_names(
+                {name: names.provider_label(providers[name]) for name in provider_names},
+                key="gen_provider",
+            ),
             key="gen_provider",
             width=200,
         )
@@ -274,9 +267,11 @@ with form_col:
             st.session_state[model_key] = provider.default_model.id
         # Wider than the provider: labels carry "· shuts down on DATE".
         model_id = st.selectbox(
-            "Model",
+            t("generate.model"),
             model_ids,
-            format_func=lambda mid: _model_label(provider, mid),
+            format_func=option_names(
+                {mid: _model_label(provider, mid) for mid in model_ids}, key=model_key
+            ),
             key=model_key,
         )
     model = provider.model(model_id)
@@ -284,17 +279,17 @@ with form_col:
     preset = st.session_state.pop("gen_prefill_params", None) or {}
     with st.form("generate", border=False, enter_to_submit=False):
         prompt = st.text_area(
-            f"Prompt (up to {model.capabilities.max_prompt_chars:,} characters)",
+            t("generate.prompt", max=model.capabilities.max_prompt_chars),
             key="gen_prompt",
             height=110,
-            placeholder="A lighthouse on a cliff at dawn, watercolor",
+            placeholder=t("generate.prompt_placeholder"),
         )
         with st.container(horizontal=True, vertical_alignment="bottom"):
             submitted = st.form_submit_button(
-                "Generate", type="primary", icon=":material/brush:", width=160
+                t("generate.submit"), type="primary", icon=":material/brush:", width=160
             )
             count = st.number_input(
-                "Number of images",
+                t("generate.count"),
                 min_value=1,
                 max_value=4,
                 step=1,
@@ -304,7 +299,7 @@ with form_col:
             )
         # Collapsed to keep Generate on the first screen; the chosen values are kept for the
         # session (persist_state), and a "use this prompt" prefill opens it to show them.
-        with st.expander("Options", expanded=bool(preset), icon=":material/tune:"):
+        with st.expander(t("generate.options"), expanded=bool(preset), icon=":material/tune:"):
             params = _options_form(model, preset)
 
     if submitted:
@@ -322,31 +317,29 @@ with form_col:
         except Exception:
             # A fault on our side (a store that refused the write...): logged, shown plainly.
             log.exception("submit failed on the Generate page")
-            st.error(SUBMIT_FAILED, icon=":material/error:")
+            st.error(t("generate.submit_failed"), icon=":material/error:")
         else:
             batch_id = jobs[0].batch_id or jobs[0].id
             st.session_state[BATCH_KEY] = {"job_ids": [j.id for j in jobs]}
             st.session_state[SCROLL_KEY] = batch_id
             st.session_state[JUST_SUBMITTED_KEY] = True
             if repeated:
-                st.session_state[NOTICE_KEY] = ALREADY_SUBMITTED
+                st.session_state[NOTICE_KEY] = t("generate.already_submitted")
 
     # Below the form: what the chosen model is, and what else could be chosen.
     if provider.name == "demo":
         st.caption(_demo_notice(providers))
-    if model.notes:
-        st.caption(widgets.md_escape(model.notes))
-    shutdown = model.upcoming_shutdown(utc_today())
+    notes = names.model_notes(provider, model.id)
+    if notes:
+        st.caption(widgets.md_escape(notes))
+    shutdown = names.shutdown_warning(provider, model.id, utc_today())
     if shutdown:
-        st.warning(
-            widgets.md_escape(f"{model.label} {shutdown}; move to {model.replacement}."),
-            icon=":material/event_busy:",
-        )
+        st.warning(widgets.md_escape(shutdown), icon=":material/event_busy:")
     recall_uploader()  # "Recall": fill the form from an image's recipe (pages/recall.py)
     if unavailable:
-        with st.expander(f"{len(unavailable)} more provider(s) not configured"):
+        with st.expander(t("generate.not_configured", count=len(unavailable))):
             for p in unavailable:
-                st.text(f"{p.label}: {p.unavailable_reason() or 'unavailable'}")
+                st.text(widgets.error_text(p.unavailable_error()))
 
 with result_col:
     _show_feed(user)

@@ -10,7 +10,9 @@ import streamlit as st
 
 from core.domain.errors import AuthRequired, NotFound, StudioError
 from core.domain.models import Job, JobKind, JobPage, JobQuery, JobStatus, User, is_uuid
-from pages import gallery, iterate, widgets
+from pages import gallery, iterate, names, widgets
+from pages.failures import failure_text
+from pages.i18n import option_names, t
 from pages.job_text import retry_text, waited_text
 
 PAGE_SIZE = 24
@@ -20,6 +22,12 @@ FILTERS_KEY = "history_filters"
 FLASH_KEY = "history_flash"
 PAGE_IDS_KEY = "history_page_ids"
 FILTER_WIDGETS = ("hist_status", "hist_provider", "hist_kind", "hist_text")
+REVIEW_NAMES = {
+    "unreviewed": "review_status.unreviewed",
+    "approved": "review_status.approved",
+    "rejected": "review_status.rejected",
+    "flagged": "review_status.flagged",
+}
 
 user = widgets.require_user()
 svc = widgets.services()
@@ -67,19 +75,20 @@ def _act(user: User, action: str, job: Job) -> None:
     try:
         if action == "retry":
             new = svc.jobs.retry(user, job.id)
-            message = "Queued again as a new job."
+            message = t("history.queued_again")
             if new.model != job.model:  # the job's model has shut down since
-                old = svc.jobs.provider(job.provider).model(job.model)
-                message = f"{old.switch_notice(new.model)} {message}"
+                provider = svc.jobs.provider(job.provider)
+                notice = names.switch_notice(provider, job.model, new.model)
+                message = t("history.queued_again_switched", notice=notice)
             _flash(message)
             _open(new.id)
         elif action == "cancel":
             svc.jobs.cancel(user, job.id)
-            _flash("Canceled.")
+            _flash(t("history.canceled"))
         elif action == "delete":
             following = _neighbour(job.id, +1) or _neighbour(job.id, -1)
             svc.jobs.delete(user, job.id)
-            _flash("Deleted.")
+            _flash(t("history.deleted"))
             _open(following)
     except AuthRequired:
         raise
@@ -107,7 +116,7 @@ def _lightbox_nav(job: Job) -> None:
     before, after = _neighbour(job.id, -1), _neighbour(job.id, +1)
     with st.container(horizontal=True, key="hist_nav"):
         if st.button(
-            "Previous image",
+            t("history.previous"),
             key="hist_prev",
             icon=":material/chevron_left:",
             disabled=before is None,
@@ -116,7 +125,7 @@ def _lightbox_nav(job: Job) -> None:
             _open(before)
             st.rerun()
         if st.button(
-            "Next image",
+            t("history.next"),
             key="hist_next",
             icon=":material/chevron_right:",
             disabled=after is None,
@@ -124,7 +133,7 @@ def _lightbox_nav(job: Job) -> None:
         ):
             _open(after)
             st.rerun()
-        if st.button("Back to the gallery", key="hist_back", icon=":material/grid_view:"):
+        if st.button(t("history.back"), key="hist_back", icon=":material/grid_view:"):
             _close()
             st.rerun()
 
@@ -133,57 +142,73 @@ def _lightbox_actions(user: User, job: Job) -> None:
     with st.container(horizontal=True):
         gallery.image_actions(user, job, key=f"hist_{job.id}")
         if job.status in (JobStatus.FAILED, JobStatus.CANCELED) and st.button(
-            "Retry", key="hist_retry", icon=":material/refresh:"
+            t("history.retry"), key="hist_retry", icon=":material/refresh:"
         ):
             _act(user, "retry", job)
         if job.status is JobStatus.QUEUED and st.button(
-            "Cancel", key="hist_cancel", icon=":material/cancel:"
+            t("history.cancel"), key="hist_cancel", icon=":material/cancel:"
         ):
             _act(user, "cancel", job)
-        if st.button("Use this prompt", key="hist_use", icon=":material/edit:"):
+        if st.button(t("history.use_prompt"), key="hist_use", icon=":material/edit:"):
             _use_prompt(job)
         if job.status is not JobStatus.PROCESSING:
-            with st.popover("Delete", icon=":material/delete:"):
-                st.text("Delete this job and its image for good?")
-                if st.button("Yes, delete", key="hist_delete", type="primary"):
+            with st.popover(t("history.delete"), icon=":material/delete:"):
+                st.text(t("history.delete_confirm"))
+                if st.button(t("history.delete_yes"), key="hist_delete", type="primary"):
                     _act(user, "delete", job)
 
 
+def _provider_name(job: Job) -> str:
+    provider = svc.jobs.providers.get(job.provider)
+    return names.provider_label(provider) if provider else job.provider
+
+
+def _model_name(job: Job) -> str:
+    provider = svc.jobs.providers.get(job.provider)
+    try:
+        return names.model_label(provider, job.model) if provider else job.model
+    except StudioError:  # a model the provider no longer lists
+        return job.model
+
+
 def _job_info(job: Job) -> None:
-    st.markdown("**Prompt**")
+    st.markdown(t("history.prompt_heading"))
     st.code(job.prompt, language=None, wrap_lines=True)
-    st.markdown("**Provider and model**")
-    st.text(f"{job.provider} · {job.model}")
-    st.markdown("**Parameters**")
+    st.markdown(t("history.model_heading"))
+    st.text(t("history.provider_model", provider=_provider_name(job), model=_model_name(job)))
+    st.markdown(t("history.params_heading"))
     if job.params:
         st.json(job.params, expanded=True)
     else:
-        st.text("Model defaults")
-    st.markdown("**Timings**")
+        st.text(t("history.model_defaults"))
+    st.markdown(t("history.timings_heading"))
     lines = [
-        f"Created: {widgets.fmt_time(job.created_at)}",
-        f"Started: {widgets.fmt_time(job.started_at)}",
-        f"Finished: {widgets.fmt_time(job.finished_at)}",
+        t("history.created", time=widgets.fmt_time(job.created_at)),
+        t("history.started", time=widgets.fmt_time(job.started_at)),
+        t("history.finished", time=widgets.fmt_time(job.finished_at)),
         waited_text(job),
-        f"Generation: {widgets.fmt_seconds(job.started_at, job.finished_at)}",
+        t("history.generation", time=widgets.fmt_seconds(job.started_at, job.finished_at)),
     ]
     st.text("\n".join(lines))
-    st.text(f"Attempts: {job.attempts} of {job.max_attempts}")
+    st.text(t("history.attempts", attempt=job.attempts, attempts=job.max_attempts))
     retry = retry_text(job, gallery.now())
     if retry:
         st.text(retry)
     elif job.error_message and job.status is not JobStatus.FAILED:
-        st.text(f"Last error ({job.error_code or 'error'}): {job.error_message}")
-    review = job.review_status.value
-    st.text(f"Review: {review}" + (f" — {job.review_note}" if job.review_note else ""))
+        st.text(t("history.last_error", code=job.error_code or "error", error=job.error_message))
+    review = t(REVIEW_NAMES[job.review_status.value])
+    if job.review_note:
+        st.text(t("history.review_note", review=review, note=job.review_note))
+    else:
+        st.text(t("history.review", review=review))
 
 
 def _lightbox_body(user: User, job_id: str) -> None:
     try:
         job = svc.jobs.get_job(user, job_id)
     except NotFound:
-        st.warning("That job no longer exists, or it is not yours.")
-        if st.button("Back to the gallery", key="hist_back"):
+        st.warning(t("history.not_found"))
+        if st.button(t("history.back"), key="hist_back"):
             _close()
             st.rerun()
         return
@@ -195,10 +220,10 @@ def _lightbox_body(user: User, job_id: str) -> None:
             urls = widgets.image_sources(user, [job], thumbs=False)
             widgets.show_job_image(user, job, urls.get(job.id), thumb=False)
         elif job.status is JobStatus.FAILED:
-            st.text(f"No image: {job.error_message or 'the job failed'}")
+            st.text(t("history.no_image", reason=failure_text(job) or ""))
         else:
-            st.text(f"No image yet: the job is {job.status.value}.")
-            st.caption("Close and open it again to see the latest state.")
+            st.text(t("history.no_image_yet", status=t(widgets.STATUS_BADGES[job.status][0])))
+            st.caption(t("history.reopen"))
     with info_col:
         _lightbox_actions(user, job)
         _job_info(job)
@@ -210,7 +235,7 @@ def _open_from_lightbox(job_id: str) -> None:
     st.rerun()
 
 
-@st.dialog("Image", width="large", on_dismiss=_close)
+@st.dialog(t("history.image"), width="large", on_dismiss=_close)
 def _lightbox(job_id: str) -> None:
     with widgets.live_user() as user:
         _lightbox_body(user, job_id)
@@ -230,28 +255,46 @@ def _filters() -> tuple[JobQuery, bool]:
     """The filters (collapsible, bound to the URL); changing one goes back to the first page.
     Returns the query and whether any filter is set."""
     statuses = [s.value for s in JobStatus]
-    with st.expander("Filters", icon=":material/filter_list:"):
+    providers = svc.jobs.providers
+    with st.expander(t("history.filters"), icon=":material/filter_list:"):
         cols = st.columns([2, 2, 2, 3])
         chosen_status = cols[0].multiselect(
-            "Status", statuses, key="hist_status", bind="query-params", persist_state="session"
+            t("history.status"),
+            statuses,
+            key="hist_status",
+            bind="query-params",
+            persist_state="session",
+            placeholder=t("common.choose"),
+            format_func=option_names(
+                {s.value: t(widgets.STATUS_BADGES[s][0]) for s in JobStatus}, key="hist_status"
+            ),
         )
         chosen_providers = cols[1].multiselect(
-            "Provider",
-            sorted(svc.jobs.providers),
+            t("history.provider"),
+            sorted(providers),
+            placeholder=t("common.choose"),
+            format_func=option_names(
+                {name: names.provider_label(p) for name, p in providers.items()},
+                key="hist_provider",
+            ),
             key="hist_provider",
             bind="query-params",
             persist_state="session",
         )
         chosen_kinds = cols[2].multiselect(
-            "Kind",
+            t("history.kind"),
             [k.value for k in JobKind],
+            placeholder=t("common.choose"),
+            format_func=option_names(
+                {k.value: iterate.kind_name(k) for k in JobKind}, key="hist_kind"
+            ),
             key="hist_kind",
             bind="query-params",
             persist_state="session",
         )
         text = (
             cols[3].text_input(
-                "Search prompts", key="hist_text", bind="query-params", persist_state="session"
+                t("history.search"), key="hist_text", bind="query-params", persist_state="session"
             )
             or ""
         ).strip()
@@ -269,16 +312,16 @@ def _filters() -> tuple[JobQuery, bool]:
 
 def _empty_state(query: JobQuery, filtered: bool) -> None:
     if query.cursor is not None:
-        st.info("No more jobs on this page.")
-        if st.button("Back to the first page", key="hist_first_page"):
+        st.info(t("history.no_more"))
+        if st.button(t("history.first_page"), key="hist_first_page"):
             st.session_state[CURSORS_KEY] = [None]
             st.rerun()
     elif filtered:
-        st.info("No jobs match these filters.")
-        st.button("Clear filters", key="hist_clear", on_click=_clear_filters)
+        st.info(t("history.no_match"))
+        st.button(t("history.clear_filters"), key="hist_clear", on_click=_clear_filters)
     else:
-        st.info("You have no images yet. Make your first one on the Generate page.")
-        if st.button("Go to Generate", key="hist_to_generate", icon=":material/brush:"):
+        st.info(t("history.no_images"))
+        if st.button(t("history.to_generate"), key="hist_to_generate", icon=":material/brush:"):
             st.switch_page("pages/generate.py")
 
 
@@ -315,7 +358,7 @@ def _jobs_view(user: User, query: JobQuery, filtered: bool, page: JobPage) -> bo
     return any(not j.status.finished for j in page.items)
 
 
-st.title("History")
+st.title(t("nav.history"))
 gallery.style()
 flash = st.session_state.pop(FLASH_KEY, None)
 if flash:

@@ -170,9 +170,9 @@ class Translator:
         shown = round(value) if unit == "byte" else round(value, 1)
         return format_unit(shown, f"digital-{unit}", length="short", locale=self.locale)
 
-    def listing(self, items: Sequence[str]) -> str:
-        """ "a, b, and c" / "a、b和c": the language's own way of listing."""
-        return format_list(list(items), locale=self.locale) if items else ""
+    def listing(self, items: Sequence[str], style: str = "standard") -> str:
+        """ "a, b, and c" / "a、b和c": the language's own way of listing ("or": "a, b, or c")."""
+        return format_list(list(items), style=style, locale=self.locale) if items else ""
 
     def time(self, value: datetime | None) -> str:
         """A moment in the server's time zone, in the language's medium format."""
@@ -350,5 +350,5 @@ def fmt_day(value: date) -> str:
     return current().day(value)
 
 
-def fmt_list(items: Sequence[str]) -> str:
-    return current().listing(items)
+def fmt_list(items: Sequence[str], style: str = "standard") -> str:
+    return current().listing(items, style)

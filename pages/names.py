@@ -75,3 +75,16 @@ def switch_notice(provider: Provider, old_id: str, new_id: str) -> str:
         date=fmt_day(old.shuts_down_on) if old.shuts_down_on else "—",
         replacement=new_id,
     )
+
+
+# A model's notes (`ModelInfo.notes`) where they are the project's words about its own demo;
+# the real providers' notes (release dates, size limits) stay in core's English for now.
+OWN_NOTES: dict[tuple[str, str], str] = {
+    ("demo", "demo-pattern"): "names.demo_pattern_notes",
+    ("demo", "demo-poster"): "names.demo_poster_notes",
+}
+
+
+def model_notes(provider: Provider, model_id: str) -> str | None:
+    key = OWN_NOTES.get((provider.name, model_id))
+    return t(key) if key else provider.model(model_id).notes or None

@@ -10,7 +10,8 @@ import streamlit as st
 
 from core.domain.errors import AuthRequired, StudioError
 from core.domain.models import Job, JobQuery, ReviewStatus, Role, User
-from pages import widgets
+from pages import names, widgets
+from pages.i18n import option_names, t
 
 PAGE_SIZE = 24
 GRID_COLUMNS = 4
@@ -23,19 +24,33 @@ FLASH_KEY = "review_flash"
 ERROR_KEY = "review_error"
 SELECT_PREFIX = "review_sel_"
 ALL = "all"
+EVERYONE = "Everyone"  # the user filter's value for no filter (shown in the session's language)
 
 REVIEW_BADGES: dict[ReviewStatus, tuple[str, str, str]] = {
-    ReviewStatus.UNREVIEWED: ("Unreviewed", "gray", ":material/hourglass_empty:"),
-    ReviewStatus.APPROVED: ("Approved", "green", ":material/thumb_up:"),
-    ReviewStatus.REJECTED: ("Rejected", "red", ":material/thumb_down:"),
-    ReviewStatus.FLAGGED: ("Flagged", "orange", ":material/flag:"),
+    ReviewStatus.UNREVIEWED: ("review.badge_unreviewed", "gray", ":material/hourglass_empty:"),
+    ReviewStatus.APPROVED: ("review.badge_approved", "green", ":material/thumb_up:"),
+    ReviewStatus.REJECTED: ("review.badge_rejected", "red", ":material/thumb_down:"),
+    ReviewStatus.FLAGGED: ("review.badge_flagged", "orange", ":material/flag:"),
 }
-# (status, button label, keyboard shortcut, icon)
+# (status, button label's key, keyboard shortcut, icon)
 DECISIONS: list[tuple[ReviewStatus, str, str, str]] = [
-    (ReviewStatus.APPROVED, "Approve", "A", ":material/thumb_up:"),
-    (ReviewStatus.REJECTED, "Reject", "X", ":material/thumb_down:"),
-    (ReviewStatus.FLAGGED, "Flag", "F", ":material/flag:"),
+    (ReviewStatus.APPROVED, "review.approve", "A", ":material/thumb_up:"),
+    (ReviewStatus.REJECTED, "review.reject", "X", ":material/thumb_down:"),
+    (ReviewStatus.FLAGGED, "review.flag", "F", ":material/flag:"),
 ]
+# The flash after a decision: how many images, in a whole sentence per decision.
+DECIDED = {
+    ReviewStatus.UNREVIEWED: "review.decided_unreviewed",
+    ReviewStatus.APPROVED: "review.decided_approved",
+    ReviewStatus.REJECTED: "review.decided_rejected",
+    ReviewStatus.FLAGGED: "review.decided_flagged",
+}
+REVIEW_NAMES = {
+    "unreviewed": "review_status.unreviewed",
+    "approved": "review_status.approved",
+    "rejected": "review_status.rejected",
+    "flagged": "review_status.flagged",
+}
 
 user = widgets.require_user(Role.REVIEWER)
 svc = widgets.services()
@@ -54,10 +69,9 @@ def _decide(
             raise AuthRequired("Sign in again.")
         changed = svc.review.set_review(reviewer, job_ids, status, note or None)
     except StudioError as exc:
-        st.session_state[ERROR_KEY] = exc.message
+        st.session_state[ERROR_KEY] = widgets.error_text(exc)
         return
-    label = REVIEW_BADGES[status][0].lower()
-    st.session_state[FLASH_KEY] = f"{changed} image{'s' if changed != 1 else ''} {label}."
+    st.session_state[FLASH_KEY] = t(DECIDED[status], count=changed)
     for job_id in job_ids:
         st.session_state.pop(SELECT_PREFIX + job_id, None)
     if note_key:
@@ -93,43 +107,61 @@ def _neighbour(job_id: str, step: int) -> str | None:
 # ---- pieces ---------------------------------------------------------------------------------
 
 
+def _provider_name(name: str) -> str:
+    provider = svc.jobs.providers.get(name)
+    return names.provider_label(provider) if provider else name
+
+
 def _review_badge(job: Job) -> None:
-    label, color, icon = REVIEW_BADGES[job.review_status]
-    st.badge(label, color=color, icon=icon)  # type: ignore[arg-type]
+    key, color, icon = REVIEW_BADGES[job.review_status]
+    st.badge(t(key), color=color, icon=icon)  # type: ignore[arg-type]
 
 
 def _details(job: Job, emails: dict[str, str]) -> None:
     """Everything about a job, every user-supplied text as plain text."""
-    st.markdown("**Prompt**")
+    st.markdown(t("review.prompt_heading"))
     st.code(job.prompt, language=None, wrap_lines=True)
-    st.text(f"User: {emails.get(job.user_id, job.user_id)}")
-    st.text(f"Provider and model: {job.provider} · {job.model}")
-    st.markdown("**Parameters**")
+    st.text(t("review.user_line", email=emails.get(job.user_id, job.user_id)))
+    st.text(t("review.model_line", provider=_provider_name(job.provider), model=job.model))
+    st.markdown(t("review.params_heading"))
     st.json(job.params or {}, expanded=True)
     meta = job.result_meta or {}
     if meta.get("width") and meta.get("height"):
-        st.text(f"Image: {meta['width']}×{meta['height']} {meta.get('mime', '')}")
-    st.text(
-        f"Created   {widgets.fmt_time(job.created_at)}\n"
-        f"Finished  {widgets.fmt_time(job.finished_at)}\n"
-        f"Waited    {widgets.fmt_seconds(job.created_at, job.started_at)}\n"
-        f"Ran       {widgets.fmt_seconds(job.started_at, job.finished_at)}\n"
-        f"Attempts  {job.attempts} of {job.max_attempts}"
-    )
-    if job.reviewed_at:
-        who = emails.get(job.reviewed_by or "", "someone")
         st.text(
-            f"Reviewed {job.review_status.value} by {who} at {widgets.fmt_time(job.reviewed_at)}"
+            t(
+                "review.image_line",
+                width=str(meta["width"]),
+                height=str(meta["height"]),
+                mime=str(meta.get("mime") or "").rpartition("/")[2].upper(),  # "PNG"
+            )
+        )
+    lines = [
+        t("review.created", time=widgets.fmt_time(job.created_at)),
+        t("review.finished", time=widgets.fmt_time(job.finished_at)),
+        t("review.waited", time=widgets.fmt_seconds(job.created_at, job.started_at)),
+        t("review.ran", time=widgets.fmt_seconds(job.started_at, job.finished_at)),
+        t("review.attempts", attempt=job.attempts, attempts=job.max_attempts),
+    ]
+    st.text("\n".join(lines))
+    if job.reviewed_at:
+        who = emails.get(job.reviewed_by or "", "") or t("review.someone")
+        st.text(
+            t(
+                "review.reviewed",
+                status=t(REVIEW_NAMES[job.review_status.value]),
+                who=who,
+                time=widgets.fmt_time(job.reviewed_at),
+            )
         )
         if job.review_note:
-            st.text(f"Note: {job.review_note}")
+            st.text(t("review.note_line", note=job.review_note))
 
 
 def _decision_buttons(job_ids: list[str], *, key: str, note_key: str, open_next: bool) -> None:
     row = st.container(horizontal=True)
     for status, label, shortcut, icon in DECISIONS:
         row.button(
-            label,
+            t(label),
             key=f"{key}_{status.value}",
             icon=icon,
             shortcut=shortcut,
@@ -144,11 +176,11 @@ def _open_view(job_id: str, emails: dict[str, str]) -> None:
         job = svc.jobs.get_job(user, job_id)
     except StudioError:
         st.session_state.pop(OPEN_KEY, None)
-        st.warning("That image no longer exists.")
+        st.warning(t("review.gone"))
         return
     nav = st.columns([2, 1, 1, 4])
     nav[0].button(
-        "Back to the queue",
+        t("review.back"),
         icon=":material/arrow_back:",
         shortcut="Esc",
         on_click=_open,
@@ -156,9 +188,15 @@ def _open_view(job_id: str, emails: dict[str, str]) -> None:
     )
     before, after = _neighbour(job.id, -1), _neighbour(job.id, +1)
     nav[1].button(
-        "Previous", disabled=before is None, shortcut="Left", on_click=_open, args=(before,)
+        t("review.previous"),
+        disabled=before is None,
+        shortcut="Left",
+        on_click=_open,
+        args=(before,),
     )
-    nav[2].button("Next", disabled=after is None, shortcut="Right", on_click=_open, args=(after,))
+    nav[2].button(
+        t("review.next"), disabled=after is None, shortcut="Right", on_click=_open, args=(after,)
+    )
     image_col, info_col = st.columns([3, 2])
     with image_col:
         urls = widgets.image_sources(user, [job], thumbs=False)
@@ -166,9 +204,9 @@ def _open_view(job_id: str, emails: dict[str, str]) -> None:
     with info_col:
         _review_badge(job)
         note_key = f"review_note_{job.id}"
-        st.text_input("Note (optional)", key=note_key, max_chars=1000)
+        st.text_input(t("review.note"), key=note_key, max_chars=1000)
         _decision_buttons([job.id], key="one", note_key=note_key, open_next=True)
-        st.caption("Keys: A approve · X reject · F flag · ← → previous/next · Esc back")
+        st.caption(t("review.keys"))
         _details(job, emails)
         if job.batch_id:
             batch = svc.jobs.list_jobs(
@@ -177,7 +215,7 @@ def _open_view(job_id: str, emails: dict[str, str]) -> None:
             done = [j.id for j in batch if j.result_path]
             if 2 <= len(done) <= 4:
                 st.button(
-                    f"Compare its batch ({len(done)})",
+                    t("review.compare_batch", count=len(done)),
                     icon=":material/compare:",
                     on_click=_compare,
                     args=(done,),
@@ -185,7 +223,7 @@ def _open_view(job_id: str, emails: dict[str, str]) -> None:
 
 
 def _compare_view(job_ids: list[str], emails: dict[str, str]) -> None:
-    st.button("Back to the queue", icon=":material/arrow_back:", on_click=_close_compare)
+    st.button(t("review.back"), icon=":material/arrow_back:", on_click=_close_compare)
     try:
         jobs = svc.review.compare_jobs(user, job_ids)
     except StudioError as exc:
@@ -214,15 +252,36 @@ def _filters(emails: dict[str, str]) -> JobQuery:
     statuses = [s.value for s in ReviewStatus] + [ALL]
     models = sorted({m.id for p in svc.jobs.providers.values() for m in p.models})
     row1 = st.columns([2, 2, 2, 3])
-    review = row1[0].selectbox("Review status", statuses, key="rev_status")
-    providers = row1[1].multiselect("Provider", sorted(svc.jobs.providers), key="rev_provider")
-    chosen_models = row1[2].multiselect("Model", models, key="rev_model")
+    status_names = {name: t(key) for name, key in REVIEW_NAMES.items()} | {ALL: t("review.all")}
+    review = row1[0].selectbox(
+        t("review.status"),
+        statuses,
+        key="rev_status",
+        format_func=option_names(status_names, key="rev_status"),
+    )
+    providers = row1[1].multiselect(
+        t("review.provider"),
+        sorted(svc.jobs.providers),
+        key="rev_provider",
+        placeholder=t("common.choose"),
+        format_func=option_names(
+            {n: _provider_name(n) for n in svc.jobs.providers}, key="rev_provider"
+        ),
+    )
+    chosen_models = row1[2].multiselect(
+        t("review.model"), models, key="rev_model", placeholder=t("common.choose")
+    )
     by_email = {email: uid for uid, email in sorted(emails.items(), key=lambda kv: kv[1])}
-    who = row1[3].selectbox("User", ["Everyone", *by_email], key="rev_user")
+    who = row1[3].selectbox(
+        t("review.user"),
+        [EVERYONE, *by_email],
+        key="rev_user",
+        format_func=option_names({EVERYONE: t("review.everyone")}, key="rev_user"),
+    )
     row2 = st.columns([3, 3, 2])
-    text = row2[0].text_input("Prompt contains", key="rev_text").strip()
-    created = row2[1].date_input("Created between", value=(), key="rev_dates")
-    oldest_first = row2[2].toggle("Oldest first", value=True, key="rev_oldest")
+    text = row2[0].text_input(t("review.text"), key="rev_text").strip()
+    created = row2[1].date_input(t("review.created_between"), value=(), key="rev_dates")
+    oldest_first = row2[2].toggle(t("review.oldest_first"), value=True, key="rev_oldest")
     after, before = _date_bounds(created)
     filters = (
         review,
@@ -259,13 +318,17 @@ def _grid(jobs: list[Job], emails: dict[str, str]) -> None:
                 st.text(widgets.short(job.prompt, 60))
                 # Plain text: a caption would turn the email into a mailto link.
                 st.text(
-                    f"{emails.get(job.user_id, '?')} · {job.provider}\n"
-                    f"{widgets.fmt_time(job.created_at)}"
+                    t(
+                        "review.tile_line",
+                        email=emails.get(job.user_id, "?"),
+                        provider=_provider_name(job.provider),
+                        time=widgets.fmt_time(job.created_at),
+                    )
                 )
                 bottom = st.columns([1, 1], vertical_alignment="center")
-                bottom[0].checkbox("Select", key=SELECT_PREFIX + job.id)
+                bottom[0].checkbox(t("review.select"), key=SELECT_PREFIX + job.id)
                 bottom[1].button(
-                    "Open",
+                    t("review.open"),
                     key=f"rev_open_{job.id}",
                     width="stretch",
                     on_click=_open,
@@ -276,24 +339,24 @@ def _grid(jobs: list[Job], emails: dict[str, str]) -> None:
 def _selection_bar(jobs: list[Job]) -> None:
     selected = [j.id for j in jobs if st.session_state.get(SELECT_PREFIX + j.id)]
     if not selected:
-        st.caption("Select images to decide several at once or to compare them.")
+        st.caption(t("review.select_hint"))
         return
     with st.container(border=True):
-        st.text(f"{len(selected)} selected")
-        st.text_input("Note for the selection (optional)", key="review_note_bulk", max_chars=1000)
+        st.text(t("review.selected", count=len(selected)))
+        st.text_input(t("review.bulk_note"), key="review_note_bulk", max_chars=1000)
         _decision_buttons(selected, key="bulk", note_key="review_note_bulk", open_next=False)
         st.button(
-            "Compare side by side",
+            t("review.compare"),
             icon=":material/compare:",
             disabled=not 2 <= len(selected) <= 4,
-            help="Select 2 to 4 images.",
+            help=t("review.compare_help"),
             on_click=_compare,
             args=(selected,),
         )
 
 
 def main(user: User) -> None:
-    st.title("Review")
+    st.title(t("nav.review"))
     flash = st.session_state.pop(FLASH_KEY, None)
     if flash:
         st.success(flash)
@@ -317,14 +380,14 @@ def main(user: User) -> None:
         return
     st.session_state[ORDER_KEY] = [j.id for j in page.items]
     if not page.items:
-        st.info("Nothing to review here." if query.cursor is None else "No more images.")
+        st.info(t("review.empty") if query.cursor is None else t("review.no_more"))
         return
     _selection_bar(page.items)
     _grid(page.items, emails)
     widgets.pager(
         CURSORS_KEY,
         page.next_cursor,
-        labels=("Previous page", "Next page"),
+        labels=(t("review.previous_page"), t("review.next_page")),
         keys=("rev_prev", "rev_next"),
     )
 

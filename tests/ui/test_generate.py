@@ -174,7 +174,11 @@ def test_a_failed_job_shows_its_reason_in_plain_words(studio: Studio) -> None:
     job = studio.jobs(ada)[0]
     assert job.status is JobStatus.FAILED
     assert "Failed" in page_text(at)
-    assert job.error_message and job.error_message in [t.value for t in at.text]
+    # The kind in the UI's words, the provider's own text quoted as it is (pages/failures.py).
+    assert job.error_message and (
+        f"The provider's safety filter blocked this image: “{job.error_message}”"
+        in [t.value for t in at.text]
+    )
 
 
 def test_history_prefill_fills_the_prompt(studio: Studio) -> None:
@@ -266,8 +270,8 @@ def test_the_feed_shows_recent_batches_newest_first_and_survives_a_reload(
     fresh = studio.app(ada, GENERATE)  # a reload: a new session, nothing in session_state
     prompts = [t.value for t in fresh.text if t.value in ("an old harbour", "a new lighthouse")]
     assert prompts == ["a new lighthouse", "an old harbour"]  # one heading per batch
-    headings = [c.value for c in fresh.caption if "image" in c.value and "demo" in c.value]
-    assert headings[0].startswith("3 images · demo") and headings[1].startswith("1 image · demo")
+    headings = [c.value for c in fresh.caption if "image" in c.value and "Demo" in c.value]
+    assert headings[0].startswith("3 images · Demo") and headings[1].startswith("1 image · Demo")
     assert page_text(fresh).count("#") >= 4  # every queued job shows its place in line
 
 

@@ -57,7 +57,7 @@ def test_history_details_offer_edit_and_variations_for_a_finished_image(studio: 
     job = studio.services.jobs.submit(ada.user, request)[0]
     studio.wait_finished(ada)
     at = studio.app(ada, HISTORY)
-    at.session_state["history_open"] = job.id
+    at.query_params["job"] = job.id  # the lightbox is opened by the URL (?job=ID)
     at.run()
     assert button(at, "Edit") is not None
     at.button(key=f"hist_{job.id}_vary").click()
@@ -115,13 +115,13 @@ def test_history_details_show_the_lineage_chain_and_open_a_link(studio: Studio) 
     )[0]
     studio.wait_finished(ada)
     at = studio.app(ada, HISTORY)
-    at.session_state["history_open"] = child.id
+    at.query_params["job"] = child.id
     at.run()
     assert "Made from" in page_text(at)
     assert "variation · a lighthouse" in page_text(at).replace("\\", "")
     at.button(key=f"hist_chain_open_{parent.id}").click()
     at.run()
-    assert at.session_state["history_open"] == parent.id
+    assert at.query_params["job"] in (parent.id, [parent.id])
     assert "Made from" not in page_text(at)  # the parent has no parent
 
 

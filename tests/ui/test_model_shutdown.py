@@ -17,7 +17,8 @@ GENERATE = "pages/generate.py"
 HISTORY = "pages/history.py"
 BEFORE = datetime(2026, 11, 20, 12, tzinfo=UTC)
 SHUTDOWN_DAY = datetime(2026, 12, 1, 0, 0, 5, tzinfo=UTC)
-SWITCHED = "gpt-image-1.5 shut down on 2026-12-01, so gpt-image-2.6-sunburst is used instead."
+# The UI says the date in the session's language (pages/names.py; core's API words keep ISO).
+SWITCHED = "gpt-image-1.5 shut down on Dec 1, 2026, so gpt-image-2.6-sunburst is used instead."
 
 
 def openai_studio(studio_factory) -> tuple[Studio, Person]:
@@ -48,12 +49,12 @@ def test_before_the_shutdown_the_picker_marks_the_model_with_its_date(studio_fac
         at = studio.app(ada, GENERATE)
         at.selectbox(key="gen_provider").set_value("openai").run()
         picker = at.selectbox(key="gen_model_openai")
-        assert "GPT Image 1.5 · shuts down on 2026-12-01" in picker.options
+        assert "GPT Image 1.5 · shuts down on Dec 1, 2026" in picker.options
         assert "GPT Image 2" in picker.options  # no marker without a shutdown date
         at = picker.set_value("gpt-image-1.5").run()
     assert not at.exception
     assert [w.value.replace("\\", "") for w in at.warning] == [
-        "GPT Image 1.5 shuts down on 2026-12-01; move to gpt-image-2.6-sunburst."
+        "GPT Image 1.5 shuts down on Dec 1, 2026; move to GPT Image 2.6 Sunburst."
     ]
 
 
