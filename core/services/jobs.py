@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 MAX_COUNT = 4
 MAX_COMPARE = 6  # provider/model pairs in one comparison
 MAX_IDEMPOTENCY_KEY = 200
+MAX_SELECTION = 200  # jobs starred, zipped or deleted together (issue 12)
 BEING_GENERATED = "This job is being generated; wait for it to finish, then delete it."
 
 
@@ -445,6 +446,38 @@ class JobsService:
         for job in others:
             self.delete(user, job.id)
         return [job.id for job in others]
+
+    # ---- favourites and selections (issue 12) -------------------------------------------
+
+    def set_starred(self, user: User, job_ids: Sequence[str], starred: bool) -> list[Job]:
+        """Star (or unstar) jobs of one's own; returns them as they are now. Every id must be
+        one of the user's jobs (another user's, or none: NotFound, and nothing changes), at most
+        MAX_SELECTION at once."""
+        jobs = self.selected_jobs(user, job_ids)
+        if not isinstance(starred, bool):
+            raise ValidationError("`starred` must be true or false.", reason="invalid_starred")
+        self._jobs(user).set_starred([job.id for job in jobs], starred)
+        return [replace(job, starred=starred) for job in jobs]
+
+    def selected_jobs(self, user: User, job_ids: Sequence[str]) -> list[Job]:
+        """The user's own jobs named by `job_ids` (distinct, in the order given): a selection
+        of the gallery. ValidationError for no ids or more than MAX_SELECTION; NotFound when any
+        id is not one of the user's jobs (reviewers and admins too: a selection is one's own)."""
+        if isinstance(job_ids, str) or not isinstance(job_ids, Sequence):
+            raise ValidationError("Give a list of job ids.", reason="invalid_selection")
+        ids = list(dict.fromkeys(job_ids))
+        if not ids or len(ids) > MAX_SELECTION:
+            raise ValidationError(
+                f"Select between 1 and {MAX_SELECTION} jobs.", reason="invalid_selection"
+            )
+        store = self._jobs(user)
+        jobs: list[Job] = []
+        for job_id in ids:
+            job = store.get_job(job_id) if is_uuid(job_id) else None
+            if job is None or job.user_id != user.id:
+                raise NotFound()
+            jobs.append(_as_seen_by(user, job))
+        return jobs
 
     # ---- helpers --------------------------------------------------------------------------
 
