@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import IO
 
 from core.domain.errors import (
     Conflict,
@@ -34,7 +35,7 @@ from core.domain.paths import is_own_input_path, job_paths
 from core.domain.settings import Settings
 from core.ports import Backend, JobStore
 from core.providers.base import SEED_MAX, Provider, compatible_params
-from core.services import inputs
+from core.services import inputs, selection
 from core.services.access import MAX_PAGE as MAX_PAGE  # the API's bound on `limit`
 from core.services.access import effective_quota, page_limit, require_role, user_jobs
 from core.services.signed_urls import SignedUrlCache
@@ -478,6 +479,19 @@ class JobsService:
                 raise NotFound()
             jobs.append(_as_seen_by(user, job))
         return jobs
+
+    def selection_zip(self, user: User, job_ids: Sequence[str]) -> IO[bytes]:
+        """One zip of the images of one's own selected jobs (core.services.selection): a
+        rewound spooled file, at most selection.ZIP_CAP_BYTES of images (Conflict past it)."""
+        jobs = self.selected_jobs(user, job_ids)
+        return selection.write_zip(self.backend.blobs, jobs)
+
+    def delete_selected(self, user: User, job_ids: Sequence[str]) -> selection.Deleted:
+        """Delete one's own selected jobs together (each as `delete` does); a job that cannot
+        go (being generated) stays, with the reason, and the others still go. Any id not the
+        user's: NotFound before anything is deleted."""
+        jobs = self.selected_jobs(user, job_ids)
+        return selection.delete_each(jobs, lambda job_id: self.delete(user, job_id))
 
     # ---- helpers --------------------------------------------------------------------------
 
