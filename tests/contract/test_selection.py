@@ -14,9 +14,9 @@ import pytest
 from core.domain.errors import Conflict, NotFound, ValidationError
 from core.domain.models import JobQuery
 from core.services import selection
+from tests.contract.support import submit
 from tests.contract.test_favourites import services_for
 from tests.contract.test_your_data import finished_jobs
-from tests.contract.support import submit
 
 
 def test_the_zip_holds_each_selected_image_and_a_manifest(backend, new_user, settings):
@@ -38,14 +38,12 @@ def test_the_zip_holds_each_selected_image_and_a_manifest(backend, new_user, set
     assert records[0]["prompt"] == done[0].prompt
 
 
-def test_past_the_cap_the_zip_is_refused_with_the_sizes(backend, new_user, settings, monkeypatch):
-    services = services_for(backend, settings)
+def test_past_the_cap_the_zip_is_refused_with_the_sizes(backend, new_user, monkeypatch):
     alice = new_user()
     done = finished_jobs(backend, alice, 2, size=600)
     read: list[str] = []
     real_get = backend.blobs.get
     monkeypatch.setattr(backend.blobs, "get", lambda p: read.append(p) or real_get(p))
-    monkeypatch.setattr(selection, "ZIP_CAP_BYTES", 1000)
     with pytest.raises(Conflict) as refused:
         selection.write_zip(backend.blobs, done, cap=1000)
     assert refused.value.reason == "zip_too_large" and "Select fewer images" in str(refused.value)
