@@ -469,7 +469,9 @@ class JobsService:
         ids = list(dict.fromkeys(job_ids))
         if not ids or len(ids) > MAX_SELECTION:
             raise ValidationError(
-                f"Select between 1 and {MAX_SELECTION} jobs.", reason="invalid_selection"
+                f"Select between 1 and {MAX_SELECTION} jobs.",
+                reason="invalid_selection",
+                params={"max": MAX_SELECTION},
             )
         store = self._jobs(user)
         jobs: list[Job] = []
@@ -485,6 +487,12 @@ class JobsService:
         rewound spooled file, at most selection.ZIP_CAP_BYTES of images (Conflict past it)."""
         jobs = self.selected_jobs(user, job_ids)
         return selection.write_zip(self.backend.blobs, jobs)
+
+    def check_selection_zip(self, user: User, job_ids: Sequence[str]) -> tuple[int, int]:
+        """(images, bytes) the zip of this selection would hold; the Conflict `selection_zip`
+        would raise (nothing to zip, past the cap) before any image is read."""
+        images, total = selection.check_zip(self.backend.blobs, self.selected_jobs(user, job_ids))
+        return len(images), total
 
     def delete_selected(self, user: User, job_ids: Sequence[str]) -> selection.Deleted:
         """Delete one's own selected jobs together (each as `delete` does); a job that cannot

@@ -52,19 +52,29 @@ def too_big(total: int, cap: int) -> Conflict:
         f"These images come to {_mb(total)}; one zip holds at most {_mb(cap)}. "
         "Select fewer images and download them in several zips.",
         reason="zip_too_large",
+        params={"size": _mb(total), "cap": _mb(cap)},
     )
 
 
-def write_zip(blobs: BlobStore, jobs: list[Job], *, cap: int = ZIP_CAP_BYTES) -> IO[bytes]:
-    """A zip of the images of `jobs` and a jobs.json describing them, rewound and ready to read.
-    Refuses (Conflict, nothing read) when no job has an image or their sizes add up past `cap`;
-    an image larger than its recorded size still cannot take the zip past the cap."""
+def check_zip(
+    blobs: BlobStore, jobs: list[Job], *, cap: int = ZIP_CAP_BYTES
+) -> tuple[list[Job], int]:
+    """(the jobs with an image, their recorded size in bytes); Conflict when there are none or
+    they come to more than `cap`. Reads no image."""
     images = zippable(jobs)
     if not images:
         raise Conflict("None of the selected jobs has an image yet.", reason="zip_no_images")
     total = sum(image_size(blobs, j) for j in images)
     if total > cap:
         raise too_big(total, cap)
+    return images, total
+
+
+def write_zip(blobs: BlobStore, jobs: list[Job], *, cap: int = ZIP_CAP_BYTES) -> IO[bytes]:
+    """A zip of the images of `jobs` and a jobs.json describing them, rewound and ready to read.
+    Refuses (Conflict, nothing read) when no job has an image or their sizes add up past `cap`;
+    an image larger than its recorded size still cannot take the zip past the cap."""
+    images, _total = check_zip(blobs, jobs, cap=cap)
     out = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - returned open
     try:
         written = 0
