@@ -58,6 +58,9 @@ STYLE = """
 [class*="st-key-tile_"] [class*="_staroff_"] button::after { content: none; }
 [class*="_staron_"] button, [class*="_staroff_"] button,
 [class*="st-key-tile_"] .stCheckbox { position: relative !important; z-index: 2; }
+/* the whole row, so the controls stay above the open button also while a redraw fades them
+   (a faded element is its own stacking context) */
+[class*="st-key-tilectl_"] { position: relative !important; z-index: 2; }
 [class*="_staron_"] button p, [class*="_staroff_"] button p {
   position: absolute !important; width: 1px; height: 1px; overflow: hidden;
   clip: rect(0 0 0 0); white-space: nowrap;
@@ -170,7 +173,12 @@ def gallery_tile(
         if controls is None:
             widgets.status_badge(job, position)
         else:
-            with st.container(horizontal=True, vertical_alignment="center", gap="xsmall"):
+            with st.container(
+                horizontal=True,
+                vertical_alignment="center",
+                gap="xsmall",
+                key=f"tilectl_{job.id}",
+            ):
                 widgets.status_badge(job, position)
                 controls()
         if job.status is JobStatus.DONE:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import IO
 
 import streamlit as st
 
@@ -121,8 +120,11 @@ def _zip_button(user: User, ids: list[str]) -> None:
         widgets.show_error(exc)
         return
 
-    def build() -> IO[bytes]:  # on click, on Streamlit's download thread
-        return svc.jobs.selection_zip(user, ids)
+    def build() -> bytes:  # on click, on Streamlit's download thread
+        # Streamlit serves a download from bytes it holds (its media file manager takes no
+        # stream), so the finished zip is read once here; the cap bounds it.
+        with svc.jobs.selection_zip(user, ids) as out:
+            return out.read()
 
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     st.download_button(

@@ -16,7 +16,9 @@ from core.domain.models import Job, JobStatus
 from core.ports import BlobStore
 from core.services.your_data import job_record
 
-ZIP_CAP_BYTES = 200 * 1024 * 1024  # the images of one zip, together
+# The images of one zip, together. The Streamlit UI hands the finished zip to Streamlit as bytes
+# (its download button takes no stream), so this also bounds that copy.
+ZIP_CAP_BYTES = 100 * 1024 * 1024
 SPOOL_BYTES = 8 * 1024 * 1024  # past this the zip being written moves to a temporary file
 CHUNK = 64 * 1024
 
