@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.constants import PASSWORD
 from tests.e2e.helpers import generate, open_page, settle, sign_up
@@ -73,7 +74,10 @@ def test_star_filter_select_zip_and_delete(live_server_factory, sized_page: Page
         settle(page)
         if starred.count():
             break
-        main.get_by_role("button", name="Add a red fox to favourites").click()
+        try:
+            main.get_by_role("button", name="Add a red fox to favourites").click(timeout=10_000)
+        except PlaywrightTimeout:  # covered while the live view redraws: try again
+            continue
     expect(starred).to_be_visible()
     assert "job=" not in page.url
     shot(page, "history-starred")
