@@ -95,7 +95,7 @@ def write_zip(blobs: BlobStore, jobs: list[Job], *, cap: int = ZIP_CAP_BYTES) ->
                         entry.write(data[start : start + CHUNK])
                 del data
         out.seek(0)
-        return out  # type: ignore[return-value]
+        return out
     except BaseException:
         out.close()
         raise
