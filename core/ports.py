@@ -141,6 +141,14 @@ class JobStore(Protocol):
         job row still names; the purge keeps those and deletes the rest."""
         ...
 
+    # ---- favourites (issue 12) ----
+
+    def set_starred(self, job_ids: list[str], starred: bool) -> int:
+        """Star (or unstar) these jobs; return how many exist. Starring a starred job keeps its
+        first time. The caller checks ownership; a store acting with a user's credentials
+        (Supabase: their JWT) changes only that user's own jobs."""
+        ...
+
 
 class BlobStore(Protocol):
     """Image bytes. Paths: `{user_id}/{job_id}.{ext}` and `{user_id}/{job_id}.thumb.webp`.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import html
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import groupby
@@ -53,6 +53,21 @@ STYLE = """
   [data-testid="stLayoutWrapper"]:has(> [class*="_batch_"]) { width: 100% !important; }
   [class*="_batch_"] { padding: 0.5rem !important; }
 }
+/* favourites and selection (issue 12): the star and the select box sit above the tile's
+   stretched open button; the star's words are for screen readers, the eye sees ★ or ☆ */
+[class*="st-key-tile_"] [class*="_staron_"] button::after,
+[class*="st-key-tile_"] [class*="_staroff_"] button::after { content: none; }
+[class*="_staron_"] button, [class*="_staroff_"] button,
+[class*="st-key-tile_"] .stCheckbox { position: relative !important; z-index: 2; }
+/* the whole row, so the controls stay above the open button also while a redraw fades them
+   (a faded element is its own stacking context) */
+[class*="st-key-tilectl_"] { position: relative !important; z-index: 2; }
+[class*="_staron_"] button p, [class*="_staroff_"] button p {
+  position: absolute !important; width: 1px; height: 1px; overflow: hidden;
+  clip: rect(0 0 0 0); white-space: nowrap;
+}
+[class*="_staron_"] button::before { content: "★"; color: #a15c00; font-size: 1.25rem; }
+[class*="_staroff_"] button::before { content: "☆"; font-size: 1.25rem; }
 [class*="st-key-tile_"] .tile-square {
   display: flex; align-items: center; justify-content: center; text-align: center;
   padding: 0.5rem; box-sizing: border-box; overflow: hidden; font-size: 0.85rem;
@@ -147,12 +162,30 @@ def batch_group(batch: list[Job], *, key: str) -> Iterator[None]:
 
 
 def gallery_tile(
-    user: User, job: Job, url: str | None, position: int | None, *, label: str, key: str
+    user: User,
+    job: Job,
+    url: str | None,
+    position: int | None,
+    *,
+    label: str,
+    key: str,
+    controls: Callable[[], None] | None = None,
 ) -> bool:
     """One uniform tile: status badge, a square image (or a square saying why there is none)
-    and the prompt as the button that opens it. True when it was clicked."""
+    and the prompt as the button that opens it. True when it was clicked. `controls` draws
+    beside the badge, above the stretched open button (the star, the select box)."""
     with st.container(key=f"tile_{job.id}", width=TILE_WIDTH, gap="xsmall"):
-        widgets.status_badge(job, position)
+        if controls is None:
+            widgets.status_badge(job, position)
+        else:
+            with st.container(
+                horizontal=True,
+                vertical_alignment="center",
+                gap="xsmall",
+                key=f"tilectl_{job.id}",
+            ):
+                widgets.status_badge(job, position)
+                controls()
         if job.status is JobStatus.DONE:
             widgets.show_job_image(user, job, url, thumb=True)
         else:
@@ -173,3 +206,13 @@ def status_words(status: JobStatus) -> str:
         JobStatus.FAILED: t("gallery.failed"),
         JobStatus.CANCELED: t("gallery.canceled"),
     }[status]
+
+
+def star_button(job: Job, name: str, *, key: str) -> bool:
+    """The favourite star of a tile (★ starred, ☆ not): a button whose accessible name says
+    what a press does to the image `name`. True when pressed."""
+    if job.starred:
+        label, state = t("favourites.unstar_named", name=name), "staron"
+    else:
+        label, state = t("favourites.star_named", name=name), "staroff"
+    return st.button(label, key=f"{key}_{state}_{job.id}", type="tertiary")

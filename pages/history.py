@@ -2,15 +2,19 @@
 together, status on each tile) with filters in a collapsible section and keyset pages. A tile
 opens the lightbox: the full image, prompt, parameters and actions, previous/next by button or
 ←/→, Esc to close. The open job is in the URL (?job=ID) and the filters too, so reload,
-Back/Forward and a shared link land on the same view."""
+Back/Forward and a shared link land on the same view. Favourites (issue 12): a star on each tile
+and in the lightbox, and a filter; "Select images" ticks tiles to download them as one zip or
+delete them together (pages/selection.py)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import streamlit as st
 
 from core.domain.errors import AuthRequired, NotFound, StudioError
 from core.domain.models import Job, JobKind, JobPage, JobQuery, JobStatus, User, is_uuid
-from pages import gallery, iterate, names, widgets
+from pages import gallery, iterate, names, selection, widgets
 from pages.failures import failure_text
 from pages.i18n import option_names, t
 from pages.job_text import retry_text, waited_text
@@ -21,7 +25,7 @@ CURSORS_KEY = "history_cursors"
 FILTERS_KEY = "history_filters"
 FLASH_KEY = "history_flash"
 PAGE_IDS_KEY = "history_page_ids"
-FILTER_WIDGETS = ("hist_status", "hist_provider", "hist_kind", "hist_text")
+FILTER_WIDGETS = ("hist_status", "hist_provider", "hist_kind", "hist_text", "hist_starred")
 REVIEW_NAMES = {
     "unreviewed": "review_status.unreviewed",
     "approved": "review_status.approved",
@@ -85,6 +89,9 @@ def _act(user: User, action: str, job: Job) -> None:
         elif action == "cancel":
             svc.jobs.cancel(user, job.id)
             _flash(t("history.canceled"))
+        elif action in ("star", "unstar"):
+            svc.jobs.set_starred(user, [job.id], action == "star")
+            _flash(t("favourites.starred" if action == "star" else "favourites.unstarred"))
         elif action == "delete":
             following = _neighbour(job.id, +1) or _neighbour(job.id, -1)
             svc.jobs.delete(user, job.id)
@@ -149,6 +156,13 @@ def _lightbox_actions(user: User, job: Job) -> None:
             t("history.cancel"), key="hist_cancel", icon=":material/cancel:"
         ):
             _act(user, "cancel", job)
+        starring = "unstar" if job.starred else "star"
+        if st.button(
+            t("favourites.unstar") if job.starred else t("favourites.star"),
+            key="hist_star",
+            icon=":material/star:" if job.starred else ":material/star_outline:",
+        ):
+            _act(user, starring, job)
         if st.button(t("history.use_prompt"), key="hist_use", icon=":material/edit:"):
             _use_prompt(job)
         if job.status is not JobStatus.PROCESSING:
@@ -249,6 +263,7 @@ def _clear_filters() -> None:
     st.session_state["hist_provider"] = []
     st.session_state["hist_kind"] = []
     st.session_state["hist_text"] = ""
+    st.session_state["hist_starred"] = False
 
 
 def _filters() -> tuple[JobQuery, bool]:
@@ -298,8 +313,15 @@ def _filters() -> tuple[JobQuery, bool]:
             )
             or ""
         ).strip()
-    filters = (tuple(chosen_status), tuple(chosen_providers), text, tuple(chosen_kinds))
+        starred = st.toggle(
+            t("favourites.only_starred"),
+            key="hist_starred",
+            bind="query-params",
+            persist_state="session",
+        )
+    filters = (tuple(chosen_status), tuple(chosen_providers), text, tuple(chosen_kinds), starred)
     query = JobQuery(
+        starred=starred,
         kinds=tuple(JobKind(k) for k in chosen_kinds),
         statuses=tuple(JobStatus(s) for s in chosen_status),
         providers=tuple(chosen_providers),
@@ -331,6 +353,9 @@ def _grid(user: User, jobs: list[Job]) -> None:
     urls = widgets.image_sources(user, jobs, thumbs=True)
     st.session_state[PAGE_IDS_KEY] = [j.id for j in jobs]
     labels = gallery.open_labels(jobs)
+    selecting = selection.active()
+    if selecting:
+        selection.toolbar(user, jobs, on_done=_flash)
     with st.container(horizontal=True, key="hist_grid", gap="medium"):
         for batch in gallery.batches(jobs):
             with gallery.batch_group(batch, key="hist"):
@@ -342,9 +367,22 @@ def _grid(user: User, jobs: list[Job]) -> None:
                         positions.get(job.id),
                         label=labels[job.id],
                         key=f"hist_open_{job.id}",
+                        controls=_tile_controls(user, job, labels[job.id], selecting),
                     ):
                         _open(job.id)
                         st.rerun(scope="app")
+
+
+def _tile_controls(user: User, job: Job, label: str, selecting: bool) -> Callable[[], None]:
+    """The star of a tile and, while selecting, its select box."""
+
+    def draw() -> None:
+        if gallery.star_button(job, label, key="hist"):
+            _act(user, "unstar" if job.starred else "star", job)
+        if selecting:
+            selection.checkbox(job, label)
+
+    return draw
 
 
 def _jobs_view(user: User, query: JobQuery, filtered: bool, page: JobPage) -> bool:
@@ -365,6 +403,7 @@ if flash:
     st.success(flash)
 
 query, filtered = _filters()
+selection.mode_toggle()
 try:
     first = svc.jobs.list_jobs(user, query)  # read once: the full run's fragment draws this
 except AuthRequired:

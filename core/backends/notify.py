@@ -172,3 +172,6 @@ class NotifyingJobStore:
 
     def mark_generated(self, job_id: str, owner: str, lease_seconds: float) -> bool:
         return self.inner.mark_generated(job_id, owner, lease_seconds)
+
+    def set_starred(self, job_ids: list[str], starred: bool) -> int:
+        return self._signal(self.inner.set_starred(job_ids, starred))

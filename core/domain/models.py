@@ -138,6 +138,7 @@ class Job:
     parent_id: str | None = None
     mask_path: str | None = None
     reference_paths: tuple[str, ...] = ()
+    starred: bool = False  # a favourite of its owner (issue 12)
 
     @property
     def request(self) -> JobRequest:
@@ -171,6 +172,7 @@ class JobQuery:
     limit: int = 24
     cursor: str | None = None
     kinds: tuple[JobKind, ...] = ()  # lineage kinds (edit and iterate); empty = all
+    starred: bool = False  # only the owner's favourites (issue 12)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import IO
 
 from core.domain.errors import (
     Conflict,
@@ -34,7 +35,7 @@ from core.domain.paths import is_own_input_path, job_paths
 from core.domain.settings import Settings
 from core.ports import Backend, JobStore
 from core.providers.base import SEED_MAX, Provider, compatible_params
-from core.services import inputs
+from core.services import inputs, selection
 from core.services.access import MAX_PAGE as MAX_PAGE  # the API's bound on `limit`
 from core.services.access import effective_quota, page_limit, require_role, user_jobs
 from core.services.signed_urls import SignedUrlCache
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 MAX_COUNT = 4
 MAX_COMPARE = 6  # provider/model pairs in one comparison
 MAX_IDEMPOTENCY_KEY = 200
+MAX_SELECTION = 200  # jobs starred, zipped or deleted together (issue 12)
 BEING_GENERATED = "This job is being generated; wait for it to finish, then delete it."
 
 
@@ -459,6 +461,59 @@ class JobsService:
         for job in others:
             self.delete(user, job.id)
         return [job.id for job in others]
+
+    # ---- favourites and selections (issue 12) -------------------------------------------
+
+    def set_starred(self, user: User, job_ids: Sequence[str], starred: bool) -> list[Job]:
+        """Star (or unstar) jobs of one's own; returns them as they are now. Every id must be
+        one of the user's jobs (another user's, or none: NotFound, and nothing changes), at most
+        MAX_SELECTION at once."""
+        jobs = self.selected_jobs(user, job_ids)
+        if not isinstance(starred, bool):
+            raise ValidationError("`starred` must be true or false.", reason="invalid_starred")
+        self._jobs(user).set_starred([job.id for job in jobs], starred)
+        return [replace(job, starred=starred) for job in jobs]
+
+    def selected_jobs(self, user: User, job_ids: Sequence[str]) -> list[Job]:
+        """The user's own jobs named by `job_ids` (distinct, in the order given): a selection
+        of the gallery. ValidationError for no ids or more than MAX_SELECTION; NotFound when any
+        id is not one of the user's jobs (reviewers and admins too: a selection is one's own)."""
+        if isinstance(job_ids, str) or not isinstance(job_ids, Sequence):
+            raise ValidationError("Give a list of job ids.", reason="invalid_selection")
+        ids = list(dict.fromkeys(job_ids))
+        if not ids or len(ids) > MAX_SELECTION:
+            raise ValidationError(
+                f"Select between 1 and {MAX_SELECTION} jobs.",
+                reason="invalid_selection",
+                params={"max": MAX_SELECTION},
+            )
+        store = self._jobs(user)
+        jobs: list[Job] = []
+        for job_id in ids:
+            job = store.get_job(job_id) if is_uuid(job_id) else None
+            if job is None or job.user_id != user.id:
+                raise NotFound()
+            jobs.append(_as_seen_by(user, job))
+        return jobs
+
+    def selection_zip(self, user: User, job_ids: Sequence[str]) -> IO[bytes]:
+        """One zip of the images of one's own selected jobs (core.services.selection): a
+        rewound spooled file, at most selection.ZIP_CAP_BYTES of images (Conflict past it)."""
+        jobs = self.selected_jobs(user, job_ids)
+        return selection.write_zip(self.backend.blobs, jobs)
+
+    def check_selection_zip(self, user: User, job_ids: Sequence[str]) -> tuple[int, int]:
+        """(images, bytes) the zip of this selection would hold; the Conflict `selection_zip`
+        would raise (nothing to zip, past the cap) before any image is read."""
+        images, total = selection.check_zip(self.backend.blobs, self.selected_jobs(user, job_ids))
+        return len(images), total
+
+    def delete_selected(self, user: User, job_ids: Sequence[str]) -> selection.Deleted:
+        """Delete one's own selected jobs together (each as `delete` does); a job that cannot
+        go (being generated) stays, with the reason, and the others still go. Any id not the
+        user's: NotFound before anything is deleted."""
+        jobs = self.selected_jobs(user, job_ids)
+        return selection.delete_each(jobs, lambda job_id: self.delete(user, job_id))
 
     # ---- helpers --------------------------------------------------------------------------
 

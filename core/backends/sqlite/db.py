@@ -144,7 +144,7 @@ JOB_COLUMNS = (
     "max_attempts, run_after, lease_owner, lease_expires_at, error_code, error_message, "
     "result_path, thumb_path, result_meta, review_status, review_note, reviewed_by, reviewed_at, "
     "batch_id, idempotency_key, created_at, started_at, finished_at, updated_at, "
-    "parent_id, mask_path, reference_paths"
+    "parent_id, mask_path, reference_paths, starred_at"
 )
 
 
@@ -183,6 +183,7 @@ def job_from_row(row: sqlite3.Row) -> Job:
         parent_id=row["parent_id"],
         mask_path=row["mask_path"],
         reference_paths=tuple(json.loads(row["reference_paths"] or "[]")),
+        starred=row["starred_at"] is not None,
     )
 
 

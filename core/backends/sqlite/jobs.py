@@ -62,6 +62,9 @@ SQL_FORGET_EMPTY_BATCH_KEYS = (
     "DELETE FROM idempotency_keys WHERE batch_id = :batch "
     "AND NOT EXISTS (SELECT 1 FROM jobs WHERE batch_id = :batch)"
 )
+# Favourites (issue 12): the store sets the mark; JobsService checks that the jobs are the user's.
+SQL_STAR = "UPDATE jobs SET starred_at = COALESCE(starred_at, ?) WHERE id = ?"
+SQL_UNSTAR = "UPDATE jobs SET starred_at = NULL WHERE id = ?"
 SQL_SET_REVIEW = (
     "UPDATE jobs SET review_status = ?, review_note = ?, reviewed_by = ?, reviewed_at = ?, "
     "updated_at = ? WHERE id = ?"
@@ -193,6 +196,8 @@ class LocalJobStore(LocalQueue):
         if query.text:
             where.append("casefold(prompt) LIKE ? ESCAPE '\\'")
             args.append(f"%{_escape_like(query.text.casefold())}%")
+        if query.starred:
+            where.append("starred_at IS NOT NULL")
         if query.batch_id is not None:
             where.append("batch_id = ?")
             args.append(query.batch_id)
@@ -287,6 +292,19 @@ class LocalJobStore(LocalQueue):
         )
         rows = self._db.conn.execute(sql, [*wanted, *wanted, *wanted]).fetchall()
         return {row[0] for row in rows}
+
+    # ---- favourites (issue 12) -------------------------------------------------------------
+
+    def set_starred(self, job_ids: list[str], starred: bool) -> int:
+        changed = 0
+        with self._db.write() as conn:
+            now = now_us()
+            for job_id in dict.fromkeys(job_ids):
+                if starred:
+                    changed += conn.execute(SQL_STAR, (now, job_id)).rowcount
+                else:
+                    changed += conn.execute(SQL_UNSTAR, (job_id,)).rowcount
+        return changed
 
 
 # ---- helpers ---------------------------------------------------------------------------------

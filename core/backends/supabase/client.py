@@ -126,6 +126,7 @@ def job_from_row(row: dict[str, Any]) -> Job:
         parent_id=_opt_str(row.get("parent_id")),
         mask_path=row.get("mask_path"),
         reference_paths=tuple(row.get("reference_paths") or ()),
+        starred=row.get("starred_at") is not None,
     )
 
 

@@ -112,10 +112,17 @@ class SupabaseJobStore:
             decode_cursor(query.cursor, _valid_cursor) if query.cursor else (None, None)
         )
         kinds = [JobKind(k).value for k in query.kinds]
+        # the kind filter is its own function (supabase-schema.sql, "edit and iterate"), and so
+        # is the favourites filter, which takes the kinds too ("favourites")
+        if query.starred:
+            fn, extra = "list_starred_jobs", {"p_kinds": kinds}
+        elif kinds:
+            fn, extra = "list_jobs_of_kinds", {"p_kinds": kinds}
+        else:
+            fn, extra = "list_jobs", {}
         rows = self._rpc(
-            # the kind filter is its own function (supabase-schema.sql, "edit and iterate")
-            "list_jobs_of_kinds" if kinds else "list_jobs",
-            ({"p_kinds": kinds} if kinds else {})
+            fn,
+            extra
             | {
                 "p_user_id": query.user_id,
                 "p_statuses": [JobStatus(s).value for s in query.statuses],
@@ -317,6 +324,14 @@ class SupabaseJobStore:
             return set()
         rows = self._rpc("inputs_in_use", {"p_paths": wanted}) or []
         return {str(r["path"]) for r in rows}
+
+    # ---- favourites (issue 12) -------------------------------------------------------------
+
+    def set_starred(self, job_ids: list[str], starred: bool) -> int:
+        ids = _uuids(job_ids)
+        if not ids:
+            return 0
+        return int(self._rpc("set_starred", {"p_ids": ids, "p_starred": bool(starred)}) or 0)
 
 
 # ---- helpers ---------------------------------------------------------------------------------

@@ -1,3 +1,0 @@
--- Placeholder on branch speed only: migration 008 belongs to another branch (numbers are
--- assigned per feature and must run without gaps). Delete this file when that branch merges.
-SELECT 1;
