@@ -1727,6 +1727,13 @@ alter table public.profiles add constraint profiles_language_check
 create index if not exists jobs_review_queue_idx
     on public.jobs (status, review_status, created_at, id);
 create index if not exists jobs_status_created_idx on public.jobs (status, created_at, id);
+-- The queue itself (done, unreviewed) has its own small index led by created_at. Jobs are
+-- stored roughly in creation order, so the planner rates a walk of jobs_all_history_idx that
+-- filters on the statuses as cheap (created_at is well correlated with the table, status is
+-- not) and would take it over jobs_review_queue_idx, but a queue whose oldest jobs are all
+-- reviewed makes that walk read every reviewed job first. This one holds only the queue.
+create index if not exists jobs_unreviewed_idx on public.jobs (created_at, id)
+    where status = 'done' and review_status = 'unreviewed';
 
 -- The listing itself, for list_jobs and list_jobs_of_kinds (the same rules as before). One
 -- static query per order: a `case when p_oldest_first` in ORDER BY matches no index, so the old
