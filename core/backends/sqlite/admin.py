@@ -37,7 +37,12 @@ SQL_PRUNE_SWEEPS = (
     "(SELECT id FROM sweep_runs ORDER BY started_at DESC LIMIT ?)"
 )
 SQL_LIST_SWEEPS = "SELECT * FROM sweep_runs ORDER BY started_at DESC, id LIMIT ?"
-SQL_USER_ACTIVITY = "SELECT user_id, COUNT(*), MAX(created_at) FROM jobs GROUP BY user_id"
+# The counts come from user_job_totals (kept by triggers, migration 011); the latest activity is
+# one probe of jobs_history per user rather than a walk over every job.
+SQL_USER_ACTIVITY = (
+    "SELECT t.user_id, t.jobs, (SELECT MAX(j.created_at) FROM jobs j INDEXED BY jobs_history "
+    "WHERE j.user_id = t.user_id) FROM user_job_totals t WHERE t.jobs > 0"
+)
 SQL_SET_QUOTA = "UPDATE users SET daily_quota = ? WHERE id = ?"
 SQL_CANCEL_USER_JOBS = (
     "UPDATE jobs SET status = 'canceled', finished_at = ?, updated_at = ? "
