@@ -245,11 +245,11 @@ def test_a_malformed_signed_url_expiry_is_403(client: TestClient, exp: str) -> N
 @pytest.mark.parametrize(
     ("method", "job_id"),
     [
-        ("GET", str(uuid.uuid4())),
+        ("GET", "3f2b8c1e-5a6d-4e7f-8a9b-0c1d2e3f4a5b"),
         ("GET", "not-a-uuid"),
         ("GET", ""),
         ("GET", "../../etc/passwd"),
-        ("DELETE", str(uuid.uuid4())),
+        ("DELETE", "7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c0d"),
         ("DELETE", "not-a-uuid"),
         ("DELETE", "../../etc/passwd"),
     ],

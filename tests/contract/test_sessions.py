@@ -4,8 +4,6 @@ changing the password, with the bad inputs refused and nothing changed."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from core.domain.errors import (
