@@ -21,9 +21,11 @@ SIGN = "POST /storage/v1/object/sign/results"
 POSITIONS = "POST /rest/v1/rpc/queue_positions"
 
 EXPECTED = {
-    "Generate, no batch": [SESSION],
+    # Generate shows the results feed (the 12 newest jobs, issue 12): one list, one batch sign
+    "Generate, no batch": [SESSION, LIST, SIGN],
     "History page 1 (24 tiles)": [SESSION, LIST, SIGN],
-    "Generate, 4-job batch done": [SESSION, LIST, SIGN],
+    # the same feed again after a batch: its signed URLs are still valid and reused
+    "Generate, 4-job batch done": [SESSION, LIST],
     "One live tick, 4 queued": [SESSION, LIST, POSITIONS],
     "Review queue (admin), first": [SESSION, "GET /rest/v1/profiles", LIST, SIGN],
     # the same page again: its signed URLs are still valid and reused (nothing signed)
