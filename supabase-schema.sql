@@ -1748,6 +1748,62 @@ grant execute on function public.set_starred(uuid[], boolean) to authenticated, 
 
 create or replace function public.list_starred_jobs(
     p_kinds text[] default '{}',
+    p_user_id uuid default null,
+    p_statuses text[] default '{}',
+    p_providers text[] default '{}',
+    p_models text[] default '{}',
+    p_review_statuses text[] default '{}',
+    p_text text default null,
+    p_batch_id uuid default null,
+    p_created_after timestamptz default null,
+    p_created_before timestamptz default null,
+    p_oldest_first boolean default false,
+    p_cursor_created_at timestamptz default null,
+    p_cursor_id uuid default null,
+    p_limit integer default 24
+) returns setof public.jobs
+    language plpgsql stable security definer set search_path = ''
+as $$
+declare
+    v_pattern text := case when p_text is null or p_text = '' then null else
+        '%' || replace(replace(replace(p_text, '\', '\\'), '%', '\%'), '_', '\_') || '%' end;
+    v_full boolean := public.sees_all_jobs();
+    v_uid uuid := auth.uid();
+begin
+    if not v_full and (v_uid is null or not public.is_active_user()) then
+        return;
+    end if;
+    return query
+    select m.* from public.jobs j
+    cross join lateral public.job_as_seen(j, v_full) m
+    where (v_full or j.user_id = v_uid)
+      and j.starred_at is not null
+      and (p_user_id is null or j.user_id = p_user_id)
+      and (cardinality(p_kinds) = 0 or j.kind = any (p_kinds))
+      and (cardinality(p_statuses) = 0 or j.status = any (p_statuses))
+      and (cardinality(p_providers) = 0 or j.provider = any (p_providers))
+      and (cardinality(p_models) = 0 or j.model = any (p_models))
+      and (cardinality(p_review_statuses) = 0 or j.review_status = any (p_review_statuses))
+      and (v_pattern is null or j.prompt ilike v_pattern)
+      and (p_batch_id is null or j.batch_id = p_batch_id)
+      and (p_created_after is null or j.created_at >= p_created_after)
+      and (p_created_before is null or j.created_at < p_created_before)
+      and (p_cursor_created_at is null or (
+            case when p_oldest_first
+                 then (j.created_at, j.id) > (p_cursor_created_at, p_cursor_id)
+                 else (j.created_at, j.id) < (p_cursor_created_at, p_cursor_id) end))
+    order by
+        case when p_oldest_first then j.created_at end asc,
+        case when p_oldest_first then j.id end asc,
+        j.created_at desc, j.id desc
+    limit greatest(1, least(coalesce(p_limit, 24), 501));
+end;
+$$;
+revoke all on function public.list_starred_jobs(text[], uuid, text[], text[], text[], text[], text,
+    uuid, timestamptz, timestamptz, boolean, timestamptz, uuid, integer) from public, anon;
+grant execute on function public.list_starred_jobs(text[], uuid, text[], text[], text[], text[],
+    text, uuid, timestamptz, timestamptz, boolean, timestamptz, uuid, integer)
+    to authenticated, service_role;
 
 -- ---- scale: a million jobs (issue #13) ------------------------------------------------------
 -- History, Review and the admin user list stay within 50 ms of database time at 1,000,000 jobs
@@ -1870,49 +1926,6 @@ create or replace function public.list_jobs(
     p_cursor_id uuid default null,
     p_limit integer default 24
 ) returns setof public.jobs
-    language plpgsql stable security definer set search_path = ''
-as $$
-declare
-    v_pattern text := case when p_text is null or p_text = '' then null else
-        '%' || replace(replace(replace(p_text, '\', '\\'), '%', '\%'), '_', '\_') || '%' end;
-    v_full boolean := public.sees_all_jobs();
-    v_uid uuid := auth.uid();
-begin
-    if not v_full and (v_uid is null or not public.is_active_user()) then
-        return;
-    end if;
-    return query
-    select m.* from public.jobs j
-    cross join lateral public.job_as_seen(j, v_full) m
-    where (v_full or j.user_id = v_uid)
-      and j.starred_at is not null
-      and (p_user_id is null or j.user_id = p_user_id)
-      and (cardinality(p_kinds) = 0 or j.kind = any (p_kinds))
-      and (cardinality(p_statuses) = 0 or j.status = any (p_statuses))
-      and (cardinality(p_providers) = 0 or j.provider = any (p_providers))
-      and (cardinality(p_models) = 0 or j.model = any (p_models))
-      and (cardinality(p_review_statuses) = 0 or j.review_status = any (p_review_statuses))
-      and (v_pattern is null or j.prompt ilike v_pattern)
-      and (p_batch_id is null or j.batch_id = p_batch_id)
-      and (p_created_after is null or j.created_at >= p_created_after)
-      and (p_created_before is null or j.created_at < p_created_before)
-      and (p_cursor_created_at is null or (
-            case when p_oldest_first
-                 then (j.created_at, j.id) > (p_cursor_created_at, p_cursor_id)
-                 else (j.created_at, j.id) < (p_cursor_created_at, p_cursor_id) end))
-    order by
-        case when p_oldest_first then j.created_at end asc,
-        case when p_oldest_first then j.id end asc,
-        j.created_at desc, j.id desc
-    limit greatest(1, least(coalesce(p_limit, 24), 501));
-end;
-$$;
-revoke all on function public.list_starred_jobs(text[], uuid, text[], text[], text[], text[], text,
-    uuid, timestamptz, timestamptz, boolean, timestamptz, uuid, integer) from public, anon;
-grant execute on function public.list_starred_jobs(text[], uuid, text[], text[], text[], text[],
-    text, uuid, timestamptz, timestamptz, boolean, timestamptz, uuid, integer)
-    to authenticated, service_role;
-
     language sql stable security definer set search_path = ''
 as $$
     select * from public.list_jobs_page(null, p_user_id, p_statuses, p_providers, p_models,
