@@ -29,7 +29,8 @@ create or replace function public.audit_claim() returns trigger language plpgsql
 begin
     insert into public.claim_audit (owner, live)
     select new.lease_owner, count(*) from public.jobs
-    where status = 'processing' and lease_expires_at > clock_timestamp();
+    where status = 'processing' and lease_expires_at > clock_timestamp()
+      and generated_at is null;  -- a job storing its image holds no provider slot (issue 13)
     return null;
 end $$;
 drop trigger if exists audit_claim on public.jobs;
