@@ -244,6 +244,9 @@ if not available:
     st.error(t("generate.no_provider"))
     st.stop()
 
+# "Recall" (pages/recall.py) fills the form's widgets from an image's recipe, so it comes
+# before any of them is drawn in this run (Streamlit refuses to set a drawn widget's value).
+recall_uploader()
 form_col, result_col = st.columns([5, 6], gap="large")
 with form_col:
     provider_names = [p.name for p in available]
@@ -335,7 +338,6 @@ with form_col:
     shutdown = names.shutdown_warning(provider, model.id, utc_today())
     if shutdown:
         st.warning(widgets.md_escape(shutdown), icon=":material/event_busy:")
-    recall_uploader()  # "Recall": fill the form from an image's recipe (pages/recall.py)
     if unavailable:
         with st.expander(t("generate.not_configured", count=len(unavailable))):
             for p in unavailable:
