@@ -175,6 +175,7 @@ def _store_language(language: str) -> None:
         widgets.services().accounts.set_language(user, language)
     except StudioError as exc:
         widgets.show_error(exc)
+    widgets.forget_current_user()  # the page must see the profile with its new language
 
 
 def main() -> None:

@@ -95,6 +95,15 @@ def current_user() -> User | None:
     return user
 
 
+def forget_current_user() -> None:
+    """Drop this run's cached answer of `current_user` (after the profile changed, e.g. its
+    language: a callback runs inside the run whose cache would otherwise hand the old profile
+    to the page)."""
+    ctx = get_script_run_ctx()
+    if ctx is not None and hasattr(ctx, _RUN_USER_ATTR):
+        delattr(ctx, _RUN_USER_ATTR)
+
+
 def has_role(user: User, min_role: Role) -> bool:
     return _ROLE_RANK[user.role] >= _ROLE_RANK[min_role]
 

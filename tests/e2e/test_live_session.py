@@ -29,7 +29,8 @@ def test_a_polling_page_shows_sign_in_once_another_tab_signs_out(
     other.goto(server.url + "/")
     expect(signed_in_marker(other, email)).to_be_visible()
     open_page(other, "History")
-    expect(other.get_by_test_id("stMain").get_by_text("A kite over the dunes", exact=True)).to_be_visible()
+    kite = other.get_by_test_id("stMain").get_by_text("A kite over the dunes", exact=True)
+    expect(kite).to_be_visible()
 
     open_page(page, "Account")
     main.get_by_role("button", name="Sign out", exact=True).click()

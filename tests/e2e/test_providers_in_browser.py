@@ -115,7 +115,8 @@ def test_each_provider_generates_through_the_browser_and_a_safety_block_shows_wh
         has_text="Something the filter refuses"
     )
     expect(batch.get_by_text(FAILED)).to_have_count(1, timeout=20_000)
-    expect(batch.get_by_text(re.compile(r"^The provider.s safety filter blocked this image: “.+”$"))).to_be_visible()
+    blocked = re.compile(r"^The provider.s safety filter blocked this image: “.+”$")
+    expect(batch.get_by_text(blocked)).to_be_visible()
     expect(batch.get_by_test_id("stImage")).to_have_count(0)
     expect(page.get_by_text(re.compile("Traceback|SafetyBlocked|AIza"))).to_have_count(0)
     assert len(fake_gemini.generate_calls()) == 2, "a safety block is never retried"
@@ -126,7 +127,8 @@ def test_each_provider_generates_through_the_browser_and_a_safety_block_shows_wh
     expect(main.get_by_test_id("stImage")).to_have_count(3)
     expect(main.locator("[class*='st-key-tile_']")).to_have_count(4)
     # The failed tile says why in plain words, in place of the image.
-    expect(main.get_by_text(re.compile(r"^The provider.s safety filter blocked this image"))).to_be_visible()
+    blocked = re.compile(r"^The provider.s safety filter blocked this image")
+    expect(main.get_by_text(blocked)).to_be_visible()
     assert len(fake_openai.requests) == 1
     assert len(fake_gemini.requests) == 2
     assert len(fake_ideogram.requests) == 2
