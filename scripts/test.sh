@@ -26,4 +26,5 @@ fi
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
-exec .venv/bin/python -m pytest "$@"
+# Two workers (pytest-xdist): each has its own PostgreSQL cluster, data dirs and free ports.
+exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" "$@"
