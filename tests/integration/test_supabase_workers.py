@@ -129,7 +129,7 @@ def test_sixty_jobs_over_the_app_and_two_workers_run_once_within_the_cap(audited
                     break
                 time.sleep(0.2)
             rows = conn.execute(
-                "select id::text, status, attempts, started_at, finished_at from public.jobs"
+                "select id::text, status, attempts, started_at, generated_at from public.jobs"
             ).fetchall()
             audit = conn.execute("select owner, live from public.claim_audit").fetchall()
             (objects,) = conn.execute("select count(*) from storage.objects").fetchone()
@@ -149,6 +149,8 @@ def test_sixty_jobs_over_the_app_and_two_workers_run_once_within_the_cap(audited
     assert {(r[1], r[2]) for r in rows} == {("done", 1)}, logs
     assert len(audit) == JOBS  # each job was claimed exactly once
     assert max(live for _, live in audit) <= CAP
+    # the provider calls (start → generated_at) never overlap past the cap; storing the images
+    # afterwards holds no provider slot (issue 13)
     assert _max_overlap([(r[3], r[4]) for r in rows]) <= CAP
     processes = {owner.rsplit(":", 1)[0] for owner, _ in audit}
     assert len(processes) >= 2, "only one process did all the work"
