@@ -1648,65 +1648,8 @@ revoke all on function public.inputs_in_use(text[]) from public, anon, authentic
 grant execute on function public.inputs_in_use(text[]) to service_role;
 grant select (parent_id, mask_path, reference_paths) on table public.jobs to authenticated;
 
--- History's filter by kind: list_jobs with a `p_kinds` filter (the same rules otherwise; a
--- second function rather than a changed signature, so list_jobs and its callers stay as they are).
-create or replace function public.list_jobs_of_kinds(
-    p_kinds text[],
-    p_user_id uuid default null,
-    p_statuses text[] default '{}',
-    p_providers text[] default '{}',
-    p_models text[] default '{}',
-    p_review_statuses text[] default '{}',
-    p_text text default null,
-    p_batch_id uuid default null,
-    p_created_after timestamptz default null,
-    p_created_before timestamptz default null,
-    p_oldest_first boolean default false,
-    p_cursor_created_at timestamptz default null,
-    p_cursor_id uuid default null,
-    p_limit integer default 24
-) returns setof public.jobs
-    language plpgsql stable security definer set search_path = ''
-as $$
-declare
-    v_pattern text := case when p_text is null or p_text = '' then null else
-        '%' || replace(replace(replace(p_text, '\', '\\'), '%', '\%'), '_', '\_') || '%' end;
-    v_full boolean := public.sees_all_jobs();
-    v_uid uuid := auth.uid();
-begin
-    if not v_full and (v_uid is null or not public.is_active_user()) then
-        return;
-    end if;
-    return query
-    select m.* from public.jobs j
-    cross join lateral public.job_as_seen(j, v_full) m
-    where (v_full or j.user_id = v_uid)
-      and (p_user_id is null or j.user_id = p_user_id)
-      and j.kind = any (p_kinds)
-      and (cardinality(p_statuses) = 0 or j.status = any (p_statuses))
-      and (cardinality(p_providers) = 0 or j.provider = any (p_providers))
-      and (cardinality(p_models) = 0 or j.model = any (p_models))
-      and (cardinality(p_review_statuses) = 0 or j.review_status = any (p_review_statuses))
-      and (v_pattern is null or j.prompt ilike v_pattern)
-      and (p_batch_id is null or j.batch_id = p_batch_id)
-      and (p_created_after is null or j.created_at >= p_created_after)
-      and (p_created_before is null or j.created_at < p_created_before)
-      and (p_cursor_created_at is null or (
-            case when p_oldest_first
-                 then (j.created_at, j.id) > (p_cursor_created_at, p_cursor_id)
-                 else (j.created_at, j.id) < (p_cursor_created_at, p_cursor_id) end))
-    order by
-        case when p_oldest_first then j.created_at end asc,
-        case when p_oldest_first then j.id end asc,
-        j.created_at desc, j.id desc
-    limit greatest(1, least(coalesce(p_limit, 24), 501));
-end;
-$$;
-revoke all on function public.list_jobs_of_kinds(text[], uuid, text[], text[], text[], text[], text,
-    uuid, timestamptz, timestamptz, boolean, timestamptz, uuid, integer) from public, anon;
-grant execute on function public.list_jobs_of_kinds(text[], uuid, text[], text[], text[], text[],
-    text, uuid, timestamptz, timestamptz, boolean, timestamptz, uuid, integer)
-    to authenticated, service_role;
+-- History's filter by kind: list_jobs_of_kinds, a door to list_jobs_page beside list_jobs (whose
+-- signature stays as it is); defined with the listing in the scale section below.
 
 -- ---- the UI language (issue #14) -------------------------------------------------------------
 -- The language a user chose for the UI, kept in the profile so every device they sign in on
@@ -1720,7 +1663,7 @@ alter table public.profiles add constraint profiles_language_check
 -- ---- favourites (issue 12): starred jobs -------------------------------------------------------
 -- A job its owner starred has the time they starred it (NULL: not starred). Owners star only
 -- their own jobs, through set_starred (users have no UPDATE on jobs); History filters by it
--- with list_starred_jobs (list_jobs_of_kinds with the star filter; the same rules otherwise).
+-- with list_starred_jobs (a door to list_jobs_page with the star filter: see the scale section).
 alter table public.jobs add column if not exists starred_at timestamptz;
 create index if not exists jobs_starred_idx on public.jobs (user_id, created_at desc, id desc)
     where starred_at is not null;
@@ -1746,65 +1689,6 @@ $$;
 revoke all on function public.set_starred(uuid[], boolean) from public, anon;
 grant execute on function public.set_starred(uuid[], boolean) to authenticated, service_role;
 
-create or replace function public.list_starred_jobs(
-    p_kinds text[] default '{}',
-    p_user_id uuid default null,
-    p_statuses text[] default '{}',
-    p_providers text[] default '{}',
-    p_models text[] default '{}',
-    p_review_statuses text[] default '{}',
-    p_text text default null,
-    p_batch_id uuid default null,
-    p_created_after timestamptz default null,
-    p_created_before timestamptz default null,
-    p_oldest_first boolean default false,
-    p_cursor_created_at timestamptz default null,
-    p_cursor_id uuid default null,
-    p_limit integer default 24
-) returns setof public.jobs
-    language plpgsql stable security definer set search_path = ''
-as $$
-declare
-    v_pattern text := case when p_text is null or p_text = '' then null else
-        '%' || replace(replace(replace(p_text, '\', '\\'), '%', '\%'), '_', '\_') || '%' end;
-    v_full boolean := public.sees_all_jobs();
-    v_uid uuid := auth.uid();
-begin
-    if not v_full and (v_uid is null or not public.is_active_user()) then
-        return;
-    end if;
-    return query
-    select m.* from public.jobs j
-    cross join lateral public.job_as_seen(j, v_full) m
-    where (v_full or j.user_id = v_uid)
-      and j.starred_at is not null
-      and (p_user_id is null or j.user_id = p_user_id)
-      and (cardinality(p_kinds) = 0 or j.kind = any (p_kinds))
-      and (cardinality(p_statuses) = 0 or j.status = any (p_statuses))
-      and (cardinality(p_providers) = 0 or j.provider = any (p_providers))
-      and (cardinality(p_models) = 0 or j.model = any (p_models))
-      and (cardinality(p_review_statuses) = 0 or j.review_status = any (p_review_statuses))
-      and (v_pattern is null or j.prompt ilike v_pattern)
-      and (p_batch_id is null or j.batch_id = p_batch_id)
-      and (p_created_after is null or j.created_at >= p_created_after)
-      and (p_created_before is null or j.created_at < p_created_before)
-      and (p_cursor_created_at is null or (
-            case when p_oldest_first
-                 then (j.created_at, j.id) > (p_cursor_created_at, p_cursor_id)
-                 else (j.created_at, j.id) < (p_cursor_created_at, p_cursor_id) end))
-    order by
-        case when p_oldest_first then j.created_at end asc,
-        case when p_oldest_first then j.id end asc,
-        j.created_at desc, j.id desc
-    limit greatest(1, least(coalesce(p_limit, 24), 501));
-end;
-$$;
-revoke all on function public.list_starred_jobs(text[], uuid, text[], text[], text[], text[], text,
-    uuid, timestamptz, timestamptz, boolean, timestamptz, uuid, integer) from public, anon;
-grant execute on function public.list_starred_jobs(text[], uuid, text[], text[], text[], text[],
-    text, uuid, timestamptz, timestamptz, boolean, timestamptz, uuid, integer)
-    to authenticated, service_role;
-
 -- ---- scale: a million jobs (issue #13) ------------------------------------------------------
 -- History, Review and the admin user list stay within 50 ms of database time at 1,000,000 jobs
 -- (bench/scale.py; tests/integration/test_sql_plans.py checks the plans with EXPLAIN).
@@ -1823,12 +1707,15 @@ create index if not exists jobs_status_created_idx on public.jobs (status, creat
 create index if not exists jobs_unreviewed_idx on public.jobs (created_at, id)
     where status = 'done' and review_status = 'unreviewed';
 
--- The listing itself, for list_jobs and list_jobs_of_kinds (the same rules as before). One
+-- The listing itself, for list_jobs, list_jobs_of_kinds and list_starred_jobs (the same rules). One
 -- static query per order: a `case when p_oldest_first` in ORDER BY matches no index, so the old
 -- version sorted every matching row. A one-value status or review-status filter is compared
 -- with `=`, which the planner treats as a constant of the index order (`= any` of one value is
 -- not). Custom plans always: the plan is made for the actual filters, with the absent ones
 -- folded away, instead of a generic plan that must allow for all of them.
+-- (p_starred came later: the 14-argument version is dropped so no overload stays behind)
+drop function if exists public.list_jobs_page(text[], uuid, text[], text[], text[], text[], text,
+    uuid, timestamptz, timestamptz, boolean, timestamptz, uuid, integer);
 create or replace function public.list_jobs_page(
     p_kinds text[],
     p_user_id uuid,
@@ -1843,7 +1730,8 @@ create or replace function public.list_jobs_page(
     p_oldest_first boolean,
     p_cursor_created_at timestamptz,
     p_cursor_id uuid,
-    p_limit integer
+    p_limit integer,
+    p_starred boolean default false
 ) returns setof public.jobs
     language plpgsql stable security definer
     set search_path = '' set plan_cache_mode = force_custom_plan
@@ -1867,6 +1755,7 @@ begin
         where (v_full or j.user_id = v_uid)
           and (p_user_id is null or j.user_id = p_user_id)
           and (p_kinds is null or j.kind = any (p_kinds))
+          and (not coalesce(p_starred, false) or j.starred_at is not null)
           and (cardinality(v_statuses) <> 1 or j.status = v_statuses[1])
           and (cardinality(v_statuses) < 2 or j.status = any (v_statuses))
           and (cardinality(p_providers) = 0 or j.provider = any (p_providers))
@@ -1888,6 +1777,7 @@ begin
         where (v_full or j.user_id = v_uid)
           and (p_user_id is null or j.user_id = p_user_id)
           and (p_kinds is null or j.kind = any (p_kinds))
+          and (not coalesce(p_starred, false) or j.starred_at is not null)
           and (cardinality(v_statuses) <> 1 or j.status = v_statuses[1])
           and (cardinality(v_statuses) < 2 or j.status = any (v_statuses))
           and (cardinality(p_providers) = 0 or j.provider = any (p_providers))
@@ -1906,7 +1796,7 @@ begin
 end;
 $$;
 revoke all on function public.list_jobs_page(text[], uuid, text[], text[], text[], text[], text,
-    uuid, timestamptz, timestamptz, boolean, timestamptz, uuid, integer)
+    uuid, timestamptz, timestamptz, boolean, timestamptz, uuid, integer, boolean)
     from public, anon, authenticated;
 
 -- The two doors keep their signatures and grants; both read through list_jobs_page (as the
@@ -1955,6 +1845,41 @@ as $$
         p_providers, p_models, p_review_statuses, p_text, p_batch_id, p_created_after,
         p_created_before, p_oldest_first, p_cursor_created_at, p_cursor_id, p_limit)
 $$;
+revoke all on function public.list_jobs_of_kinds(text[], uuid, text[], text[], text[], text[], text,
+    uuid, timestamptz, timestamptz, boolean, timestamptz, uuid, integer) from public, anon;
+grant execute on function public.list_jobs_of_kinds(text[], uuid, text[], text[], text[], text[],
+    text, uuid, timestamptz, timestamptz, boolean, timestamptz, uuid, integer)
+    to authenticated, service_role;
+
+-- History's "only favourites" (issue 12): any kind when p_kinds is empty.
+create or replace function public.list_starred_jobs(
+    p_kinds text[] default '{}',
+    p_user_id uuid default null,
+    p_statuses text[] default '{}',
+    p_providers text[] default '{}',
+    p_models text[] default '{}',
+    p_review_statuses text[] default '{}',
+    p_text text default null,
+    p_batch_id uuid default null,
+    p_created_after timestamptz default null,
+    p_created_before timestamptz default null,
+    p_oldest_first boolean default false,
+    p_cursor_created_at timestamptz default null,
+    p_cursor_id uuid default null,
+    p_limit integer default 24
+) returns setof public.jobs
+    language sql stable security definer set search_path = ''
+as $$
+    select * from public.list_jobs_page(nullif(coalesce(p_kinds, '{}'), '{}'), p_user_id,
+        p_statuses, p_providers, p_models, p_review_statuses, p_text, p_batch_id,
+        p_created_after, p_created_before, p_oldest_first, p_cursor_created_at, p_cursor_id,
+        p_limit, true)
+$$;
+revoke all on function public.list_starred_jobs(text[], uuid, text[], text[], text[], text[], text,
+    uuid, timestamptz, timestamptz, boolean, timestamptz, uuid, integer) from public, anon;
+grant execute on function public.list_starred_jobs(text[], uuid, text[], text[], text[], text[],
+    text, uuid, timestamptz, timestamptz, boolean, timestamptz, uuid, integer)
+    to authenticated, service_role;
 
 -- The admin user list: job counts per user, kept by a statement trigger on jobs (one upsert
 -- per user a statement touched, so a COPY or a purge batch costs one row per user, not per
