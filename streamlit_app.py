@@ -73,7 +73,7 @@ def _account_form(
             else:
                 _keep_chosen_language(signed_in)
                 st.session_state.pop(_RESET_DONE_KEY, None)
-                widgets.start_session(signed_in)
+                widgets.start_session(signed_in, st.session_state.get(_RETURN_TO_KEY, "/"))
                 st.rerun()
 
 
@@ -87,6 +87,10 @@ def _keep_chosen_language(signed_in: SignedIn) -> None:
         # Should it fail, the choice stays this session's; nothing else depends on it.
         with contextlib.suppress(StudioError):
             widgets.services().accounts.set_language(user, i18n.language())
+
+
+# Where the sign-in hand-off returns to: the address the sign-in form was shown at.
+_RETURN_TO_KEY = "sign_in_return_to"
 
 
 # ---- forgot password (issue #16) ---------------------------------------------------------------
@@ -193,9 +197,13 @@ def main() -> None:
     if user is None:
         with st.sidebar:
             i18n.language_switcher()
-        # A hidden one-page navigation, so the files in pages/ are never listed or served.
-        sign_in = st.Page(sign_in_page, title=t("nav.sign_in"), default=True)
-        st.navigation([sign_in], position="hidden").run()
+        # A hidden navigation whose every page is the sign-in form: the files in pages/ are
+        # never listed or served, and the address is kept for after signing in.
+        page = st.navigation(
+            widgets.signed_out_pages(sign_in_page, t("nav.sign_in")), position="hidden"
+        )
+        st.session_state[_RETURN_TO_KEY] = widgets.page_address(page)
+        page.run()
         return
 
     widgets.keep_form_state()

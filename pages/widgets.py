@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -170,6 +170,18 @@ def navigation_entries(user: User) -> list[tuple[Path, str, str]]:
     ]
 
 
+def signed_out_pages(sign_in: Callable[[], None], title: str) -> list[st.Page]:
+    """Signed out, every page's URL shows `sign_in` (the first is the default), so the page
+    keeps its address: after signing in the person lands where the link pointed, and a live
+    view's timer tick that reaches the server after a sign-out (it names the page it was
+    drawn on) finds that page still there instead of turning the tab into a blank page."""
+    return [
+        st.Page(sign_in, title=title, url_path=Path(file).stem, default=i == 0)
+        for i, (file, *_rest) in enumerate(NAVIGATION)
+        if (PAGES_DIR / file).exists()
+    ]
+
+
 def navigation_pages(user: User) -> list[st.Page]:
     """st.Page objects for the router's st.navigation."""
     return [
@@ -191,15 +203,23 @@ def keep_form_state() -> None:
             st.session_state[key] = st.session_state[key]
 
 
-def start_session(signed_in: SignedIn) -> None:
+def start_session(signed_in: SignedIn, return_to: str = "/") -> None:
     """After a form sign-in: keep the session for this tab and, when the browser can be
-    identified, hand it to the HttpOnly cookie so it survives a reload."""
+    identified, hand it to the HttpOnly cookie so it survives a reload; the hand-off comes
+    back to `return_to` (the address the person signed in on)."""
     st.session_state[_TOKEN_KEY] = signed_in.session_token
     ticket = web_auth.issue_ticket(
         "sign_in", signed_in.session_token, st.context.cookies.get(web_auth.XSRF_COOKIE_NAME)
     )
     if ticket is not None:
-        st.session_state[_REDIRECT_KEY] = web_auth.sign_in_url(ticket)
+        st.session_state[_REDIRECT_KEY] = web_auth.sign_in_url(ticket, return_to)
+
+
+def page_address(page: st.Page) -> str:
+    """The address of `page` with this run's query parameters (e.g. an opened job), as a path
+    for returning to it."""
+    query = urlencode(st.query_params.to_dict())
+    return f"/{page.url_path}" + (f"?{query}" if query else "")
 
 
 def sign_out() -> None:

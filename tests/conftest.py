@@ -23,6 +23,23 @@ TESTS = Path(__file__).resolve().parent
 TIERS = ("unit", "contract", "providers", "api", "ui", "admin", "integration", "e2e")
 
 
+@pytest.fixture(autouse=True)
+def _apptest_runs_the_router_like_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """app.py starts the server in st.navigation mode (PagesManager.uses_pages_directory =
+    False); AppTest re-derives the flag before every run from the pages/ folder and would run
+    a file in pages/ straight past the router whenever the page's URL name matches one (the
+    signed-out navigation keeps every page's URL). Tests run the app as the server does."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self: PagesManager, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+
+
 def tier_of(item: pytest.Item) -> str:
     """The tier of a test: the first folder under tests/ of the file it is in."""
     path = item.path.resolve()

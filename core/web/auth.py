@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import threading
 import time
@@ -114,16 +115,30 @@ tickets = TicketBook()
 _routes_mounted = False
 
 
-def sign_in_url(ticket: str) -> str:
-    return f"{SIGN_IN_PATH}?{urlencode({'ticket': ticket})}"
+# Where a sign-in may send the browser afterwards: one of the app's own page paths (one
+# segment, letters/digits/_/-) with an optional plain query. Never another host or a path
+# like //host or /\host, so the hand-off cannot be turned into an open redirect.
+_RETURN_PATH = re.compile(r"/[A-Za-z0-9_-]{0,64}(\?[A-Za-z0-9._~%=&+-]{0,512})?")
+
+
+def safe_return_path(value: str | None) -> str:
+    """`value` when it is one of the app's own page addresses, else "/"."""
+    return value if value and _RETURN_PATH.fullmatch(value) else "/"
+
+
+def sign_in_url(ticket: str, return_to: str = "/") -> str:
+    query = {"ticket": ticket}
+    if safe_return_path(return_to) != "/":
+        query["next"] = return_to
+    return f"{SIGN_IN_PATH}?{urlencode(query)}"
 
 
 def sign_out_url(ticket: str | None) -> str:
     return f"{SIGN_OUT_PATH}?{urlencode({'ticket': ticket})}" if ticket else SIGN_OUT_PATH
 
 
-def _redirect_home() -> RedirectResponse:
-    response = RedirectResponse("/", status_code=303)
+def _redirect_home(path: str = "/") -> RedirectResponse:
+    response = RedirectResponse(safe_return_path(path), status_code=303)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -139,11 +154,12 @@ def _clear_cookie(response: RedirectResponse, request: Request) -> None:
 
 
 async def begin_session(request: Request) -> RedirectResponse:
-    """Redeem a sign-in ticket: set the session cookie and go home. A bad, spent, expired or
-    foreign ticket just goes home (signed out, or as whoever the cookie already says)."""
+    """Redeem a sign-in ticket: set the session cookie and go back to the page the person
+    signed in on (`next`, one of the app's own paths) or home. A bad, spent, expired or
+    foreign ticket just goes there too (signed out, or as whoever the cookie already says)."""
     binding = browser_binding(request.cookies.get(XSRF_COOKIE_NAME))
     token = tickets.redeem(request.query_params.get("ticket"), "sign_in", binding)
-    response = _redirect_home()
+    response = _redirect_home(request.query_params.get("next", "/"))
     # Backend calls block (SQLite busy timeout, a Supabase round trip): off the event loop
     # that serves every websocket.
     accounts = get_runtime().services.accounts

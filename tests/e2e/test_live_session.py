@@ -8,7 +8,14 @@ import re
 from playwright.sync_api import Page, expect
 
 from tests.constants import PASSWORD
-from tests.e2e.helpers import SIGNED_OUT_TEXT, generate, open_page, sign_up, signed_in_marker
+from tests.e2e.helpers import (
+    SIGNED_OUT_TEXT,
+    generate,
+    open_page,
+    sign_in,
+    sign_up,
+    signed_in_marker,
+)
 
 
 def test_a_polling_page_shows_sign_in_once_another_tab_signs_out(
@@ -40,3 +47,10 @@ def test_a_polling_page_shows_sign_in_once_another_tab_signs_out(
     expect(other.get_by_text(SIGNED_OUT_TEXT).first).to_be_visible(timeout=10_000)
     expect(other.get_by_text("A kite over the dunes")).to_have_count(0)
     expect(other.get_by_test_id("stSidebarNav")).to_have_count(0)
+    # The tab kept its address: signing in there opens History again.
+    assert other.url.endswith("/history")
+    other.wait_for_timeout(1_000)  # a late timer tick of the old grid must not blank the page
+    expect(other.get_by_text(SIGNED_OUT_TEXT).first).to_be_visible()
+    sign_in(other, email, PASSWORD)
+    expect(other.get_by_role("heading", name="History", level=1)).to_be_visible()
+    expect(kite).to_be_visible()

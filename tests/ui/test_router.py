@@ -91,7 +91,8 @@ def test_a_revoked_session_signs_the_tab_out_on_the_next_run(studio: Studio) -> 
     assert titles(at) == ["Generate"]
     studio.services.accounts.sign_out(ada.token)
     at.run()
-    assert titles(at) == []
+    assert titles(at) == ["Image Studio"]  # the sign-in page, in place of Generate
+    assert [t.label for t in at.tabs] == ["Sign in", "Create account"]
     assert "Your session has ended" in page_text(at)  # says why it is signed out
     assert TOKEN_KEY not in at.session_state
     assert titles(studio.app()) == ["Image Studio"]

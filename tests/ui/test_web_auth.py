@@ -113,6 +113,45 @@ def test_sign_in_ticket_sets_an_httponly_lax_cookie_and_goes_home(
     assert again.status_code == 303 and "set-cookie" not in again.headers
 
 
+def test_the_hand_off_returns_to_the_page_signed_in_on(
+    studio: Studio, client: TestClient
+) -> None:
+    signed = studio.services.accounts.sign_up("ada@example.com", "correct horse battery")
+    job = "796be17b-fc46-40d7-8502-6b9b41e945cd"
+    ticket = web_auth.issue_ticket("sign_in", signed.session_token, xsrf())
+    assert ticket
+    client.cookies.set(XSRF_COOKIE_NAME, xsrf())
+    response = client.get(web_auth.sign_in_url(ticket, f"/history?job={job}"))
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/history?job={job}"
+    assert response.headers["set-cookie"].startswith(f"{COOKIE_NAME}={signed.session_token};")
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/x",
+        "/\\evil.example",
+        "https://evil.example/",
+        "evil.example",
+        "/history/../../etc",
+        "/history?next=https://evil.example",
+        "/%2F%2Fevil.example",
+        "/history\r\nSet-Cookie: x=1",
+        "/" + "a" * 65,
+        "/history?" + "a" * 513,
+        "",
+    ],
+)
+def test_the_hand_off_never_leaves_the_app(client: TestClient, target: str) -> None:
+    """`next` is attacker-controlled (a link can carry anything): only the app's own page
+    paths are followed; anything else goes home, and the ticket still counts as spent."""
+    assert web_auth.safe_return_path(target) == "/"
+    response = client.get(web_auth.SIGN_IN_PATH, params={"ticket": "made-up", "next": target})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+
+
 def test_the_cookie_is_secure_over_https(studio: Studio) -> None:
     signed = studio.services.accounts.sign_up("ada@example.com", "correct horse battery")
     cookie = xsrf()
