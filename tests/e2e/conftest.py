@@ -4,4 +4,12 @@ marker comes from this folder (tests/conftest.py)."""
 
 from __future__ import annotations
 
+from playwright.sync_api import expect
+
 from tests.live_server import live_server_factory  # noqa: F401  (fixture)
+
+# Every assertion waits up to 20 s (Playwright's default is 5 s). CI runs two workers, each with
+# its own app server and Chromium, on two cores: there a fresh page load after the sign-in
+# cookie hand-off has taken more than 5 s. A test that waits longer for a page still fails
+# when the page never comes.
+expect.set_options(timeout=20_000)

@@ -60,7 +60,7 @@ def test_paint_a_mask_and_edit_with_the_demo_provider(live_server_factory, page:
             box["x"] + box["width"] * (0.2 + 0.03 * step), box["y"] + box["height"] * 0.3, steps=2
         )
     page.mouse.up()
-    expect(main.get_by_text("Masked: only the painted area changes.")).to_be_visible(timeout=15_000)
+    expect(main.get_by_text("Masked: only the painted area changes.")).to_be_visible(timeout=30_000)
     page.screenshot(path=str(tmp_path / "painted.png"))
 
     main.get_by_role("textbox", name="What to change").fill("a red balloon")

@@ -130,7 +130,7 @@ def test_feed_lightbox_keyboard_and_deep_links(live_server_factory, sized_page: 
     expect(dialog).to_have_count(0)
     # The dialog closes in the browser at once; the rerun that drops ?job= may queue behind
     # another on a loaded machine (two test workers on two cores).
-    expect(page).not_to_have_url(JOB_URL, timeout=15_000)
+    expect(page).not_to_have_url(JOB_URL, timeout=30_000)
     expect(tiles).to_have_count(3)
 
     page.go_back()  # Back reopens the job that was open

@@ -39,7 +39,7 @@ def test_a_rerun_of_history_downloads_no_image_again(live_server_factory, page: 
     page.on("request", lambda r: requested.append(r))
     page.get_by_role("heading", name="History", level=1).click()
     page.keyboard.press("r")  # Streamlit reruns the page
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=10_000)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=30_000)
     expect(main.locator("img")).to_have_count(2)
     page.wait_for_timeout(1000)  # anything the redraw would load has been asked for by now
     images = [r.url for r in requested if any(p in r.url for p in IMAGE_PATHS)]
