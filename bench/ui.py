@@ -11,8 +11,9 @@ Generate until the new image is loaded in the page) and done → on screen (from
 times after navigation and after a reload; the image requests a rerun of History makes (0 when
 the signed URLs are reused and cached); and the server's CPU with --sessions tabs open on a
 History page whose jobs stay unfinished (a second server, demo latency 10 min).
-Targets: click → image p50 ≤ 0.5 s; done → on screen ≤ 250 ms; Generate and History ≤ 0.5 s; CPU with 20 sessions at most
-+20 % over the code before issue 13 (run with --repo on that checkout to compare).
+Targets: click → image p50 ≤ 0.5 s; done → on screen ≤ 250 ms; Generate and History ≤ 0.5 s;
+CPU with 20 sessions at most +20 % over the code before issue 13 (run with --repo on that
+checkout to compare).
 """
 
 from __future__ import annotations
