@@ -147,9 +147,9 @@ def test_user_list_probes_each_users_latest_job(local, plans):
 
 
 def test_statistics_read_a_range_of_days_of_the_rollups_never_the_jobs(local):
-    """usage_stats (the admin statistics page) reads the daily rollup tables of migration 012 by
-    their primary key's leading `day`, from the first day of the range; not one statement
-    touches jobs."""
+    """usage_stats (the admin statistics page) reads the rollup tables of migration 012 by their
+    primary key's leading `day` (spend: `week` too), from the first day of the range; not one
+    statement touches jobs."""
     assert local.db is not None and local.admin is not None
     conn: sqlite3.Connection = local.db.conn
     statements: list[str] = []
@@ -166,14 +166,15 @@ def test_statistics_read_a_range_of_days_of_the_rollups_never_the_jobs(local):
     for statement in reads:
         assert not re.search(r"\b(FROM|JOIN)\s+jobs\b", statement, re.IGNORECASE), statement
         plan = "\n".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + statement))
-        found = re.search(r"SEARCH (stats_day_\w+) USING PRIMARY KEY \(day>\?\)", plan)
+        found = re.findall(r"SEARCH (stats_\w+) USING PRIMARY KEY \((?:day|week)>\?", plan)
         assert found, plan
-        assert "SCAN" not in plan, plan
-        tables.add(found[1])
+        assert not re.search(r"SCAN (stats_|jobs)", plan), plan
+        tables.update(found)
     assert tables == {
         "stats_day_provider",
         "stats_day_failure",
         "stats_day_latency",
         "stats_day_user",
         "stats_day_spend",
+        "stats_week_spend",
     }

@@ -66,10 +66,15 @@ SQL_TOP_USERS = (
     "SELECT user_id, SUM(jobs) AS n, SUM(done), SUM(failed) FROM stats_day_user "
     "WHERE day >= ? GROUP BY user_id HAVING n > 0 ORDER BY n DESC, user_id LIMIT ?"
 )
+# Spend: the leading days up to the first whole week from the daily table, then whole weeks
+# (day / 7) from the weekly one, a third of the rows (migration 012).
 SQL_SPEND = (
     "SELECT provider, model, user_id, SUM(images) AS n, SUM(priced) AS priced, "
-    "CASE WHEN SUM(priced) > 0 THEN SUM(usd) ELSE 0.0 END "
-    "FROM stats_day_spend WHERE day >= ? "
+    "CASE WHEN SUM(priced) > 0 THEN SUM(usd) ELSE 0.0 END FROM ("
+    "SELECT provider, model, user_id, images, priced, usd FROM stats_day_spend "
+    "WHERE day >= :day AND day < :week * 7 "
+    "UNION ALL SELECT provider, model, user_id, images, priced, usd FROM stats_week_spend "
+    "WHERE week >= :week) "
     "GROUP BY provider, model, user_id HAVING n > 0 ORDER BY provider, model, user_id"
 )
 
@@ -182,7 +187,9 @@ class LocalAdminStore:
                 SpendRow(
                     provider=p, model=m, user_id=u, images=n, priced=priced, recorded_usd=float(usd)
                 )
-                for p, m, u, n, priced, usd in conn.execute(SQL_SPEND, (first_day,))
+                for p, m, u, n, priced, usd in conn.execute(
+                    SQL_SPEND, {"day": first_day, "week": -(-first_day // 7)}
+                )
             ]
         finally:
             conn.execute("COMMIT")

@@ -57,6 +57,20 @@ CREATE TABLE IF NOT EXISTS stats_day_spend (
     PRIMARY KEY (day, provider, model, user_id)
 ) WITHOUT ROWID;
 
+-- The same spend per week (day / 7: blocks of 7 days from the epoch). It is the biggest rollup
+-- (a row per day, provider, model and user); a range reads its leading days (at most 6) from
+-- stats_day_spend and its weeks from here, about a third of the rows.
+CREATE TABLE IF NOT EXISTS stats_week_spend (
+    week INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    images INTEGER NOT NULL,
+    priced INTEGER NOT NULL,
+    usd REAL NOT NULL,
+    PRIMARY KEY (week, provider, model, user_id)
+) WITHOUT ROWID;
+
 -- The backfill: an existing deployment's figures are right straight after the upgrade.
 DELETE FROM stats_day_provider;
 INSERT INTO stats_day_provider (day, provider, jobs, failed)
@@ -88,6 +102,10 @@ INSERT INTO stats_day_spend (day, provider, model, user_id, images, priced, usd)
     SELECT created_at / 86400000000, provider, model, user_id, COUNT(*), COUNT(admin_spend_usd),
            COALESCE(SUM(admin_spend_usd), 0.0)
     FROM jobs WHERE status = 'done' GROUP BY 1, 2, 3, 4;
+DELETE FROM stats_week_spend;
+INSERT INTO stats_week_spend (week, provider, model, user_id, images, priced, usd)
+    SELECT day / 7, provider, model, user_id, SUM(images), SUM(priced), SUM(usd)
+    FROM stats_day_spend GROUP BY 1, 2, 3, 4;
 
 -- The indexes that served the old aggregate: nothing reads them now, and each cost a write on
 -- every status change.
@@ -127,6 +145,13 @@ CREATE TRIGGER jobs_stats_insert AFTER INSERT ON jobs BEGIN
                NEW.admin_spend_usd IS NOT NULL, COALESCE(NEW.admin_spend_usd, 0.0)
         WHERE NEW.status = 'done'
         ON CONFLICT (day, provider, model, user_id) DO UPDATE
+        SET images = images + excluded.images, priced = priced + excluded.priced,
+            usd = usd + excluded.usd;
+    INSERT INTO stats_week_spend (week, provider, model, user_id, images, priced, usd)
+        SELECT NEW.created_at / 604800000000, NEW.provider, NEW.model, NEW.user_id, 1,
+               NEW.admin_spend_usd IS NOT NULL, COALESCE(NEW.admin_spend_usd, 0.0)
+        WHERE NEW.status = 'done'
+        ON CONFLICT (week, provider, model, user_id) DO UPDATE
         SET images = images + excluded.images, priced = priced + excluded.priced,
             usd = usd + excluded.usd;
 END;
@@ -169,8 +194,18 @@ CREATE TRIGGER jobs_stats_delete AFTER DELETE ON jobs BEGIN
                        ELSE usd - COALESCE(OLD.admin_spend_usd, 0.0) END
         WHERE OLD.status = 'done' AND day = OLD.created_at / 86400000000
           AND provider = OLD.provider AND model = OLD.model AND user_id = OLD.user_id;
+    UPDATE stats_week_spend
+        SET images = images - 1, priced = priced - (OLD.admin_spend_usd IS NOT NULL),
+            usd = CASE WHEN priced - (OLD.admin_spend_usd IS NOT NULL) <= 0 THEN 0.0
+                       ELSE usd - COALESCE(OLD.admin_spend_usd, 0.0) END
+        WHERE OLD.status = 'done' AND week = OLD.created_at / 604800000000
+          AND provider = OLD.provider AND model = OLD.model AND user_id = OLD.user_id;
     DELETE FROM stats_day_spend
         WHERE OLD.status = 'done' AND day = OLD.created_at / 86400000000
+          AND provider = OLD.provider AND model = OLD.model AND user_id = OLD.user_id
+          AND images <= 0;
+    DELETE FROM stats_week_spend
+        WHERE OLD.status = 'done' AND week = OLD.created_at / 604800000000
           AND provider = OLD.provider AND model = OLD.model AND user_id = OLD.user_id
           AND images <= 0;
 END;
@@ -214,6 +249,12 @@ BEGIN
                        ELSE usd - COALESCE(OLD.admin_spend_usd, 0.0) END
         WHERE OLD.status = 'done' AND day = OLD.created_at / 86400000000
           AND provider = OLD.provider AND model = OLD.model AND user_id = OLD.user_id;
+    UPDATE stats_week_spend
+        SET images = images - 1, priced = priced - (OLD.admin_spend_usd IS NOT NULL),
+            usd = CASE WHEN priced - (OLD.admin_spend_usd IS NOT NULL) <= 0 THEN 0.0
+                       ELSE usd - COALESCE(OLD.admin_spend_usd, 0.0) END
+        WHERE OLD.status = 'done' AND week = OLD.created_at / 604800000000
+          AND provider = OLD.provider AND model = OLD.model AND user_id = OLD.user_id;
     -- add NEW's (as jobs_stats_insert)
     INSERT INTO stats_day_provider (day, provider, jobs, failed)
         VALUES (NEW.created_at / 86400000000, NEW.provider, 1, NEW.status = 'failed')
@@ -247,6 +288,13 @@ BEGIN
         ON CONFLICT (day, provider, model, user_id) DO UPDATE
         SET images = images + excluded.images, priced = priced + excluded.priced,
             usd = usd + excluded.usd;
+    INSERT INTO stats_week_spend (week, provider, model, user_id, images, priced, usd)
+        SELECT NEW.created_at / 604800000000, NEW.provider, NEW.model, NEW.user_id, 1,
+               NEW.admin_spend_usd IS NOT NULL, COALESCE(NEW.admin_spend_usd, 0.0)
+        WHERE NEW.status = 'done'
+        ON CONFLICT (week, provider, model, user_id) DO UPDATE
+        SET images = images + excluded.images, priced = priced + excluded.priced,
+            usd = usd + excluded.usd;
     -- and remove OLD's rows that reached zero
     DELETE FROM stats_day_provider
         WHERE day = OLD.created_at / 86400000000 AND provider = OLD.provider AND jobs <= 0;
@@ -261,6 +309,10 @@ BEGIN
           AND provider = OLD.provider AND jobs <= 0;
     DELETE FROM stats_day_spend
         WHERE OLD.status = 'done' AND day = OLD.created_at / 86400000000
+          AND provider = OLD.provider AND model = OLD.model AND user_id = OLD.user_id
+          AND images <= 0;
+    DELETE FROM stats_week_spend
+        WHERE OLD.status = 'done' AND week = OLD.created_at / 604800000000
           AND provider = OLD.provider AND model = OLD.model AND user_id = OLD.user_id
           AND images <= 0;
 END;
