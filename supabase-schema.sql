@@ -2008,16 +2008,31 @@ create table if not exists public.stats_day_spend (
     usd numeric not null,
     primary key (day, provider, model, user_id)
 );
+-- The same spend per week ((day - 1970-01-01) / 7: blocks of 7 days from the epoch, as SQLite).
+-- It is the biggest rollup (a row per day, provider, model and user); a range reads its
+-- leading days (at most 6) from stats_day_spend and its weeks from here, a third of the rows.
+create table if not exists public.stats_week_spend (
+    week integer not null,
+    provider text not null,
+    model text not null,
+    user_id uuid not null,
+    images bigint not null,
+    priced bigint not null,
+    usd numeric not null,
+    primary key (week, provider, model, user_id)
+);
+alter table public.stats_week_spend enable row level security;
 alter table public.stats_day_provider enable row level security;
 alter table public.stats_day_failure enable row level security;
 alter table public.stats_day_latency enable row level security;
 alter table public.stats_day_user enable row level security;
 alter table public.stats_day_spend enable row level security;
 revoke all on table public.stats_day_provider, public.stats_day_failure,
-    public.stats_day_latency, public.stats_day_user, public.stats_day_spend
-    from public, anon, authenticated;
+    public.stats_day_latency, public.stats_day_user, public.stats_day_spend,
+    public.stats_week_spend from public, anon, authenticated;
 grant select on table public.stats_day_provider, public.stats_day_failure,
-    public.stats_day_latency, public.stats_day_user, public.stats_day_spend to service_role;
+    public.stats_day_latency, public.stats_day_user, public.stats_day_spend,
+    public.stats_week_spend to service_role;
 
 -- A duration's histogram bucket: the microseconds cut to two significant digits (1,234,567 ->
 -- 1,200,000; under 100 exact; -1 for any negative duration). The local backend computes the
@@ -2093,6 +2108,15 @@ begin
             from (%s) x where x.status = 'done' group by 1, 2, 3, 4 order by 1, 2, 3, 4
             on conflict (day, provider, model, user_id) do update
             set images = t.images + excluded.images, priced = t.priced + excluded.priced,
+                usd = t.usd + excluded.usd$q$, v_src),
+        format($q$insert into public.stats_week_spend as t
+                (week, provider, model, user_id, images, priced, usd)
+            select (x.day - date '1970-01-01') / 7, x.provider, x.model, x.user_id, sum(x.s),
+                   coalesce(sum(x.s) filter (where x.usd is not null), 0),
+                   coalesce(sum(x.s * x.usd), 0)
+            from (%s) x where x.status = 'done' group by 1, 2, 3, 4 order by 1, 2, 3, 4
+            on conflict (week, provider, model, user_id) do update
+            set images = t.images + excluded.images, priced = t.priced + excluded.priced,
                 usd = t.usd + excluded.usd$q$, v_src)];
     if tg_op = 'DELETE' then
         -- the rows of the deleted jobs' keys that reached zero go (a change leaves them: the
@@ -2116,6 +2140,11 @@ begin
                 using (select distinct x.day, x.provider, x.model, x.user_id from (%s) x
                        where x.status = 'done') k
                 where t.day = k.day and t.provider = k.provider and t.model = k.model
+                  and t.user_id = k.user_id and t.images <= 0$q$, v_src),
+            format($q$delete from public.stats_week_spend t
+                using (select distinct (x.day - date '1970-01-01') / 7 as week, x.provider,
+                              x.model, x.user_id from (%s) x where x.status = 'done') k
+                where t.week = k.week and t.provider = k.provider and t.model = k.model
                   and t.user_id = k.user_id and t.images <= 0$q$, v_src)];
     end if;
     foreach v_sql in array v_statements loop
@@ -2135,7 +2164,7 @@ create or replace function public.jobs_stats_truncate() returns trigger
 as $$
 begin
     truncate public.stats_day_provider, public.stats_day_failure, public.stats_day_latency,
-        public.stats_day_user, public.stats_day_spend;
+        public.stats_day_user, public.stats_day_spend, public.stats_week_spend;
     return null;
 end;
 $$;
@@ -2171,7 +2200,7 @@ create trigger jobs_stats_truncate after truncate on public.jobs
 
 -- The backfill: right straight after an upgrade, and again on every run.
 truncate public.stats_day_provider, public.stats_day_failure, public.stats_day_latency,
-    public.stats_day_user, public.stats_day_spend;
+    public.stats_day_user, public.stats_day_spend, public.stats_week_spend;
 with c as (
     select (j.created_at at time zone 'UTC')::date as day, j.user_id, j.provider, j.model,
            j.status, coalesce(j.error_code, 'unknown') as error_code,
@@ -2205,13 +2234,21 @@ with c as (
 insert into public.stats_day_spend (day, provider, model, user_id, images, priced, usd)
 select c.day, c.provider, c.model, c.user_id, count(*), count(c.usd), coalesce(sum(c.usd), 0)
 from c where c.status = 'done' group by 1, 2, 3, 4;
+insert into public.stats_week_spend (week, provider, model, user_id, images, priced, usd)
+select (s.day - date '1970-01-01') / 7, s.provider, s.model, s.user_id, sum(s.images),
+       sum(s.priced), sum(s.usd)
+from public.stats_day_spend s group by 1, 2, 3, 4;
+-- fresh planner statistics for the new rows (a later autovacuum would take them too)
+analyze public.stats_day_provider, public.stats_day_failure, public.stats_day_latency,
+    public.stats_day_user, public.stats_day_spend, public.stats_week_spend;
 
 -- Admin page figures for jobs created from the UTC day of p_since on, as one JSON document,
--- from the rollups ('since' is that day). 'latency' is each provider's duration histogram:
+-- from the rollups ('since' is that day; spend: leading days daily, then whole weeks). 'latency' is each provider's duration histogram:
 -- [bucket, jobs, total_us] in bucket order; the server takes the percentiles.
+-- work_mem: the spend rows (up to ~60,000 at 1M jobs) are grouped in memory, not sorted on disk.
 create or replace function public.job_stats(p_since timestamptz, p_top_users integer default 10)
 returns jsonb
-    language sql stable set search_path = ''
+    language sql stable set search_path = '' set work_mem = '64MB'
 as $$
     select jsonb_build_object(
         'since', d0.day,
@@ -2247,9 +2284,15 @@ as $$
                 select r.provider, r.model, r.user_id, sum(r.images) as images,
                        sum(r.priced) as priced,
                        case when sum(r.priced) > 0 then sum(r.usd) else 0 end as recorded_usd
-                from public.stats_day_spend r where r.day >= d0.day
+                from (select d.provider, d.model, d.user_id, d.images, d.priced, d.usd
+                      from public.stats_day_spend d
+                      where d.day >= d0.day and d.day < date '1970-01-01' + d0.week * 7
+                      union all
+                      select w.provider, w.model, w.user_id, w.images, w.priced, w.usd
+                      from public.stats_week_spend w where w.week >= d0.week) r
                 group by 1, 2, 3 having sum(r.images) > 0) s), '[]'))
-    from (select (p_since at time zone 'UTC')::date as day) d0
+    from (select (p_since at time zone 'UTC')::date as day,
+                 ((p_since at time zone 'UTC')::date - date '1970-01-01' + 6) / 7 as week) d0
 $$;
 
 -- Tell PostgREST to pick up the new functions and grants now (Supabase also does this itself
