@@ -886,7 +886,8 @@ as $$
         select k.id from public.sweep_runs k order by k.started_at desc limit 500);
 $$;
 
--- Admin page figures for jobs created since p_since, as one JSON document.
+-- Admin page figures for jobs created since p_since, as one JSON document. (Replaced further
+-- down, "the statistics page from daily rollups": this first version aggregates every job.)
 create or replace function public.job_stats(p_since timestamptz, p_top_users integer default 10)
 returns jsonb
     language sql stable set search_path = ''
@@ -1949,6 +1950,349 @@ as $$
            (select max(j.created_at) from public.jobs j where j.user_id = t.user_id)
     from public.user_job_totals t
     where t.jobs > 0
+$$;
+
+-- ---- scale: the statistics page from daily rollups (issue 13) ------------------------------
+-- job_stats aggregated every job of the range on each visit (10-13 s at 1M jobs). It now reads
+-- daily rollups, kept in the same transaction as each job's insert, change or delete by
+-- jobs_stats_rollup (docs/scale.md). `day` is the UTC day of the job's created_at.
+--   stats_day_provider  per_day and failure rates: jobs of every status, failed ones
+--   stats_day_failure   failed jobs by error code (null counts as 'unknown')
+--   stats_day_latency   done jobs with both times by duration bucket (stats_latency_bucket), with
+--                       the exact sum of their durations: a percentile is its bucket's mean
+--   stats_day_user      the top users: jobs, done, failed
+--   stats_day_spend     done jobs per provider, model and user; those with a recorded cost and
+--                       its sum (cost_usd, else estimated_cost_usd)
+-- Inserts and deletes are statement triggers with transition tables (a COPY or a purge batch
+-- costs one upsert per touched key, not per job); a change is a row trigger that fires only when
+-- the job's contribution can move (status to or from done/failed, or a done/failed job's error,
+-- times or cost; or its day, provider or model), so claims, heartbeats and reviews skip it.
+-- Rebuilt from the jobs on every run of this file (under the lock on jobs taken above).
+create table if not exists public.stats_day_provider (
+    day date not null,
+    provider text not null,
+    jobs bigint not null,
+    failed bigint not null,
+    primary key (day, provider)
+);
+create table if not exists public.stats_day_failure (
+    day date not null,
+    provider text not null,
+    error_code text not null,
+    jobs bigint not null,
+    primary key (day, provider, error_code)
+);
+create table if not exists public.stats_day_latency (
+    day date not null,
+    provider text not null,
+    bucket bigint not null,
+    jobs bigint not null,
+    total_us bigint not null,
+    primary key (day, provider, bucket)
+);
+create table if not exists public.stats_day_user (
+    day date not null,
+    user_id uuid not null,
+    jobs bigint not null,
+    done bigint not null,
+    failed bigint not null,
+    primary key (day, user_id)
+);
+create table if not exists public.stats_day_spend (
+    day date not null,
+    provider text not null,
+    model text not null,
+    user_id uuid not null,
+    images bigint not null,
+    priced bigint not null,
+    usd numeric not null,
+    primary key (day, provider, model, user_id)
+);
+-- The same spend per week ((day - 1970-01-01) / 7: blocks of 7 days from the epoch, as SQLite).
+-- It is the biggest rollup (a row per day, provider, model and user); a range reads its
+-- leading days (at most 6) from stats_day_spend and its weeks from here, a third of the rows.
+create table if not exists public.stats_week_spend (
+    week integer not null,
+    provider text not null,
+    model text not null,
+    user_id uuid not null,
+    images bigint not null,
+    priced bigint not null,
+    usd numeric not null,
+    primary key (week, provider, model, user_id)
+);
+alter table public.stats_week_spend enable row level security;
+alter table public.stats_day_provider enable row level security;
+alter table public.stats_day_failure enable row level security;
+alter table public.stats_day_latency enable row level security;
+alter table public.stats_day_user enable row level security;
+alter table public.stats_day_spend enable row level security;
+revoke all on table public.stats_day_provider, public.stats_day_failure,
+    public.stats_day_latency, public.stats_day_user, public.stats_day_spend,
+    public.stats_week_spend from public, anon, authenticated;
+grant select on table public.stats_day_provider, public.stats_day_failure,
+    public.stats_day_latency, public.stats_day_user, public.stats_day_spend,
+    public.stats_week_spend to service_role;
+
+-- A duration's histogram bucket: the microseconds cut to two significant digits (1,234,567 ->
+-- 1,200,000; under 100 exact; -1 for any negative duration). The local backend computes the
+-- same (core/backends/common.py latency_bucket, SQLite migration 012).
+create or replace function public.stats_latency_bucket(p_us bigint) returns bigint
+    language sql immutable parallel safe set search_path = ''
+as $$
+    select case when p_us < 0 then -1 when p_us < 100 then p_us
+                else p_us - p_us % (10::numeric ^ (length(p_us::text) - 2))::bigint end
+$$;
+revoke all on function public.stats_latency_bucket(bigint) from public, anon, authenticated;
+
+-- One function for the three triggers: the change rows `c` carry a sign s (+1 new, -1 old) and
+-- every rollup adds sum(s * contribution) per key, keys in order (one lock order for all).
+create or replace function public.jobs_stats_rollup() returns trigger
+    language plpgsql security definer set search_path = ''
+as $$
+declare
+    v_src text;
+    v_sql text;
+    v_statements text[];
+begin
+    if tg_level = 'ROW' then
+        v_src := 'select -1 as s, o.* from (select ($1).*) o '
+                 'union all select 1 as s, n.* from (select ($2).*) n';
+    elsif tg_op = 'INSERT' then
+        v_src := 'select 1 as s, n.* from new_rows n';
+    else
+        v_src := 'select -1 as s, o.* from old_rows o';
+    end if;
+    v_src := $q$select c.s, (c.created_at at time zone 'UTC')::date as day, c.user_id,
+        c.provider, c.model, c.status, coalesce(c.error_code, 'unknown') as error_code,
+        case when c.status = 'done' and c.started_at is not null and c.finished_at is not null
+             then round(extract(epoch from c.finished_at - c.started_at) * 1000000)::bigint
+        end as us,
+        case when jsonb_typeof(c.result_meta -> 'cost_usd') = 'number'
+             then (c.result_meta ->> 'cost_usd')::numeric
+             when jsonb_typeof(c.result_meta -> 'estimated_cost_usd') = 'number'
+             then (c.result_meta ->> 'estimated_cost_usd')::numeric
+        end as usd
+        from ($q$ || v_src || ') c';
+    v_statements := array[
+        format($q$insert into public.stats_day_provider as t (day, provider, jobs, failed)
+            select x.day, x.provider, sum(x.s),
+                   coalesce(sum(x.s) filter (where x.status = 'failed'), 0)
+            from (%s) x group by 1, 2 order by 1, 2
+            on conflict (day, provider) do update
+            set jobs = t.jobs + excluded.jobs, failed = t.failed + excluded.failed$q$, v_src),
+        format($q$insert into public.stats_day_user as t (day, user_id, jobs, done, failed)
+            select x.day, x.user_id, sum(x.s),
+                   coalesce(sum(x.s) filter (where x.status = 'done'), 0),
+                   coalesce(sum(x.s) filter (where x.status = 'failed'), 0)
+            from (%s) x group by 1, 2 order by 1, 2
+            on conflict (day, user_id) do update
+            set jobs = t.jobs + excluded.jobs, done = t.done + excluded.done,
+                failed = t.failed + excluded.failed$q$, v_src),
+        format($q$insert into public.stats_day_failure as t (day, provider, error_code, jobs)
+            select x.day, x.provider, x.error_code, sum(x.s)
+            from (%s) x where x.status = 'failed' group by 1, 2, 3 order by 1, 2, 3
+            on conflict (day, provider, error_code) do update
+            set jobs = t.jobs + excluded.jobs$q$, v_src),
+        format($q$insert into public.stats_day_latency as t (day, provider, bucket, jobs, total_us)
+            select x.day, x.provider, public.stats_latency_bucket(x.us), sum(x.s), sum(x.s * x.us)
+            from (%s) x where x.us is not null group by 1, 2, 3 order by 1, 2, 3
+            on conflict (day, provider, bucket) do update
+            set jobs = t.jobs + excluded.jobs, total_us = t.total_us + excluded.total_us$q$,
+            v_src),
+        format($q$insert into public.stats_day_spend as t
+                (day, provider, model, user_id, images, priced, usd)
+            select x.day, x.provider, x.model, x.user_id, sum(x.s),
+                   coalesce(sum(x.s) filter (where x.usd is not null), 0),
+                   coalesce(sum(x.s * x.usd), 0)
+            from (%s) x where x.status = 'done' group by 1, 2, 3, 4 order by 1, 2, 3, 4
+            on conflict (day, provider, model, user_id) do update
+            set images = t.images + excluded.images, priced = t.priced + excluded.priced,
+                usd = t.usd + excluded.usd$q$, v_src),
+        format($q$insert into public.stats_week_spend as t
+                (week, provider, model, user_id, images, priced, usd)
+            select (x.day - date '1970-01-01') / 7, x.provider, x.model, x.user_id, sum(x.s),
+                   coalesce(sum(x.s) filter (where x.usd is not null), 0),
+                   coalesce(sum(x.s * x.usd), 0)
+            from (%s) x where x.status = 'done' group by 1, 2, 3, 4 order by 1, 2, 3, 4
+            on conflict (week, provider, model, user_id) do update
+            set images = t.images + excluded.images, priced = t.priced + excluded.priced,
+                usd = t.usd + excluded.usd$q$, v_src)];
+    if tg_op = 'DELETE' then
+        -- the rows of the deleted jobs' keys that reached zero go (a change leaves them: the
+        -- readers skip empty rows)
+        v_statements := v_statements || array[
+            format($q$delete from public.stats_day_provider t
+                using (select distinct x.day, x.provider from (%s) x) k
+                where t.day = k.day and t.provider = k.provider and t.jobs <= 0$q$, v_src),
+            format($q$delete from public.stats_day_user t
+                using (select distinct x.day, x.user_id from (%s) x) k
+                where t.day = k.day and t.user_id = k.user_id and t.jobs <= 0$q$, v_src),
+            format($q$delete from public.stats_day_failure t
+                using (select distinct x.day, x.provider, x.error_code from (%s) x
+                       where x.status = 'failed') k
+                where t.day = k.day and t.provider = k.provider
+                  and t.error_code = k.error_code and t.jobs <= 0$q$, v_src),
+            format($q$delete from public.stats_day_latency t
+                using (select distinct x.day, x.provider from (%s) x where x.us is not null) k
+                where t.day = k.day and t.provider = k.provider and t.jobs <= 0$q$, v_src),
+            format($q$delete from public.stats_day_spend t
+                using (select distinct x.day, x.provider, x.model, x.user_id from (%s) x
+                       where x.status = 'done') k
+                where t.day = k.day and t.provider = k.provider and t.model = k.model
+                  and t.user_id = k.user_id and t.images <= 0$q$, v_src),
+            format($q$delete from public.stats_week_spend t
+                using (select distinct (x.day - date '1970-01-01') / 7 as week, x.provider,
+                              x.model, x.user_id from (%s) x where x.status = 'done') k
+                where t.week = k.week and t.provider = k.provider and t.model = k.model
+                  and t.user_id = k.user_id and t.images <= 0$q$, v_src)];
+    end if;
+    foreach v_sql in array v_statements loop
+        if tg_level = 'ROW' then
+            execute v_sql using old, new;
+        else
+            execute v_sql;
+        end if;
+    end loop;
+    return null;
+end;
+$$;
+revoke all on function public.jobs_stats_rollup() from public, anon, authenticated;
+
+create or replace function public.jobs_stats_truncate() returns trigger
+    language plpgsql security definer set search_path = ''
+as $$
+begin
+    truncate public.stats_day_provider, public.stats_day_failure, public.stats_day_latency,
+        public.stats_day_user, public.stats_day_spend, public.stats_week_spend;
+    return null;
+end;
+$$;
+revoke all on function public.jobs_stats_truncate() from public, anon, authenticated;
+
+lock table public.jobs in share row exclusive mode;
+drop trigger if exists jobs_stats_insert on public.jobs;
+create trigger jobs_stats_insert after insert on public.jobs
+    referencing new table as new_rows
+    for each statement execute function public.jobs_stats_rollup();
+drop trigger if exists jobs_stats_delete on public.jobs;
+create trigger jobs_stats_delete after delete on public.jobs
+    referencing old table as old_rows
+    for each statement execute function public.jobs_stats_rollup();
+drop trigger if exists jobs_stats_update on public.jobs;
+create trigger jobs_stats_update
+    after update of created_at, provider, model, user_id, status, error_code, started_at,
+        finished_at, result_meta on public.jobs
+    for each row when (
+        new.created_at is distinct from old.created_at
+        or new.provider is distinct from old.provider or new.model is distinct from old.model
+        or new.user_id is distinct from old.user_id
+        or ((old.status in ('done', 'failed') or new.status in ('done', 'failed'))
+            and (new.status is distinct from old.status
+                 or new.error_code is distinct from old.error_code
+                 or new.started_at is distinct from old.started_at
+                 or new.finished_at is distinct from old.finished_at
+                 or new.result_meta is distinct from old.result_meta)))
+    execute function public.jobs_stats_rollup();
+drop trigger if exists jobs_stats_truncate on public.jobs;
+create trigger jobs_stats_truncate after truncate on public.jobs
+    for each statement execute function public.jobs_stats_truncate();
+
+-- The backfill: right straight after an upgrade, and again on every run.
+truncate public.stats_day_provider, public.stats_day_failure, public.stats_day_latency,
+    public.stats_day_user, public.stats_day_spend, public.stats_week_spend;
+with c as (
+    select (j.created_at at time zone 'UTC')::date as day, j.user_id, j.provider, j.model,
+           j.status, coalesce(j.error_code, 'unknown') as error_code,
+           case when j.status = 'done' and j.started_at is not null and j.finished_at is not null
+                then round(extract(epoch from j.finished_at - j.started_at) * 1000000)::bigint
+           end as us,
+           case when jsonb_typeof(j.result_meta -> 'cost_usd') = 'number'
+                then (j.result_meta ->> 'cost_usd')::numeric
+                when jsonb_typeof(j.result_meta -> 'estimated_cost_usd') = 'number'
+                then (j.result_meta ->> 'estimated_cost_usd')::numeric
+           end as usd
+    from public.jobs j
+), p as (
+    insert into public.stats_day_provider (day, provider, jobs, failed)
+    select c.day, c.provider, count(*), count(*) filter (where c.status = 'failed')
+    from c group by 1, 2
+), f as (
+    insert into public.stats_day_failure (day, provider, error_code, jobs)
+    select c.day, c.provider, c.error_code, count(*) from c where c.status = 'failed'
+    group by 1, 2, 3
+), l as (
+    insert into public.stats_day_latency (day, provider, bucket, jobs, total_us)
+    select c.day, c.provider, public.stats_latency_bucket(c.us), count(*), sum(c.us)
+    from c where c.us is not null group by 1, 2, 3
+), u as (
+    insert into public.stats_day_user (day, user_id, jobs, done, failed)
+    select c.day, c.user_id, count(*), count(*) filter (where c.status = 'done'),
+           count(*) filter (where c.status = 'failed')
+    from c group by 1, 2
+)
+insert into public.stats_day_spend (day, provider, model, user_id, images, priced, usd)
+select c.day, c.provider, c.model, c.user_id, count(*), count(c.usd), coalesce(sum(c.usd), 0)
+from c where c.status = 'done' group by 1, 2, 3, 4;
+insert into public.stats_week_spend (week, provider, model, user_id, images, priced, usd)
+select (s.day - date '1970-01-01') / 7, s.provider, s.model, s.user_id, sum(s.images),
+       sum(s.priced), sum(s.usd)
+from public.stats_day_spend s group by 1, 2, 3, 4;
+-- fresh planner statistics for the new rows (a later autovacuum would take them too)
+analyze public.stats_day_provider, public.stats_day_failure, public.stats_day_latency,
+    public.stats_day_user, public.stats_day_spend, public.stats_week_spend;
+
+-- Admin page figures for jobs created from the UTC day of p_since on, as one JSON document,
+-- from the rollups ('since' is that day; spend: leading days daily, then whole weeks). 'latency' is each provider's duration histogram:
+-- [bucket, jobs, total_us] in bucket order; the server takes the percentiles.
+-- work_mem: the spend rows (up to ~60,000 at 1M jobs) are grouped in memory, not sorted on disk.
+create or replace function public.job_stats(p_since timestamptz, p_top_users integer default 10)
+returns jsonb
+    language sql stable set search_path = '' set work_mem = '64MB'
+as $$
+    select jsonb_build_object(
+        'since', d0.day,
+        'per_day', coalesce((
+            select jsonb_agg(jsonb_build_object('day', p.day, 'provider', p.provider,
+                                                'jobs', p.jobs, 'failed', p.failed)
+                             order by p.day, p.provider)
+            from public.stats_day_provider p where p.day >= d0.day and p.jobs > 0), '[]'),
+        'failures', coalesce((
+            select jsonb_agg(f order by f.jobs desc, f.provider, f.error_code) from (
+                select s.provider, s.error_code, sum(s.jobs) as jobs
+                from public.stats_day_failure s where s.day >= d0.day
+                group by 1, 2 having sum(s.jobs) > 0) f), '[]'),
+        'latency', coalesce((
+            select jsonb_object_agg(h.provider, h.buckets) from (
+                select b.provider,
+                       jsonb_agg(jsonb_build_array(b.bucket, b.jobs, b.total_us)
+                                 order by b.bucket) as buckets
+                from (select s.provider, s.bucket, sum(s.jobs) as jobs,
+                             sum(s.total_us) as total_us
+                      from public.stats_day_latency s where s.day >= d0.day
+                      group by 1, 2 having sum(s.jobs) > 0) b
+                group by 1) h), '{}'),
+        'top_users', coalesce((
+            select jsonb_agg(u order by u.jobs desc, u.user_id) from (
+                select s.user_id, sum(s.jobs) as jobs, sum(s.done) as done,
+                       sum(s.failed) as failed
+                from public.stats_day_user s where s.day >= d0.day
+                group by 1 having sum(s.jobs) > 0
+                order by 2 desc, 1 limit p_top_users) u), '[]'),
+        'spend', coalesce((
+            select jsonb_agg(s order by s.provider, s.model, s.user_id) from (
+                select r.provider, r.model, r.user_id, sum(r.images) as images,
+                       sum(r.priced) as priced,
+                       case when sum(r.priced) > 0 then sum(r.usd) else 0 end as recorded_usd
+                from (select d.provider, d.model, d.user_id, d.images, d.priced, d.usd
+                      from public.stats_day_spend d
+                      where d.day >= d0.day and d.day < date '1970-01-01' + d0.week * 7
+                      union all
+                      select w.provider, w.model, w.user_id, w.images, w.priced, w.usd
+                      from public.stats_week_spend w where w.week >= d0.week) r
+                group by 1, 2, 3 having sum(r.images) > 0) s), '[]'))
+    from (select (p_since at time zone 'UTC')::date as day,
+                 ((p_since at time zone 'UTC')::date - date '1970-01-01' + 6) / 7 as week) d0
 $$;
 
 -- Tell PostgREST to pick up the new functions and grants now (Supabase also does this itself

@@ -500,7 +500,11 @@ class AdminStore(Protocol):
         """Cancel every queued job of a user; return how many."""
         ...
 
-    def usage_stats(self, since: datetime, *, top_users: int = 10) -> UsageStats: ...
+    def usage_stats(self, since: datetime, *, top_users: int = 10) -> UsageStats:
+        """Figures for the jobs created from the UTC day of `since` on, read from daily rollups
+        kept at write time (the result's `since` is that day's midnight). Latency percentiles
+        come from a duration histogram (core.backends.common.histogram_latency)."""
+        ...
 
 
 @dataclass

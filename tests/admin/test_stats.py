@@ -118,7 +118,11 @@ def test_opening_a_version_2_database_with_a_retired_column_replaces_it(
 
     assert dep.backend.db is not None
     with dep.backend.db.write() as conn:
-        conn.execute("DROP INDEX jobs_spend_by")
+        # that version had neither the statistics rollups' triggers (migration 12, which also
+        # dropped this index) nor the index's successors
+        for trigger in ("jobs_stats_insert", "jobs_stats_delete", "jobs_stats_update"):
+            conn.execute(f"DROP TRIGGER {trigger}")
+        conn.execute("DROP INDEX IF EXISTS jobs_spend_by")
         conn.execute("ALTER TABLE jobs DROP COLUMN admin_spend_usd")
         conn.execute(
             "ALTER TABLE jobs ADD COLUMN admin_cost_usd REAL GENERATED ALWAYS AS "

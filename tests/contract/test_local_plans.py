@@ -9,10 +9,12 @@ bench/scale.py measures the same calls at 1,000,000 jobs."""
 from __future__ import annotations
 
 import random
+import re
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -142,3 +144,37 @@ def test_user_list_probes_each_users_latest_job(local, plans):
     activity = local.admin.user_activity()
     assert len(activity) == USERS
     assert sum(a.jobs for a in activity.values()) == JOBS
+
+
+def test_statistics_read_a_range_of_days_of_the_rollups_never_the_jobs(local):
+    """usage_stats (the admin statistics page) reads the rollup tables of migration 012 by their
+    primary key's leading `day` (spend: `week` too), from the first day of the range; not one
+    statement touches jobs."""
+    assert local.db is not None and local.admin is not None
+    conn: sqlite3.Connection = local.db.conn
+    statements: list[str] = []
+    since = datetime.fromtimestamp(1_700_000_000 + 86_400, UTC)
+    conn.set_trace_callback(statements.append)
+    try:
+        stats = local.admin.usage_stats(since)
+    finally:
+        conn.set_trace_callback(None)
+    assert stats.per_day and stats.top_users and stats.failures and stats.spend
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 5, statements
+    tables = set()
+    for statement in reads:
+        assert not re.search(r"\b(FROM|JOIN)\s+jobs\b", statement, re.IGNORECASE), statement
+        plan = "\n".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + statement))
+        found = re.findall(r"SEARCH (stats_\w+) USING PRIMARY KEY \((?:day|week)>\?", plan)
+        assert found, plan
+        assert not re.search(r"SCAN (stats_|jobs)", plan), plan
+        tables.update(found)
+    assert tables == {
+        "stats_day_provider",
+        "stats_day_failure",
+        "stats_day_latency",
+        "stats_day_user",
+        "stats_day_spend",
+        "stats_week_spend",
+    }

@@ -72,7 +72,7 @@ def test_the_migrations_are_the_numbered_sql_files_in_order() -> None:
         == load_migrations()
         == tuple((folder / name).read_text(encoding="utf-8") for name in names)
     )
-    assert len(MIGRATIONS) == 11
+    assert len(MIGRATIONS) == 12
 
 
 def test_the_first_three_migrations_make_the_schema_the_earlier_code_made(

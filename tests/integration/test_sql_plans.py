@@ -159,3 +159,51 @@ def test_user_list_probes_each_users_latest_job(seeded, plans, db):
     with acting_as(db, "service_role"):
         got = db.execute("select sum(jobs) as n from public.user_activity()").fetchone()
     assert got["n"] == JOBS
+
+
+def test_statistics_read_the_daily_rollups_never_the_jobs(seeded, db):
+    """job_stats (the admin statistics page) reads the rollup tables kept by jobs_stats_rollup,
+    by day (spend: leading days, then weeks); no statement it runs touches public.jobs."""
+    notices: list[str] = []
+    db.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
+    db.execute("load 'auto_explain'")
+    for name, value in (
+        ("auto_explain.log_min_duration", "0"),
+        ("auto_explain.log_nested_statements", "on"),
+        ("auto_explain.log_format", "json"),
+        ("auto_explain.log_level", "notice"),
+        ("client_min_messages", "notice"),
+    ):
+        db.execute(f"set {name} = '{value}'")
+    try:
+        with acting_as(db, "service_role"):
+            stats = db.execute(
+                "select public.job_stats(now() - interval '7 days', 10) as s"
+            ).fetchone()["s"]
+    finally:
+        db.execute("set auto_explain.log_min_duration = -1")
+    assert stats["per_day"] and stats["top_users"] and stats["latency"] and stats["spend"]
+    counted = db.execute(
+        "select count(*) as n from public.jobs where (created_at at time zone 'UTC')::date "
+        ">= ((now() - interval '7 days') at time zone 'UTC')::date"
+    ).fetchone()["n"]
+    assert sum(d["jobs"] for d in stats["per_day"]) == counted > 0  # the seed's one insert
+    nodes = [
+        n
+        for notice in notices
+        if "plan:" in notice
+        for n in _nodes(json.loads(notice.split("plan:", 1)[1])["Plan"])
+    ]
+    relations = {n["Relation Name"] for n in nodes if n.get("Relation Name")}
+    assert relations == {
+        "stats_day_provider",
+        "stats_day_failure",
+        "stats_day_latency",
+        "stats_day_user",
+        "stats_day_spend",
+        "stats_week_spend",
+    }, relations
+    for n in nodes:
+        if n.get("Relation Name"):
+            condition = n.get("Index Cond", "") + n.get("Filter", "") + n.get("Recheck Cond", "")
+            assert "day >=" in condition or "week >=" in condition, n

@@ -10,7 +10,7 @@ import json
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from core.backends.common import finished_statuses, provider_latency
+from core.backends.common import LatencyBucket, finished_statuses, histogram_latency
 from core.backends.sqlite.db import Database, from_us, now_us, to_us
 from core.backends.sqlite.jobs import purge_filter
 from core.domain.models import JobStatus, ReviewStatus
@@ -48,30 +48,34 @@ SQL_CANCEL_USER_JOBS = (
     "UPDATE jobs SET status = 'canceled', finished_at = ?, updated_at = ? "
     "WHERE user_id = ? AND status = 'queued'"
 )
-# One UTC day at a time: each groups a few rows in memory instead of sorting the whole range.
-SQL_ONE_DAY = (
-    "SELECT provider, COUNT(*), SUM(status = 'failed') FROM jobs INDEXED BY jobs_by_day "
-    "WHERE created_at >= ? AND created_at < ? GROUP BY provider ORDER BY provider"
+# The statistics read the daily rollups kept by triggers (migration 012), from the UTC day of
+# `since` on: a few rows per day and provider or user instead of every job of the range.
+SQL_PER_DAY = (
+    "SELECT day, provider, jobs, failed FROM stats_day_provider "
+    "WHERE day >= ? AND jobs > 0 ORDER BY day, provider"
 )
 SQL_FAILURES = (
-    "SELECT provider, COALESCE(error_code, 'unknown'), COUNT(*) FROM jobs INDEXED BY jobs_by_day "
-    "WHERE created_at >= ? AND status = 'failed' GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2"
+    "SELECT provider, error_code, SUM(jobs) AS n FROM stats_day_failure WHERE day >= ? "
+    "GROUP BY provider, error_code HAVING n > 0 ORDER BY n DESC, provider, error_code"
 )
-SQL_DURATIONS = (
-    "SELECT provider, finished_at - started_at FROM jobs INDEXED BY jobs_by_day "
-    "WHERE created_at >= ? "
-    "AND status = 'done' AND started_at IS NOT NULL AND finished_at IS NOT NULL"
+SQL_LATENCY = (
+    "SELECT provider, bucket, SUM(jobs) AS n, SUM(total_us) FROM stats_day_latency "
+    "WHERE day >= ? GROUP BY provider, bucket HAVING n > 0"
 )
 SQL_TOP_USERS = (
-    "SELECT user_id, COUNT(*) AS n, SUM(status = 'done'), SUM(status = 'failed') "
-    "FROM jobs INDEXED BY jobs_user_usage WHERE created_at >= ? "
-    "GROUP BY user_id ORDER BY n DESC, user_id LIMIT ?"
+    "SELECT user_id, SUM(jobs) AS n, SUM(done), SUM(failed) FROM stats_day_user "
+    "WHERE day >= ? GROUP BY user_id HAVING n > 0 ORDER BY n DESC, user_id LIMIT ?"
 )
+# Spend: the leading days up to the first whole week from the daily table, then whole weeks
+# (day / 7) from the weekly one, a third of the rows (migration 012).
 SQL_SPEND = (
-    "SELECT provider, model, user_id, COUNT(*), COUNT(admin_spend_usd), "
-    "COALESCE(SUM(admin_spend_usd), 0) "
-    "FROM jobs INDEXED BY jobs_spend_by WHERE status = 'done' AND created_at >= ? "
-    "GROUP BY provider, model, user_id"
+    "SELECT provider, model, user_id, SUM(images) AS n, SUM(priced) AS priced, "
+    "CASE WHEN SUM(priced) > 0 THEN SUM(usd) ELSE 0.0 END FROM ("
+    "SELECT provider, model, user_id, images, priced, usd FROM stats_day_spend "
+    "WHERE day >= :day AND day < :week * 7 "
+    "UNION ALL SELECT provider, model, user_id, images, priced, usd FROM stats_week_spend "
+    "WHERE week >= :week) "
+    "GROUP BY provider, model, user_id HAVING n > 0 ORDER BY provider, model, user_id"
 )
 
 
@@ -156,40 +160,44 @@ class LocalAdminStore:
     # ---- statistics ------------------------------------------------------------------------
 
     def usage_stats(self, since: datetime, *, top_users: int = 10) -> UsageStats:
-        start = to_us(since)
+        """Figures for the jobs created from the UTC day of `since` on (the rollups are kept
+        per day; the result's `since` is that day's midnight)."""
+        first_day = to_us(since) // DAY_US
         conn = self._db.conn
         conn.execute("BEGIN")  # one snapshot for every figure
         try:
-            per_day = []
-            for day in range(start // DAY_US, now_us() // DAY_US + 1):
-                bounds = (max(start, day * DAY_US), (day + 1) * DAY_US)
-                for provider, jobs, failed in conn.execute(SQL_ONE_DAY, bounds):
-                    on = (from_us(day * DAY_US) or since).date()
-                    per_day.append(DailyCount(on, provider, jobs, failed or 0))
+            per_day = [
+                DailyCount(from_us(day * DAY_US).date(), provider, jobs, failed)
+                for day, provider, jobs, failed in conn.execute(SQL_PER_DAY, (first_day,))
+            ]
             failures = [
                 FailureCount(provider=p, error_code=code, jobs=n)
-                for p, code, n in conn.execute(SQL_FAILURES, (start,))
+                for p, code, n in conn.execute(SQL_FAILURES, (first_day,))
             ]
-            durations: dict[str, list[float]] = defaultdict(list)
-            for provider, micros in conn.execute(SQL_DURATIONS, (start,)):
-                durations[provider].append(micros / 1_000_000)
+            histogram: dict[str, list[LatencyBucket]] = defaultdict(list)
+            for provider, bucket, n, total_us in conn.execute(SQL_LATENCY, (first_day,)):
+                histogram[provider].append(LatencyBucket(bucket, n, total_us))
             top = [
-                UserUsage(user_id=u, jobs=n, done=done or 0, failed=failed or 0)
-                for u, n, done, failed in conn.execute(SQL_TOP_USERS, (start, max(1, top_users)))
+                UserUsage(user_id=u, jobs=n, done=done, failed=failed)
+                for u, n, done, failed in conn.execute(
+                    SQL_TOP_USERS, (first_day, max(1, top_users))
+                )
             ]
             spend = [
                 SpendRow(
                     provider=p, model=m, user_id=u, images=n, priced=priced, recorded_usd=float(usd)
                 )
-                for p, m, u, n, priced, usd in conn.execute(SQL_SPEND, (start,))
+                for p, m, u, n, priced, usd in conn.execute(
+                    SQL_SPEND, {"day": first_day, "week": -(-first_day // 7)}
+                )
             ]
         finally:
             conn.execute("COMMIT")
         return UsageStats(
-            since=since,
+            since=from_us(first_day * DAY_US),
             per_day=per_day,
             failures=failures,
-            latency=provider_latency(durations),
+            latency=histogram_latency(histogram),
             top_users=top,
             spend=spend,
         )

@@ -3,12 +3,12 @@ statistics through the service-role client and the functions of `supabase-schema
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 
 from postgrest.exceptions import APIError
 from supabase import Client
 
-from core.backends.common import finished_statuses, provider_latency
+from core.backends.common import LatencyBucket, finished_statuses, histogram_latency
 from core.backends.supabase.client import call_rpc, parse_time, raise_api_error, rows_of
 from core.backends.supabase.jobs import iso
 from core.domain.models import JobStatus, ReviewStatus
@@ -125,11 +125,16 @@ class SupabaseAdminStore:
         return int(call_rpc(self._client, "cancel_user_jobs", {"p_user_id": user_id}) or 0)
 
     def usage_stats(self, since: datetime, *, top_users: int = 10) -> UsageStats:
+        """Figures for the jobs created from the UTC day of `since` on (job_stats reads the
+        daily rollups; the result's `since` is that day's midnight)."""
         data = call_rpc(
             self._client, "job_stats", {"p_since": iso(since), "p_top_users": max(1, top_users)}
         )
+        first_day = data.get("since")
         return UsageStats(
-            since=since,
+            since=(
+                datetime.combine(date.fromisoformat(first_day), time(), UTC) if first_day else since
+            ),
             per_day=[
                 DailyCount(
                     day=date.fromisoformat(d["day"]),
@@ -145,7 +150,12 @@ class SupabaseAdminStore:
                 )
                 for f in data.get("failures") or []
             ],
-            latency=provider_latency(data.get("durations") or {}),
+            latency=histogram_latency(
+                {
+                    provider: [LatencyBucket(int(b), int(n), int(t)) for b, n, t in buckets]
+                    for provider, buckets in (data.get("latency") or {}).items()
+                }
+            ),
             top_users=[
                 UserUsage(
                     user_id=str(u["user_id"]),
