@@ -59,6 +59,23 @@ def button(at: AppTest, label: str):
     return matches[0]
 
 
+def open_ids(at: AppTest) -> list[str]:
+    """The job of each Review tile (its open button), in order."""
+    prefix = "rev_open_"
+    return [b.key[len(prefix) :] for b in at.button if (b.key or "").startswith(prefix)]
+
+
+def tile_prompts(at: AppTest) -> list[str]:
+    """The prompt on each Review tile (its open button's text), in order."""
+    return [b.label for b in at.button if (b.key or "").startswith("rev_open_")]
+
+
+def tile_lines(at: AppTest) -> list[str]:
+    """The line under each tile's image (the owner's email), as sent to the browser."""
+    bodies = [str(h.proto.body) for h in at.get("html")]
+    return [b for b in bodies if "tile-line" in b and "<style>" not in b]
+
+
 # ---- who sees what ---------------------------------------------------------------------------
 
 
@@ -118,18 +135,20 @@ def test_a_reviewer_approves_from_the_open_view_and_the_next_image_opens(app: De
     app.backdate([first.id], timedelta(hours=2))
     app.backdate([second.id], timedelta(hours=1))
     at = signed_in(app.reviewer, "pages/review.py").run()
-    assert "alice@example.com" in texts(at)
+    # Whose image it is, on each tile, as plain text (never a mailto link).
+    assert tile_lines(at) == ['<div class="tile-line">alice@example.com</div>'] * 2
 
-    open_buttons = [b for b in at.button if b.label == "Open"]
-    assert len(open_buttons) == 2
-    open_buttons[0].click().run()
+    assert open_ids(at) == [first.id, second.id]  # oldest first
+    at.button(key=f"rev_open_{first.id}").click().run()
+    assert at.query_params.get("job") == first.id  # the opened image is in the URL
     assert "**not bold** <b>x</b>" in [c.value for c in at.code]  # plain text, not Markdown
     at.text_input(key=f"review_note_{first.id}").input("sharp and on brief")
     button(at, "Approve").click().run()
 
     assert not at.exception
     assert "1 image approved." in texts(at)
-    assert at.session_state["review_open"] == second.id
+    assert at.query_params.get("job") == second.id  # the next one opens
+    assert open_ids(at) == [second.id]  # the approved one left the unreviewed queue
     stored = app.job(first.id)
     assert stored.review_status is ReviewStatus.APPROVED
     assert stored.reviewed_by == app.reviewer.id and stored.review_note == "sharp and on brief"
@@ -156,7 +175,7 @@ def test_a_reviewer_flags_a_selection_and_compares_it(app: Deployment):
     assert {app.job(j.id).review_status for j in jobs[:2]} == {ReviewStatus.FLAGGED}
     assert app.job(jobs[2].id).review_status is ReviewStatus.UNREVIEWED
     # The default queue shows unreviewed images only.
-    assert len([b for b in at.button if b.label == "Open"]) == 1
+    assert open_ids(at) == [jobs[2].id]
 
 
 def test_the_review_filters_narrow_the_queue(app: Deployment):
@@ -164,13 +183,19 @@ def test_the_review_filters_narrow_the_queue(app: Deployment):
     app.finished(app.bob, 1, prompt="a red fox")
     at = signed_in(app.reviewer, "pages/review.py").run()
     at.text_input(key="rev_text").input("FOX").run()
-    assert len([b for b in at.button if b.label == "Open"]) == 1
-    assert "a red fox" in texts(at)
+    assert tile_prompts(at) == ["a red fox"]
     at.text_input(key="rev_text").input("").run()
     at.selectbox(key="rev_user").select("alice@example.com").run()
-    assert "a blue whale" in texts(at) and "a red fox" not in texts(at)
+    assert tile_prompts(at) == ["a blue whale"]
     at.selectbox(key="rev_status").select("approved").run()
     assert "Nothing to review here." in texts(at)
+
+    # A link with the filters in its address (a reload, a shared link) shows them.
+    linked = signed_in(app.reviewer, "pages/review.py")
+    linked.query_params["rev_text"] = "whale"
+    linked.run()
+    assert linked.text_input(key="rev_text").value == "whale"
+    assert tile_prompts(linked) == ["a blue whale"]
 
 
 # ---- admin --------------------------------------------------------------------------------------
