@@ -198,6 +198,89 @@ def test_the_review_filters_narrow_the_queue(app: Deployment):
     assert tile_prompts(linked) == ["a blue whale"]
 
 
+def test_a_shared_review_link_opens_the_image_and_moves_keep_the_url(app: Deployment):
+    jobs = app.finished(app.bob, 3, prompt="a gull")
+    for age, job in zip((3, 2, 1), jobs, strict=True):
+        app.backdate([job.id], timedelta(hours=age))
+    at = signed_in(app.reviewer, "pages/review.py")
+    at.query_params["job"] = jobs[1].id  # a link another reviewer sent
+    at.run()
+    assert not at.exception
+    assert "Note (optional)" in [t.label for t in at.text_input]
+    assert at.text_input(key=f"review_note_{jobs[1].id}")
+    at.button(key="rev_next").click().run()  # → (the button's shortcut is the Right key)
+    assert at.query_params.get("job") == jobs[2].id
+    assert at.button(key="rev_next").disabled  # the last of the grid
+    at.button(key="rev_prev").click().run()
+    at.button(key="rev_prev").click().run()
+    assert at.query_params.get("job") == jobs[0].id
+    assert at.button(key="rev_prev").disabled
+
+
+def test_closing_returns_to_the_grid_with_its_filters(app: Deployment):
+    app.finished(app.alice, 1, prompt="a blue whale")
+    (fox,) = app.finished(app.bob, 1, prompt="a red fox")
+    at = signed_in(app.reviewer, "pages/review.py").run()
+    at.text_input(key="rev_text").input("fox").run()
+    at.button(key=f"rev_open_{fox.id}").click().run()
+    assert at.query_params.get("job") == fox.id
+    at.button(key="rev_back").click().run()
+    assert "job" not in at.query_params
+    assert not [w for w in at.text_input if (w.key or "").startswith("review_note_")]
+    assert at.text_input(key="rev_text").value == "fox"
+    assert tile_prompts(at) == ["a red fox"]
+
+
+def test_deciding_the_last_image_returns_to_the_grid(app: Deployment):
+    (job,) = app.finished(app.alice, 1, prompt="a lone tree")
+    at = signed_in(app.reviewer, "pages/review.py")
+    at.query_params["job"] = job.id
+    at.run()
+    button(at, "Reject").click().run()
+    assert not at.exception
+    assert "job" not in at.query_params
+    assert "1 image rejected." in texts(at)
+    assert "Nothing to review here." in texts(at)
+    assert app.job(job.id).review_status is ReviewStatus.REJECTED
+
+
+@pytest.mark.parametrize("wrong", ["00000000-0000-4000-8000-000000000000", "../admin", "1; drop"])
+def test_a_link_to_no_image_shows_the_grid_with_a_notice(app: Deployment, wrong: str):
+    (job,) = app.finished(app.alice, 1, prompt="still here")
+    at = signed_in(app.reviewer, "pages/review.py")
+    at.query_params["job"] = wrong
+    at.run()
+    assert not at.exception
+    assert "job" not in at.query_params
+    assert [w.value for w in at.warning] == [
+        "The linked image does not exist (any more): here is the queue."
+    ]
+    assert open_ids(at) == [job.id]
+    assert not [t for t in at.text_input if (t.key or "").startswith("review_note_")]
+
+
+def test_a_deleted_image_open_in_the_dialog_says_so(app: Deployment):
+    first, second = app.finished(app.alice, 2, prompt="short-lived")
+    at = signed_in(app.reviewer, "pages/review.py")
+    at.query_params["job"] = first.id
+    at.run()
+    app.services.jobs.delete(app.alice, first.id)
+    at.run()
+    assert not at.exception
+    assert "job" not in at.query_params
+    assert open_ids(at) == [second.id]
+
+
+def test_a_user_following_a_review_link_sees_no_image(app: Deployment):
+    (job,) = app.finished(app.bob, 1, prompt="bob's private sketch")
+    at = signed_in(app.alice, "pages/review.py")
+    at.query_params["job"] = job.id
+    at.run()
+    assert not at.exception
+    assert not at.button and not at.get("image") and not at.code
+    assert "for the" in at.error[0].value
+
+
 # ---- admin --------------------------------------------------------------------------------------
 
 
