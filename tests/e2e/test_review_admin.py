@@ -47,10 +47,11 @@ def test_a_reviewer_approves_and_the_owner_sees_approved_in_history(
     open_page(reviewer, "Review")
     main = reviewer.get_by_test_id("stMain")
     expect(main.get_by_text("A heron in the reeds")).to_be_visible()
-    main.locator(f".st-key-rev_open_{job.id} button").click()
-    expect(main.get_by_text("Note (optional)")).to_be_visible()
-    main.get_by_label("Note (optional)").fill("Lovely light")
-    main.get_by_role("button", name="Approve").click()
+    open_tile(reviewer, main.locator(f".st-key-tile_{job.id}"))
+    dialog = reviewer.get_by_role("dialog")
+    dialog.get_by_label("Note (optional)").fill("Lovely light")
+    dialog.get_by_role("button", name="Approve").click()
+    # The last image of the queue: the dialog closes and the grid says what happened.
     expect(main.get_by_text("1 image approved.")).to_be_visible()
     reviewer.context.close()
 
