@@ -27,7 +27,7 @@ def seeded(tmp_path: Path) -> Deployment:
 
 def signed_in_page(browser: Browser, url: str, email: str) -> Page:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(20_000)
+    context.set_default_timeout(30_000)  # a loaded machine (two test workers, two cores)
     page = context.new_page()
     page.goto(url + "/")
     sign_in(page, email, PASSWORD)
@@ -46,7 +46,7 @@ def test_a_reviewer_approves_and_the_owner_sees_approved_in_history(
     reviewer = signed_in_page(browser, server.url, dep.reviewer.email)
     open_page(reviewer, "Review")
     main = reviewer.get_by_test_id("stMain")
-    expect(main.get_by_text("A heron in the reeds")).to_be_visible()
+    expect(main.get_by_role("button", name="A heron in the reeds", exact=True)).to_be_visible()
     open_tile(reviewer, main.locator(f".st-key-tile_{job.id}"))
     dialog = reviewer.get_by_role("dialog")
     dialog.get_by_label("Note (optional)").fill("Lovely light")
