@@ -1,6 +1,7 @@
 """axe-core (axe-playwright-python) on every page in Chromium, at desktop and phone sizes:
-sign-in, Generate with a finished batch, History, the lightbox, Review, the image opened for review, Admin and Account have
-no serious or critical violation (WCAG AA contrast, names, roles, labels...)."""
+sign-in, Generate with a finished batch, History, the lightbox, Review, the image opened for
+review, Admin and Account have no serious or critical violation (WCAG AA contrast, names,
+roles, labels...)."""
 
 from __future__ import annotations
 
