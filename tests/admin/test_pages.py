@@ -3,6 +3,8 @@ only, an admin both; and the pages' main flows through their widgets."""
 
 from __future__ import annotations
 
+import json
+import tomllib
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -387,6 +389,28 @@ def test_no_failures_means_no_chart_of_zeros(app: Deployment):
     at = admin_page(app, "Usage & health")
     assert "No failures in this period." in texts(at)
     assert "Failure rate overall: 0.0%" in texts(at)
+    # Jobs per day and latency only: no failure-rate chart (its axis would read "0.000000").
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    assert [s["encoding"]["x"]["field"] for s in specs] == ["day", "provider"]
+    assert all("failure rate" not in json.dumps(s).lower() for s in specs)
+
+
+def test_the_charts_follow_the_theme(app: Deployment):
+    """Streamlit's chart theme (the app's fonts, text and grid colours, and the palette set as
+    theme.chartCategoricalColors in .streamlit/config.toml), no colour of their own."""
+    app.finished(app.alice, 2)
+    app.finished(app.bob, 1, status=JobStatus.FAILED)
+    at = admin_page(app, "Usage & health")
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 3  # per day, failure rate, latency
+    for chart in charts:
+        assert chart.proto.theme == "streamlit"
+        spec = json.loads(chart.proto.spec)
+        assert "config" not in spec
+        assert all("scale" not in enc or not enc["scale"] for enc in spec["encoding"].values())
+        assert "value" not in spec["encoding"].get("color", {})
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["theme"]["chartCategoricalColors"][0] == config["theme"]["primaryColor"]
 
 
 def test_the_sweeper_section_says_what_runs_in_this_process(app: Deployment):
