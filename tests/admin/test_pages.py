@@ -348,9 +348,13 @@ def test_an_admin_changes_role_quota_and_disables_a_user(app: Deployment):
     at = admin_page(app, "Users")
     at.selectbox(key="user_pick").select("bob@example.com").run()
     bob = app.bob.id
-    assert at.number_input(key=f"edit_quota_{bob}").disabled  # the global default is chosen
+    # The global default is chosen: the field is disabled and empty, naming the default.
+    field = at.number_input(key=f"edit_quota_default_{bob}")
+    assert field.disabled and field.value is None
+    assert field.proto.placeholder == "default (off)"
     at.radio(key=f"edit_quota_mode_{bob}").set_value("Own limit").run()
     assert not at.number_input(key=f"edit_quota_{bob}").disabled
+    assert at.number_input(key=f"edit_quota_{bob}").value == 50
     at.selectbox(key=f"edit_role_{bob}").select("reviewer")
     at.number_input(key=f"edit_quota_{bob}").set_value(7)
     at.checkbox(key=f"edit_disabled_{bob}").check()
