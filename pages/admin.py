@@ -460,17 +460,29 @@ def users_section(rows: list[UserSummary]) -> None:
             value=target.disabled,
             key=f"edit_disabled_{target.id}",
         )
-        quota = st.number_input(
-            t("admin.own_quota"),
-            min_value=0,
-            max_value=100_000,
-            value=target.daily_quota if target.daily_quota is not None else (default or 50),
-            step=1,
-            key=f"edit_quota_{target.id}",
-            disabled=mode == DEFAULT_QUOTA,  # only a custom quota is typed in
-        )
+        if mode == DEFAULT_QUOTA:
+            # Only a custom quota is typed in: with the global default the field is disabled
+            # and empty, saying which default applies (a widget of its own, so choosing "Own
+            # limit" starts from the user's own or the default number, not from empty).
+            quota = st.number_input(
+                t("admin.own_quota"),
+                value=None,
+                placeholder=_quota_label(None, default),
+                key=f"edit_quota_default_{target.id}",
+                disabled=True,
+            )
+        else:
+            quota = st.number_input(
+                t("admin.own_quota"),
+                min_value=0,
+                max_value=100_000,
+                value=target.daily_quota if target.daily_quota is not None else (default or 50),
+                step=1,
+                key=f"edit_quota_{target.id}",
+            )
         if st.form_submit_button(t("admin.save"), type="primary"):
-            _save_user(target, Role(role), disabled, None if mode == DEFAULT_QUOTA else int(quota))
+            own = None if mode == DEFAULT_QUOTA or quota is None else int(quota)
+            _save_user(target, Role(role), disabled, own)
     with left.expander(
         t("admin.delete_user_title"), icon=":material/delete_forever:", key="admin_delete_user"
     ):

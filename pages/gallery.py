@@ -1,19 +1,20 @@
-"""Image tiles shared by the Generate feed and the History gallery: a job's image (alt text
-from its prompt) with its status, what is happening now, and its per-image actions. Never a
-page of its own."""
+"""Image tiles shared by the Generate feed and the History and Review galleries: a job's image
+(alt text from its prompt) with its status, what is happening now, and its per-image actions;
+the grid of uniform tiles, the opened job in the URL (?job=ID) and the lightbox's
+previous / next / back row. Never a page of its own."""
 
 from __future__ import annotations
 
 import html
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import groupby
 
 import streamlit as st
 
-from core.domain.models import Job, JobStatus, User
+from core.domain.models import Job, JobStatus, User, is_uuid
 from pages import iterate, names, widgets
 from pages.failures import failure_text
 from pages.i18n import t
@@ -72,6 +73,10 @@ STYLE = """
   display: flex; align-items: center; justify-content: center; text-align: center;
   padding: 0.5rem; box-sizing: border-box; overflow: hidden; font-size: 0.85rem;
   background: rgba(128, 128, 128, 0.12);
+}
+/* a line under the image (Review: whose image it is), plain text, one line */
+[class*="st-key-tile_"] .tile-line {
+  overflow: hidden; text-overflow: ellipsis; white-space: nowrap; font-size: 0.85rem;
 }
 </style>
 """
@@ -170,13 +175,18 @@ def gallery_tile(
     label: str,
     key: str,
     controls: Callable[[], None] | None = None,
+    line: str | None = None,
+    badge: Callable[[], None] | None = None,
 ) -> bool:
     """One uniform tile: status badge, a square image (or a square saying why there is none)
     and the prompt as the button that opens it. True when it was clicked. `controls` draws
-    beside the badge, above the stretched open button (the star, the select box)."""
+    beside the badge, above the stretched open button (the star, the select box); `line` is
+    plain text under the image (never a link, even an email); `badge` replaces the status
+    badge (Review: the review state)."""
+    badge = badge or (lambda: widgets.status_badge(job, position))
     with st.container(key=f"tile_{job.id}", width=TILE_WIDTH, gap="xsmall"):
         if controls is None:
-            widgets.status_badge(job, position)
+            badge()
         else:
             with st.container(
                 horizontal=True,
@@ -184,7 +194,7 @@ def gallery_tile(
                 gap="xsmall",
                 key=f"tilectl_{job.id}",
             ):
-                widgets.status_badge(job, position)
+                badge()
                 controls()
         if job.status is JobStatus.DONE:
             widgets.show_job_image(user, job, url, thumb=True)
@@ -194,6 +204,8 @@ def gallery_tile(
                 words = failure_text(job) or t("gallery.not_generated")
             words = words or status_words(job.status)
             st.html(f'<div class="tile-square">{html.escape(words)}</div>')
+        if line:
+            st.html(f'<div class="tile-line">{html.escape(line)}</div>')
         return st.button(label, key=key, type="tertiary", width="stretch")
 
 
@@ -216,3 +228,97 @@ def star_button(job: Job, name: str, *, key: str) -> bool:
     else:
         label, state = t("favourites.star_named", name=name), "staroff"
     return st.button(label, key=f"{key}_{state}_{job.id}", type="tertiary")
+
+
+# ---- the grid and the opened job (History and Review) ----------------------------------------
+
+JOB_PARAM = "job"  # ?job=ID: the job open in the lightbox
+
+
+def opened_id() -> str | None:
+    """The job named by ?job=, when it is a job id at all."""
+    value = st.query_params.get(JOB_PARAM)
+    return value if is_uuid(value) else None
+
+
+def open_job(job_id: str | None) -> None:
+    """Open `job_id` (a new browser history entry, so Back closes it again), or close."""
+    if job_id:
+        st.query_params[JOB_PARAM] = job_id
+    elif JOB_PARAM in st.query_params:
+        del st.query_params[JOB_PARAM]
+
+
+def close_job() -> None:
+    open_job(None)
+
+
+def neighbour(ids: Sequence[str], job_id: str, step: int) -> str | None:
+    """The job before (-1) or after (+1) `job_id` in `ids` (the grid it was opened from)."""
+    if job_id not in ids:
+        return None
+    index = list(ids).index(job_id) + step
+    return ids[index] if 0 <= index < len(ids) else None
+
+
+def grid(
+    user: User,
+    jobs: list[Job],
+    *,
+    key: str,
+    urls: dict[str, str],
+    labels: dict[str, str],
+    positions: dict[str, int] | None = None,
+    controls: Callable[[Job], Callable[[], None] | None] | None = None,
+    line: Callable[[Job], str | None] | None = None,
+    badge: Callable[[Job], Callable[[], None] | None] | None = None,
+) -> str | None:
+    """The uniform tiles, batches together; the id of the tile clicked in this run, if any.
+    Each tile's open button has the key `{key}_open_{job id}`."""
+    clicked = None
+    with st.container(horizontal=True, key=f"{key}_grid", gap="medium"):
+        for batch in batches(jobs):
+            with batch_group(batch, key=key):
+                for job in batch:
+                    if gallery_tile(
+                        user,
+                        job,
+                        urls.get(job.id),
+                        (positions or {}).get(job.id),
+                        label=labels[job.id],
+                        key=f"{key}_open_{job.id}",
+                        controls=controls(job) if controls else None,
+                        line=line(job) if line else None,
+                        badge=badge(job) if badge else None,
+                    ):
+                        clicked = job.id
+    return clicked
+
+
+def lightbox_nav(
+    before: str | None, after: str | None, *, key: str, labels: tuple[str, str, str]
+) -> None:
+    """Previous (←), next (→) and back to the grid, above an opened job. Each changes the URL
+    and reruns the app."""
+    with st.container(horizontal=True, key=f"{key}_nav"):
+        if st.button(
+            labels[0],
+            key=f"{key}_prev",
+            icon=":material/chevron_left:",
+            disabled=before is None,
+            shortcut="Left",
+        ):
+            open_job(before)
+            st.rerun()
+        if st.button(
+            labels[1],
+            key=f"{key}_next",
+            icon=":material/chevron_right:",
+            disabled=after is None,
+            shortcut="Right",
+        ):
+            open_job(after)
+            st.rerun()
+        if st.button(labels[2], key=f"{key}_back", icon=":material/grid_view:"):
+            close_job()
+            st.rerun()

@@ -13,14 +13,13 @@ from collections.abc import Callable
 import streamlit as st
 
 from core.domain.errors import AuthRequired, NotFound, StudioError
-from core.domain.models import Job, JobKind, JobPage, JobQuery, JobStatus, User, is_uuid
+from core.domain.models import Job, JobKind, JobPage, JobQuery, JobStatus, User
 from pages import gallery, iterate, names, selection, widgets
 from pages.failures import failure_text
 from pages.i18n import option_names, t
 from pages.job_text import retry_text, waited_text
 
 PAGE_SIZE = 24
-JOB_PARAM = "job"
 CURSORS_KEY = "history_cursors"
 FILTERS_KEY = "history_filters"
 FLASH_KEY = "history_flash"
@@ -37,24 +36,12 @@ user = widgets.require_user()
 svc = widgets.services()
 
 
-# ---- the open job lives in the URL ---------------------------------------------------------
+# ---- the open job lives in the URL (pages.gallery: ?job=ID) -----------------------------------
 
-
-def opened_id() -> str | None:
-    value = st.query_params.get(JOB_PARAM)
-    return value if is_uuid(value) else None
-
-
-def _open(job_id: str | None) -> None:
-    """Open `job_id` in the lightbox (a new browser history entry), or close it."""
-    if job_id:
-        st.query_params[JOB_PARAM] = job_id
-    elif JOB_PARAM in st.query_params:
-        del st.query_params[JOB_PARAM]
-
-
-def _close() -> None:
-    _open(None)
+JOB_PARAM = gallery.JOB_PARAM
+opened_id = gallery.opened_id
+_open = gallery.open_job
+_close = gallery.close_job
 
 
 def _flash(message: str) -> None:
@@ -63,11 +50,7 @@ def _flash(message: str) -> None:
 
 def _neighbour(job_id: str, step: int) -> str | None:
     """The job before/after `job_id` on the gallery page it was opened from."""
-    ids: list[str] = st.session_state.get(PAGE_IDS_KEY) or []
-    if job_id not in ids:
-        return None
-    index = ids.index(job_id) + step
-    return ids[index] if 0 <= index < len(ids) else None
+    return gallery.neighbour(st.session_state.get(PAGE_IDS_KEY) or [], job_id, step)
 
 
 # ---- actions --------------------------------------------------------------------------------
@@ -120,29 +103,12 @@ def _use_prompt(job: Job) -> None:
 
 
 def _lightbox_nav(job: Job) -> None:
-    before, after = _neighbour(job.id, -1), _neighbour(job.id, +1)
-    with st.container(horizontal=True, key="hist_nav"):
-        if st.button(
-            t("history.previous"),
-            key="hist_prev",
-            icon=":material/chevron_left:",
-            disabled=before is None,
-            shortcut="Left",
-        ):
-            _open(before)
-            st.rerun()
-        if st.button(
-            t("history.next"),
-            key="hist_next",
-            icon=":material/chevron_right:",
-            disabled=after is None,
-            shortcut="Right",
-        ):
-            _open(after)
-            st.rerun()
-        if st.button(t("history.back"), key="hist_back", icon=":material/grid_view:"):
-            _close()
-            st.rerun()
+    gallery.lightbox_nav(
+        _neighbour(job.id, -1),
+        _neighbour(job.id, +1),
+        key="hist",
+        labels=(t("history.previous"), t("history.next"), t("history.back")),
+    )
 
 
 def _lightbox_actions(user: User, job: Job) -> None:
@@ -356,21 +322,18 @@ def _grid(user: User, jobs: list[Job]) -> None:
     selecting = selection.active()
     if selecting:
         selection.toolbar(user, jobs, on_done=_flash)
-    with st.container(horizontal=True, key="hist_grid", gap="medium"):
-        for batch in gallery.batches(jobs):
-            with gallery.batch_group(batch, key="hist"):
-                for job in batch:
-                    if gallery.gallery_tile(
-                        user,
-                        job,
-                        urls.get(job.id),
-                        positions.get(job.id),
-                        label=labels[job.id],
-                        key=f"hist_open_{job.id}",
-                        controls=_tile_controls(user, job, labels[job.id], selecting),
-                    ):
-                        _open(job.id)
-                        st.rerun(scope="app")
+    clicked = gallery.grid(
+        user,
+        jobs,
+        key="hist",
+        urls=urls,
+        labels=labels,
+        positions=positions,
+        controls=lambda job: _tile_controls(user, job, labels[job.id], selecting),
+    )
+    if clicked:
+        _open(clicked)
+        st.rerun(scope="app")
 
 
 def _tile_controls(user: User, job: Job, label: str, selecting: bool) -> Callable[[], None]:

@@ -3,6 +3,8 @@ only, an admin both; and the pages' main flows through their widgets."""
 
 from __future__ import annotations
 
+import json
+import tomllib
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -57,6 +59,23 @@ def button(at: AppTest, label: str):
     matches = [b for b in at.button if b.label == label]
     assert matches, f"no button {label!r}; have {[b.label for b in at.button]}"
     return matches[0]
+
+
+def open_ids(at: AppTest) -> list[str]:
+    """The job of each Review tile (its open button), in order."""
+    prefix = "rev_open_"
+    return [b.key[len(prefix) :] for b in at.button if (b.key or "").startswith(prefix)]
+
+
+def tile_prompts(at: AppTest) -> list[str]:
+    """The prompt on each Review tile (its open button's text), in order."""
+    return [b.label for b in at.button if (b.key or "").startswith("rev_open_")]
+
+
+def tile_lines(at: AppTest) -> list[str]:
+    """The line under each tile's image (the owner's email), as sent to the browser."""
+    bodies = [str(h.proto.body) for h in at.get("html")]
+    return [b for b in bodies if "tile-line" in b and "<style>" not in b]
 
 
 # ---- who sees what ---------------------------------------------------------------------------
@@ -118,18 +137,20 @@ def test_a_reviewer_approves_from_the_open_view_and_the_next_image_opens(app: De
     app.backdate([first.id], timedelta(hours=2))
     app.backdate([second.id], timedelta(hours=1))
     at = signed_in(app.reviewer, "pages/review.py").run()
-    assert "alice@example.com" in texts(at)
+    # Whose image it is, on each tile, as plain text (never a mailto link).
+    assert tile_lines(at) == ['<div class="tile-line">alice@example.com</div>'] * 2
 
-    open_buttons = [b for b in at.button if b.label == "Open"]
-    assert len(open_buttons) == 2
-    open_buttons[0].click().run()
+    assert open_ids(at) == [first.id, second.id]  # oldest first
+    at.button(key=f"rev_open_{first.id}").click().run()
+    assert at.query_params.get("job") == first.id  # the opened image is in the URL
     assert "**not bold** <b>x</b>" in [c.value for c in at.code]  # plain text, not Markdown
     at.text_input(key=f"review_note_{first.id}").input("sharp and on brief")
     button(at, "Approve").click().run()
 
     assert not at.exception
     assert "1 image approved." in texts(at)
-    assert at.session_state["review_open"] == second.id
+    assert at.query_params.get("job") == second.id  # the next one opens
+    assert open_ids(at) == [second.id]  # the approved one left the unreviewed queue
     stored = app.job(first.id)
     assert stored.review_status is ReviewStatus.APPROVED
     assert stored.reviewed_by == app.reviewer.id and stored.review_note == "sharp and on brief"
@@ -156,7 +177,7 @@ def test_a_reviewer_flags_a_selection_and_compares_it(app: Deployment):
     assert {app.job(j.id).review_status for j in jobs[:2]} == {ReviewStatus.FLAGGED}
     assert app.job(jobs[2].id).review_status is ReviewStatus.UNREVIEWED
     # The default queue shows unreviewed images only.
-    assert len([b for b in at.button if b.label == "Open"]) == 1
+    assert open_ids(at) == [jobs[2].id]
 
 
 def test_the_review_filters_narrow_the_queue(app: Deployment):
@@ -164,13 +185,102 @@ def test_the_review_filters_narrow_the_queue(app: Deployment):
     app.finished(app.bob, 1, prompt="a red fox")
     at = signed_in(app.reviewer, "pages/review.py").run()
     at.text_input(key="rev_text").input("FOX").run()
-    assert len([b for b in at.button if b.label == "Open"]) == 1
-    assert "a red fox" in texts(at)
+    assert tile_prompts(at) == ["a red fox"]
     at.text_input(key="rev_text").input("").run()
     at.selectbox(key="rev_user").select("alice@example.com").run()
-    assert "a blue whale" in texts(at) and "a red fox" not in texts(at)
+    assert tile_prompts(at) == ["a blue whale"]
     at.selectbox(key="rev_status").select("approved").run()
     assert "Nothing to review here." in texts(at)
+
+    # A link with the filters in its address (a reload, a shared link) shows them.
+    linked = signed_in(app.reviewer, "pages/review.py")
+    linked.query_params["rev_text"] = "whale"
+    linked.run()
+    assert linked.text_input(key="rev_text").value == "whale"
+    assert tile_prompts(linked) == ["a blue whale"]
+
+
+def test_a_shared_review_link_opens_the_image_and_moves_keep_the_url(app: Deployment):
+    jobs = app.finished(app.bob, 3, prompt="a gull")
+    for age, job in zip((3, 2, 1), jobs, strict=True):
+        app.backdate([job.id], timedelta(hours=age))
+    at = signed_in(app.reviewer, "pages/review.py")
+    at.query_params["job"] = jobs[1].id  # a link another reviewer sent
+    at.run()
+    assert not at.exception
+    assert "Note (optional)" in [t.label for t in at.text_input]
+    assert at.text_input(key=f"review_note_{jobs[1].id}")
+    at.button(key="rev_next").click().run()  # → (the button's shortcut is the Right key)
+    assert at.query_params.get("job") == jobs[2].id
+    assert at.button(key="rev_next").disabled  # the last of the grid
+    at.button(key="rev_prev").click().run()
+    at.button(key="rev_prev").click().run()
+    assert at.query_params.get("job") == jobs[0].id
+    assert at.button(key="rev_prev").disabled
+
+
+def test_closing_returns_to_the_grid_with_its_filters(app: Deployment):
+    app.finished(app.alice, 1, prompt="a blue whale")
+    (fox,) = app.finished(app.bob, 1, prompt="a red fox")
+    at = signed_in(app.reviewer, "pages/review.py").run()
+    at.text_input(key="rev_text").input("fox").run()
+    at.button(key=f"rev_open_{fox.id}").click().run()
+    assert at.query_params.get("job") == fox.id
+    at.button(key="rev_back").click().run()
+    assert "job" not in at.query_params
+    assert not [w for w in at.text_input if (w.key or "").startswith("review_note_")]
+    assert at.text_input(key="rev_text").value == "fox"
+    assert tile_prompts(at) == ["a red fox"]
+
+
+def test_deciding_the_last_image_returns_to_the_grid(app: Deployment):
+    (job,) = app.finished(app.alice, 1, prompt="a lone tree")
+    at = signed_in(app.reviewer, "pages/review.py")
+    at.query_params["job"] = job.id
+    at.run()
+    button(at, "Reject").click().run()
+    assert not at.exception
+    assert "job" not in at.query_params
+    assert "1 image rejected." in texts(at)
+    assert "Nothing to review here." in texts(at)
+    assert app.job(job.id).review_status is ReviewStatus.REJECTED
+
+
+@pytest.mark.parametrize("wrong", ["00000000-0000-4000-8000-000000000000", "../admin", "1; drop"])
+def test_a_link_to_no_image_shows_the_grid_with_a_notice(app: Deployment, wrong: str):
+    (job,) = app.finished(app.alice, 1, prompt="still here")
+    at = signed_in(app.reviewer, "pages/review.py")
+    at.query_params["job"] = wrong
+    at.run()
+    assert not at.exception
+    assert "job" not in at.query_params
+    assert [w.value for w in at.warning] == [
+        "The linked image does not exist (any more): here is the queue."
+    ]
+    assert open_ids(at) == [job.id]
+    assert not [t for t in at.text_input if (t.key or "").startswith("review_note_")]
+
+
+def test_a_deleted_image_open_in_the_dialog_says_so(app: Deployment):
+    first, second = app.finished(app.alice, 2, prompt="short-lived")
+    at = signed_in(app.reviewer, "pages/review.py")
+    at.query_params["job"] = first.id
+    at.run()
+    app.services.jobs.delete(app.alice, first.id)
+    at.run()
+    assert not at.exception
+    assert "job" not in at.query_params
+    assert open_ids(at) == [second.id]
+
+
+def test_a_user_following_a_review_link_sees_no_image(app: Deployment):
+    (job,) = app.finished(app.bob, 1, prompt="bob's private sketch")
+    at = signed_in(app.alice, "pages/review.py")
+    at.query_params["job"] = job.id
+    at.run()
+    assert not at.exception
+    assert not at.button and not at.get("image") and not at.code
+    assert "for the" in at.error[0].value
 
 
 # ---- admin --------------------------------------------------------------------------------------
@@ -238,9 +348,13 @@ def test_an_admin_changes_role_quota_and_disables_a_user(app: Deployment):
     at = admin_page(app, "Users")
     at.selectbox(key="user_pick").select("bob@example.com").run()
     bob = app.bob.id
-    assert at.number_input(key=f"edit_quota_{bob}").disabled  # the global default is chosen
+    # The global default is chosen: the field is disabled and empty, naming the default.
+    field = at.number_input(key=f"edit_quota_default_{bob}")
+    assert field.disabled and field.value is None
+    assert field.proto.placeholder == "default (off)"
     at.radio(key=f"edit_quota_mode_{bob}").set_value("Own limit").run()
     assert not at.number_input(key=f"edit_quota_{bob}").disabled
+    assert at.number_input(key=f"edit_quota_{bob}").value == 50
     at.selectbox(key=f"edit_role_{bob}").select("reviewer")
     at.number_input(key=f"edit_quota_{bob}").set_value(7)
     at.checkbox(key=f"edit_disabled_{bob}").check()
@@ -279,6 +393,28 @@ def test_no_failures_means_no_chart_of_zeros(app: Deployment):
     at = admin_page(app, "Usage & health")
     assert "No failures in this period." in texts(at)
     assert "Failure rate overall: 0.0%" in texts(at)
+    # Jobs per day and latency only: no failure-rate chart (its axis would read "0.000000").
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    assert [s["encoding"]["x"]["field"] for s in specs] == ["day", "provider"]
+    assert all("failure rate" not in json.dumps(s).lower() for s in specs)
+
+
+def test_the_charts_follow_the_theme(app: Deployment):
+    """Streamlit's chart theme (the app's fonts, text and grid colours, and the palette set as
+    theme.chartCategoricalColors in .streamlit/config.toml), no colour of their own."""
+    app.finished(app.alice, 2)
+    app.finished(app.bob, 1, status=JobStatus.FAILED)
+    at = admin_page(app, "Usage & health")
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 3  # per day, failure rate, latency
+    for chart in charts:
+        assert chart.proto.theme == "streamlit"
+        spec = json.loads(chart.proto.spec)
+        assert "config" not in spec
+        assert all("scale" not in enc or not enc["scale"] for enc in spec["encoding"].values())
+        assert "value" not in spec["encoding"].get("color", {})
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["theme"]["chartCategoricalColors"][0] == config["theme"]["primaryColor"]
 
 
 def test_the_sweeper_section_says_what_runs_in_this_process(app: Deployment):

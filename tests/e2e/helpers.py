@@ -4,6 +4,7 @@ text, never for URLs or for the app frame alone."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -78,3 +79,19 @@ def open_tile(page: Page, tile: Locator) -> None:
         except PlaywrightTimeout:
             continue
     raise AssertionError("clicking the tile did not open it")
+
+
+def press_until_url(page: Page, key: str, wanted: Callable[[str], object]) -> None:
+    """Press `key` once the page has settled and wait for the URL it should lead to. A key
+    that lands while Streamlit is still redrawing the dialog is lost (the person presses it
+    again), so it is pressed again after 5 s without effect: never sooner, so a slow first
+    press cannot count twice."""
+    for _ in range(3):
+        settle(page)
+        page.keyboard.press(key)
+        try:
+            page.wait_for_url(lambda url: bool(wanted(url)), timeout=5_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError(f"{key} did not lead to the expected URL; at {page.url}")

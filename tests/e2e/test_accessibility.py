@@ -1,6 +1,7 @@
 """axe-core (axe-playwright-python) on every page in Chromium, at desktop and phone sizes:
-sign-in, Generate with a finished batch, History, the lightbox, Review, Admin and Account have
-no serious or critical violation (WCAG AA contrast, names, roles, labels...)."""
+sign-in, Generate with a finished batch, History, the lightbox, Review, the image opened for
+review, Admin and Account have no serious or critical violation (WCAG AA contrast, names,
+roles, labels...)."""
 
 from __future__ import annotations
 
@@ -71,4 +72,9 @@ def test_every_page_has_no_serious_or_critical_axe_violation(
     open_tile(page, main.locator("[class*='st-key-tile_']").first)
     expect(page.get_by_role("dialog")).to_be_visible()
     found["lightbox"] = violations(page, axe)
+    page.keyboard.press("Escape")
+    go(page, "Review")
+    open_tile(page, main.locator("[class*='st-key-tile_']").first)
+    expect(page.get_by_role("dialog").get_by_role("button", name="Approve")).to_be_visible()
+    found["review image"] = violations(page, axe)
     assert {name: v for name, v in found.items() if v} == {}

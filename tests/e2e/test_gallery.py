@@ -5,11 +5,10 @@ image, ←/→ and Esc, the job's URL surviving reload and Back, and no horizont
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.constants import PASSWORD
 from tests.e2e.helpers import (
@@ -17,6 +16,7 @@ from tests.e2e.helpers import (
     generate,
     open_page,
     open_tile,
+    press_until_url,
     settle,
     sign_up,
     signed_in_marker,
@@ -44,22 +44,6 @@ def in_viewport(page: Page, selector_box: dict[str, float] | None) -> bool:
 def no_horizontal_scroll(page: Page) -> None:
     widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert widths[0] <= widths[1], f"page is {widths[0]} px wide in a {widths[1]} px window"
-
-
-def press_until_url(page: Page, key: str, wanted: Callable[[str], object]) -> None:
-    """Press `key` once the page has settled and wait for the URL it should lead to. A key
-    that lands while Streamlit is still redrawing the dialog is lost (the person presses it
-    again), so it is pressed again after 5 s without effect: never sooner, so a slow first
-    press cannot count twice."""
-    for _ in range(3):
-        settle(page)
-        page.keyboard.press(key)
-        try:
-            page.wait_for_url(lambda url: bool(wanted(url)), timeout=5_000)
-            return
-        except PlaywrightTimeout:
-            continue
-    raise AssertionError(f"{key} did not lead to the expected URL; at {page.url}")
 
 
 def side_by_side(page: Page, first: Locator, second: Locator) -> None:

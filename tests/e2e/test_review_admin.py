@@ -27,7 +27,7 @@ def seeded(tmp_path: Path) -> Deployment:
 
 def signed_in_page(browser: Browser, url: str, email: str) -> Page:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(20_000)
+    context.set_default_timeout(30_000)  # a loaded machine (two test workers, two cores)
     page = context.new_page()
     page.goto(url + "/")
     sign_in(page, email, PASSWORD)
@@ -46,11 +46,12 @@ def test_a_reviewer_approves_and_the_owner_sees_approved_in_history(
     reviewer = signed_in_page(browser, server.url, dep.reviewer.email)
     open_page(reviewer, "Review")
     main = reviewer.get_by_test_id("stMain")
-    expect(main.get_by_text("A heron in the reeds")).to_be_visible()
-    main.locator(f".st-key-rev_open_{job.id} button").click()
-    expect(main.get_by_text("Note (optional)")).to_be_visible()
-    main.get_by_label("Note (optional)").fill("Lovely light")
-    main.get_by_role("button", name="Approve").click()
+    expect(main.get_by_role("button", name="A heron in the reeds", exact=True)).to_be_visible()
+    open_tile(reviewer, main.locator(f".st-key-tile_{job.id}"))
+    dialog = reviewer.get_by_role("dialog")
+    dialog.get_by_label("Note (optional)").fill("Lovely light")
+    dialog.get_by_role("button", name="Approve").click()
+    # The last image of the queue: the dialog closes and the grid says what happened.
     expect(main.get_by_text("1 image approved.")).to_be_visible()
     reviewer.context.close()
 

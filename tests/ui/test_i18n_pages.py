@@ -361,7 +361,11 @@ SCREENS += ROUND_THREE
 
 
 def _open_for_review(at: AppTest) -> None:
-    at.session_state["review_open"] = _HELD["job"]
+    at.query_params["job"] = _HELD["job"]
+
+
+def _link_to_no_image(at: AppTest) -> None:
+    at.query_params["job"] = "00000000-0000-4000-8000-000000000000"
 
 
 def _select_for_review(at: AppTest) -> AppTest:
@@ -379,7 +383,7 @@ REVIEW_SCREENS = [
         "pages/review.py",
         role=Role.ADMIN,
         data=_finished_poster,
-        must_show=("审核状态", "所有人", "未审核", "打开", "创建于"),
+        must_show=("筛选", "审核状态", "所有人", "未审核", "选择「"),
     ),
     Screen(
         "review: a selection",
@@ -405,6 +409,14 @@ REVIEW_SCREENS = [
         before=_open_for_review,
         steps=_approve,
         must_show=("已通过 1 张图片。",),
+    ),
+    Screen(
+        "review: a link to no image",
+        "pages/review.py",
+        role=Role.ADMIN,
+        data=_finished_poster,
+        before=_link_to_no_image,
+        must_show=("链接指向的图片不存在",),
     ),
 ]
 SCREENS += REVIEW_SCREENS
