@@ -261,6 +261,7 @@ with form_col:
                 key="gen_provider",
             ),
             key="gen_provider",
+            persist_state="session",
             width=200,
         )
         provider = providers[provider_name]
@@ -276,6 +277,7 @@ with form_col:
                 {mid: _model_label(provider, mid) for mid in model_ids}, key=model_key
             ),
             key=model_key,
+            persist_state="session",
         )
     model = provider.model(model_id)
 
@@ -284,6 +286,7 @@ with form_col:
         prompt = st.text_area(
             t("generate.prompt", max=model.capabilities.max_prompt_chars),
             key="gen_prompt",
+            persist_state="session",
             height=110,
             placeholder=t("generate.prompt_placeholder"),
         )
