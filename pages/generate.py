@@ -252,6 +252,10 @@ with form_col:
     provider_names = [p.name for p in available]
     if st.session_state.get("gen_provider") not in provider_names:
         st.session_state["gen_provider"] = provider_names[0]
+    # Provider, model and prompt are remembered for the session (persist_state) like the
+    # options, so they are there again after a visit to another page. (Re-setting them through
+    # st.session_state on every run did not survive a live feed's fragment run just before the
+    # page change, and it pushed the last submitted prompt over what was being typed.)
     with st.container(horizontal=True, key="gen_pickers"):
         provider_name = st.selectbox(
             t("generate.provider"),

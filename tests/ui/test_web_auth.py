@@ -113,9 +113,7 @@ def test_sign_in_ticket_sets_an_httponly_lax_cookie_and_goes_home(
     assert again.status_code == 303 and "set-cookie" not in again.headers
 
 
-def test_the_hand_off_returns_to_the_page_signed_in_on(
-    studio: Studio, client: TestClient
-) -> None:
+def test_the_hand_off_returns_to_the_page_signed_in_on(studio: Studio, client: TestClient) -> None:
     signed = studio.services.accounts.sign_up("ada@example.com", "correct horse battery")
     job = "796be17b-fc46-40d7-8502-6b9b41e945cd"
     ticket = web_auth.issue_ticket("sign_in", signed.session_token, xsrf())
