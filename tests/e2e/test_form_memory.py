@@ -19,6 +19,15 @@ POSTER = "Demo poster (can edit)"
 DEMO = "Demo (offline, no AI)"
 
 
+@pytest.fixture(autouse=True)
+def patient_expect() -> Iterator[None]:
+    """Every rerun here may wait behind other work on a busy machine (no timing is asserted):
+    expect() waits up to 20 s in this module, then back to Playwright's 5 s."""
+    expect.set_options(timeout=20_000)
+    yield
+    expect.set_options(timeout=5_000)
+
+
 @pytest.fixture
 def wide_page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1400, "height": 900})
