@@ -18,14 +18,9 @@ PROMPT = "A red kite over a snowy ridge"
 POSTER = "Demo poster (can edit)"
 DEMO = "Demo (offline, no AI)"
 
-
-@pytest.fixture(autouse=True)
-def patient_expect() -> Iterator[None]:
-    """Every rerun here may wait behind other work on a busy machine (no timing is asserted):
-    expect() waits up to 20 s in this module, then back to Playwright's 5 s."""
-    expect.set_options(timeout=20_000)
-    yield
-    expect.set_options(timeout=5_000)
+# Every rerun here may wait behind other work on a busy machine (no timing is asserted): expect()
+# waits up to 20 s, as tests/e2e/conftest.py sets it for every e2e test on main.
+expect.set_options(timeout=20_000)
 
 
 @pytest.fixture
