@@ -206,7 +206,6 @@ def main() -> None:
         page.run()
         return
 
-    widgets.keep_form_state()
     with st.sidebar:
         st.caption(t("nav.signed_in_as"))
         st.text(t("nav.who", email=user.email, role=widgets.role_name(user.role)))

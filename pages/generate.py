@@ -252,6 +252,10 @@ with form_col:
     provider_names = [p.name for p in available]
     if st.session_state.get("gen_provider") not in provider_names:
         st.session_state["gen_provider"] = provider_names[0]
+    # Provider, model and prompt are remembered for the session (persist_state) like the
+    # options, so they are there again after a visit to another page. (Re-setting them through
+    # st.session_state on every run did not survive a live feed's fragment run just before the
+    # page change, and it pushed the last submitted prompt over what was being typed.)
     with st.container(horizontal=True, key="gen_pickers"):
         provider_name = st.selectbox(
             t("generate.provider"),
@@ -261,6 +265,7 @@ with form_col:
                 key="gen_provider",
             ),
             key="gen_provider",
+            persist_state="session",
             width=200,
         )
         provider = providers[provider_name]
@@ -276,6 +281,7 @@ with form_col:
                 {mid: _model_label(provider, mid) for mid in model_ids}, key=model_key
             ),
             key=model_key,
+            persist_state="session",
         )
     model = provider.model(model_id)
 
@@ -284,6 +290,7 @@ with form_col:
         prompt = st.text_area(
             t("generate.prompt", max=model.capabilities.max_prompt_chars),
             key="gen_prompt",
+            persist_state="session",
             height=110,
             placeholder=t("generate.prompt_placeholder"),
         )

@@ -190,19 +190,6 @@ def navigation_pages(user: User) -> list[st.Page]:
     ]
 
 
-# Widget values worth keeping while the person visits another page (Streamlit drops the state
-# of widgets that were not drawn in a run). Only widgets created without a default value.
-KEPT_WIDGET_KEYS = ("gen_prompt", "gen_provider")
-KEPT_WIDGET_PREFIXES = ("gen_model_",)
-
-
-def keep_form_state() -> None:
-    """Called by the router on every run: re-own the kept widget values so they survive."""
-    for key in list(st.session_state.keys()):
-        if key in KEPT_WIDGET_KEYS or key.startswith(KEPT_WIDGET_PREFIXES):
-            st.session_state[key] = st.session_state[key]
-
-
 def start_session(signed_in: SignedIn, return_to: str = "/") -> None:
     """After a form sign-in: keep the session for this tab and, when the browser can be
     identified, hand it to the HttpOnly cookie so it survives a reload; the hand-off comes

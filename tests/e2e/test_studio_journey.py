@@ -48,9 +48,11 @@ def test_sign_up_generate_history_reload_and_sign_out(live_server_factory, page:
     expect(main.locator("[class*='st-key-hist_open_'] button")).to_have_count(2)
     expect(main.get_by_test_id("stImage")).to_have_count(2)
     expect(main.get_by_text(re.compile(r"^A lighthouse on a cliff at dawn"))).to_have_count(2)
-    # KNOWN REGRESSION (closing note of this round): after the merge, Generate's prompt comes
-    # back empty after a visit to History in this journey; the check that the form keeps what
-    # was typed is out until that is fixed.
+    open_page(page, "Generate")  # the form still holds what was typed
+    expect(main.get_by_role("textbox", name=re.compile("^Prompt"))).to_have_value(
+        "A lighthouse on a cliff at dawn"
+    )
+    open_page(page, "History")
 
     # A reload starts a new Streamlit session: the HttpOnly cookie keeps us signed in.
     cookies = {c["name"]: c for c in page.context.cookies()}

@@ -16,7 +16,7 @@ from core.providers.base import Capabilities
 from core.providers.registry import provider_specs
 from tests.fakes.full_disk import FullDisk
 from tests.ui.conftest import Person, Studio
-from tests.ui.helpers import button, errors, page_text, texts, titles
+from tests.ui.helpers import button, errors, page_text, texts, tick_live_fragments, titles
 
 GENERATE = "pages/generate.py"
 OPTION_LABELS = {
@@ -293,3 +293,25 @@ def test_the_options_are_remembered_after_a_visit_elsewhere(studio: Studio) -> N
     at.switch_page("pages/history.py").run()
     at.switch_page(GENERATE).run()
     assert at.selectbox(key="gen_aspect_ratio_demo-pattern").value == "16:9"
+
+
+def test_the_prompt_model_and_provider_survive_a_live_feed_tick_before_a_visit_elsewhere(
+    studio_factory,
+) -> None:
+    """The journey's lost prompt: the feed's live fragment ran last on Generate, then the person
+    opened History. A fragment run does not run the router or the page, so a value kept only by
+    setting it again on every full run was left under the widget's id, and the page change's
+    cleanup dropped it. Remembered with persist_state, they are all back."""
+    studio = studio_factory(worker_enabled=False)  # the job stays queued: the feed is live
+    ada = studio.person("ada@example.com")
+    at = studio.app(ada)
+    at.switch_page(GENERATE).run()
+    at.selectbox(key="gen_model_demo").set_value("demo-poster").run()
+    at = submit(at, "a fox at dusk")
+    at = tick_live_fragments(at)
+    at.switch_page("pages/history.py").run()
+    assert titles(at) == ["History"]
+    at.switch_page(GENERATE).run()
+    assert at.text_area(key="gen_prompt").value == "a fox at dusk"
+    assert at.selectbox(key="gen_provider").value == "demo"
+    assert at.selectbox(key="gen_model_demo").value == "demo-poster"
