@@ -21,6 +21,7 @@ most MAX_TEXT bytes (zip bombs stop there). Besides the studio's own key it read
 
 from __future__ import annotations
 
+import functools
 import html
 import io
 import json
@@ -46,7 +47,10 @@ XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
 STUDIO_NS = "https://image-studio.dev/ns/recipe/1.0/"
 
 
+@functools.cache
 def studio_version() -> str:
+    """The installed package's version, looked up once (a lookup scans sys.path: it cost
+    every stored image about 0.4 ms of CPU under the GIL)."""
     try:
         return metadata.version("image-studio")
     except metadata.PackageNotFoundError:
