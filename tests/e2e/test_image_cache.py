@@ -19,12 +19,14 @@ def test_a_rerun_of_history_downloads_no_image_again(live_server_factory, page: 
     page.goto(server.url + "/")
     sign_up(page, "ada@example.com", PASSWORD)
     expect(signed_in_marker(page, "ada@example.com")).to_be_visible()
+    # Generate's results feed shows the same thumbnails, from the same signed URLs, as History:
+    # whichever page loads them first fetches them, the other one finds them in the cache.
+    responses = []
+    page.on("response", lambda r: responses.append(r) if "/api/files/" in r.url else None)
     generate(page, "A lighthouse on a cliff at dawn", count=2)
     main = page.get_by_test_id("stMain")
     expect(main.get_by_text(re.compile(r"Done$"))).to_have_count(2, timeout=30_000)
 
-    responses = []
-    page.on("response", lambda r: responses.append(r) if "/api/files/" in r.url else None)
     open_page(page, "History")
     expect(main.locator("img")).to_have_count(2)
     page.wait_for_function(
