@@ -17,29 +17,17 @@ from core.domain.models import JobStatus, NewJob
 from core.ports import ProviderLatency
 
 
+def nearest_rank(count: int, fraction: float) -> int:
+    """The 1-based nearest rank of the `fraction` percentile among `count` values."""
+    return max(1, min(count, math.ceil(fraction * count)))
+
+
 def percentile(sorted_values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of an ascending list (0 for an empty one)."""
+    """Nearest-rank percentile of an ascending list (0 for an empty one): the exact figure the
+    histogram's percentiles approximate."""
     if not sorted_values:
         return 0.0
-    rank = max(1, min(len(sorted_values), math.ceil(fraction * len(sorted_values))))
-    return float(sorted_values[rank - 1])
-
-
-def provider_latency(durations: Mapping[str, Iterable[float]]) -> list[ProviderLatency]:
-    """p50/p95 of each provider's job durations in seconds, by provider name (what both
-    backends' `usage_stats` report)."""
-    latency = []
-    for provider, seconds in sorted(durations.items()):
-        values = sorted(float(s) for s in seconds)
-        latency.append(
-            ProviderLatency(
-                provider=provider,
-                jobs=len(values),
-                p50_seconds=percentile(values, 0.50),
-                p95_seconds=percentile(values, 0.95),
-            )
-        )
-    return latency
+    return float(sorted_values[nearest_rank(len(sorted_values), fraction) - 1])
 
 
 @dataclass(frozen=True)
@@ -88,7 +76,7 @@ def histogram_latency(histogram: Mapping[str, Iterable[LatencyBucket]]) -> list[
 
 
 def _bucket_percentile(buckets: list[LatencyBucket], total: int, fraction: float) -> float:
-    rank = max(1, min(total, math.ceil(fraction * total)))
+    rank = nearest_rank(total, fraction)
     seen = 0
     for b in buckets:
         seen += b.jobs
