@@ -300,25 +300,21 @@ def lightbox_nav(
 ) -> None:
     """Previous (←), next (→) and back to the grid, above an opened job. Each changes the URL
     and reruns the app."""
+    steps = (
+        (labels[0], before, "prev", ":material/chevron_left:", "Left"),
+        (labels[1], after, "next", ":material/chevron_right:", "Right"),
+    )
     with st.container(horizontal=True, key=f"{key}_nav"):
-        if st.button(
-            labels[0],
-            key=f"{key}_prev",
-            icon=":material/chevron_left:",
-            disabled=before is None,
-            shortcut="Left",
-        ):
-            open_job(before)
-            st.rerun()
-        if st.button(
-            labels[1],
-            key=f"{key}_next",
-            icon=":material/chevron_right:",
-            disabled=after is None,
-            shortcut="Right",
-        ):
-            open_job(after)
-            st.rerun()
+        for label, target, name, icon, shortcut in steps:
+            if st.button(
+                label,
+                key=f"{key}_{name}",
+                icon=icon,
+                disabled=target is None,
+                shortcut=shortcut,
+            ):
+                open_job(target)
+                st.rerun()
         if st.button(labels[2], key=f"{key}_back", icon=":material/grid_view:"):
             close_job()
             st.rerun()
