@@ -4,8 +4,12 @@ marker comes from this folder (tests/conftest.py)."""
 
 from __future__ import annotations
 
-from playwright.sync_api import expect
+from collections.abc import Iterator
 
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.e2e.helpers import SIZES
 from tests.live_server import live_server_factory  # noqa: F401  (fixture)
 
 # Every assertion waits up to 20 s (Playwright's default is 5 s). CI runs two workers, each with
@@ -13,3 +17,17 @@ from tests.live_server import live_server_factory  # noqa: F401  (fixture)
 # cookie hand-off has taken more than 5 s. A test that waits longer for a page still fails
 # when the page never comes.
 expect.set_options(timeout=20_000)
+
+
+@pytest.fixture(params=sorted(SIZES))
+def sized_page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Page]:
+    """A page in a fresh context (downloads accepted) at each of SIZES: the test runs once per
+    size."""
+    width, height = SIZES[request.param]
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, accept_downloads=True
+    )
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    yield page
+    context.close()

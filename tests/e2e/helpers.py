@@ -10,6 +10,8 @@ from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 SIGNED_OUT_TEXT = re.compile(r"You are signed out|Sign in to generate images")
+# The two viewports the gallery is tested at (the `sized_page` fixture): desktop and a phone.
+SIZES = {"desktop": (1400, 900), "phone": (390, 844)}
 JOB_URL = re.compile(r"[?&]job=[0-9a-f-]{36}")  # a gallery job opened in the lightbox
 
 
@@ -95,3 +97,16 @@ def press_until_url(page: Page, key: str, wanted: Callable[[str], object]) -> No
         except PlaywrightTimeout:
             continue
     raise AssertionError(f"{key} did not lead to the expected URL; at {page.url}")
+
+
+def choose(page: Page, box: Locator, option: str) -> None:
+    """Pick `option` in the selectbox `box`; a rerun that lands while the list is open closes
+    it again, so the click is made again (up to five times)."""
+    for _ in range(5):
+        box.click()
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=3_000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    expect(box).to_have_value(option)

@@ -15,11 +15,10 @@ from pathlib import Path
 from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.e2e.helpers import generate, open_page, open_tile, settle, sign_in, sign_up
+from tests.e2e.helpers import SIZES, generate, open_page, open_tile, settle, sign_in, sign_up
 from tests.live_server import start_live_server
 
 PROMPTS = [("A lighthouse on a cliff at dawn, watercolor", 4), ("A café by the sea at noon", 2)]
-SIZES = {"desktop": (1400, 900), "phone": (390, 844)}
 
 
 def _shot(page: Page, path: Path) -> None:

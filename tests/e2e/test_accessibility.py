@@ -5,27 +5,13 @@ roles, labels...)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.constants import PASSWORD
 from tests.e2e.helpers import generate, open_page, open_tile, sign_up
 
-SIZES = {"desktop": (1400, 900), "phone": (390, 844)}
 BLOCKING = ("serious", "critical")
-
-
-@pytest.fixture(params=sorted(SIZES))
-def sized_page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Page]:
-    width, height = SIZES[request.param]
-    context = browser.new_context(viewport={"width": width, "height": height})
-    context.set_default_timeout(30_000)
-    page = context.new_page()
-    yield page
-    context.close()
 
 
 def violations(page: Page, axe: Axe) -> list[str]:

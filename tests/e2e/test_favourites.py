@@ -8,38 +8,23 @@ from __future__ import annotations
 import json
 import os
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.constants import PASSWORD
 from tests.e2e.helpers import generate, open_page, settle, sign_up
 
-SIZES = {"desktop": (1400, 900), "phone": (390, 844)}
 SHOTS = Path(os.environ.get("FAV_SHOTS", "/tmp/shots/fav"))
-
-
-@pytest.fixture(params=sorted(SIZES))
-def sized_page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Page]:
-    width, height = SIZES[request.param]
-    context = browser.new_context(
-        viewport={"width": width, "height": height}, accept_downloads=True
-    )
-    context.set_default_timeout(30_000)
-    page = context.new_page()
-    page.size_name = request.param  # type: ignore[attr-defined]
-    yield page
-    context.close()
 
 
 def shot(page: Page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     settle(page)
     page.wait_for_timeout(400)
-    page.screenshot(path=str(SHOTS / f"{name}-{page.size_name}.png"))  # type: ignore[attr-defined]
+    width = page.viewport_size["width"] if page.viewport_size else 0
+    page.screenshot(path=str(SHOTS / f"{name}-{width}.png"))
 
 
 def favourites_filter(page: Page) -> None:

@@ -9,10 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.constants import PASSWORD
-from tests.e2e.helpers import open_page, settle, sign_up, signed_in_marker
+from tests.e2e.helpers import choose, open_page, settle, sign_up, signed_in_marker
 
 PROMPT = "A red kite over a snowy ridge"
 POSTER = "Demo poster (can edit)"
@@ -51,15 +50,7 @@ def _box(page: Page, label: str) -> Locator:
 
 def _pick(page: Page, label: str, option: str) -> None:
     """Choose `option` in the selectbox labelled `label` (and wait for the rerun)."""
-    box = _box(page, label)
-    for _ in range(5):  # a rerun that lands while the list is open closes it again
-        box.click()
-        try:
-            page.get_by_role("option", name=option, exact=True).click(timeout=3_000)
-            break
-        except PlaywrightTimeout:
-            page.keyboard.press("Escape")
-    expect(box).to_have_value(option)
+    choose(page, _box(page, label), option)
     settle(page)
 
 
@@ -128,12 +119,4 @@ def _open_options(page: Page) -> None:
 
 
 def _switch_language(page: Page, name: str) -> None:
-    box = page.get_by_test_id("stSidebar").get_by_role("combobox")
-    for _ in range(5):  # a rerun that lands while the list is open closes it again
-        box.click()
-        try:
-            page.get_by_role("option", name=name, exact=True).click(timeout=3_000)
-            break
-        except PlaywrightTimeout:
-            page.keyboard.press("Escape")
-    expect(box).to_have_value(name)
+    choose(page, page.get_by_test_id("stSidebar").get_by_role("combobox"), name)

@@ -5,10 +5,8 @@ image, ←/→ and Esc, the job's URL surviving reload and Back, and no horizont
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.constants import PASSWORD
 from tests.e2e.helpers import (
@@ -21,18 +19,6 @@ from tests.e2e.helpers import (
     sign_up,
     signed_in_marker,
 )
-
-SIZES = {"desktop": (1400, 900), "phone": (390, 844)}
-
-
-@pytest.fixture(params=sorted(SIZES))
-def sized_page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Page]:
-    width, height = SIZES[request.param]
-    context = browser.new_context(viewport={"width": width, "height": height})
-    context.set_default_timeout(30_000)
-    page = context.new_page()
-    yield page
-    context.close()
 
 
 def in_viewport(page: Page, selector_box: dict[str, float] | None) -> bool:

@@ -12,7 +12,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, Page, expect
 
 from tests.constants import PASSWORD
-from tests.e2e.helpers import open_page, sign_in, sign_up, signed_in_marker
+from tests.e2e.helpers import choose, open_page, sign_in, sign_up, signed_in_marker
 
 SHOTS = Path("/tmp/shots/i18n")
 
@@ -25,17 +25,7 @@ def _context_page(browser: Browser, locale: str, width: int = 1280) -> Page:
 
 def _switch_language(page: Page, name: str) -> None:
     """Pick a language in the sidebar's switcher (retrying a click a rerun swallowed)."""
-    sidebar = page.get_by_test_id("stSidebar")
-    box = sidebar.get_by_role("combobox")
-    option = page.get_by_role("option", name=name, exact=True)
-    for _ in range(5):
-        box.click()
-        try:
-            option.click(timeout=3_000)
-            break
-        except Exception:
-            continue
-    expect(box).to_have_value(name)
+    choose(page, page.get_by_test_id("stSidebar").get_by_role("combobox"), name)
 
 
 def _shot(page: Page, name: str) -> None:

@@ -9,10 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.constants import PASSWORD
-from tests.e2e.helpers import generate, open_page, sign_up, signed_in_marker
+from tests.e2e.helpers import choose, generate, open_page, sign_up, signed_in_marker
 from tests.fakes import gemini_server, ideogram_server, openai_server
 from tests.fakes.gemini_server import FakeGemini, prompt_blocked
 from tests.fakes.ideogram_server import FakeIdeogram
@@ -42,16 +41,7 @@ def choose_provider(page: Page, label: str, model: str) -> None:
     """Pick a provider in the Generate page's selectbox and wait until the page has redrawn
     for it (its default model chosen, one prompt box: the previous form is gone)."""
     main = page.get_by_test_id("stMain")
-    box = main.get_by_role("combobox", name="Provider")
-    option = page.get_by_role("option", name=label, exact=True)
-    for _ in range(5):  # a rerun that lands while the list is open closes it again
-        box.click()
-        try:
-            option.click(timeout=3_000)
-            break
-        except PlaywrightTimeoutError:
-            page.keyboard.press("Escape")
-    expect(box).to_have_value(label)
+    choose(page, main.get_by_role("combobox", name="Provider"), label)
     expect(main.get_by_role("combobox", name="Model")).to_have_value(model)
     expect(main.get_by_role("textbox", name=re.compile("^Prompt"))).to_have_count(1)
 

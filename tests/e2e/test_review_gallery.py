@@ -18,6 +18,7 @@ from tests.admin.conftest import Deployment
 from tests.constants import PASSWORD
 from tests.e2e.helpers import (
     JOB_URL,
+    SIZES,
     open_page,
     open_tile,
     press_until_url,
@@ -27,7 +28,6 @@ from tests.e2e.helpers import (
 )
 from tests.e2e.test_review_admin import seeded
 
-SIZES = {"desktop": (1400, 900), "phone": (390, 844)}
 PROMPTS = ("a heron at dawn", "a fox in snow", "a whale at dusk")
 
 
