@@ -51,10 +51,9 @@ def seeded(db: psycopg.Connection) -> list[str]:
     return [r["id"] for r in db.execute("select id::text from auth.users order by id")]
 
 
-@pytest.fixture
-def plans(db: psycopg.Connection) -> Iterator[Callable[..., list[dict[str, Any]]]]:
-    """run(sql, params, role, user) -> the JSON plans of the statements that read public.jobs
-    directly, as PostgreSQL executed them inside the called function."""
+def _log_nested_plans(db: psycopg.Connection) -> list[str]:
+    """Have PostgreSQL log, as notices into the returned list, the JSON plan of every statement
+    it runs, including those inside functions (auto_explain); `log_min_duration = -1` stops it."""
     notices: list[str] = []
     db.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
     db.execute("load 'auto_explain'")
@@ -66,6 +65,14 @@ def plans(db: psycopg.Connection) -> Iterator[Callable[..., list[dict[str, Any]]
         ("client_min_messages", "notice"),
     ):
         db.execute(f"set {name} = '{value}'")
+    return notices
+
+
+@pytest.fixture
+def plans(db: psycopg.Connection) -> Iterator[Callable[..., list[dict[str, Any]]]]:
+    """run(sql, params, role, user) -> the JSON plans of the statements that read public.jobs
+    directly, as PostgreSQL executed them inside the called function."""
+    notices = _log_nested_plans(db)
 
     def run(sql: str, params: list[Any], role: str = "service_role", user: str | None = None):
         notices.clear()
@@ -164,17 +171,7 @@ def test_user_list_probes_each_users_latest_job(seeded, plans, db):
 def test_statistics_read_the_daily_rollups_never_the_jobs(seeded, db):
     """job_stats (the admin statistics page) reads the rollup tables kept by jobs_stats_rollup,
     by day (spend: leading days, then weeks); no statement it runs touches public.jobs."""
-    notices: list[str] = []
-    db.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
-    db.execute("load 'auto_explain'")
-    for name, value in (
-        ("auto_explain.log_min_duration", "0"),
-        ("auto_explain.log_nested_statements", "on"),
-        ("auto_explain.log_format", "json"),
-        ("auto_explain.log_level", "notice"),
-        ("client_min_messages", "notice"),
-    ):
-        db.execute(f"set {name} = '{value}'")
+    notices = _log_nested_plans(db)
     try:
         with acting_as(db, "service_role"):
             stats = db.execute(
