@@ -117,6 +117,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def submit(page: Page, prompt: str, count: int = 1) -> float:
     """Fill and submit the Generate form; the time of the click."""
     form = page.get_by_test_id("stForm")
@@ -276,7 +284,7 @@ def main() -> None:
         if not args.cpu_only:
             pages(browser, repo, Path(tmp), args.clicks, args.navs)
 
-        cpu = None
+        cpu, memory = None, [0.0, 0.0]
         if args.sessions > 0:
             env = {"DEMO_LATENCY_MS": "600000"}  # jobs stay unfinished while we watch
             with server(repo, Path(tmp) / "data-cpu", env) as (url, pid):
@@ -294,15 +302,18 @@ def main() -> None:
                     expect(heading).to_be_visible(timeout=120_000)
                 time.sleep(5)  # settle
                 before_cpu, before_t = cpu_seconds(pid), time.perf_counter()
+                memory = [rss_mb(pid)]
                 time.sleep(args.cpu_seconds)
                 cpu = (cpu_seconds(pid) - before_cpu) / (time.perf_counter() - before_t)
+                memory.append(rss_mb(pid))
                 context.close()
         browser.close()
 
     if cpu is not None:
         print(
             f"server CPU        : {cpu * 100:.1f} % of a core with {args.sessions} sessions "
-            "watching unfinished jobs"
+            f"watching unfinished jobs (server memory {memory[0]:.0f} → {memory[1]:.0f} MB "
+            "over that time)"
         )
 
 
