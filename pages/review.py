@@ -195,12 +195,7 @@ def _opened_body(user: User, job_id: str, emails: dict[str, str]) -> None:
             gallery.close_job()
             st.rerun()
         return
-    flash = st.session_state.pop(FLASH_KEY, None)
-    if flash:
-        st.success(flash)
-    error = st.session_state.pop(ERROR_KEY, None)
-    if error:
-        st.error(widgets.md_escape(error), icon=":material/error:")
+    _outcome_messages()
     gallery.lightbox_nav(
         _neighbour(job.id, -1),
         _neighbour(job.id, +1),
@@ -458,13 +453,18 @@ def _exists(job_id: str) -> bool:
     return True
 
 
-def _messages() -> None:
+def _outcome_messages() -> None:
+    """The last decision's success or error, once."""
     flash = st.session_state.pop(FLASH_KEY, None)
     if flash:
         st.success(flash)
     error = st.session_state.pop(ERROR_KEY, None)
     if error:
         st.error(widgets.md_escape(error), icon=":material/error:")
+
+
+def _messages() -> None:
+    _outcome_messages()
     notice = st.session_state.pop(NOTICE_KEY, None)
     if notice:
         st.warning(notice, icon=":material/link_off:")
