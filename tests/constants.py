@@ -16,3 +16,14 @@ FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 NO_LIMIT = 1_000_000
 # Seconds of a job lease no test outlives (tests that let leases expire use their own).
 LEASE = 30.0
+# The statistics rollup tables (SQLite migration 012, supabase-schema.sql), which the stats read.
+STATS_ROLLUP_TABLES = frozenset(
+    {
+        "stats_day_provider",
+        "stats_day_failure",
+        "stats_day_latency",
+        "stats_day_user",
+        "stats_day_spend",
+        "stats_week_spend",
+    }
+)

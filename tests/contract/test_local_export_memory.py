@@ -22,13 +22,12 @@ from core.domain.models import JobQuery
 from core.domain.paths import result_paths
 from core.domain.settings import Settings
 from core.services import build_services
-from tests.constants import FAST_HASHER, PASSWORD
+from tests.constants import FAST_HASHER, PASSWORD, REPO_ROOT
 from tests.contract.support import new_jobs
 
 JOBS = 2000
 IMAGE_BYTES = 24 * 1024
 PER_ENTRY = 1024  # the central directory's share of memory per file, generously
-ROOT = Path(__file__).resolve().parents[2]
 
 # argv: data dir, email, password, zip path. Prints the export's peak traced memory (bytes).
 EXPORT = """
@@ -98,7 +97,7 @@ def test_exporting_thousands_of_jobs_keeps_memory_bounded(
             PASSWORD,
             str(out),
         ],
-        cwd=ROOT,
+        cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=120,

@@ -22,7 +22,7 @@ import pytest
 from core.backends.sqlite import LocalBackend, open_local_backend
 from core.domain.models import JobQuery, JobStatus, ReviewStatus
 from core.domain.settings import Settings
-from tests.constants import FAST_HASHER
+from tests.constants import FAST_HASHER, STATS_ROLLUP_TABLES
 
 JOBS = 5_000
 USERS = 50
@@ -170,11 +170,4 @@ def test_statistics_read_a_range_of_days_of_the_rollups_never_the_jobs(local):
         assert found, plan
         assert not re.search(r"SCAN (stats_|jobs)", plan), plan
         tables.update(found)
-    assert tables == {
-        "stats_day_provider",
-        "stats_day_failure",
-        "stats_day_latency",
-        "stats_day_user",
-        "stats_day_spend",
-        "stats_week_spend",
-    }
+    assert tables == STATS_ROLLUP_TABLES

@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.constants import STATS_ROLLUP_TABLES
 from tests.integration.conftest import acting_as
 
 JOBS = 20_000
@@ -192,14 +193,7 @@ def test_statistics_read_the_daily_rollups_never_the_jobs(seeded, db):
         for n in _nodes(json.loads(notice.split("plan:", 1)[1])["Plan"])
     ]
     relations = {n["Relation Name"] for n in nodes if n.get("Relation Name")}
-    assert relations == {
-        "stats_day_provider",
-        "stats_day_failure",
-        "stats_day_latency",
-        "stats_day_user",
-        "stats_day_spend",
-        "stats_week_spend",
-    }, relations
+    assert relations == STATS_ROLLUP_TABLES, relations
     for n in nodes:
         if n.get("Relation Name"):
             condition = n.get("Index Cond", "") + n.get("Filter", "") + n.get("Recheck Cond", "")

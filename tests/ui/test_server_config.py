@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from streamlit import config
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.constants import REPO_ROOT
 
 
 @pytest.fixture
 def repo_config(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Streamlit's options as `streamlit run app.py` in the repo parses them."""
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(REPO_ROOT)
     config.get_config_options(force_reparse=True)
     yield
     monkeypatch.undo()
