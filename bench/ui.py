@@ -167,6 +167,12 @@ READY_AT_JS = """([check, arg]) => {
 }"""
 
 
+def ready_at(page: Page, check: str, arg: object) -> float:
+    """Epoch seconds (the page's clock) of the first frame in which `check(arg)` held."""
+    page.wait_for_function(READY_AT_JS, arg=[check, arg], timeout=30_000, polling="raf")
+    return page.evaluate("() => window.__benchReady") / 1000
+
+
 def navigate(page: Page, title: str, check: str, arg: object) -> float:
     """Seconds from a click on the sidebar link `title` (made in the page) until `check(arg)`
     holds: what the person waits for, without Playwright's own work before a click."""
@@ -176,16 +182,14 @@ def navigate(page: Page, title: str, check: str, arg: object) -> float:
     clicked = page.evaluate(
         "(a) => { const t = Date.now(); a.click(); return t; }", link.element_handle()
     )
-    page.wait_for_function(READY_AT_JS, arg=[check, arg], timeout=30_000, polling="raf")
-    return page.evaluate("() => window.__benchReady") / 1000 - clicked / 1000
+    return ready_at(page, check, arg) - clicked / 1000
 
 
 def reload(page: Page, check: str, arg: object) -> float:
     """Seconds from a reload until `check(arg)` holds in the new page."""
     started = time.time()
     page.reload()
-    page.wait_for_function(READY_AT_JS, arg=[check, arg], timeout=30_000, polling="raf")
-    return page.evaluate("() => window.__benchReady") / 1000 - started
+    return ready_at(page, check, arg) - started
 
 
 def report(
