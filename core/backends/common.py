@@ -22,14 +22,6 @@ def nearest_rank(count: int, fraction: float) -> int:
     return max(1, min(count, math.ceil(fraction * count)))
 
 
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of an ascending list (0 for an empty one): the exact figure the
-    histogram's percentiles approximate."""
-    if not sorted_values:
-        return 0.0
-    return float(sorted_values[nearest_rank(len(sorted_values), fraction) - 1])
-
-
 @dataclass(frozen=True)
 class LatencyBucket:
     """One bucket of a provider's duration histogram (the statistics rollups): `jobs` done jobs

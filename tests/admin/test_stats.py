@@ -7,7 +7,6 @@ from typing import ClassVar
 
 import pytest
 
-from core.backends import common
 from core.backends.sqlite.db import to_us
 from core.domain.errors import ValidationError
 from core.domain.models import JobStatus
@@ -15,6 +14,7 @@ from core.providers.base import Capabilities, ModelInfo, Provider
 from core.providers.demo import DemoProvider
 from core.services import stats
 from tests.admin.conftest import Deployment
+from tests.contract.support import percentile
 
 
 class PricedProvider(Provider):
@@ -97,10 +97,10 @@ def test_stats_take_a_sane_window(dep: Deployment):
 
 def test_percentile_is_nearest_rank():
     values = [float(v) for v in range(1, 101)]
-    assert common.percentile(values, 0.5) == 50.0
-    assert common.percentile(values, 0.95) == 95.0
-    assert common.percentile([3.0], 0.95) == 3.0
-    assert common.percentile([], 0.5) == 0.0
+    assert percentile(values, 0.5) == 50.0
+    assert percentile(values, 0.95) == 95.0
+    assert percentile([3.0], 0.95) == 3.0
+    assert percentile([], 0.5) == 0.0
 
 
 def test_an_adapters_estimated_cost_counts_when_no_cost_is_recorded(dep: Deployment):

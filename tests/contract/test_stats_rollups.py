@@ -18,16 +18,11 @@ from typing import Any
 
 import pytest
 
-from core.backends.common import (
-    LatencyBucket,
-    histogram_latency,
-    latency_bucket,
-    percentile,
-)
+from core.backends.common import LatencyBucket, histogram_latency, latency_bucket
 from core.domain.models import Job, JobQuery, JobStatus, User
 from core.ports import Backend, UsageStats
 from core.services import purge
-from tests.contract.support import submit
+from tests.contract.support import percentile, submit
 
 MODELS = {"demo": ("demo-1", "demo-2"), "priced": ("cheap",), "other": ("x-1",)}
 ERRORS = ("safety_blocked", "transient", "invalid_request")
