@@ -179,12 +179,18 @@ def _open_held_job(at: AppTest) -> None:
 
 
 def _rerun_until_key(at: AppTest, prefix: str) -> AppTest:
-    for _ in range(60):
-        if any((b.key or "").startswith(prefix) for b in at.button):
+    """Rerun until buttons keyed `prefix…` are shown and all can be pressed.
+
+    Compare's "keep" buttons appear as each job finishes but stay disabled until the
+    whole comparison has, so "shown" alone raced the second job.
+    """
+    for _ in range(200):
+        found = [b for b in at.button if (b.key or "").startswith(prefix)]
+        if found and not any(b.disabled for b in found):
             return at
         time.sleep(0.1)
         at.run()
-    raise AssertionError(f"no button {prefix}…")
+    raise AssertionError(f"no enabled button {prefix}…")
 
 
 def _edit_whole(at: AppTest) -> AppTest:
