@@ -1241,6 +1241,7 @@ create or replace function public.claim_job(
 as $$
 declare
     v_now timestamptz;
+    v_granted timestamptz;
     v_id uuid;
 begin
     if p_concurrency < 1 then
@@ -1268,11 +1269,14 @@ begin
     if v_id is null then
         return;
     end if;
+    -- The count above may have seen a provider call that ended after v_now. The job starts
+    -- now, so no started_at..generated_at span ever shows more calls at once than the cap.
+    v_granted := clock_timestamp();
     return query
     update public.jobs j set status = 'processing', lease_owner = p_owner,
-        lease_expires_at = v_now + make_interval(secs => p_lease_seconds),
-        attempts = j.attempts + 1, started_at = coalesce(j.started_at, v_now),
-        generated_at = null, updated_at = v_now
+        lease_expires_at = v_granted + make_interval(secs => p_lease_seconds),
+        attempts = j.attempts + 1, started_at = coalesce(j.started_at, v_granted),
+        generated_at = null, updated_at = v_granted
     where j.id = v_id
     returning j.*;
 end;

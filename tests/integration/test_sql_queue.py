@@ -316,3 +316,52 @@ def test_sweeper_lease_is_held_by_one_owner_until_it_expires(db):
     db.execute("update public.leases set expires_at = now() - interval '1 second'")
     assert acquire("b", 60) is True
     assert acquire("a", 60) is False
+
+
+def _wait_for_lock_wait(db: psycopg.Connection, pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        row = db.execute(
+            "select wait_event_type from pg_stat_activity where pid = %s", [pid]
+        ).fetchone()
+        if row and row["wait_event_type"] == "Lock":
+            return
+        time.sleep(0.01)
+    raise AssertionError("the claim never waited on the held row")
+
+
+def test_a_claim_granted_by_a_slot_freed_meanwhile_starts_after_that_slot_was_freed(
+    db, make_user, submit, role_conn
+):
+    """started_at and generated_at bound the provider calls, so they must never show more
+    calls at once than the cap. A claim reads the clock, then counts the slots; if a provider
+    call ends in between and frees the slot it counts, the new job must start after that end.
+    Made deterministic: the claim is held, after its first clock reading, on a row another
+    transaction has locked (the exhausted-lease update), while the running job is marked."""
+    user = make_user()
+    running, waiting = submit(user, 2)
+    (stuck,) = submit(user, 1, max_attempts=1)
+    assert _claim(db, "w1", 3)["id"] == running["id"]
+    db.execute(
+        "update public.jobs set status = 'processing', attempts = 1, lease_owner = 'gone', "
+        "lease_expires_at = now() - interval '1 second' where id = %s",
+        [stuck["id"]],
+    )
+    holder, claimer, marker = role_conn(), role_conn(), role_conn()
+    holder.execute("begin")
+    holder.execute("set local role service_role")
+    holder.execute("select 1 from public.jobs where id = %s for update", [stuck["id"]])
+    pid = claimer.execute("select pg_backend_pid() as pid").fetchone()["pid"]
+    with ThreadPoolExecutor(1) as pool:
+        claim = pool.submit(_claim, claimer, "w2", 1)
+        _wait_for_lock_wait(db, pid)
+        with acting_as(marker, "service_role"):
+            marked = marker.execute(
+                "select public.mark_job_generated(%s, 'w1', 60) as ok", [running["id"]]
+            ).fetchone()["ok"]
+        assert marked is True
+        holder.execute("rollback")
+        granted = claim.result(timeout=10)
+    assert granted is not None and granted["id"] == waiting["id"]
+    row = db.execute("select generated_at from public.jobs where id = %s", [running["id"]])
+    assert granted["started_at"] >= row.fetchone()["generated_at"]
