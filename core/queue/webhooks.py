@@ -209,13 +209,14 @@ class WebhookDispatcher:
         self._wake.set()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop taking deliveries; those being sent get `timeout` to finish (a lease left
-        behind runs out and the delivery is sent again later, with the same webhook-id)."""
+        """Stop taking deliveries; those being sent finish and are settled. Only a delivery
+        being sent is ever claimed, so none is left leased but unsent (a crash still leaves
+        its lease to run out, and the delivery is sent again with the same webhook-id)."""
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown(wait=True)
         self.sender.close()
 
     def run_once(self) -> int:
@@ -223,8 +224,8 @@ class WebhookDispatcher:
         try:
             while self.store.fan_out() >= 200:
                 pass
-            with self._busy_lock:
-                free = self.config.threads * 2 - self._busy
+            with self._busy_lock:  # a claim counts an attempt: claim only what starts now
+                free = self.config.threads - self._busy
             claimed = self.store.claim_deliveries(self.owner, self.config.lease_seconds, free)
         except Exception:
             log.exception("webhook dispatch: the store failed; trying again")

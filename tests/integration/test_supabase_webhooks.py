@@ -33,7 +33,9 @@ def hooks_settings(settings: Settings) -> Settings:
         WEBHOOK_ALLOW_HOSTS="127.0.0.1",
         WEBHOOK_RETRY_BASE_SECONDS="0.05",
         WEBHOOK_POLL_SECONDS="0.05",
-        WEBHOOK_LEASE_SECONDS="1",
+        # A graceful stop leaves no lease behind, so none has to run out here; a short lease
+        # would let a slow send on a busy machine be claimed and sent twice.
+        WEBHOOK_LEASE_SECONDS="60",
     )
 
 

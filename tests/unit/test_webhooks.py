@@ -235,6 +235,36 @@ def test_attempts_used_up_mark_the_delivery_failed(
     assert len(receiver.received) == 2
 
 
+def test_a_stop_leaves_no_delivery_claimed_but_unsent(
+    studio: Studio,
+    receiver: WebhookReceiver,
+    store: WebhookStore,
+    dispatchers: list[WebhookDispatcher],
+) -> None:
+    """A graceful stop (a deploy) while one delivery is being sent: it finishes; the others
+    were never claimed, so they count no attempt and the next dispatcher sends them at once,
+    not after a lease left behind runs out."""
+    settings = studio.settings.with_variables(
+        WEBHOOK_THREADS="1", WEBHOOK_LEASE_SECONDS="60", WEBHOOK_TIMEOUT_SECONDS="5"
+    )
+    config = WebhookConfig.from_settings(settings)
+    register(studio, receiver, ["job.queued"])
+    receiver.reply(Reply(204, delay=0.5))
+    for n in range(3):
+        studio.submit(f"picture {n}")
+    first = WebhookDispatcher(store, config)
+    first.start()
+    receiver.wait_for(1)
+    first.stop(5)
+    sent = [r.webhook_id for r in receiver.received]
+    assert len(sent) == 1
+    deliveries = store.list_deliveries(studio.alice.id)
+    assert {d.id: d.attempts for d in deliveries} == {d.id: sent.count(d.id) for d in deliveries}
+    dispatchers.append(second := WebhookDispatcher(store, config))
+    second.start()
+    assert len({r.webhook_id for r in receiver.wait_for(3, timeout=5)}) == 3
+
+
 def test_a_crash_mid_delivery_resends_with_the_same_webhook_id(
     studio: Studio,
     receiver: WebhookReceiver,
