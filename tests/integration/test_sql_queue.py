@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from tests.integration.conftest import acting_as, job_json
+from tests.waiting import wait_until
 
 WORKERS = 8
 
@@ -318,16 +319,9 @@ def test_sweeper_lease_is_held_by_one_owner_until_it_expires(db):
     assert acquire("a", 60) is False
 
 
-def _wait_for_lock_wait(db: psycopg.Connection, pid: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        row = db.execute(
-            "select wait_event_type from pg_stat_activity where pid = %s", [pid]
-        ).fetchone()
-        if row and row["wait_event_type"] == "Lock":
-            return
-        time.sleep(0.01)
-    raise AssertionError("the claim never waited on the held row")
+def _waits_on_a_lock(db: psycopg.Connection, pid: int) -> bool:
+    row = db.execute("select wait_event_type from pg_stat_activity where pid = %s", [pid])
+    return row.fetchone()["wait_event_type"] == "Lock"
 
 
 def test_a_claim_granted_by_a_slot_freed_meanwhile_starts_after_that_slot_was_freed(
@@ -354,7 +348,7 @@ def test_a_claim_granted_by_a_slot_freed_meanwhile_starts_after_that_slot_was_fr
     pid = claimer.execute("select pg_backend_pid() as pid").fetchone()["pid"]
     with ThreadPoolExecutor(1) as pool:
         claim = pool.submit(_claim, claimer, "w2", 1)
-        _wait_for_lock_wait(db, pid)
+        wait_until(lambda: _waits_on_a_lock(db, pid), timeout=10)
         with acting_as(marker, "service_role"):
             marked = marker.execute(
                 "select public.mark_job_generated(%s, 'w1', 60) as ok", [running["id"]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from streamlit.testing.v1 import AppTest
@@ -51,3 +53,16 @@ def tick_live_fragments(at: AppTest) -> AppTest:
     tick = partial(RerunData, fragment_id_queue=fragment_ids, is_auto_rerun=True)
     with mock.patch.object(local_script_runner, "RerunData", tick):
         return at.run()
+
+
+def rerun_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 20) -> AppTest:
+    """Rerun `at` until `done(at)` holds (the worker finishes jobs in the background); fail
+    with the page's text after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        at.run()
+        if done(at):
+            return at
+        if time.monotonic() > deadline:
+            raise AssertionError(page_text(at))
+        time.sleep(0.05)

@@ -7,7 +7,6 @@ screens to SCREENS. Also: the language comes from the browser, the profile and t
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +21,7 @@ from pages.i18n import LANG_KEY, LANGUAGE_NAMES, catalogue
 from tests.constants import PASSWORD
 from tests.constants import REPO_ROOT as REPO
 from tests.ui.conftest import ROUTER, TOKEN_KEY, Person, Studio
-from tests.ui.helpers import button
+from tests.ui.helpers import button, rerun_until
 
 WORD = re.compile(r"[A-Za-z][A-Za-z']{2,}")
 # Proto fields that carry text a person reads (not ids, keys, icons or autocomplete hints).
@@ -184,13 +183,12 @@ def _rerun_until_key(at: AppTest, prefix: str) -> AppTest:
     Compare's "keep" buttons appear as each job finishes but stay disabled until the
     whole comparison has, so "shown" alone raced the second job.
     """
-    for _ in range(200):
+
+    def pressable(at: AppTest) -> bool:
         found = [b for b in at.button if (b.key or "").startswith(prefix)]
-        if found and not any(b.disabled for b in found):
-            return at
-        time.sleep(0.1)
-        at.run()
-    raise AssertionError(f"no enabled button {prefix}…")
+        return bool(found) and not any(b.disabled for b in found)
+
+    return rerun_until(at, pressable)
 
 
 def _edit_whole(at: AppTest) -> AppTest:

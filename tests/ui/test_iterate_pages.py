@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 from core.domain.models import JobKind, JobRequest
 from tests.constants import REPO_ROOT as REPO
 from tests.ui.conftest import Person, Studio
-from tests.ui.helpers import button, page_text, titles
+from tests.ui.helpers import button, page_text, rerun_until, titles
 
 COMPARE = "pages/compare.py"
 EDIT = "pages/edit.py"
@@ -18,14 +18,6 @@ HISTORY = "pages/history.py"
 def person(studio: Studio) -> Person:
     studio.person("owner@example.com")
     return studio.person("ada@example.com")
-
-
-def rerun_until(at: AppTest, done, tries: int = 40) -> AppTest:
-    for _ in range(tries):
-        at.run()
-        if done(at):
-            return at
-    raise AssertionError(page_text(at))
 
 
 def test_compare_sends_one_batch_and_keeping_one_deletes_the_others(studio: Studio) -> None:

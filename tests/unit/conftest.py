@@ -23,6 +23,7 @@ from core.providers.base import GeneratedImage, GenerationRequest, ModelInfo
 from core.providers.demo import DemoProvider
 from core.queue.worker import Worker
 from core.services import Services, build_services
+from tests.waiting import wait_until
 
 
 class FakeProvider(DemoProvider):
@@ -112,14 +113,6 @@ class Studio:
                 states = {j.id[:8]: j.status.value for j in jobs}
                 raise AssertionError(f"jobs did not settle in {timeout}s: {states}")
             time.sleep(0.01)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.005)
 
 
 _template_lock = threading.Lock()
